@@ -1,0 +1,135 @@
+//! `Agent`: one AI coding agent (or a pool of identical ones) run in sessions.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Duration;
+
+/// Environment variable names accepted in `env` maps: they are exported into sessions, so they
+/// must be names a shell accepts.
+pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// The desired state of an agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentSpec {
+    /// What the agent is for; shown by `gc describe`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Name of the Provider that launches it. Default: the City's `defaultProvider`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Name of the Rig (project repository) it works on. Default: none (a city-wide agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rig: Option<String>,
+    /// Directory the session starts in, relative to the rig's path (or the city directory for
+    /// city-wide agents). Default: the rig's path, or the city directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+    /// The prompt handed to the agent at start. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<PromptSpec>,
+    /// Text typed into the session when work is slung to it. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nudge: Option<String>,
+    /// Extra arguments appended to the provider's. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment for the session, on top of the provider's and gc's own `GC_*`. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": ENV_NAME_PATTERN}))]
+    pub env: BTreeMap<String, String>,
+    /// Agents that must be running before this one starts (stopped after it). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// When true the agent's sessions are stopped and not restarted. Default: `false`.
+    #[serde(default)]
+    pub suspended: bool,
+    /// Makes the agent a pool of sessions. Default: absent, meaning exactly one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingSpec>,
+    /// What to do when a running session no longer matches its spec.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// Stop a session that has been idle this long; it starts again when work arrives.
+    /// Default: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<Duration>,
+    /// Whether each session gets its own git worktree of the rig. Default: `none`.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Query that finds this agent's work in the bead store (a `bd ready` filter).
+    /// Default: ready beads assigned to the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_query: Option<String>,
+}
+
+/// Where the prompt comes from: exactly one of `template` or `inline`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["template"]}, {"required": ["inline"]}]))]
+pub struct PromptSpec {
+    /// Path of a template file, relative to the city directory. Templates use Jinja syntax
+    /// (`{{ agent.name }}`) and are checked by `gc validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+}
+
+/// Pool sizing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalingSpec {
+    /// Sessions always kept running. Default: `0`.
+    #[serde(default)]
+    pub min: u32,
+    /// Most sessions run at once. Default: `1`.
+    #[serde(default = "default_max")]
+    #[schemars(range(min = 1))]
+    pub max: u32,
+    /// Shell command whose stdout is the number of sessions wanted (clamped to min..max).
+    /// Default: the number of ready beads routed to the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_check: Option<String>,
+}
+
+fn default_max() -> u32 {
+    1
+}
+
+/// Restart rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// When a session drifts from its spec: restart at once, when idle, or never. Default:
+    /// `WhenIdle`.
+    #[serde(default)]
+    pub on_drift: OnDrift,
+}
+
+/// Drift restart policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OnDrift {
+    /// Restart as soon as drift is seen.
+    Immediate,
+    /// Restart once the session is detached and quiet.
+    #[default]
+    WhenIdle,
+    /// Only report the drift.
+    Never,
+}
+
+/// Session isolation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Sessions share the rig's checkout.
+    #[default]
+    None,
+    /// Each session works in its own git worktree.
+    Worktree,
+}

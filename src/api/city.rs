@@ -1,0 +1,211 @@
+//! `City`: the city-wide settings (one per city directory).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Duration;
+
+/// Pattern for the tmux socket name; it is passed to `tmux -L`, so it is kept to safe characters.
+pub const SOCKET_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$";
+
+/// City-wide settings: default provider, session backend, bead store, controller timing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CitySpec {
+    /// Provider for agents that name none. Default: none, so every Agent must set `provider`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_provider: Option<String>,
+    /// Where agent sessions run. Default: tmux on a socket named after the city.
+    #[serde(default)]
+    pub session: SessionSpec,
+    /// Where beads (work items) are stored. Default: the embedded SQLite store.
+    #[serde(default)]
+    pub beads: BeadsSpec,
+    /// Controller timing and crash-loop policy.
+    #[serde(default)]
+    pub controller: ControllerSpec,
+    /// Most sessions running at once across the whole city. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_sessions: Option<u32>,
+    /// When true every session is stopped and none is started. Default: `false`.
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+/// How sessions are run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionSpec {
+    /// Session runtime. Default: `tmux`.
+    #[serde(default)]
+    pub backend: SessionBackend,
+    /// The script spoken to when `backend` is `exec` (required then, ignored otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// tmux socket name (`tmux -L <socket>`), one tmux server per city. Default: the city name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SOCKET_PATTERN))]
+    pub socket: Option<String>,
+    /// How long a session may take to become ready before it counts as failed. Default: `60s`.
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout: Duration,
+}
+
+impl Default for SessionSpec {
+    fn default() -> Self {
+        SessionSpec {
+            backend: SessionBackend::default(),
+            command: None,
+            socket: None,
+            startup_timeout: default_startup_timeout(),
+        }
+    }
+}
+
+fn default_startup_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Session runtimes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionBackend {
+    /// One tmux server per city on its own socket.
+    #[default]
+    Tmux,
+    /// Plain child processes with output to log files, for hosts without tmux.
+    Subprocess,
+    /// A script implementing the session protocol (`session.command`).
+    Exec,
+}
+
+/// Where beads live.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BeadsSpec {
+    /// Bead store. Default: `embedded`.
+    #[serde(default)]
+    pub backend: BeadsBackend,
+    /// The script spoken to when `backend` is `exec` (required then, ignored otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// Bead store backends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BeadsBackend {
+    /// SQLite databases under `.gc/` and each rig's `.beads/`; needs nothing installed.
+    #[default]
+    Embedded,
+    /// A real `bd` on PATH.
+    Bd,
+    /// A script implementing the bead store protocol (`beads.command`).
+    Exec,
+}
+
+/// Controller timing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ControllerSpec {
+    /// Full re-reconcile of everything even when nothing changed. Default: `30s`.
+    #[serde(default = "default_resync")]
+    pub resync_interval: Duration,
+    /// Restart backoff and quarantine for sessions that keep dying.
+    #[serde(default)]
+    pub crash_loop: CrashLoopSpec,
+    /// Most sessions started in one reconcile pass, so a big apply does not stampede. Default: `5`.
+    #[serde(default = "default_max_starts")]
+    #[schemars(range(min = 1))]
+    pub max_starts_per_pass: u32,
+    /// Grace period between TERM and KILL when stopping a session. Default: `5s`.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ControllerSpec {
+    fn default() -> Self {
+        ControllerSpec {
+            resync_interval: default_resync(),
+            crash_loop: CrashLoopSpec::default(),
+            max_starts_per_pass: default_max_starts(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+fn default_resync() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_starts() -> u32 {
+    5
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// What happens to a session that keeps dying.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CrashLoopSpec {
+    /// Restarts allowed within `window` before the agent is quarantined; `0` never
+    /// quarantines. Default: `5`.
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    /// The sliding window restarts are counted in. Default: `1h`.
+    #[serde(default = "default_window")]
+    pub window: Duration,
+    /// Delay before each restart, doubling from `initial` up to `max`.
+    #[serde(default)]
+    pub backoff: BackoffSpec,
+    /// How long a quarantined agent stays stopped (`gc session reset` lifts it early).
+    /// Default: `30m`.
+    #[serde(default = "default_quarantine")]
+    pub quarantine: Duration,
+}
+
+impl Default for CrashLoopSpec {
+    fn default() -> Self {
+        CrashLoopSpec {
+            max_restarts: default_max_restarts(),
+            window: default_window(),
+            backoff: BackoffSpec::default(),
+            quarantine: default_quarantine(),
+        }
+    }
+}
+
+fn default_max_restarts() -> u32 {
+    5
+}
+fn default_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_quarantine() -> Duration {
+    Duration::from_secs(1800)
+}
+
+/// Exponential restart backoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackoffSpec {
+    /// Delay before the first restart. Default: `1s`.
+    #[serde(default = "default_backoff_initial")]
+    pub initial: Duration,
+    /// Longest delay between restarts. Default: `5m`.
+    #[serde(default = "default_backoff_max")]
+    pub max: Duration,
+}
+
+impl Default for BackoffSpec {
+    fn default() -> Self {
+        BackoffSpec { initial: default_backoff_initial(), max: default_backoff_max() }
+    }
+}
+
+fn default_backoff_initial() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(300)
+}

@@ -1,0 +1,74 @@
+//! `Rig`: a project directory (usually a git repository) agents work on.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Bead id prefixes: lowercase, starting with a letter, short enough to type.
+pub const PREFIX_PATTERN: &str = "^[a-z][a-z0-9]{0,15}$";
+
+/// A project the city works on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RigSpec {
+    /// Directory of the project, absolute or relative to the city directory.
+    #[schemars(length(min = 1))]
+    pub path: String,
+    /// Git URL to clone into `path` when it does not exist yet. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Prefix of the rig's bead ids (`<prefix>-<id>`). Default: derived from the name as Gas
+    /// City does: the initials of its `-`/`_`/camelCase parts, else the whole name when it has
+    /// at most 3 characters, else its first 2 (`my-project` → `mp`, `api` → `api`,
+    /// `backend` → `ba`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = PREFIX_PATTERN))]
+    pub prefix: Option<String>,
+    /// When true the rig's agents are stopped. Default: `false`.
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+impl RigSpec {
+    /// The prefix in force: the explicit one, or the one derived from `rig_name`.
+    pub fn effective_prefix(&self, rig_name: &str) -> String {
+        self.prefix.clone().unwrap_or_else(|| derive_prefix(rig_name))
+    }
+}
+
+/// Derives a bead prefix from a rig name (see [`RigSpec::prefix`]).
+pub fn derive_prefix(name: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for chunk in name.split(['-', '_']).filter(|c| !c.is_empty()) {
+        let mut current = String::new();
+        for ch in chunk.chars() {
+            if ch.is_uppercase() && !current.is_empty() {
+                parts.push(std::mem::take(&mut current));
+            }
+            current.push(ch);
+        }
+        if !current.is_empty() {
+            parts.push(current);
+        }
+    }
+    let prefix: String = match parts.len() {
+        0 => String::new(),
+        1 if name.chars().count() <= 3 => name.to_owned(),
+        1 => name.chars().take(2).collect(),
+        _ => parts.iter().filter_map(|p| p.chars().next()).collect(),
+    };
+    prefix.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_derived_like_gas_city() {
+        assert_eq!(derive_prefix("my-project"), "mp");
+        assert_eq!(derive_prefix("data_pipeline_v2"), "dpv");
+        assert_eq!(derive_prefix("myProject"), "mp");
+        assert_eq!(derive_prefix("api"), "api");
+        assert_eq!(derive_prefix("backend"), "ba");
+    }
+}

@@ -1,0 +1,122 @@
+//! JSON Schemas (draft 2020-12) generated from the resource types, one per kind plus a combined
+//! schema that accepts any kind (for yaml-language-server and taplo).
+
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+use super::{
+    API_VERSION, AgentSpec, CitySpec, FormulaSpec, Kind, ObjectMeta, OrderSpec, ProviderSpec,
+    RigSpec, VERSION,
+};
+
+const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
+const BASE_URL: &str = "https://gascity.dev/schemas";
+
+/// File name of a kind's schema under `schemas/<version>/`.
+pub fn file_name(kind: Kind) -> String {
+    format!("{}.json", kind.as_str().to_ascii_lowercase())
+}
+
+/// File name of the combined schema under `schemas/<version>/`.
+pub const COMBINED_FILE: &str = "all.json";
+
+/// The complete schema of one kind: envelope (`apiVersion`, `kind`, `metadata`, `spec`,
+/// `status`) with the spec and metadata types under `$defs`.
+pub fn kind_schema(kind: Kind) -> Value {
+    let mut defs = Map::new();
+    let envelope = envelope(kind, &mut defs);
+    let mut schema = Map::new();
+    schema.insert("$schema".into(), DRAFT.into());
+    schema.insert("$id".into(), format!("{BASE_URL}/{VERSION}/{}", file_name(kind)).into());
+    schema.insert("title".into(), format!("{} ({API_VERSION})", kind.as_str()).into());
+    schema.extend(envelope);
+    schema.insert("$defs".into(), Value::Object(defs));
+    Value::Object(schema)
+}
+
+/// One schema accepting a resource of any kind, chosen by its `kind` field.
+pub fn combined_schema() -> Value {
+    let mut defs = Map::new();
+    let mut branches = Vec::new();
+    for kind in Kind::ALL {
+        let envelope = envelope(kind, &mut defs);
+        defs.insert(kind.as_str().into(), Value::Object(envelope));
+        branches.push(json!({
+            "if": {"properties": {"kind": {"const": kind.as_str()}}, "required": ["kind"]},
+            "then": {"$ref": format!("#/$defs/{}", kind.as_str())}
+        }));
+    }
+    let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    json!({
+        "$schema": DRAFT,
+        "$id": format!("{BASE_URL}/{VERSION}/{COMBINED_FILE}"),
+        "title": format!("Any gc resource ({API_VERSION})"),
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"enum": kinds}
+        },
+        "allOf": branches,
+        "$defs": defs
+    })
+}
+
+/// The envelope object schema for `kind`; the definitions it refers to are added to `defs`.
+fn envelope(kind: Kind, defs: &mut Map<String, Value>) -> Map<String, Value> {
+    let spec_name = format!("{}Spec", kind.as_str());
+    let spec = match kind {
+        Kind::City => schemars::schema_for!(CitySpec),
+        Kind::Agent => schemars::schema_for!(AgentSpec),
+        Kind::Rig => schemars::schema_for!(RigSpec),
+        Kind::Provider => schemars::schema_for!(ProviderSpec),
+        Kind::Formula => schemars::schema_for!(FormulaSpec),
+        Kind::Order => schemars::schema_for!(OrderSpec),
+    };
+    hoist(&spec_name, spec.to_value(), defs);
+    hoist("ObjectMeta", ObjectMeta::json_schema(&mut Default::default()).to_value(), defs);
+
+    let mut envelope = Map::new();
+    envelope.insert("type".into(), "object".into());
+    envelope.insert("required".into(), json!(["apiVersion", "kind", "metadata", "spec"]));
+    envelope.insert("additionalProperties".into(), false.into());
+    envelope.insert(
+        "properties".into(),
+        json!({
+            "apiVersion": {"const": API_VERSION, "description": "The API version; this build serves gascity.dev/v1alpha1."},
+            "kind": {"const": kind.as_str()},
+            "metadata": {"$ref": "#/$defs/ObjectMeta"},
+            "spec": {"$ref": format!("#/$defs/{spec_name}")},
+            "status": {"type": "object", "description": "Written by controllers; ignored in files."}
+        }),
+    );
+    envelope
+}
+
+/// Moves a generated root schema into `defs[name]`, together with its own `$defs`.
+fn hoist(name: &str, schema: Value, defs: &mut Map<String, Value>) {
+    let Value::Object(mut schema) = schema else {
+        unreachable!("schemars generates object schemas for structs")
+    };
+    schema.remove("$schema");
+    if let Some(Value::Object(inner)) = schema.remove("$defs") {
+        for (def_name, def) in inner {
+            if let Some(existing) = defs.get(&def_name) {
+                assert_eq!(existing, &def, "two different types share the schema name {def_name}");
+            }
+            defs.insert(def_name, def);
+        }
+    }
+    defs.insert(name.into(), Value::Object(schema));
+}
+
+/// The schema files to commit: `(relative path, pretty JSON)`.
+pub fn schema_files() -> Vec<(String, String)> {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("schemas serialise") + "\n";
+    let mut files: Vec<(String, String)> = Kind::ALL
+        .iter()
+        .map(|k| (format!("{VERSION}/{}", file_name(*k)), pretty(&kind_schema(*k))))
+        .collect();
+    files.push((format!("{VERSION}/{COMBINED_FILE}"), pretty(&combined_schema())));
+    files
+}

@@ -1,0 +1,12 @@
+//! `gc`: a declarative, Kubernetes-style orchestrator for a city of AI coding agents.
+//!
+//! Resource files (City, Agent, Rig, Provider, Formula, Order) are loaded with source positions
+//! ([`manifest`]), checked against JSON Schemas generated from the types in [`api`] and across
+//! resources ([`validate`]), and driven by the command line in [`cli`].
+
+pub mod api;
+pub mod cli;
+#[path = "../controllers/mod.rs"]
+pub mod controllers;
+pub mod manifest;
+pub mod validate;

@@ -1,0 +1,157 @@
+//! Loading resource files with source positions: YAML (multi-document) and TOML, each turned
+//! into JSON values plus a map from JSON pointer to the span in the file.
+
+mod discover;
+mod source;
+mod spans;
+mod toml;
+mod yaml;
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use discover::{DiscoverError, Input, discover};
+pub use source::SourceFile;
+pub use spans::{NodeSpan, SpanMap, push_pointer};
+
+/// File formats resources are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// YAML 1.2; a file may hold several documents separated by `---`.
+    Yaml,
+    /// TOML; a file holds one resource.
+    Toml,
+}
+
+impl Format {
+    /// The format a file's extension says, if it is one gc reads.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+
+    /// Guesses the format of text with no file name (stdin): TOML when it parses as a TOML
+    /// table but not as a YAML mapping (`key = "v"` is a YAML string), else YAML.
+    pub fn sniff(text: &str) -> Format {
+        let yaml_is_mapping = matches!(
+            yaml::parse(text).as_deref(),
+            Ok([first, ..]) if first.value.is_object()
+        );
+        if !yaml_is_mapping && toml::parse(text).is_ok() { Format::Toml } else { Format::Yaml }
+    }
+}
+
+/// One document as parsed, before it is tied to its file.
+#[derive(Debug)]
+pub struct ParsedDocument {
+    /// The document as JSON.
+    pub value: serde_json::Value,
+    /// Where each node of `value` is in the file.
+    pub spans: SpanMap,
+    /// The whole document's byte range.
+    pub span: Range<usize>,
+}
+
+/// A file that is not well-formed YAML or TOML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Byte range of the problem.
+    pub span: Range<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One resource document of a file.
+#[derive(Debug)]
+pub struct Document {
+    /// The file it came from.
+    pub file: Arc<SourceFile>,
+    /// Its position among the file's documents, from 0.
+    pub index: usize,
+    /// The document as JSON.
+    pub value: serde_json::Value,
+    /// Where each node of `value` is in the file.
+    pub spans: SpanMap,
+    /// The whole document's byte range.
+    pub span: Range<usize>,
+}
+
+/// Parses every document of `file`.
+pub fn parse(file: &Arc<SourceFile>, format: Format) -> Result<Vec<Document>, SyntaxError> {
+    let parsed = match format {
+        Format::Yaml => yaml::parse(&file.text)?,
+        Format::Toml => toml::parse(&file.text)?,
+    };
+    Ok(parsed
+        .into_iter()
+        .enumerate()
+        .map(|(index, d)| Document {
+            file: Arc::clone(file),
+            index,
+            value: d.value,
+            spans: d.spans,
+            span: d.span,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str, format: Format) -> Vec<Document> {
+        parse(&Arc::new(SourceFile::new("t", text)), format).unwrap()
+    }
+
+    fn at(doc: &Document, pointer: &str) -> (usize, usize) {
+        doc.file.line_col(doc.spans.get(pointer).unwrap().value.start)
+    }
+
+    #[test]
+    fn yaml_spans_point_at_values_and_keys() {
+        let text = "kind: Agent\nspec:\n  env:\n    A/B: \"é\"\n  args: [x, y]\n";
+        let d = &docs(text, Format::Yaml)[0];
+        assert_eq!(d.value["spec"]["env"]["A/B"], "é");
+        assert_eq!(at(d, "/spec/env/A~1B"), (4, 10));
+        assert_eq!(at(d, "/spec/args/1"), (5, 13));
+        let key = d.spans.get("/spec/args").unwrap().key.clone().unwrap();
+        assert_eq!(d.file.line_col(key.start), (5, 3));
+    }
+
+    #[test]
+    fn yaml_multi_document_files_skip_empty_documents() {
+        let d = docs("---\n# nothing\n---\na: 1\n---\nb: 2\n", Format::Yaml);
+        assert_eq!(d.len(), 2);
+        assert_eq!(at(&d[1], "/b"), (6, 4));
+    }
+
+    #[test]
+    fn yaml_duplicate_keys_are_syntax_errors() {
+        let f = Arc::new(SourceFile::new("t", "a: 1\na: 2\n"));
+        let err = parse(&f, Format::Yaml).unwrap_err();
+        assert!(err.message.contains("duplicate"), "{}", err.message);
+        assert_eq!(f.line_col(err.span.start).0, 2);
+    }
+
+    #[test]
+    fn toml_spans_point_at_values_and_keys() {
+        let text = "kind = \"Agent\"\n[spec]\nargs = [\"x\", 0x1F]\n[spec.env]\nA = \"b\"\n";
+        let d = &docs(text, Format::Toml)[0];
+        assert_eq!(d.value["spec"]["args"][1], 31);
+        assert_eq!(at(d, "/spec/args/1"), (3, 14));
+        assert_eq!(at(d, "/spec/env/A"), (5, 5));
+        let key = d.spans.get("/spec/env/A").unwrap().key.clone().unwrap();
+        assert_eq!(d.file.line_col(key.start), (5, 1));
+    }
+
+    #[test]
+    fn stdin_format_is_sniffed() {
+        assert_eq!(Format::sniff("kind = \"Agent\"\n[spec]\n"), Format::Toml);
+        assert_eq!(Format::sniff("kind: Agent\n"), Format::Yaml);
+        assert_eq!(Format::sniff("{\"kind\": \"Agent\"}"), Format::Yaml);
+    }
+}
