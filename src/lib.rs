@@ -9,4 +9,5 @@ pub mod cli;
 #[path = "../controllers/mod.rs"]
 pub mod controllers;
 pub mod manifest;
+pub mod prompt;
 pub mod validate;

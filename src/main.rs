@@ -1,1 +1,5 @@
-fn main(){}
+//! The `gc` binary: all behaviour lives in the library.
+
+fn main() -> std::process::ExitCode {
+    gascity::cli::run()
+}

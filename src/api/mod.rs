@@ -101,9 +101,9 @@ impl Kind {
     /// The kind a command-line argument names: singular, plural or short, any case.
     pub fn from_cli_name(s: &str) -> Option<Kind> {
         let s = s.to_ascii_lowercase();
-        Kind::ALL.into_iter().find(|k| {
-            k.as_str().eq_ignore_ascii_case(&s) || k.plural() == s || k.short() == s
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(&s) || k.plural() == s || k.short() == s)
     }
 }
 
@@ -196,8 +196,14 @@ mod tests {
 
     #[test]
     fn cli_names_accept_singular_plural_and_short() {
-        for (name, kind) in [("agent", Kind::Agent), ("Agents", Kind::Agent), ("ag", Kind::Agent),
-            ("cities", Kind::City), ("pv", Kind::Provider), ("formula", Kind::Formula)] {
+        for (name, kind) in [
+            ("agent", Kind::Agent),
+            ("Agents", Kind::Agent),
+            ("ag", Kind::Agent),
+            ("cities", Kind::City),
+            ("pv", Kind::Provider),
+            ("formula", Kind::Formula),
+        ] {
             assert_eq!(Kind::from_cli_name(name), Some(kind), "{name}");
         }
         assert_eq!(Kind::from_cli_name("pod"), None);

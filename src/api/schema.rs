@@ -2,6 +2,7 @@
 //! schema that accepts any kind (for yaml-language-server and taplo).
 
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -66,15 +67,15 @@ pub fn combined_schema() -> Value {
 fn envelope(kind: Kind, defs: &mut Map<String, Value>) -> Map<String, Value> {
     let spec_name = format!("{}Spec", kind.as_str());
     let spec = match kind {
-        Kind::City => schemars::schema_for!(CitySpec),
-        Kind::Agent => schemars::schema_for!(AgentSpec),
-        Kind::Rig => schemars::schema_for!(RigSpec),
-        Kind::Provider => schemars::schema_for!(ProviderSpec),
-        Kind::Formula => schemars::schema_for!(FormulaSpec),
-        Kind::Order => schemars::schema_for!(OrderSpec),
+        Kind::City => root_schema::<CitySpec>(),
+        Kind::Agent => root_schema::<AgentSpec>(),
+        Kind::Rig => root_schema::<RigSpec>(),
+        Kind::Provider => root_schema::<ProviderSpec>(),
+        Kind::Formula => root_schema::<FormulaSpec>(),
+        Kind::Order => root_schema::<OrderSpec>(),
     };
-    hoist(&spec_name, spec.to_value(), defs);
-    hoist("ObjectMeta", ObjectMeta::json_schema(&mut Default::default()).to_value(), defs);
+    hoist(&spec_name, spec, defs);
+    hoist("ObjectMeta", root_schema::<ObjectMeta>(), defs);
 
     let mut envelope = Map::new();
     envelope.insert("type".into(), "object".into());
@@ -91,6 +92,45 @@ fn envelope(kind: Kind, defs: &mut Map<String, Value>) -> Map<String, Value> {
         }),
     );
     envelope
+}
+
+/// The schema of `T`. Optional fields are not made nullable: a file that writes `null` for a
+/// field gets a type error rather than a silent default, and error messages stay direct
+/// (nullable wrappers turn every nested error into "not valid under any of the schemas").
+fn root_schema<T: JsonSchema>() -> Value {
+    let schema = SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    strip_null(&mut value);
+    value
+}
+
+/// Removes the `null` alternative schemars adds for `Option` fields.
+fn strip_null(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            let null_branch = json!({"type": "null"});
+            if let Some(Value::Array(branches)) = map.get("anyOf")
+                && branches.len() == 2
+                && branches.contains(&null_branch)
+            {
+                let Some(Value::Array(branches)) = map.remove("anyOf") else { unreachable!() };
+                let kept = branches.into_iter().find(|b| *b != null_branch).unwrap_or_default();
+                if let Value::Object(kept) = kept {
+                    map.extend(kept);
+                }
+            }
+            map.values_mut().for_each(strip_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
 }
 
 /// Moves a generated root schema into `defs[name]`, together with its own `$defs`.

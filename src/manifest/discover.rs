@@ -31,7 +31,8 @@ pub enum DiscoverError {
 }
 
 /// Every resource file below `paths`: `*.yaml`, `*.yml` and `*.toml`, skipping hidden files and
-/// directories (which includes `.gc/`). A file named explicitly is read whatever its extension
+/// directories (which includes `.gc/`) and nested git repositories (a rig checked out inside
+/// the city directory holds its own YAML, which is not the city's). A file named explicitly is read whatever its extension
 /// (as YAML unless it ends in `.toml`). Directory contents are sorted; duplicates are dropped.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
     let mut seen = HashSet::new();
@@ -55,9 +56,14 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name().as_ref()));
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(is_hidden(e.file_name().as_ref())
+                        || (e.file_type().is_dir() && e.path().join(".git").exists()))
+            });
         for entry in walker {
-            let entry = entry.map_err(|source| DiscoverError::Walk { path: path.clone(), source })?;
+            let entry =
+                entry.map_err(|source| DiscoverError::Walk { path: path.clone(), source })?;
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -83,7 +89,8 @@ mod tests {
     fn walks_sorted_and_skips_hidden_and_state_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for f in ["b.yaml", "a/c.toml", "a/d.yml", ".gc/applied/x.yaml", ".hidden.yaml", "notes.md"] {
+        for f in ["b.yaml", "a/c.toml", "a/d.yml", ".gc/applied/x.yaml", ".hidden.yaml", "notes.md"]
+        {
             let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();

@@ -78,9 +78,8 @@ fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
         Scalar::Boolean(b) => Value::Bool(*b),
         Scalar::Integer(i) => Value::Number((*i).into()),
         // NaN and infinities have no JSON form; as strings they fail type checks with a message.
-        Scalar::FloatingPoint(f) => {
-            Number::from_f64(f.into_inner()).map_or_else(|| Value::String(f.to_string()), Value::Number)
-        }
+        Scalar::FloatingPoint(f) => Number::from_f64(f.into_inner())
+            .map_or_else(|| Value::String(f.to_string()), Value::Number),
         Scalar::String(s) => Value::String(s.to_string()),
     }
 }

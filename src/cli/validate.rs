@@ -1,0 +1,63 @@
+//! `gc validate`: check resource files for CI and pre-commit; changes nothing.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::validate::render::{OutputFormat, render};
+use crate::validate::validate_paths;
+
+/// Check resource files against their schemas and each other.
+///
+/// Reads every *.yaml, *.yml and *.toml file below PATH (skipping .gc/ and hidden
+/// directories); `-` reads standard input. Reports every problem with file:line:col.
+/// Exit status: 0 valid, 1 invalid, 2 usage or I/O error.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories to check. Default: the city directory.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// How to print findings.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    output: OutputFormat,
+
+    /// When to colour human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+/// Colour choice for human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Color {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Runs `gc validate`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let cwd = std::env::current_dir()?;
+    let city_dir = super::find_city_dir(city.as_deref(), &cwd);
+    let paths = if args.paths.is_empty() { vec![relative_to(&city_dir, &cwd)] } else { args.paths };
+    let validation = validate_paths(&paths, &city_dir)?;
+    let color = match args.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    print!("{}", render(&validation, args.output, color));
+    Ok(ExitCode::from(if validation.is_valid() { 0 } else { 1 }))
+}
+
+/// `dir` relative to `cwd` when it is below it, so reported paths stay short.
+fn relative_to(dir: &std::path::Path, cwd: &std::path::Path) -> PathBuf {
+    match dir.strip_prefix(cwd) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => dir.to_path_buf(),
+    }
+}

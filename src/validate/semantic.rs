@@ -1,0 +1,613 @@
+//! Checks across resources: duplicates, exactly one City, references, cycles, pool bounds, rig
+//! prefixes, cron schedules, regular expressions and prompt templates.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Loaded;
+use super::diagnostic::{Code, Diagnostic};
+use super::graph::cycles;
+use super::suggest::help_for;
+use crate::api::city::{BeadsBackend, SessionBackend};
+use crate::api::formula::StepSpec;
+use crate::api::provider::PromptMode;
+use crate::api::{Kind, Object, Resource, agent::AgentSpec};
+use crate::manifest::{Document, SourceFile};
+use crate::prompt::{self, AgentContext, CityContext, PromptContext, RigContext, SessionContext};
+
+/// Runs every cross-resource check. `city_dir` is where relative paths (prompt templates) are
+/// resolved.
+///
+/// `broken` names the resources that failed their own checks: references to them are not
+/// reported as missing, since that would only repeat the first error.
+pub fn check(
+    loaded: &[Loaded],
+    broken: &HashSet<(Kind, String)>,
+    city_dir: &Path,
+) -> Vec<Diagnostic> {
+    let index = Index::new(loaded, broken);
+    let mut out = Vec::new();
+    duplicates(loaded, &mut out);
+    if !broken.iter().any(|(kind, _)| *kind == Kind::City) {
+        city_count(loaded, &mut out);
+    }
+    for item in loaded {
+        let doc = &item.doc;
+        match &item.resource {
+            Resource::City(city) => check_city(doc, city, &index, &mut out),
+            Resource::Agent(agent) => check_agent(doc, agent, &index, city_dir, &mut out),
+            Resource::Provider(p) => {
+                if p.spec.prompt_mode == PromptMode::Flag && p.spec.prompt_flag.is_none() {
+                    out.push(
+                        Diagnostic::error(
+                            Code::InconsistentSettings,
+                            "`promptMode: flag` needs `promptFlag`",
+                        )
+                        .at_value(doc, "/spec/promptMode")
+                        .with_help(
+                            "set spec.promptFlag (e.g. `--prompt`), or use promptMode `arg`",
+                        ),
+                    );
+                }
+            }
+            Resource::Formula(f) => check_formula(doc, &f.spec, &mut out),
+            Resource::Order(o) => check_order(doc, o, &index, &mut out),
+            Resource::Rig(_) => {}
+        }
+    }
+    dependency_cycles(loaded, &mut out);
+    extends_cycles(loaded, &index, &mut out);
+    prefix_collisions(loaded, &mut out);
+    out
+}
+
+/// The first resource of each kind and name, for resolving references.
+struct Index<'a> {
+    by_kind: HashMap<Kind, BTreeMap<&'a str, &'a Loaded>>,
+    broken: &'a HashSet<(Kind, String)>,
+}
+
+impl<'a> Index<'a> {
+    fn new(loaded: &'a [Loaded], broken: &'a HashSet<(Kind, String)>) -> Index<'a> {
+        let mut by_kind: HashMap<Kind, BTreeMap<&'a str, &'a Loaded>> = HashMap::new();
+        for item in loaded {
+            by_kind
+                .entry(item.resource.kind())
+                .or_default()
+                .entry(item.resource.name())
+                .or_insert(item);
+        }
+        Index { by_kind, broken }
+    }
+
+    fn names(&self, kind: Kind) -> Vec<&'a str> {
+        self.by_kind.get(&kind).map(|m| m.keys().copied().collect()).unwrap_or_default()
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Option<&'a Loaded> {
+        self.by_kind.get(&kind)?.get(name).copied()
+    }
+
+    fn city(&self) -> Option<&'a Loaded> {
+        self.by_kind.get(&Kind::City)?.values().next().copied()
+    }
+
+    /// An error when `name` is not a resource of `kind`, placed at `pointer` of `doc`.
+    fn reference(
+        &self,
+        doc: &Document,
+        pointer: &str,
+        kind: Kind,
+        name: &str,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        if self.get(kind, name).is_some() || self.broken.contains(&(kind, name.to_owned())) {
+            return;
+        }
+        let names = self.names(kind);
+        let help = help_for(name, &names, &format!("{} defined", kind.plural()))
+            .unwrap_or_else(|| format!("no {} are defined", kind.plural()));
+        out.push(
+            Diagnostic::error(Code::UnknownReference, format!("{kind} `{name}` not found"))
+                .at_value(doc, pointer)
+                .with_help(help),
+        );
+    }
+}
+
+fn position(doc: &Document, pointer: &str) -> String {
+    let (line, col) = doc.file.line_col(doc.spans.value_span(pointer).start);
+    format!("{}:{line}:{col}", doc.file.name)
+}
+
+fn duplicates(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<(Kind, &str), &Loaded> = HashMap::new();
+    for item in loaded {
+        let key = (item.resource.kind(), item.resource.name());
+        match first.get(&key) {
+            None => {
+                first.insert(key, item);
+            }
+            Some(original) if key.0 != Kind::City => out.push(
+                Diagnostic::error(
+                    Code::DuplicateResource,
+                    format!("duplicate {} `{}`", key.0, key.1),
+                )
+                .at_value(&item.doc, "/metadata/name")
+                .with_help(format!(
+                    "first defined at {}",
+                    position(&original.doc, "/metadata/name")
+                )),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn city_count(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+    let mut cities = loaded.iter().filter(|l| l.resource.kind() == Kind::City);
+    let Some(first) = cities.next() else {
+        out.push(
+            Diagnostic::error(Code::CityCount, "no City resource found: a city needs exactly one")
+                .with_help("add a city.yaml with `kind: City` (gc init writes one)"),
+        );
+        return;
+    };
+    for extra in cities {
+        out.push(
+            Diagnostic::error(
+                Code::CityCount,
+                format!("more than one City: `{}` is a second one", extra.resource.name()),
+            )
+            .at_value(&extra.doc, "/kind")
+            .with_help(format!(
+                "a city directory holds exactly one City; the first is at {}",
+                position(&first.doc, "/kind")
+            )),
+        );
+    }
+}
+
+fn check_city(
+    doc: &Document,
+    city: &Object<crate::api::CitySpec>,
+    index: &Index<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(p) = &city.spec.default_provider {
+        index.reference(doc, "/spec/defaultProvider", Kind::Provider, p, out);
+    }
+    if city.spec.session.backend == SessionBackend::Exec && city.spec.session.command.is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                "session backend `exec` needs `session.command`",
+            )
+            .at_value(doc, "/spec/session/backend"),
+        );
+    }
+    if city.spec.beads.backend == BeadsBackend::Exec && city.spec.beads.command.is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                "beads backend `exec` needs `beads.command`",
+            )
+            .at_value(doc, "/spec/beads/backend"),
+        );
+    }
+}
+
+fn check_agent(
+    doc: &Document,
+    agent: &Object<AgentSpec>,
+    index: &Index<'_>,
+    city_dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) {
+    let spec = &agent.spec;
+    let default_provider = index.city().and_then(|c| match &c.resource {
+        Resource::City(c) => c.spec.default_provider.clone(),
+        _ => None,
+    });
+    match (&spec.provider, &default_provider) {
+        (Some(p), _) => index.reference(doc, "/spec/provider", Kind::Provider, p, out),
+        (None, None) if index.city().is_some() => out.push(
+            Diagnostic::error(
+                Code::MissingField,
+                format!("agent `{}` has no provider", agent.metadata.name),
+            )
+            .at_key(doc, "/spec")
+            .with_help("set spec.provider, or spec.defaultProvider on the City"),
+        ),
+        _ => {}
+    }
+    if let Some(rig) = &spec.rig {
+        index.reference(doc, "/spec/rig", Kind::Rig, rig, out);
+    }
+    for (i, dep) in spec.depends_on.iter().enumerate() {
+        let pointer = format!("/spec/dependsOn/{i}");
+        if dep == &agent.metadata.name {
+            out.push(
+                Diagnostic::error(Code::Cycle, format!("agent `{dep}` depends on itself"))
+                    .at_value(doc, &pointer),
+            );
+        } else {
+            index.reference(doc, &pointer, Kind::Agent, dep, out);
+        }
+    }
+    if let Some(scaling) = &spec.scaling
+        && scaling.min > scaling.max
+    {
+        out.push(
+            Diagnostic::error(
+                Code::ScalingRange,
+                format!(
+                    "scaling.min ({}) is greater than scaling.max ({})",
+                    scaling.min, scaling.max
+                ),
+            )
+            .at_value(doc, "/spec/scaling/min")
+            .with_help("raise max or lower min"),
+        );
+    }
+    if let Some(prompt) = &spec.prompt {
+        let context = prompt_context(agent, index, default_provider.as_deref(), city_dir);
+        if let Some(path) = &prompt.template {
+            check_template_file(doc, path, city_dir, &context, out);
+        }
+        if let Some(text) = &prompt.inline
+            && let Err(e) = prompt::check(&agent.metadata.name, text, &context)
+        {
+            out.push(
+                Diagnostic::error(
+                    Code::PromptTemplate,
+                    format!("inline prompt does not render: {}", e.message),
+                )
+                .at_value(doc, "/spec/prompt/inline")
+                .with_help(template_help()),
+            );
+        }
+    }
+}
+
+fn template_help() -> &'static str {
+    "templates use Jinja syntax and may refer to city.name, city.dir, agent.name, agent.provider, agent.work_dir, agent.description, rig.name, rig.path, rig.prefix, session.name, session.index"
+}
+
+/// Placeholder values shaped like the ones the controller renders with.
+fn prompt_context(
+    agent: &Object<AgentSpec>,
+    index: &Index<'_>,
+    default_provider: Option<&str>,
+    city_dir: &Path,
+) -> PromptContext {
+    let city_name = index.city().map(|c| c.resource.name().to_owned()).unwrap_or_default();
+    let rig = agent.spec.rig.as_deref().map(|name| {
+        let (path, prefix) = match index.get(Kind::Rig, name).map(|l| &l.resource) {
+            Some(Resource::Rig(r)) => (r.spec.path.clone(), r.spec.effective_prefix(name)),
+            _ => (String::new(), String::new()),
+        };
+        RigContext { name: name.to_owned(), path, prefix }
+    });
+    PromptContext {
+        city: CityContext { name: city_name.clone(), dir: city_dir.display().to_string() },
+        agent: AgentContext {
+            name: agent.metadata.name.clone(),
+            provider: agent
+                .spec
+                .provider
+                .clone()
+                .or(default_provider.map(str::to_owned))
+                .unwrap_or_default(),
+            work_dir: agent.spec.work_dir.clone().unwrap_or_default(),
+            description: agent.spec.description.clone().unwrap_or_default(),
+        },
+        rig,
+        session: SessionContext {
+            name: format!("gc-{city_name}-{}", agent.metadata.name),
+            index: 0,
+        },
+    }
+}
+
+fn check_template_file(
+    doc: &Document,
+    path: &str,
+    city_dir: &Path,
+    context: &PromptContext,
+    out: &mut Vec<Diagnostic>,
+) {
+    let full = city_dir.join(path);
+    let text = match std::fs::read_to_string(&full) {
+        Ok(text) => text,
+        Err(e) => {
+            out.push(
+                Diagnostic::error(
+                    Code::PromptTemplate,
+                    format!("prompt template `{path}` cannot be read: {e}"),
+                )
+                .at_value(doc, "/spec/prompt/template")
+                .with_help(format!(
+                    "template paths are relative to the city directory ({})",
+                    city_dir.display()
+                )),
+            );
+            return;
+        }
+    };
+    if let Err(e) = prompt::check(path, &text, context) {
+        let file = Arc::new(SourceFile::new(full.display().to_string(), text));
+        let span = match (e.range, e.line) {
+            (Some(range), _) => range,
+            (None, Some(line)) => {
+                let start = file
+                    .text
+                    .split_inclusive('\n')
+                    .take(line.saturating_sub(1))
+                    .map(str::len)
+                    .sum();
+                start..start
+            }
+            (None, None) => 0..0,
+        };
+        out.push(
+            Diagnostic::error(
+                Code::PromptTemplate,
+                format!(
+                    "prompt template does not render for agent `{}`: {}",
+                    context.agent.name, e.message
+                ),
+            )
+            .in_file(&file, span)
+            .with_help(template_help()),
+        );
+    }
+}
+
+fn dependency_cycles(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+    let agents: BTreeMap<&str, (&Document, &AgentSpec)> = loaded
+        .iter()
+        .filter_map(|l| match &l.resource {
+            Resource::Agent(a) => Some((a.metadata.name.as_str(), (&l.doc, &a.spec))),
+            _ => None,
+        })
+        .collect();
+    let edges: BTreeMap<&str, Vec<&str>> = agents
+        .iter()
+        .map(|(name, (_, spec))| {
+            (*name, spec.depends_on.iter().map(String::as_str).filter(|d| d != name).collect())
+        })
+        .collect();
+    for cycle in cycles(&edges) {
+        let (doc, spec) = agents[cycle[0].as_str()];
+        let i = spec.depends_on.iter().position(|d| *d == cycle[1]).unwrap_or(0);
+        out.push(
+            Diagnostic::error(Code::Cycle, format!("dependsOn cycle: {}", cycle.join(" → ")))
+                .at_value(doc, &format!("/spec/dependsOn/{i}"))
+                .with_help("agents start in dependsOn order, so the chain must end somewhere"),
+        );
+    }
+}
+
+fn extends_cycles(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+    let formulas: BTreeMap<&str, &Loaded> = loaded
+        .iter()
+        .filter(|l| l.resource.kind() == Kind::Formula)
+        .map(|l| (l.resource.name(), l))
+        .collect();
+    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, l) in &formulas {
+        if let Resource::Formula(f) = &l.resource {
+            edges.insert(name, f.spec.extends.iter().map(String::as_str).collect());
+        }
+    }
+    for (name, l) in &formulas {
+        for (i, parent) in edges[name].iter().enumerate() {
+            index.reference(&l.doc, &format!("/spec/extends/{i}"), Kind::Formula, parent, out);
+        }
+    }
+    for cycle in cycles(&edges) {
+        let doc = &formulas[cycle[0].as_str()].doc;
+        let i = edges[cycle[0].as_str()].iter().position(|p| *p == cycle[1]).unwrap_or(0);
+        out.push(
+            Diagnostic::error(Code::Cycle, format!("extends cycle: {}", cycle.join(" → ")))
+                .at_value(doc, &format!("/spec/extends/{i}")),
+        );
+    }
+}
+
+fn prefix_collisions(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<String, &Loaded> = HashMap::new();
+    for item in loaded {
+        let Resource::Rig(rig) = &item.resource else { continue };
+        let prefix = rig.spec.effective_prefix(&rig.metadata.name);
+        match seen.get(&prefix) {
+            None => {
+                seen.insert(prefix, item);
+            }
+            Some(other) if other.resource.name() != rig.metadata.name => {
+                let derived = rig.spec.prefix.is_none();
+                let diagnostic = Diagnostic::error(
+                    Code::PrefixCollision,
+                    format!(
+                        "rig `{}` has bead prefix `{prefix}`{}, already used by rig `{}`",
+                        rig.metadata.name,
+                        if derived { " (derived from its name)" } else { "" },
+                        other.resource.name()
+                    ),
+                )
+                .with_help(
+                    "set a distinct spec.prefix: bead ids must say which rig they belong to",
+                );
+                out.push(if derived {
+                    diagnostic.at_value(&item.doc, "/metadata/name")
+                } else {
+                    diagnostic.at_value(&item.doc, "/spec/prefix")
+                });
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Every step of a formula, children included, with the JSON pointer of each.
+fn all_steps<'a>(steps: &'a [StepSpec], base: &str, out: &mut Vec<(&'a StepSpec, String)>) {
+    for (i, step) in steps.iter().enumerate() {
+        let pointer = format!("{base}/{i}");
+        all_steps(&step.children, &format!("{pointer}/children"), out);
+        out.push((step, pointer));
+    }
+}
+
+fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
+    let mut steps = Vec::new();
+    all_steps(&spec.steps, "/spec/steps", &mut steps);
+    steps.sort_by_key(|(_, pointer)| doc.spans.value_span(pointer).start);
+
+    let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
+    for (step, pointer) in &steps {
+        if let Some(first) = ids.get(step.id.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    Code::DuplicateStepId,
+                    format!("duplicate step id `{}`", step.id),
+                )
+                .at_value(doc, &format!("{pointer}/id"))
+                .with_help(format!("first used at {}", position(doc, &format!("{first}/id")))),
+            );
+        } else {
+            ids.insert(&step.id, pointer);
+        }
+    }
+    let id_list: Vec<&str> = ids.keys().copied().collect();
+    let mut edges: BTreeMap<&str, Vec<&str>> = ids.keys().map(|id| (*id, Vec::new())).collect();
+    for (step, pointer) in &steps {
+        for (i, need) in step.needs.iter().enumerate() {
+            let at = format!("{pointer}/needs/{i}");
+            if need == &step.id {
+                out.push(
+                    Diagnostic::error(Code::Cycle, format!("step `{need}` needs itself"))
+                        .at_value(doc, &at),
+                );
+            } else if ids.contains_key(need.as_str()) {
+                edges.entry(step.id.as_str()).or_default().push(need);
+            } else {
+                out.push(
+                    Diagnostic::error(
+                        Code::UnknownReference,
+                        format!("step `{}` needs unknown step `{need}`", step.id),
+                    )
+                    .at_value(doc, &at)
+                    .with_help_opt(help_for(need, &id_list, "steps")),
+                );
+            }
+        }
+    }
+    for cycle in cycles(&edges) {
+        let (step, pointer) =
+            steps.iter().find(|(s, _)| s.id == cycle[0]).expect("cycle members are steps");
+        let i = step.needs.iter().position(|n| *n == cycle[1]).unwrap_or(0);
+        out.push(
+            Diagnostic::error(Code::Cycle, format!("needs cycle: {}", cycle.join(" → ")))
+                .at_value(doc, &format!("{pointer}/needs/{i}"))
+                .with_help("a step can only need steps that can finish before it"),
+        );
+    }
+    for (name, var) in &spec.vars {
+        let base = crate::manifest::push_pointer("/spec/vars", name);
+        if let Some(pattern) = &var.pattern {
+            match regex::Regex::new(&format!("^(?:{pattern})$")) {
+                Err(e) => out.push(
+                    Diagnostic::error(
+                        Code::InvalidPattern,
+                        format!(
+                            "var `{name}`: pattern does not compile: {}",
+                            first_line(&e.to_string())
+                        ),
+                    )
+                    .at_value(doc, &format!("{base}/pattern")),
+                ),
+                Ok(re) => {
+                    if let Some(default) = &var.default
+                        && !re.is_match(default)
+                    {
+                        out.push(
+                            Diagnostic::error(
+                                Code::InvalidValue,
+                                format!(
+                                    "var `{name}`: default `{default}` does not match its pattern"
+                                ),
+                            )
+                            .at_value(doc, &format!("{base}/default")),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(default) = &var.default
+            && !var.allowed.is_empty()
+            && !var.allowed.contains(default)
+        {
+            let allowed: Vec<&str> = var.allowed.iter().map(String::as_str).collect();
+            out.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("var `{name}`: default `{default}` is not one of its enum values"),
+                )
+                .at_value(doc, &format!("{base}/default"))
+                .with_help_opt(help_for(default, &allowed, "allowed")),
+            );
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim()
+}
+
+fn check_order(
+    doc: &Document,
+    order: &Object<crate::api::OrderSpec>,
+    index: &Index<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let spec = &order.spec;
+    if let Some(f) = &spec.formula {
+        index.reference(doc, "/spec/formula", Kind::Formula, f, out);
+    }
+    if let Some(t) = &spec.target {
+        index.reference(doc, "/spec/target", Kind::Agent, t, out);
+    }
+    if spec.exec.is_some() && !spec.vars.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                Code::InconsistentSettings,
+                "`vars` only apply to formula orders; this order runs `exec`",
+            )
+            .at_key(doc, "/spec/vars"),
+        );
+    }
+    if let Some(cron) = &spec.gate.cron
+        && let Err(e) = parse_cron(&cron.schedule)
+    {
+        out.push(
+            Diagnostic::error(Code::InvalidCron, format!("invalid cron schedule `{}`: {e}", cron.schedule))
+                .at_value(doc, "/spec/gate/cron/schedule")
+                .with_help("five fields: minute hour day-of-month month day-of-week, e.g. `*/15 9-17 * * MON-FRI`"),
+        );
+    }
+}
+
+/// Parses a 5-field cron schedule (no seconds field).
+pub fn parse_cron(schedule: &str) -> Result<croner::Cron, String> {
+    let fields = schedule.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!("expected 5 fields, found {fields}"));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Disallowed)
+        .build()
+        .parse(schedule)
+        .map_err(|e| e.to_string())
+}
