@@ -53,11 +53,14 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     Ok(ExitCode::from(if validation.is_valid() { 0 } else { 1 }))
 }
 
-/// `dir` relative to `cwd` when it is below it, so reported paths stay short.
+/// `dir` relative to `cwd` when one contains the other, so reported paths stay short and open
+/// from where the user is.
 fn relative_to(dir: &std::path::Path, cwd: &std::path::Path) -> PathBuf {
-    match dir.strip_prefix(cwd) {
-        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(rel) => rel.to_path_buf(),
-        Err(_) => dir.to_path_buf(),
+    if let Ok(rel) = dir.strip_prefix(cwd) {
+        return if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() };
     }
+    if let Ok(down) = cwd.strip_prefix(dir) {
+        return down.components().map(|_| "..").collect();
+    }
+    dir.to_path_buf()
 }

@@ -72,16 +72,29 @@ pub fn validate_paths(
 
 /// Validates already-discovered inputs.
 pub fn validate_inputs(inputs: &[Input], default_city_dir: &Path) -> Validation {
-    let mut validation = Validation { files: inputs.len(), ..Validation::default() };
-    let mut broken = HashSet::new();
+    let mut sources = Vec::with_capacity(inputs.len());
+    let mut read_errors = Vec::new();
     for input in inputs {
-        let (file, format) = match read(input) {
-            Ok(read) => read,
-            Err(d) => {
-                validation.diagnostics.push(d);
-                continue;
-            }
-        };
+        match read(input) {
+            Ok(source) => sources.push(source),
+            Err(d) => read_errors.push(d),
+        }
+    }
+    let mut validation = validate_sources(sources, default_city_dir);
+    validation.files += read_errors.len();
+    validation.diagnostics.extend(read_errors);
+    sort_and_dedup(&mut validation.diagnostics);
+    validation
+}
+
+/// Validates files already in memory, as if they were one city directory.
+pub fn validate_sources(
+    sources: Vec<(Arc<SourceFile>, Format)>,
+    default_city_dir: &Path,
+) -> Validation {
+    let mut validation = Validation { files: sources.len(), ..Validation::default() };
+    let mut broken = HashSet::new();
+    for (file, format) in sources {
         let docs = match manifest::parse(&file, format) {
             Ok(docs) => docs,
             Err(e) => {
