@@ -4,6 +4,8 @@
 //! ([`manifest`]), checked against JSON Schemas generated from the types in [`api`] and across
 //! resources ([`validate`]), and driven by the command line in [`cli`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod cli;
 #[path = "../controllers/mod.rs"]

@@ -334,7 +334,7 @@ fn github_output_is_workflow_annotations() {
         .assert()
         .code(1)
         .stdout(predicates::str::contains(
-            "::error file=./a.yaml,line=6,col=3,endLine=6,endColumn=10,title=gc validate%3A unknown-field::unknown field `provder` in spec%0Ahelp: did you mean `provider`?",
+            "::error file=a.yaml,line=6,col=3,endLine=6,endColumn=10,title=gc validate%3A unknown-field::unknown field `provder` in spec%0Ahelp: did you mean `provider`?",
         ));
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use discover::{DiscoverError, Input, discover};
-pub use source::SourceFile;
+pub use source::{SourceFile, display_path};
 pub use spans::{NodeSpan, SpanMap, push_pointer};
 
 /// File formats resources are written in.

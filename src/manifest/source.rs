@@ -1,6 +1,13 @@
 //! A loaded file's text with a line index, so byte offsets become `line:column`.
 
 use std::ops::Range;
+use std::path::Path;
+
+/// How a path is shown in findings: as given, without a leading `./` (which reads worse and
+/// links worse in terminals).
+pub fn display_path(path: &Path) -> String {
+    path.strip_prefix(".").unwrap_or(path).display().to_string()
+}
 
 /// The text of one input file (or stdin), kept for error snippets.
 #[derive(Debug)]

@@ -138,7 +138,7 @@ fn city_dir(resources: &[Loaded]) -> Option<PathBuf> {
 fn read(input: &Input) -> Result<(Arc<SourceFile>, Format), Diagnostic> {
     match input {
         Input::File(path, format) => {
-            let name = path.display().to_string();
+            let name = manifest::display_path(path);
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Diagnostic::error(Code::Io, format!("{name}: cannot read: {e}")))?;
             Ok((Arc::new(SourceFile::new(name, text)), *format))

@@ -13,7 +13,7 @@ use crate::api::city::{BeadsBackend, SessionBackend};
 use crate::api::formula::StepSpec;
 use crate::api::provider::PromptMode;
 use crate::api::{Kind, Object, Resource, agent::AgentSpec};
-use crate::manifest::{Document, SourceFile};
+use crate::manifest::{Document, SourceFile, display_path};
 use crate::prompt::{self, AgentContext, CityContext, PromptContext, RigContext, SessionContext};
 
 /// Runs every cross-resource check. `city_dir` is where relative paths (prompt templates) are
@@ -337,7 +337,7 @@ fn check_template_file(
         }
     };
     if let Err(e) = prompt::check(path, &text, context) {
-        let file = Arc::new(SourceFile::new(full.display().to_string(), text));
+        let file = Arc::new(SourceFile::new(display_path(&full), text));
         let span = match (e.range, e.line) {
             (Some(range), _) => range,
             (None, Some(line)) => {
