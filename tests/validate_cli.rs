@@ -396,3 +396,40 @@ fn schema_prints_each_kind_and_the_combined_schema() {
     assert_eq!(combined["$schema"], "https://json-schema.org/draft/2020-12/schema");
     gc(root).args(["schema", "pods"]).assert().code(2).stderr(predicates::str::contains("pods"));
 }
+
+#[test]
+fn a_named_file_is_checked_with_the_rest_of_its_city_but_only_its_findings_are_shown() {
+    let dir = city(&[
+        ("agents/a.yaml", &agent("a", "  provider: shell\n  dependsOn: [b]\n")),
+        ("agents/b.yaml", &agent("b", "  provder: shell\n")),
+        ("agents/c.yaml", &agent("c", "  provider: shell\n")),
+    ]);
+    // a.yaml refers to the City's provider and to b, both in other files: no findings, and
+    // b.yaml's own error belongs to b.yaml.
+    let out = gc(dir.path()).args(["validate", "-o", "json", "agents/c.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = gc(dir.path()).args(["validate", "-o", "json", "agents/b.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"file\": \"agents/b.yaml\""));
+    // From stdin, references resolve against the city around the current directory.
+    gc(dir.path())
+        .args(["validate", "-"])
+        .write_stdin(agent("d", "  provider: shel\n"))
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("did you mean `shell`?"));
+}
+
+#[test]
+fn loose_files_outside_any_city_get_schema_checks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &agent("a", "  provider: elsewhere\n"));
+    gc(dir.path()).args(["validate", "a.yaml"]).assert().success();
+    write(dir.path(), "b.yaml", &agent("b", "  provider: elsewhere\n  scaling: {min: 3}\n"));
+    let (code, rows) = {
+        let out = gc(dir.path()).args(["validate", "-o", "json", "b.yaml"]).output().unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), json.as_array().unwrap().len())
+    };
+    assert_eq!((code, rows), (1, 1), "min 3 > default max 1 is still an error");
+}

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::validate::render::{OutputFormat, render};
-use crate::validate::validate_paths;
+use crate::validate::{Scope, validate};
 
 /// Check resource files against their schemas and each other.
 ///
-/// Reads every *.yaml, *.yml and *.toml file below PATH (skipping .gc/ and hidden
-/// directories); `-` reads standard input. Reports every problem with file:line:col.
+/// Reads every *.yaml, *.yml and *.toml file below PATH (skipping .gc/, hidden directories
+/// and nested git repositories); `-` reads standard input. Files named inside a city are
+/// checked together with the rest of it, so their references resolve. Reports every problem
+/// with file:line:col.
 /// Exit status: 0 valid, 1 invalid, 2 usage or I/O error.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,8 +44,8 @@ enum Color {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cwd = std::env::current_dir()?;
     let city_dir = super::find_city_dir(city.as_deref(), &cwd);
-    let paths = if args.paths.is_empty() { vec![relative_to(&city_dir, &cwd)] } else { args.paths };
-    let validation = validate_paths(&paths, &city_dir)?;
+    let scope = Scope::for_paths(&args.paths, city_dir.as_deref(), &cwd)?;
+    let validation = validate(&scope);
     let color = match args.color {
         Color::Always => true,
         Color::Never => false,
@@ -51,16 +53,4 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     };
     print!("{}", render(&validation, args.output, color));
     Ok(ExitCode::from(if validation.is_valid() { 0 } else { 1 }))
-}
-
-/// `dir` relative to `cwd` when one contains the other, so reported paths stay short and open
-/// from where the user is.
-fn relative_to(dir: &std::path::Path, cwd: &std::path::Path) -> PathBuf {
-    if let Ok(rel) = dir.strip_prefix(cwd) {
-        return if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() };
-    }
-    if let Ok(down) = cwd.strip_prefix(dir) {
-        return down.components().map(|_| "..").collect();
-    }
-    dir.to_path_buf()
 }

@@ -238,8 +238,7 @@ fn describe(doc: &Document, schema: &Value, err: &ValidationError<'_>) -> Vec<Di
         }
         ValidationErrorKind::OneOfNotValid { .. }
         | ValidationErrorKind::OneOfMultipleValid { .. } => {
-            let choices = one_of_choices(keyword_schema);
-            let names: Vec<&str> = choices.iter().map(String::as_str).collect();
+            let names = one_of_choices(keyword_schema);
             vec![
                 Diagnostic::error(
                     Code::ExactlyOne,
@@ -311,14 +310,14 @@ fn enum_error(
     .with_help(help)
 }
 
+/// The branches of a `oneOf` keyword's array.
+fn one_of_branches(one_of: Option<&Value>) -> impl Iterator<Item = &Value> {
+    one_of.and_then(Value::as_array).into_iter().flatten()
+}
+
 /// For `oneOf: [{const: a}, {const: b}]`, the values `a`, `b`.
 fn one_of_constants(one_of: Option<&Value>) -> Vec<&str> {
-    one_of
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|branch| branch.get("const")?.as_str())
-        .collect()
+    one_of_branches(one_of).filter_map(|branch| branch.get("const")?.as_str()).collect()
 }
 
 fn pattern_error(
@@ -368,14 +367,11 @@ fn property_names(schema: Option<&Value>) -> Vec<&str> {
 }
 
 /// For `oneOf: [{required: [a]}, {required: [b]}]`, the names `a`, `b`.
-fn one_of_choices(one_of: Option<&Value>) -> Vec<String> {
-    one_of
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+fn one_of_choices(one_of: Option<&Value>) -> Vec<&str> {
+    one_of_branches(one_of)
         .filter_map(|branch| branch.get("required")?.as_array())
         .flatten()
-        .filter_map(|r| r.as_str().map(str::to_owned))
+        .filter_map(Value::as_str)
         .collect()
 }
 

@@ -5,6 +5,7 @@ mod diagnostic;
 mod document;
 mod graph;
 pub mod render;
+mod scope;
 mod semantic;
 mod suggest;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use diagnostic::{Code, Diagnostic, Severity, field_path};
+pub use scope::{Scope, relative_to};
 pub use semantic::parse_cron;
 pub use suggest::did_you_mean;
 
@@ -59,55 +61,56 @@ impl Validation {
     }
 }
 
-/// Validates the files found below `paths` (see [`manifest::discover`]). Relative prompt
-/// template paths resolve against the directory of the City resource's file, or `default_city_dir`
-/// when there is none.
-pub fn validate_paths(
-    paths: &[PathBuf],
-    default_city_dir: &Path,
-) -> Result<Validation, manifest::DiscoverError> {
-    let inputs = manifest::discover(paths)?;
-    Ok(validate_inputs(&inputs, default_city_dir))
-}
-
-/// Validates already-discovered inputs.
-pub fn validate_inputs(inputs: &[Input], default_city_dir: &Path) -> Validation {
-    let mut sources = Vec::with_capacity(inputs.len());
-    let mut read_errors = Vec::new();
-    for input in inputs {
-        match read(input) {
-            Ok(source) => sources.push(source),
-            Err(d) => read_errors.push(d),
-        }
-    }
-    let mut validation = validate_sources(sources, default_city_dir);
+/// Validates the files of `scope`: its inputs, checked together with the rest of their city.
+pub fn validate(scope: &Scope) -> Validation {
+    let (sources, read_errors) = read_all(&scope.inputs);
+    let (context, _) = read_all(&scope.context);
+    let mut validation = validate_sources(sources, context, &scope.city_dir, scope.expect_city);
     validation.files += read_errors.len();
     validation.diagnostics.extend(read_errors);
     sort_and_dedup(&mut validation.diagnostics);
     validation
 }
 
-/// Validates files already in memory, as if they were one city directory.
+fn read_all(inputs: &[Input]) -> (Vec<(Arc<SourceFile>, Format)>, Vec<Diagnostic>) {
+    let mut sources = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for input in inputs {
+        match read(input) {
+            Ok(source) => sources.push(source),
+            Err(d) => errors.push(d),
+        }
+    }
+    (sources, errors)
+}
+
+/// Validates files already in memory. Findings are reported for `sources`; `context` files
+/// (the rest of the city) only take part in cross-resource checks. With `expect_city` false
+/// and no City in sight, checks that need a whole city (exactly one City, references) are
+/// skipped.
 pub fn validate_sources(
     sources: Vec<(Arc<SourceFile>, Format)>,
+    context: Vec<(Arc<SourceFile>, Format)>,
     default_city_dir: &Path,
+    expect_city: bool,
 ) -> Validation {
     let mut validation = Validation { files: sources.len(), ..Validation::default() };
     let mut broken = HashSet::new();
-    for (file, format) in sources {
+    let context_names: HashSet<String> = context.iter().map(|(f, _)| f.name.clone()).collect();
+    let mut findings = Vec::new();
+    for (file, format) in sources.into_iter().chain(context) {
+        let is_input = !context_names.contains(&file.name);
         let docs = match manifest::parse(&file, format) {
             Ok(docs) => docs,
             Err(e) => {
-                validation
-                    .diagnostics
-                    .push(Diagnostic::error(Code::Syntax, e.message).in_file(&file, e.span));
+                findings.push(Diagnostic::error(Code::Syntax, e.message).in_file(&file, e.span));
                 continue;
             }
         };
         for doc in docs {
-            validation.documents += 1;
+            validation.documents += usize::from(is_input);
             let (resource, diagnostics) = document::check(&doc);
-            validation.diagnostics.extend(diagnostics);
+            findings.extend(diagnostics);
             match resource {
                 Some(resource) => validation.resources.push(Loaded { doc, resource }),
                 None => broken.extend(identity(&doc)),
@@ -116,7 +119,14 @@ pub fn validate_sources(
     }
     let city_dir =
         city_dir(&validation.resources).unwrap_or_else(|| default_city_dir.to_path_buf());
-    validation.diagnostics.extend(semantic::check(&validation.resources, &broken, &city_dir));
+    let city_in_sight = expect_city
+        || validation.resources.iter().any(|l| l.resource.kind() == Kind::City)
+        || broken.iter().any(|(kind, _)| *kind == Kind::City);
+    findings.extend(semantic::check(&validation.resources, &broken, &city_dir, city_in_sight));
+    // Findings inside context files belong to another run of validate; prompt templates and
+    // findings about the city as a whole are kept.
+    findings.retain(|d| d.location.as_ref().is_none_or(|(f, _)| !context_names.contains(&f.name)));
+    validation.diagnostics = findings;
     sort_and_dedup(&mut validation.diagnostics);
     validation
 }

@@ -20,16 +20,18 @@ use crate::prompt::{self, AgentContext, CityContext, PromptContext, RigContext, 
 /// resolved.
 ///
 /// `broken` names the resources that failed their own checks: references to them are not
-/// reported as missing, since that would only repeat the first error.
+/// reported as missing, since that would only repeat the first error. Without `whole_city`
+/// (loose files, no city around them) the City count and references are not checked.
 pub fn check(
     loaded: &[Loaded],
     broken: &HashSet<(Kind, String)>,
     city_dir: &Path,
+    whole_city: bool,
 ) -> Vec<Diagnostic> {
-    let index = Index::new(loaded, broken);
+    let index = Index::new(loaded, broken, whole_city);
     let mut out = Vec::new();
     duplicates(loaded, &mut out);
-    if !broken.iter().any(|(kind, _)| *kind == Kind::City) {
+    if whole_city && !broken.iter().any(|(kind, _)| *kind == Kind::City) {
         city_count(loaded, &mut out);
     }
     for item in loaded {
@@ -66,10 +68,15 @@ pub fn check(
 struct Index<'a> {
     by_kind: HashMap<Kind, BTreeMap<&'a str, &'a Loaded>>,
     broken: &'a HashSet<(Kind, String)>,
+    check_references: bool,
 }
 
 impl<'a> Index<'a> {
-    fn new(loaded: &'a [Loaded], broken: &'a HashSet<(Kind, String)>) -> Index<'a> {
+    fn new(
+        loaded: &'a [Loaded],
+        broken: &'a HashSet<(Kind, String)>,
+        check_references: bool,
+    ) -> Index<'a> {
         let mut by_kind: HashMap<Kind, BTreeMap<&'a str, &'a Loaded>> = HashMap::new();
         for item in loaded {
             by_kind
@@ -78,7 +85,7 @@ impl<'a> Index<'a> {
                 .entry(item.resource.name())
                 .or_insert(item);
         }
-        Index { by_kind, broken }
+        Index { by_kind, broken, check_references }
     }
 
     fn names(&self, kind: Kind) -> Vec<&'a str> {
@@ -102,7 +109,10 @@ impl<'a> Index<'a> {
         name: &str,
         out: &mut Vec<Diagnostic>,
     ) {
-        if self.get(kind, name).is_some() || self.broken.contains(&(kind, name.to_owned())) {
+        if !self.check_references
+            || self.get(kind, name).is_some()
+            || self.broken.contains(&(kind, name.to_owned()))
+        {
             return;
         }
         let names = self.names(kind);
