@@ -98,9 +98,7 @@ npm_install() {
 }
 AJV="$NPM_BIN/ajv"
 if [[ ! -x "$AJV" ]] && can_install; then npm_install "$AJV_CLI_SPEC"; fi
-# ajv-formats is not needed: the only `format`s in the schemas are schemars' uint32/uint8,
-# which no format plugin knows; ajv is run with --validate-formats=false instead (in draft
-# 2020-12 `format` is an annotation by default, which is also what the other tools do).
+# ajv-formats is not needed: the generated schemas use no `format` keyword.
 
 SM_WRAPPER="$NPM_BIN/jsonschema"
 if [[ ! -x "$SM_WRAPPER" ]] && can_install; then npm_install "$SOURCEMETA_SPEC"; fi
@@ -139,9 +137,9 @@ else
 fi
 
 if [[ -x "$AJV" ]]; then
-    if out=$("$AJV" validate --spec=draft2020 --validate-formats=false -s "$SCHEMA" -d "$SMOKE" 2>&1); then
+    if out=$("$AJV" validate --spec=draft2020 -s "$SCHEMA" -d "$SMOKE" 2>&1); then
         say "ajv-cli $(node -p "require('$TOOLS/npm/node_modules/ajv-cli/package.json').version" 2>/dev/null) (ajv $(node -p "require('$TOOLS/npm/node_modules/ajv/package.json').version" 2>/dev/null)): ok"
-        add_tool "ajv-cli" "'$AJV' validate --spec=draft2020 --validate-formats=false --all-errors --errors=json -s '$SCHEMA' -d '**/*.yaml'" ajv
+        add_tool "ajv-cli" "'$AJV' validate --spec=draft2020 --all-errors --errors=json -s '$SCHEMA' -d '**/*.yaml'" ajv
     else
         say "ajv-cli: skipped, it fails on a valid file: $(head -c 300 <<<"$out")"
     fi

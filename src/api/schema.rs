@@ -104,10 +104,23 @@ fn root_schema<T: JsonSchema>() -> Value {
     value
 }
 
-/// Removes the `null` alternative schemars adds for `Option` fields.
+/// Removes the `null` alternative schemars adds for `Option` fields, and the Rust integer
+/// formats (`uint32`) that are not JSON Schema formats: strict validators such as ajv refuse
+/// unknown formats. Their bounds are stated with `minimum` (schemars) and `maximum` (here).
 fn strip_null(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            let max = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some(u64::from(u8::MAX)),
+                Some("uint16") => Some(u64::from(u16::MAX)),
+                Some("uint32") => Some(u64::from(u32::MAX)),
+                Some("uint64" | "uint") => Some(u64::MAX),
+                _ => None,
+            };
+            if let Some(max) = max {
+                map.remove("format");
+                map.entry("maximum").or_insert(max.into());
+            }
             if let Some(Value::Array(types)) = map.get_mut("type") {
                 types.retain(|t| t != "null");
                 if types.len() == 1 {

@@ -9,7 +9,7 @@ mod yaml;
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use discover::{DiscoverError, Input, discover};
 pub use source::{SourceFile, display_path};
@@ -38,10 +38,14 @@ impl Format {
     /// table but not as a YAML mapping (`key = "v"` is a YAML string), else YAML.
     pub fn sniff(text: &str) -> Format {
         let yaml_is_mapping = matches!(
-            yaml::parse(text).as_deref(),
+            yaml::parse(text, false).as_deref(),
             Ok([first, ..]) if first.value.is_object()
         );
-        if !yaml_is_mapping && toml::parse(text).is_ok() { Format::Toml } else { Format::Yaml }
+        if !yaml_is_mapping && toml::parse(text, false).is_ok() {
+            Format::Toml
+        } else {
+            Format::Yaml
+        }
     }
 }
 
@@ -50,10 +54,8 @@ impl Format {
 pub struct ParsedDocument {
     /// The document as JSON.
     pub value: serde_json::Value,
-    /// Where each node of `value` is in the file.
-    pub spans: SpanMap,
-    /// The whole document's byte range.
-    pub span: Range<usize>,
+    /// Where each node of `value` is in the file, when asked for.
+    pub spans: Option<SpanMap>,
 }
 
 /// A file that is not well-formed YAML or TOML.
@@ -74,17 +76,36 @@ pub struct Document {
     pub index: usize,
     /// The document as JSON.
     pub value: serde_json::Value,
-    /// Where each node of `value` is in the file.
-    pub spans: SpanMap,
-    /// The whole document's byte range.
-    pub span: Range<usize>,
+    format: Format,
+    spans: OnceLock<SpanMap>,
+}
+
+impl Document {
+    /// Where each node of the document is in its file. Computed on first use by parsing the
+    /// file again with positions: most documents are valid and never need them, and recording
+    /// a span per node is most of the cost of loading.
+    pub fn spans(&self) -> &SpanMap {
+        self.spans.get_or_init(|| {
+            let parsed = match self.format {
+                Format::Yaml => yaml::parse(&self.file.text, true),
+                Format::Toml => toml::parse(&self.file.text, true),
+            };
+            parsed
+                .ok()
+                .and_then(|mut docs| {
+                    (self.index < docs.len()).then(|| docs.swap_remove(self.index))
+                })
+                .and_then(|d| d.spans)
+                .unwrap_or_else(|| SpanMap::whole(0..self.file.text.len()))
+        })
+    }
 }
 
 /// Parses every document of `file`.
 pub fn parse(file: &Arc<SourceFile>, format: Format) -> Result<Vec<Document>, SyntaxError> {
     let parsed = match format {
-        Format::Yaml => yaml::parse(&file.text)?,
-        Format::Toml => toml::parse(&file.text)?,
+        Format::Yaml => yaml::parse(&file.text, false)?,
+        Format::Toml => toml::parse(&file.text, false)?,
     };
     Ok(parsed
         .into_iter()
@@ -93,8 +114,8 @@ pub fn parse(file: &Arc<SourceFile>, format: Format) -> Result<Vec<Document>, Sy
             file: Arc::clone(file),
             index,
             value: d.value,
-            spans: d.spans,
-            span: d.span,
+            format,
+            spans: OnceLock::new(),
         })
         .collect())
 }
@@ -108,7 +129,7 @@ mod tests {
     }
 
     fn at(doc: &Document, pointer: &str) -> (usize, usize) {
-        doc.file.line_col(doc.spans.get(pointer).unwrap().value.start)
+        doc.file.line_col(doc.spans().get(pointer).unwrap().value.start)
     }
 
     #[test]
@@ -118,7 +139,7 @@ mod tests {
         assert_eq!(d.value["spec"]["env"]["A/B"], "é");
         assert_eq!(at(d, "/spec/env/A~1B"), (4, 10));
         assert_eq!(at(d, "/spec/args/1"), (5, 13));
-        let key = d.spans.get("/spec/args").unwrap().key.clone().unwrap();
+        let key = d.spans().get("/spec/args").unwrap().key.clone().unwrap();
         assert_eq!(d.file.line_col(key.start), (5, 3));
     }
 
@@ -144,7 +165,7 @@ mod tests {
         assert_eq!(d.value["spec"]["args"][1], 31);
         assert_eq!(at(d, "/spec/args/1"), (3, 14));
         assert_eq!(at(d, "/spec/env/A"), (5, 5));
-        let key = d.spans.get("/spec/env/A").unwrap().key.clone().unwrap();
+        let key = d.spans().get("/spec/env/A").unwrap().key.clone().unwrap();
         assert_eq!(d.file.line_col(key.start), (5, 1));
     }
 

@@ -19,6 +19,13 @@ pub struct SpanMap {
 }
 
 impl SpanMap {
+    /// A map holding only the root, spanning `range`.
+    pub fn whole(range: Range<usize>) -> SpanMap {
+        let mut map = SpanMap::default();
+        map.insert(String::new(), NodeSpan { key: None, value: range });
+        map
+    }
+
     /// Records the position of the node at `pointer`.
     pub fn insert(&mut self, pointer: String, span: NodeSpan) {
         self.nodes.insert(pointer, span);

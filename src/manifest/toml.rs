@@ -8,17 +8,17 @@ use toml::de::{DeTable, DeValue};
 use super::spans::{NodeSpan, SpanMap, push_pointer};
 use super::{ParsedDocument, SyntaxError};
 
-/// Parses one TOML document (a file holds one resource).
-pub fn parse(text: &str) -> Result<Vec<ParsedDocument>, SyntaxError> {
+/// Parses one TOML document (a file holds one resource), recording spans when `with_spans`.
+pub fn parse(text: &str, with_spans: bool) -> Result<Vec<ParsedDocument>, SyntaxError> {
     let root = DeTable::parse(text).map_err(|e| SyntaxError {
         span: e.span().unwrap_or(0..0),
         message: format!("invalid TOML: {}", e.message().trim_end()),
     })?;
-    let span = 0..text.len();
+    // TOML files are small and one resource each; spans are cheap next to the parse itself.
     let mut spans = SpanMap::default();
     let value = table(root.get_ref(), "", &mut spans);
-    spans.insert(String::new(), NodeSpan { key: None, value: span.clone() });
-    Ok(vec![ParsedDocument { value, spans, span }])
+    spans.insert(String::new(), NodeSpan { key: None, value: 0..text.len() });
+    Ok(vec![ParsedDocument { value, spans: with_spans.then_some(spans) }])
 }
 
 fn table(entries: &DeTable<'_>, pointer: &str, spans: &mut SpanMap) -> Value {

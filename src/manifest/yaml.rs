@@ -8,8 +8,9 @@ use serde_json::{Map, Number, Value};
 use super::spans::{NodeSpan, SpanMap, push_pointer};
 use super::{ParsedDocument, SyntaxError};
 
-/// Parses every document in `text`. Empty documents (only comments, or a bare `---`) are skipped.
-pub fn parse(text: &str) -> Result<Vec<ParsedDocument>, SyntaxError> {
+/// Parses every document in `text`, recording spans when `with_spans`. Empty documents (only
+/// comments, or a bare `---`) are skipped.
+pub fn parse(text: &str, with_spans: bool) -> Result<Vec<ParsedDocument>, SyntaxError> {
     let offsets = CharOffsets::new(text);
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let at = offsets.byte(e.marker().index());
@@ -21,16 +22,18 @@ pub fn parse(text: &str) -> Result<Vec<ParsedDocument>, SyntaxError> {
             continue;
         }
         let mut spans = SpanMap::default();
-        let value = convert(&doc, String::new(), None, &offsets, &mut spans)?;
-        let span = offsets.range(&doc);
-        out.push(ParsedDocument { value, spans, span });
+        let pointer = with_spans.then(String::new);
+        let value = convert(&doc, pointer, None, &offsets, &mut spans)?;
+        out.push(ParsedDocument { value, spans: with_spans.then_some(spans) });
     }
     Ok(out)
 }
 
+/// Converts `node`; its span is recorded under `pointer` unless that is `None` (no spans wanted,
+/// which skips building a pointer string per node).
 fn convert(
     node: &MarkedYaml<'_>,
-    pointer: String,
+    pointer: Option<String>,
     key: Option<Range<usize>>,
     offsets: &CharOffsets,
     spans: &mut SpanMap,
@@ -42,7 +45,7 @@ fn convert(
         YamlData::Sequence(items) => {
             let mut array = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let p = push_pointer(&pointer, &i.to_string());
+                let p = pointer.as_ref().map(|p| push_pointer(p, &i.to_string()));
                 array.push(convert(item, p, None, offsets, spans)?);
             }
             Value::Array(array)
@@ -57,7 +60,7 @@ fn convert(
                         message: "mapping keys must be plain strings".into(),
                     });
                 };
-                let p = push_pointer(&pointer, &name);
+                let p = pointer.as_ref().map(|p| push_pointer(p, &name));
                 let value = convert(v, p, Some(key_span), offsets, spans)?;
                 object.insert(name, value);
             }
@@ -68,7 +71,9 @@ fn convert(
             return Err(SyntaxError { span, message: "unresolvable YAML alias or value".into() });
         }
     };
-    spans.insert(pointer, NodeSpan { key, value: span });
+    if let Some(pointer) = pointer {
+        spans.insert(pointer, NodeSpan { key, value: span });
+    }
     Ok(value)
 }
 

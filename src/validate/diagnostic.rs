@@ -140,13 +140,13 @@ impl Diagnostic {
 
     /// Places the finding on the value at `pointer` of `doc`.
     pub fn at_value(self, doc: &Document, pointer: &str) -> Diagnostic {
-        let span = doc.spans.value_span(pointer);
+        let span = doc.spans().value_span(pointer);
         self.in_file(&doc.file, span).with_pointer(pointer)
     }
 
     /// Places the finding on the key of the entry at `pointer` of `doc`.
     pub fn at_key(self, doc: &Document, pointer: &str) -> Diagnostic {
-        let span = doc.spans.key_span(pointer);
+        let span = doc.spans().key_span(pointer);
         self.in_file(&doc.file, span).with_pointer(pointer)
     }
 

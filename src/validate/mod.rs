@@ -10,6 +10,8 @@ mod semantic;
 mod suggest;
 
 use std::collections::HashSet;
+
+use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,15 +75,47 @@ pub fn validate(scope: &Scope) -> Validation {
 }
 
 fn read_all(inputs: &[Input]) -> (Vec<(Arc<SourceFile>, Format)>, Vec<Diagnostic>) {
+    let read: Vec<_> = inputs.par_iter().map(read).collect();
     let mut sources = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
-    for input in inputs {
-        match read(input) {
+    for result in read {
+        match result {
             Ok(source) => sources.push(source),
             Err(d) => errors.push(d),
         }
     }
     (sources, errors)
+}
+
+/// What checking one file on its own found.
+#[derive(Default)]
+struct FileOutcome {
+    resources: Vec<Loaded>,
+    broken: Vec<(Kind, String)>,
+    findings: Vec<Diagnostic>,
+    documents: usize,
+}
+
+/// Parses `file` and checks each document against its kind's schema.
+fn check_file(file: &Arc<SourceFile>, format: Format) -> FileOutcome {
+    let mut outcome = FileOutcome::default();
+    let docs = match manifest::parse(file, format) {
+        Ok(docs) => docs,
+        Err(e) => {
+            outcome.findings.push(Diagnostic::error(Code::Syntax, e.message).in_file(file, e.span));
+            return outcome;
+        }
+    };
+    outcome.documents = docs.len();
+    for doc in docs {
+        let (resource, diagnostics) = document::check(&doc);
+        outcome.findings.extend(diagnostics);
+        match resource {
+            Some(resource) => outcome.resources.push(Loaded { doc, resource }),
+            None => outcome.broken.extend(identity(&doc)),
+        }
+    }
+    outcome
 }
 
 /// Validates files already in memory. Findings are reported for `sources`; `context` files
@@ -98,24 +132,18 @@ pub fn validate_sources(
     let mut broken = HashSet::new();
     let context_names: HashSet<String> = context.iter().map(|(f, _)| f.name.clone()).collect();
     let mut findings = Vec::new();
-    for (file, format) in sources.into_iter().chain(context) {
-        let is_input = !context_names.contains(&file.name);
-        let docs = match manifest::parse(&file, format) {
-            Ok(docs) => docs,
-            Err(e) => {
-                findings.push(Diagnostic::error(Code::Syntax, e.message).in_file(&file, e.span));
-                continue;
-            }
-        };
-        for doc in docs {
-            validation.documents += usize::from(is_input);
-            let (resource, diagnostics) = document::check(&doc);
-            findings.extend(diagnostics);
-            match resource {
-                Some(resource) => validation.resources.push(Loaded { doc, resource }),
-                None => broken.extend(identity(&doc)),
-            }
+    let files: Vec<_> = sources.into_iter().chain(context).collect();
+    // Files are independent until the cross-resource checks, so they are checked in parallel;
+    // collecting keeps the input order, so output does not depend on scheduling.
+    let outcomes: Vec<FileOutcome> =
+        files.par_iter().map(|(f, format)| check_file(f, *format)).collect();
+    for ((file, _), outcome) in files.iter().zip(outcomes) {
+        if !context_names.contains(&file.name) {
+            validation.documents += outcome.documents;
         }
+        validation.resources.extend(outcome.resources);
+        broken.extend(outcome.broken);
+        findings.extend(outcome.findings);
     }
     let city_dir =
         city_dir(&validation.resources).unwrap_or_else(|| default_city_dir.to_path_buf());

@@ -127,7 +127,7 @@ impl<'a> Index<'a> {
 }
 
 fn position(doc: &Document, pointer: &str) -> String {
-    let (line, col) = doc.file.line_col(doc.spans.value_span(pointer).start);
+    let (line, col) = doc.file.line_col(doc.spans().value_span(pointer).start);
     format!("{}:{line}:{col}", doc.file.name)
 }
 
@@ -461,19 +461,19 @@ fn prefix_collisions(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Every step of a formula, children included, with the JSON pointer of each.
+/// Every step of a formula, children included, in file order (each step before its
+/// children), with the JSON pointer of each.
 fn all_steps<'a>(steps: &'a [StepSpec], base: &str, out: &mut Vec<(&'a StepSpec, String)>) {
     for (i, step) in steps.iter().enumerate() {
         let pointer = format!("{base}/{i}");
+        out.push((step, pointer.clone()));
         all_steps(&step.children, &format!("{pointer}/children"), out);
-        out.push((step, pointer));
     }
 }
 
 fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
     let mut steps = Vec::new();
     all_steps(&spec.steps, "/spec/steps", &mut steps);
-    steps.sort_by_key(|(_, pointer)| doc.spans.value_span(pointer).start);
 
     let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
     for (step, pointer) in &steps {
