@@ -238,6 +238,10 @@ done <"$COUNTS"
 say "(flagged = distinct files with at least one error; errors = error entries as the tool counts"
 say " them, so they are not comparable across tools: ajv lists every failed oneOf branch)"
 
+# A floor, not a peer: what merely reading the same files costs on this machine (one `cat`
+# process over all of them). No validator can run below it.
+add_tool "reference: cat (read only)" "cat $(cd "$CITY" && find . -name '*.yaml' | sort | tr '\n' ' ') >/dev/null" none
+
 # ---------------------------------------------------------------------------------------------
 section "timing ($RUNS runs, $WARMUP warm-up, cwd = the city directory)"
 HYPERFINE=${HYPERFINE:-hyperfine}
@@ -306,7 +310,8 @@ for name, (med, mean, sd, mn) in times.items():
     ratio = "1.00x" if name == "gc" else f"{med / gc:.2f}x"
     print(fmt.format(name, f"{med * 1e3:.1f} ms", f"{mean * 1e3:.1f} ± {sd * 1e3:.1f} ms", ratio,
                      c.get("linecol", "?"), c.get("flagged", "?")))
-peers = {n: t[0] for n, t in times.items() if n != "gc"}
+peers = {n: t[0] for n, t in times.items() if n != "gc" and not n.startswith("reference:")}
+floor = {n: t[0] for n, t in times.items() if n.startswith("reference:")}
 print()
 if not peers:
     print("goal: gc at least 10x faster than the fastest peer: NOT MEASURED (no peer worked)")
@@ -320,5 +325,9 @@ else:
         f2 = min(full, key=full.get)
         print(f"fastest peer in full-error mode: {f2} ({full[f2] * 1e3:.1f} ms), ratio {full[f2] / gc:.2f}")
     print(f"goal: gc at least 10x faster than the fastest peer: {verdict} (ratio {ratio:.2f})")
+    for n, t in floor.items():
+        need = peers[fastest] / 10
+        print(f"floor: {n[len('reference: '):]} takes {t * 1e3:.1f} ms; 10x the fastest peer "
+              f"needs {need * 1e3:.1f} ms{' (below the floor)' if need < t else ''}")
 PY
 exit 0
