@@ -7,9 +7,13 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 #[path = "../controllers/mod.rs"]
 pub mod controllers;
+pub mod failpoint;
 pub mod manifest;
+pub mod notify;
 pub mod prompt;
+pub mod store;
 pub mod validate;

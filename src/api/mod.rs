@@ -188,6 +188,19 @@ impl Resource {
     pub fn name(&self) -> &str {
         &self.metadata().name
     }
+
+    /// The spec as JSON, every default filled in.
+    pub fn spec_json(&self) -> serde_json::Value {
+        let value = match self {
+            Resource::City(o) => serde_json::to_value(&o.spec),
+            Resource::Agent(o) => serde_json::to_value(&o.spec),
+            Resource::Rig(o) => serde_json::to_value(&o.spec),
+            Resource::Provider(o) => serde_json::to_value(&o.spec),
+            Resource::Formula(o) => serde_json::to_value(&o.spec),
+            Resource::Order(o) => serde_json::to_value(&o.spec),
+        };
+        value.expect("specs are plain data and always serialise")
+    }
 }
 
 #[cfg(test)]

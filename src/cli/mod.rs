@@ -1,6 +1,8 @@
 //! The `gc` command line: argument parsing and dispatch to one module per command.
 
+mod apply;
 mod city_dir;
+mod diff;
 mod schema;
 mod validate;
 
@@ -28,7 +30,60 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Validate(validate::Args),
+    Apply(apply::Args),
+    Diff(diff::Args),
     Schema(schema::Args),
+}
+
+/// Colour choice for human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    /// Colour when writing to a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl Color {
+    /// Whether to colour, given whether the output is a terminal.
+    pub(crate) fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// Prints findings to stderr as `gc validate` does; returns whether the files are valid.
+pub(crate) fn report_invalid(validation: &crate::validate::Validation) -> bool {
+    use std::io::IsTerminal;
+    let color = Color::Auto.enabled(std::io::stderr().is_terminal());
+    if !validation.is_valid() {
+        eprint!(
+            "{}",
+            crate::validate::render::render(
+                validation,
+                crate::validate::render::OutputFormat::Human,
+                color
+            )
+        );
+        eprintln!("gc: nothing changed: fix the errors above first");
+        return false;
+    }
+    if validation.warning_count() > 0 {
+        eprint!(
+            "{}",
+            crate::validate::render::render(
+                validation,
+                crate::validate::render::OutputFormat::Human,
+                color
+            )
+        );
+    }
+    true
 }
 
 /// Exit status for usage and I/O errors (kubectl's and clap's convention).
@@ -40,6 +95,8 @@ pub fn run() -> ExitCode {
     let city = cli.city.clone();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args, city),
+        Command::Apply(args) => apply::run(args, city),
+        Command::Diff(args) => diff::run(args, city),
         Command::Schema(args) => schema::run(args),
     };
     match result {

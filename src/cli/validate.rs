@@ -25,19 +25,8 @@ pub struct Args {
     output: OutputFormat,
 
     /// When to colour human output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    color: Color,
-}
-
-/// Colour choice for human output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Color {
-    /// Colour when stdout is a terminal and NO_COLOR is not set.
-    Auto,
-    /// Always colour.
-    Always,
-    /// Never colour.
-    Never,
+    #[arg(long, value_enum, default_value_t = super::Color::Auto)]
+    color: super::Color,
 }
 
 /// Runs `gc validate`.
@@ -46,11 +35,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let city_dir = super::find_city_dir(city.as_deref(), &cwd);
     let scope = Scope::for_paths(&args.paths, city_dir.as_deref(), &cwd)?;
     let validation = validate(&scope);
-    let color = match args.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let color = args.color.enabled(std::io::stdout().is_terminal());
     print!("{}", render(&validation, args.output, color));
     let code = ExitCode::from(if validation.is_valid() { 0 } else { 1 });
     // The process ends right after this; tearing down every parsed document one allocation at

@@ -31,6 +31,9 @@ pub struct Loaded {
     pub doc: Document,
     /// The typed resource.
     pub resource: Resource,
+    /// Whether it comes from a context file (the rest of the city, loaded for references)
+    /// rather than from the files being checked.
+    pub context: bool,
 }
 
 /// The outcome of validating a set of files.
@@ -97,7 +100,7 @@ struct FileOutcome {
 }
 
 /// Parses `file` and checks each document against its kind's schema.
-fn check_file(file: &Arc<SourceFile>, format: Format) -> FileOutcome {
+fn check_file(file: &Arc<SourceFile>, format: Format, context: bool) -> FileOutcome {
     let mut outcome = FileOutcome::default();
     let docs = match manifest::parse(file, format) {
         Ok(docs) => docs,
@@ -111,7 +114,7 @@ fn check_file(file: &Arc<SourceFile>, format: Format) -> FileOutcome {
         let (resource, diagnostics) = document::check(&doc);
         outcome.findings.extend(diagnostics);
         match resource {
-            Some(resource) => outcome.resources.push(Loaded { doc, resource }),
+            Some(resource) => outcome.resources.push(Loaded { doc, resource, context }),
             None => outcome.broken.extend(identity(&doc)),
         }
     }
@@ -135,8 +138,10 @@ pub fn validate_sources(
     let files: Vec<_> = sources.into_iter().chain(context).collect();
     // Files are independent until the cross-resource checks, so they are checked in parallel;
     // collecting keeps the input order, so output does not depend on scheduling.
-    let outcomes: Vec<FileOutcome> =
-        files.par_iter().map(|(f, format)| check_file(f, *format)).collect();
+    let outcomes: Vec<FileOutcome> = files
+        .par_iter()
+        .map(|(f, format)| check_file(f, *format, context_names.contains(&f.name)))
+        .collect();
     for ((file, _), outcome) in files.iter().zip(outcomes) {
         if !context_names.contains(&file.name) {
             validation.documents += outcome.documents;

@@ -1,0 +1,139 @@
+//! `gc apply` and `gc diff`: load the declared resources, plan against the store
+//! ([`plan`], pure), and carry the plan out ([`execute`]).
+
+mod fields;
+mod plan;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub use fields::FieldChange;
+pub use plan::{Action, Change, Prune, plan, summary};
+
+use crate::manifest::DiscoverError;
+use crate::store::{DesiredObject, Store, StoreError, StoredMeta, StoredObject, WriteLock};
+use crate::validate::{Scope, Validation, validate};
+
+/// The declared state a command works from.
+#[derive(Debug)]
+pub struct Declared {
+    /// The city directory (its `.gc/` holds the store).
+    pub city_dir: PathBuf,
+    /// The validation of the files (print it when it is not valid).
+    pub validation: Validation,
+    /// The resources of the named files (or of the whole city), in canonical form.
+    pub objects: Vec<DesiredObject>,
+    /// What may be pruned.
+    pub prune: Prune,
+}
+
+/// Why declared state could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A path named on the command line is missing.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// Files were named outside any city.
+    #[error(
+        "no city here: {0} is not inside a city directory (one holding city.yaml or .gc/); run from one or pass --city DIR"
+    )]
+    NoCity(PathBuf),
+}
+
+/// Loads `files` (or, when empty, the whole city) and validates them with the rest of the city.
+/// `prune_files` asks to prune what was last applied from the named files and is now gone; a
+/// whole-city load always prunes what no file declares.
+pub fn load(
+    files: &[PathBuf],
+    city: Option<&Path>,
+    cwd: &Path,
+    prune_files: bool,
+) -> Result<Declared, LoadError> {
+    let Some(city_dir) = city.map(Path::to_path_buf) else {
+        return Err(LoadError::NoCity(cwd.to_path_buf()));
+    };
+    let scope = Scope::for_paths(files, Some(&city_dir), cwd)?;
+    let validation = validate(&scope);
+    let canonical_city = std::fs::canonicalize(&city_dir).unwrap_or_else(|_| city_dir.clone());
+    let source_of = |name: &str| -> Option<String> {
+        let path = std::fs::canonicalize(name).ok()?;
+        Some(path.strip_prefix(&canonical_city).ok()?.to_string_lossy().into_owned())
+    };
+    let objects: Vec<DesiredObject> = validation
+        .resources
+        .iter()
+        .filter(|l| !l.context)
+        .map(|l| DesiredObject::from_resource(&l.resource, source_of(&l.doc.file.name)))
+        .collect();
+    let prune = if files.is_empty() {
+        Prune::All
+    } else if prune_files {
+        let named: BTreeSet<String> = scope
+            .inputs
+            .iter()
+            .filter_map(|i| match i {
+                crate::manifest::Input::File(p, _) => source_of(&p.to_string_lossy()),
+                crate::manifest::Input::Stdin => None,
+            })
+            .collect();
+        Prune::FromSources(named)
+    } else {
+        Prune::Nothing
+    };
+    Ok(Declared { city_dir, validation, objects, prune })
+}
+
+/// Carries out `changes` on `store` (under `lock`), stamping server-set metadata.
+pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<(), StoreError> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for change in changes {
+        match (change.action, &change.desired, &change.applied) {
+            (Action::Create, Some(desired), _) => {
+                let object =
+                    stored(desired, 1, now.clone(), uuid::Uuid::new_v4().to_string(), store, lock)?;
+                store.put(lock, &object)?;
+            }
+            (Action::Configure, Some(desired), Some(current)) => {
+                let generation = current.metadata.generation + u64::from(change.spec_changed());
+                let meta = &current.metadata;
+                let object = stored(
+                    desired,
+                    generation,
+                    meta.creation_timestamp.clone(),
+                    meta.uid.clone(),
+                    store,
+                    lock,
+                )?;
+                store.put(lock, &object)?;
+            }
+            (Action::Prune, _, _) => store.delete(lock, change.kind, &change.name)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn stored(
+    desired: &DesiredObject,
+    generation: u64,
+    creation_timestamp: String,
+    uid: String,
+    store: &Store,
+    lock: &WriteLock,
+) -> Result<StoredObject, StoreError> {
+    Ok(StoredObject {
+        api_version: crate::api::API_VERSION.to_owned(),
+        kind: desired.kind,
+        metadata: StoredMeta {
+            name: desired.name.clone(),
+            labels: desired.labels.clone(),
+            annotations: desired.annotations.clone(),
+            generation,
+            resource_version: store.next_resource_version(lock)?,
+            creation_timestamp,
+            uid,
+        },
+        spec: desired.spec.clone(),
+        source: desired.source.clone(),
+    })
+}

@@ -1,0 +1,180 @@
+//! The desired-state store under `.gc/`: the last applied object of each resource
+//! (`applied/<kind>/<name>.json`) and, separately, what controllers observed
+//! (`status/<kind>/<name>.json`). Writes are atomic and serialised by a lock.
+
+mod atomic;
+mod object;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
+
+use crate::api::Kind;
+
+/// Errors reading or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file of the store could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A stored object is not valid JSON of the expected shape (edited by hand?).
+    #[error("{path}: not a stored object: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// The store of one city.
+#[derive(Clone, Debug)]
+pub struct Store {
+    state_dir: PathBuf,
+}
+
+/// Held while the store is being changed; other writers wait for it.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: File,
+}
+
+impl Store {
+    /// The store of the city in `city_dir` (its state lives in `city_dir/.gc`).
+    pub fn new(city_dir: &Path) -> Store {
+        Store { state_dir: city_dir.join(".gc") }
+    }
+
+    fn applied_dir(&self) -> PathBuf {
+        self.state_dir.join("applied")
+    }
+
+    fn path_of(&self, root: &str, kind: Kind, name: &str) -> PathBuf {
+        self.state_dir.join(root).join(kind.plural()).join(format!("{name}.json"))
+    }
+
+    /// Takes the write lock, waiting for other writers (`gc apply` in other processes).
+    pub fn lock(&self) -> Result<WriteLock, StoreError> {
+        let path = self.state_dir.join("applied.lock");
+        fs::create_dir_all(&self.state_dir).map_err(io_err(&self.state_dir))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(WriteLock { _file: file })
+    }
+
+    /// Every stored object, sorted by kind then name.
+    pub fn list(&self) -> Result<Vec<StoredObject>, StoreError> {
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            out.extend(self.list_kind(kind)?);
+        }
+        Ok(out)
+    }
+
+    /// The stored objects of one kind, sorted by name.
+    pub fn list_kind(&self, kind: Kind) -> Result<Vec<StoredObject>, StoreError> {
+        let dir = self.applied_dir().join(kind.plural());
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if !name.starts_with('.') {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(object) = self.get(kind, &name)? {
+                out.push(object);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored object of `kind` named `name`, if there is one.
+    pub fn get(&self, kind: Kind, name: &str) -> Result<Option<StoredObject>, StoreError> {
+        let path = self.path_of("applied", kind, name);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt { path: path.clone(), source })
+    }
+
+    /// Writes `object` (the caller holds the [`WriteLock`]).
+    pub fn put(&self, _lock: &WriteLock, object: &StoredObject) -> Result<(), StoreError> {
+        let path = self.path_of("applied", object.kind, &object.metadata.name);
+        let mut bytes = serde_json::to_vec_pretty(object).expect("stored objects serialise");
+        bytes.push(b'\n');
+        atomic::write(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// Removes the stored object (the caller holds the [`WriteLock`]). Its status is left for
+    /// the controllers, which stop what belonged to it and then clear it.
+    pub fn delete(&self, _lock: &WriteLock, kind: Kind, name: &str) -> Result<(), StoreError> {
+        let path = self.path_of("applied", kind, name);
+        atomic::remove(&path).map_err(io_err(&path))
+    }
+
+    /// The next resource version: a city-wide counter, so every write gets a distinct one.
+    pub fn next_resource_version(&self, _lock: &WriteLock) -> Result<String, StoreError> {
+        let path = self.state_dir.join("applied").join("resource-version");
+        let current: u64 = match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().unwrap_or(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let next = current + 1;
+        atomic::write(&path, format!("{next}\n").as_bytes()).map_err(io_err(&path))?;
+        Ok(next.to_string())
+    }
+
+    /// What controllers recorded for the object, if anything.
+    pub fn status(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
+        let path = self.path_of("status", kind, name);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt { path: path.clone(), source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Records what a controller observed. Apply never calls this, so status survives applies.
+    pub fn put_status(&self, kind: Kind, name: &str, status: &Value) -> Result<(), StoreError> {
+        let path = self.path_of("status", kind, name);
+        let bytes = serde_json::to_vec_pretty(status).expect("status serialises");
+        atomic::write(&path, &bytes).map_err(io_err(&path))
+    }
+}
