@@ -11,9 +11,11 @@ pub mod apply;
 pub mod cli;
 #[path = "../controllers/mod.rs"]
 pub mod controllers;
+pub mod events;
 pub mod failpoint;
 pub mod manifest;
 pub mod notify;
 pub mod prompt;
+pub mod selector;
 pub mod store;
 pub mod validate;

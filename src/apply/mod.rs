@@ -113,6 +113,24 @@ pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<()
     Ok(())
 }
 
+/// The events an executed plan records: `(type, object, message)` per change.
+pub fn events(changes: &[Change]) -> Vec<(String, String, String)> {
+    changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .map(|c| {
+            let message = match c.action {
+                Action::Configure => {
+                    let fields: Vec<String> = c.fields.iter().map(FieldChange::describe).collect();
+                    format!("configured: {}", fields.join("; "))
+                }
+                other => other.past_tense().to_owned(),
+            };
+            (format!("resource.{}", c.action.past_tense()), c.key(), message)
+        })
+        .collect()
+}
+
 fn stored(
     desired: &DesiredObject,
     generation: u64,

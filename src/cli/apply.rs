@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::apply::{Action, execute, load, plan, summary};
+use crate::apply::{Action, events, execute, load, plan, summary};
 use crate::store::Store;
 
 /// Apply resource files to the city: create, configure and prune resources in the store.
@@ -44,6 +44,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         let changes = plan(&declared.objects, &store.list()?, &declared.prune);
         execute(&store, &lock, &changes)?;
         drop(lock);
+        crate::events::append(&declared.city_dir, events(&changes), "gc apply")?;
         if changes.iter().any(|c| c.action != Action::Unchanged) {
             crate::notify::poke(&declared.city_dir);
         }

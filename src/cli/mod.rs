@@ -2,7 +2,11 @@
 
 mod apply;
 mod city_dir;
+mod delete;
+mod describe;
 mod diff;
+mod get;
+mod present;
 mod schema;
 mod validate;
 
@@ -32,7 +36,36 @@ enum Command {
     Validate(validate::Args),
     Apply(apply::Args),
     Diff(diff::Args),
+    Get(get::Args),
+    Describe(describe::Args),
+    Delete(delete::Args),
     Schema(schema::Args),
+}
+
+/// The kind a command-line argument names, or an error listing the kinds.
+pub(crate) fn parse_kind(name: &str) -> Result<crate::api::Kind, String> {
+    crate::api::Kind::from_cli_name(name).ok_or_else(|| {
+        let kinds: Vec<&str> = crate::api::Kind::ALL.iter().map(|k| k.plural()).collect();
+        format!("unknown kind `{name}`; kinds: {}", kinds.join(", "))
+    })
+}
+
+/// `agent/mayor`, or `agent` with a separate `mayor`.
+pub(crate) fn parse_target(
+    target: &str,
+    name: Option<&str>,
+) -> Result<(crate::api::Kind, String), String> {
+    match (target.split_once('/'), name) {
+        (Some((kind, name)), None) if !name.is_empty() => Ok((parse_kind(kind)?, name.to_owned())),
+        (None, Some(name)) => Ok((parse_kind(target)?, name.to_owned())),
+        _ => Err(format!("expected KIND/NAME (e.g. agent/mayor) or KIND NAME, got `{target}`")),
+    }
+}
+
+/// The city directory (explicit, or found upwards), else the current directory.
+pub(crate) fn city_dir_or_cwd(city: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    let cwd = std::env::current_dir()?;
+    Ok(find_city_dir(city.as_deref(), &cwd).unwrap_or(cwd))
 }
 
 /// Colour choice for human output.
@@ -97,6 +130,9 @@ pub fn run() -> ExitCode {
         Command::Validate(args) => validate::run(args, city),
         Command::Apply(args) => apply::run(args, city),
         Command::Diff(args) => diff::run(args, city),
+        Command::Get(args) => get::run(args, city),
+        Command::Describe(args) => describe::run(args, city),
+        Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
     };
     match result {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::api::{Kind, schema};
+use crate::api::schema;
 
 /// Print the JSON Schema (draft 2020-12) of a kind, or of any resource.
 ///
@@ -35,13 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let value = match &args.kind {
         None => schema::combined_schema(),
-        Some(name) => {
-            let kind = Kind::from_cli_name(name).ok_or_else(|| {
-                let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
-                format!("unknown kind `{name}`; kinds: {}", kinds.join(", "))
-            })?;
-            schema::kind_schema(kind)
-        }
+        Some(name) => schema::kind_schema(super::parse_kind(name)?),
     };
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,104 @@
+//! `gc get`: list applied resources of a kind.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use super::present::{Shown, headers, row, table};
+use crate::api::Kind;
+use crate::selector::Selector;
+use crate::store::Store;
+
+/// List applied resources of a kind, with their status.
+///
+/// KIND is singular, plural or short: agent, agents, ag; city, provider (pv), rig, formula
+/// (fm), order (ord).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The kind to list.
+    kind: String,
+
+    /// Only this resource.
+    name: Option<String>,
+
+    /// Only resources whose labels match, e.g. `team=core,tier!=db`.
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    selector: Option<Selector>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+/// `gc get` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    /// A table.
+    Table,
+    /// A table with more columns.
+    Wide,
+    /// JSON: the object, or a List of objects.
+    Json,
+    /// YAML: the object, or a List of objects.
+    Yaml,
+    /// `kind/name` per line.
+    Name,
+}
+
+/// Runs `gc get`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kind = super::parse_kind(&args.kind)?;
+    let store = Store::new(&super::city_dir_or_cwd(city)?);
+    let objects = match &args.name {
+        Some(name) => match store.get(kind, name)? {
+            Some(o) => vec![o],
+            None => {
+                eprintln!("gc: {}/{name} not found", kind.as_str().to_ascii_lowercase());
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => store.list_kind(kind)?,
+    };
+    let default_provider = store
+        .list_kind(Kind::City)?
+        .first()
+        .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned));
+    let selected: Vec<Shown> = objects
+        .into_iter()
+        .filter(|o| args.selector.as_ref().is_none_or(|s| s.matches(&o.metadata.labels)))
+        .map(|object| {
+            let status = store.status(object.kind, &object.metadata.name)?;
+            Ok(Shown { object, status, default_provider: default_provider.clone() })
+        })
+        .collect::<Result<_, crate::store::StoreError>>()?;
+    print!("{}", render(kind, &selected, args.output, args.name.is_some()));
+    if selected.is_empty() && matches!(args.output, Output::Table | Output::Wide) {
+        eprintln!("No {} found.", kind.plural());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(kind: Kind, shown: &[Shown], output: Output, single: bool) -> String {
+    let document = || -> Value {
+        if single && shown.len() == 1 {
+            shown[0].document()
+        } else {
+            json!({"apiVersion": "v1", "kind": "List", "items": shown.iter().map(Shown::document).collect::<Vec<_>>()})
+        }
+    };
+    match output {
+        Output::Table | Output::Wide => {
+            if shown.is_empty() {
+                return String::new();
+            }
+            let wide = output == Output::Wide;
+            let now = chrono::Utc::now();
+            let rows: Vec<Vec<String>> = shown.iter().map(|s| row(s, wide, now)).collect();
+            table(&headers(kind, wide), &rows)
+        }
+        Output::Json => serde_json::to_string_pretty(&document()).expect("serialises") + "\n",
+        Output::Yaml => serde_yaml_ng::to_string(&document()).unwrap_or_default(),
+        Output::Name => shown.iter().map(|s| format!("{}\n", s.object.key())).collect(),
+    }
+}
