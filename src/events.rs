@@ -46,11 +46,10 @@ pub fn append(
     fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
     file.lock()?;
-    let mut seq = last_seq(&mut file)?;
+    let first = last_seq(&mut file)? + 1;
     let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut buf = Vec::new();
-    for (event_type, object, message) in events {
-        seq += 1;
+    for (seq, (event_type, object, message)) in (first..).zip(events) {
         let event =
             Event { seq, time: time.clone(), event_type, object, message, actor: actor.to_owned() };
         serde_json::to_writer(&mut buf, &event).expect("events serialise");

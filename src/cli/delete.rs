@@ -63,7 +63,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             events.push((
                 "resource.deleted".to_owned(),
                 key.clone(),
-                format!("deleted by gc delete"),
+                "deleted by gc delete".to_owned(),
             ));
         }
         println!("{key} deleted{suffix}");
