@@ -149,14 +149,18 @@ pub enum Resource {
 
 impl Resource {
     /// Builds the typed resource of `kind` from a JSON document.
-    pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Resource, serde_json::Error> {
+    pub fn from_value(
+        kind: Kind,
+        value: &serde_json::Value,
+    ) -> Result<Resource, serde_json::Error> {
+        use serde::Deserialize;
         Ok(match kind {
-            Kind::City => Resource::City(serde_json::from_value(value)?),
-            Kind::Agent => Resource::Agent(serde_json::from_value(value)?),
-            Kind::Rig => Resource::Rig(serde_json::from_value(value)?),
-            Kind::Provider => Resource::Provider(serde_json::from_value(value)?),
-            Kind::Formula => Resource::Formula(serde_json::from_value(value)?),
-            Kind::Order => Resource::Order(serde_json::from_value(value)?),
+            Kind::City => Resource::City(Object::deserialize(value)?),
+            Kind::Agent => Resource::Agent(Object::deserialize(value)?),
+            Kind::Rig => Resource::Rig(Object::deserialize(value)?),
+            Kind::Provider => Resource::Provider(Object::deserialize(value)?),
+            Kind::Formula => Resource::Formula(Object::deserialize(value)?),
+            Kind::Order => Resource::Order(Object::deserialize(value)?),
         })
     }
 

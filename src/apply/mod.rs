@@ -54,10 +54,11 @@ pub fn load(
     };
     let scope = Scope::for_paths(files, Some(&city_dir), cwd)?;
     let validation = validate(&scope);
-    let canonical_city = std::fs::canonicalize(&city_dir).unwrap_or_else(|_| city_dir.clone());
+    // Lexical, not canonicalize(): one realpath per resource is a syscall per path component.
+    let absolute_city = lexical_absolute(cwd, &city_dir);
     let source_of = |name: &str| -> Option<String> {
-        let path = std::fs::canonicalize(name).ok()?;
-        Some(path.strip_prefix(&canonical_city).ok()?.to_string_lossy().into_owned())
+        let path = lexical_absolute(cwd, Path::new(name));
+        Some(path.strip_prefix(&absolute_city).ok()?.to_string_lossy().into_owned())
     };
     let objects: Vec<DesiredObject> = validation
         .resources
@@ -81,6 +82,21 @@ pub fn load(
         Prune::Nothing
     };
     Ok(Declared { city_dir, validation, objects, prune })
+}
+
+/// `path` made absolute against `cwd`, with `.` and `..` resolved without touching the disk.
+fn lexical_absolute(cwd: &Path, path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in cwd.join(path).components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Carries out `changes` on `store` (under `lock`), stamping server-set metadata.

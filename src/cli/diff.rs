@@ -34,12 +34,15 @@ pub struct Args {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cwd = std::env::current_dir()?;
     let city_dir = super::find_city_dir(city.as_deref(), &cwd);
-    let declared = load(&args.files, city_dir.as_deref(), &cwd, args.prune)?;
+    // Reading the files and reading the store are independent; do both at once.
+    let store = Store::new(city_dir.as_deref().unwrap_or(&cwd));
+    let (declared, applied) =
+        rayon::join(|| load(&args.files, city_dir.as_deref(), &cwd, args.prune), || store.list());
+    let declared = declared?;
     if !super::report_invalid(&declared.validation) {
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
-    let store = Store::new(&declared.city_dir);
-    let changes = plan(&declared.objects, &store.list()?, &declared.prune);
+    let changes = plan(&declared.objects, &applied?, &declared.prune);
     let color = args.color.enabled(std::io::stdout().is_terminal());
     let changed: Vec<&Change> = changes.iter().filter(|c| c.action != Action::Unchanged).collect();
     let mut out = String::new();
@@ -50,7 +53,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         out.push_str(&summary_lines(change));
     }
     print!("{out}");
-    Ok(ExitCode::from(if changed.is_empty() { 0 } else { 1 }))
+    let code = ExitCode::from(if changed.is_empty() { 0 } else { 1 });
+    // The process ends here; skip tearing down every loaded document (see gc validate).
+    std::mem::forget((declared, changes));
+    Ok(code)
 }
 
 fn yaml(value: Option<&serde_json::Value>) -> String {

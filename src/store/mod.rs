@@ -9,6 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
@@ -109,13 +110,10 @@ impl Store {
             }
         }
         names.sort();
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(object) = self.get(kind, &name)? {
-                out.push(object);
-            }
-        }
-        Ok(out)
+        // Objects are independent files: read and parse them in parallel, keeping name order.
+        let read: Vec<Result<Option<StoredObject>, StoreError>> =
+            names.par_iter().map(|name| self.get(kind, name)).collect();
+        read.into_iter().filter_map(Result::transpose).collect()
     }
 
     /// The stored object of `kind` named `name`, if there is one.

@@ -38,7 +38,7 @@ pub fn check(doc: &Document) -> (Option<Resource>, Vec<Diagnostic>) {
             .with_help("remove the status block"),
         );
     }
-    match Resource::from_value(kind, doc.value.clone()) {
+    match Resource::from_value(kind, &doc.value) {
         Ok(resource) => (Some(resource), diagnostics),
         // The schema is generated from the types, so this is a gap in the schema; still report
         // it in place rather than fail.
