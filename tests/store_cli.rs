@@ -8,21 +8,8 @@ use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
 
-const CITY: &str = "\
-apiVersion: gascity.dev/v1alpha1
-kind: City
-metadata:
-  name: town
-spec:
-  defaultProvider: shell
----
-apiVersion: gascity.dev/v1alpha1
-kind: Provider
-metadata:
-  name: shell
-spec:
-  command: bash
-";
+mod common;
+use common::CITY;
 
 fn agent(name: &str, level: &str) -> String {
     format!(

@@ -6,21 +6,8 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
-const CITY: &str = "\
-apiVersion: gascity.dev/v1alpha1
-kind: City
-metadata:
-  name: town
-spec:
-  defaultProvider: shell
----
-apiVersion: gascity.dev/v1alpha1
-kind: Provider
-metadata:
-  name: shell
-spec:
-  command: bash
-";
+mod common;
+use common::CITY;
 
 /// A city directory with a City and a Provider, plus `files` (path, contents).
 fn city(files: &[(&str, &str)]) -> tempfile::TempDir {

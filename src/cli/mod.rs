@@ -90,33 +90,19 @@ impl Color {
     }
 }
 
-/// Prints findings to stderr as `gc validate` does; returns whether the files are valid.
+/// Prints findings (errors and warnings) to stderr as `gc validate` does; returns whether the
+/// files are valid.
 pub(crate) fn report_invalid(validation: &crate::validate::Validation) -> bool {
+    use crate::validate::render::{OutputFormat, render};
     use std::io::IsTerminal;
-    let color = Color::Auto.enabled(std::io::stderr().is_terminal());
+    if !validation.diagnostics.is_empty() {
+        let color = Color::Auto.enabled(std::io::stderr().is_terminal());
+        eprint!("{}", render(validation, OutputFormat::Human, color));
+    }
     if !validation.is_valid() {
-        eprint!(
-            "{}",
-            crate::validate::render::render(
-                validation,
-                crate::validate::render::OutputFormat::Human,
-                color
-            )
-        );
         eprintln!("gc: nothing changed: fix the errors above first");
-        return false;
     }
-    if validation.warning_count() > 0 {
-        eprint!(
-            "{}",
-            crate::validate::render::render(
-                validation,
-                crate::validate::render::OutputFormat::Human,
-                color
-            )
-        );
-    }
-    true
+    validation.is_valid()
 }
 
 /// Exit status for usage and I/O errors (kubectl's and clap's convention).
