@@ -148,7 +148,7 @@ fn validate_all(files: Vec<(String, String, Format)>) {
         .map(|(name, text, f)| (Arc::new(SourceFile::new(name, text)), f))
         .collect();
     let validation =
-        validate_sources(sources, Vec::new(), Path::new(env!("CARGO_MANIFEST_DIR")), true);
+        validate_sources(sources, Vec::new(), None, Path::new(env!("CARGO_MANIFEST_DIR")), true);
     // Every located finding must point inside its file, or rendering would mis-place carets.
     for d in &validation.diagnostics {
         if let Some((file, span)) = &d.location {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{Code, Diagnostic, Severity, field_path};
 pub use scope::{Scope, relative_to};
-pub use semantic::parse_cron;
+pub use semantic::{Known, parse_cron};
 pub use suggest::did_you_mean;
 
 use crate::api::{Kind, Resource};
@@ -68,9 +68,16 @@ impl Validation {
 
 /// Validates the files of `scope`: its inputs, checked together with the rest of their city.
 pub fn validate(scope: &Scope) -> Validation {
+    validate_against(scope, None)
+}
+
+/// Validates the inputs of `scope` against `known` resources (the city as applied) instead of
+/// the city's other files; `scope.context` should then be empty.
+pub fn validate_against(scope: &Scope, known: Option<&dyn Known>) -> Validation {
     let (sources, read_errors) = read_all(&scope.inputs);
     let (context, _) = read_all(&scope.context);
-    let mut validation = validate_sources(sources, context, &scope.city_dir, scope.expect_city);
+    let mut validation =
+        validate_sources(sources, context, known, &scope.city_dir, scope.expect_city);
     validation.files += read_errors.len();
     validation.diagnostics.extend(read_errors);
     sort_and_dedup(&mut validation.diagnostics);
@@ -128,6 +135,7 @@ fn check_file(file: &Arc<SourceFile>, format: Format, context: bool) -> FileOutc
 pub fn validate_sources(
     sources: Vec<(Arc<SourceFile>, Format)>,
     context: Vec<(Arc<SourceFile>, Format)>,
+    known: Option<&dyn Known>,
     default_city_dir: &Path,
     expect_city: bool,
 ) -> Validation {
@@ -155,7 +163,13 @@ pub fn validate_sources(
     let city_in_sight = expect_city
         || validation.resources.iter().any(|l| l.resource.kind() == Kind::City)
         || broken.iter().any(|(kind, _)| *kind == Kind::City);
-    findings.extend(semantic::check(&validation.resources, &broken, &city_dir, city_in_sight));
+    findings.extend(semantic::check(
+        &validation.resources,
+        known,
+        &broken,
+        &city_dir,
+        city_in_sight,
+    ));
     // Findings inside context files belong to another run of validate; prompt templates and
     // findings about the city as a whole are kept.
     findings.retain(|d| d.location.as_ref().is_none_or(|(f, _)| !context_names.contains(&f.name)));

@@ -1,7 +1,7 @@
 //! Checks across resources: duplicates, exactly one City, references, cycles, pool bounds, rig
 //! prefixes, cron schedules, regular expressions and prompt templates.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,17 +22,21 @@ use crate::prompt::{self, AgentContext, CityContext, PromptContext, RigContext, 
 /// `broken` names the resources that failed their own checks: references to them are not
 /// reported as missing, since that would only repeat the first error. Without `whole_city`
 /// (loose files, no city around them) the City count and references are not checked.
+///
+/// `known` is the rest of the city when it is not among `loaded`: resources known by name and
+/// fetched only when a check needs one (the applied store, for `gc apply -f`).
 pub fn check(
     loaded: &[Loaded],
+    known: Option<&dyn Known>,
     broken: &HashSet<(Kind, String)>,
     city_dir: &Path,
     whole_city: bool,
 ) -> Vec<Diagnostic> {
-    let index = Index::new(loaded, broken, whole_city);
+    let index = Index::new(loaded, known, broken, whole_city);
     let mut out = Vec::new();
     duplicates(loaded, &mut out);
     if whole_city && !broken.iter().any(|(kind, _)| *kind == Kind::City) {
-        city_count(loaded, &mut out);
+        city_count(loaded, &index, &mut out);
     }
     for item in loaded {
         let doc = &item.doc;
@@ -58,15 +62,27 @@ pub fn check(
             Resource::Rig(_) => {}
         }
     }
-    dependency_cycles(loaded, &mut out);
+    dependency_cycles(loaded, &index, &mut out);
     extends_cycles(loaded, &index, &mut out);
-    prefix_collisions(loaded, &mut out);
+    prefix_collisions(loaded, &index, &mut out);
     out
 }
 
-/// The first resource of each kind and name, for resolving references.
+/// Resources of the city outside the files being checked, known by name and fetched one at a
+/// time, so checking one file does not mean reading the whole city.
+pub trait Known: Sync {
+    /// Names of the known resources of `kind`.
+    fn names(&self, kind: Kind) -> Vec<String>;
+    /// The known resource of `kind` named `name`, if there is one.
+    fn get(&self, kind: Kind, name: &str) -> Option<Resource>;
+}
+
+/// The resources in view, for resolving references: the loaded ones (first of each kind and
+/// name) and the known rest of the city.
 struct Index<'a> {
     by_kind: HashMap<Kind, BTreeMap<&'a str, &'a Loaded>>,
+    known: Option<&'a dyn Known>,
+    known_names: HashMap<Kind, BTreeSet<String>>,
     broken: &'a HashSet<(Kind, String)>,
     check_references: bool,
 }
@@ -74,6 +90,7 @@ struct Index<'a> {
 impl<'a> Index<'a> {
     fn new(
         loaded: &'a [Loaded],
+        known: Option<&'a dyn Known>,
         broken: &'a HashSet<(Kind, String)>,
         check_references: bool,
     ) -> Index<'a> {
@@ -85,19 +102,47 @@ impl<'a> Index<'a> {
                 .entry(item.resource.name())
                 .or_insert(item);
         }
-        Index { by_kind, broken, check_references }
+        let known_names = known
+            .map(|k| {
+                Kind::ALL
+                    .into_iter()
+                    .map(|kind| (kind, k.names(kind).into_iter().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Index { by_kind, known, known_names, broken, check_references }
     }
 
-    fn names(&self, kind: Kind) -> Vec<&'a str> {
-        self.by_kind.get(&kind).map(|m| m.keys().copied().collect()).unwrap_or_default()
+    fn names(&self, kind: Kind) -> Vec<&str> {
+        let mut names: BTreeSet<&str> =
+            self.by_kind.get(&kind).map(|m| m.keys().copied().collect()).unwrap_or_default();
+        names.extend(self.known_names.get(&kind).into_iter().flatten().map(String::as_str));
+        names.into_iter().collect()
     }
 
-    fn get(&self, kind: Kind, name: &str) -> Option<&'a Loaded> {
-        self.by_kind.get(&kind)?.get(name).copied()
+    fn exists(&self, kind: Kind, name: &str) -> bool {
+        self.by_kind.get(&kind).is_some_and(|m| m.contains_key(name))
+            || self.known_names.get(&kind).is_some_and(|n| n.contains(name))
     }
 
-    fn city(&self) -> Option<&'a Loaded> {
-        self.by_kind.get(&Kind::City)?.values().next().copied()
+    /// The resource, loaded or fetched from the known rest of the city.
+    fn resource(&self, kind: Kind, name: &str) -> Option<Resource> {
+        if let Some(item) = self.by_kind.get(&kind).and_then(|m| m.get(name)) {
+            return Some(item.resource.clone());
+        }
+        if self.known_names.get(&kind).is_some_and(|n| n.contains(name)) {
+            return self.known?.get(kind, name);
+        }
+        None
+    }
+
+    /// The City's name and spec.
+    fn city(&self) -> Option<(String, crate::api::CitySpec)> {
+        let name = self.names(Kind::City).first()?.to_string();
+        match self.resource(Kind::City, &name)? {
+            Resource::City(c) => Some((c.metadata.name, c.spec)),
+            _ => None,
+        }
     }
 
     /// An error when `name` is not a resource of `kind`, placed at `pointer` of `doc`.
@@ -110,20 +155,62 @@ impl<'a> Index<'a> {
         out: &mut Vec<Diagnostic>,
     ) {
         if !self.check_references
-            || self.get(kind, name).is_some()
+            || self.exists(kind, name)
             || self.broken.contains(&(kind, name.to_owned()))
         {
             return;
         }
         let names = self.names(kind);
-        let help = help_for(name, &names, &format!("{} defined", kind.plural()))
+        let mut help = help_for(name, &names, &format!("{} defined", kind.plural()))
             .unwrap_or_else(|| format!("no {} are defined", kind.plural()));
+        if self.known.is_some() {
+            help.push_str(" (in the files given and the resources already applied)");
+        }
         out.push(
             Diagnostic::error(Code::UnknownReference, format!("{kind} `{name}` not found"))
                 .at_value(doc, pointer)
                 .with_help(help),
         );
     }
+}
+
+/// `edges` (from loaded resources) extended with the edges of every known resource reachable
+/// from them, so cycles through resources outside the loaded files are found.
+fn reachable_edges(
+    mut edges: BTreeMap<String, Vec<String>>,
+    fetch: impl Fn(&str) -> Option<Vec<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut queue: Vec<String> = edges.values().flatten().cloned().collect();
+    while let Some(name) = queue.pop() {
+        if edges.contains_key(&name) {
+            continue;
+        }
+        if let Some(targets) = fetch(&name) {
+            queue.extend(targets.iter().cloned());
+            edges.insert(name, targets);
+        }
+    }
+    edges
+}
+
+/// For each cycle with a member among `docs`: that member's document and value, its successor
+/// in the cycle, and the cycle as text (`a → b → a`).
+fn cycles_at<'d, T: Copy>(
+    edges: &BTreeMap<String, Vec<String>>,
+    docs: &BTreeMap<&str, (&'d Document, T)>,
+) -> Vec<(&'d Document, T, String, String)> {
+    let borrowed: BTreeMap<&str, Vec<&str>> =
+        edges.iter().map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())).collect();
+    let mut out = Vec::new();
+    for cycle in cycles(&borrowed) {
+        let Some(j) = cycle[..cycle.len() - 1].iter().position(|m| docs.contains_key(m.as_str()))
+        else {
+            continue;
+        };
+        let (doc, value) = docs[cycle[j].as_str()];
+        out.push((doc, value, cycle[j + 1].clone(), cycle.join(" → ")));
+    }
+    out
 }
 
 fn position(doc: &Document, pointer: &str) -> String {
@@ -155,15 +242,34 @@ fn duplicates(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn city_count(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+fn city_count(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+    let known_city = index.known_names.get(&Kind::City).and_then(|n| n.first().cloned());
     let mut cities = loaded.iter().filter(|l| l.resource.kind() == Kind::City);
     let Some(first) = cities.next() else {
-        out.push(
-            Diagnostic::error(Code::CityCount, "no City resource found: a city needs exactly one")
+        if known_city.is_none() {
+            out.push(
+                Diagnostic::error(
+                    Code::CityCount,
+                    "no City resource found: a city needs exactly one",
+                )
                 .with_help("add a city.yaml with `kind: City` (gc init writes one)"),
-        );
+            );
+        }
         return;
     };
+    if let Some(applied) = known_city.filter(|name| name != first.resource.name()) {
+        out.push(
+            Diagnostic::error(
+                Code::CityCount,
+                format!(
+                    "this city is `{applied}`; `{}` would be a second City",
+                    first.resource.name()
+                ),
+            )
+            .at_value(&first.doc, "/metadata/name")
+            .with_help("a city holds exactly one City; rename it, or delete the applied one first"),
+        );
+    }
     for extra in cities {
         out.push(
             Diagnostic::error(
@@ -216,13 +322,11 @@ fn check_agent(
     out: &mut Vec<Diagnostic>,
 ) {
     let spec = &agent.spec;
-    let default_provider = index.city().and_then(|c| match &c.resource {
-        Resource::City(c) => c.spec.default_provider.clone(),
-        _ => None,
-    });
+    let city = index.city();
+    let default_provider = city.as_ref().and_then(|(_, spec)| spec.default_provider.clone());
     match (&spec.provider, &default_provider) {
         (Some(p), _) => index.reference(doc, "/spec/provider", Kind::Provider, p, out),
-        (None, None) if index.city().is_some() => out.push(
+        (None, None) if city.is_some() => out.push(
             Diagnostic::error(
                 Code::MissingField,
                 format!("agent `{}` has no provider", agent.metadata.name),
@@ -292,9 +396,9 @@ fn prompt_context(
     default_provider: Option<&str>,
     city_dir: &Path,
 ) -> PromptContext {
-    let city_name = index.city().map(|c| c.resource.name().to_owned()).unwrap_or_default();
+    let city_name = index.city().map(|(name, _)| name).unwrap_or_default();
     let rig = agent.spec.rig.as_deref().map(|name| {
-        let (path, prefix) = match index.get(Kind::Rig, name).map(|l| &l.resource) {
+        let (path, prefix) = match index.resource(Kind::Rig, name) {
             Some(Resource::Rig(r)) => (r.spec.path.clone(), r.spec.effective_prefix(name)),
             _ => (String::new(), String::new()),
         };
@@ -375,7 +479,7 @@ fn check_template_file(
     }
 }
 
-fn dependency_cycles(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
+fn dependency_cycles(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     let agents: BTreeMap<&str, (&Document, &AgentSpec)> = loaded
         .iter()
         .filter_map(|l| match &l.resource {
@@ -383,17 +487,21 @@ fn dependency_cycles(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
             _ => None,
         })
         .collect();
-    let edges: BTreeMap<&str, Vec<&str>> = agents
+    let not_self = |name: &str, deps: &[String]| -> Vec<String> {
+        deps.iter().filter(|d| *d != name).cloned().collect()
+    };
+    let edges = agents
         .iter()
-        .map(|(name, (_, spec))| {
-            (*name, spec.depends_on.iter().map(String::as_str).filter(|d| d != name).collect())
-        })
+        .map(|(name, (_, spec))| (name.to_string(), not_self(name, &spec.depends_on)))
         .collect();
-    for cycle in cycles(&edges) {
-        let (doc, spec) = agents[cycle[0].as_str()];
-        let i = spec.depends_on.iter().position(|d| *d == cycle[1]).unwrap_or(0);
+    let edges = reachable_edges(edges, |name| match index.resource(Kind::Agent, name)? {
+        Resource::Agent(a) => Some(not_self(name, &a.spec.depends_on)),
+        _ => None,
+    });
+    for (doc, spec, next, cycle) in cycles_at(&edges, &agents) {
+        let i = spec.depends_on.iter().position(|d| *d == next).unwrap_or(0);
         out.push(
-            Diagnostic::error(Code::Cycle, format!("dependsOn cycle: {}", cycle.join(" → ")))
+            Diagnostic::error(Code::Cycle, format!("dependsOn cycle: {cycle}"))
                 .at_value(doc, &format!("/spec/dependsOn/{i}"))
                 .with_help("agents start in dependsOn order, so the chain must end somewhere"),
         );
@@ -401,50 +509,63 @@ fn dependency_cycles(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
 }
 
 fn extends_cycles(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
-    let formulas: BTreeMap<&str, &Loaded> = loaded
+    let formulas: BTreeMap<&str, (&Document, &Vec<String>)> = loaded
         .iter()
-        .filter(|l| l.resource.kind() == Kind::Formula)
-        .map(|l| (l.resource.name(), l))
+        .filter_map(|l| match &l.resource {
+            Resource::Formula(f) => Some((f.metadata.name.as_str(), (&l.doc, &f.spec.extends))),
+            _ => None,
+        })
         .collect();
-    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (name, l) in &formulas {
-        if let Resource::Formula(f) = &l.resource {
-            edges.insert(name, f.spec.extends.iter().map(String::as_str).collect());
+    for (doc, extends) in formulas.values() {
+        for (i, parent) in extends.iter().enumerate() {
+            index.reference(doc, &format!("/spec/extends/{i}"), Kind::Formula, parent, out);
         }
     }
-    for (name, l) in &formulas {
-        for (i, parent) in edges[name].iter().enumerate() {
-            index.reference(&l.doc, &format!("/spec/extends/{i}"), Kind::Formula, parent, out);
-        }
-    }
-    for cycle in cycles(&edges) {
-        let doc = &formulas[cycle[0].as_str()].doc;
-        let i = edges[cycle[0].as_str()].iter().position(|p| *p == cycle[1]).unwrap_or(0);
+    let edges = formulas.iter().map(|(name, (_, ext))| (name.to_string(), ext.to_vec())).collect();
+    let edges = reachable_edges(edges, |name| match index.resource(Kind::Formula, name)? {
+        Resource::Formula(f) => Some(f.spec.extends),
+        _ => None,
+    });
+    for (doc, extends, next, cycle) in cycles_at(&edges, &formulas) {
+        let i = extends.iter().position(|p| *p == next).unwrap_or(0);
         out.push(
-            Diagnostic::error(Code::Cycle, format!("extends cycle: {}", cycle.join(" → ")))
+            Diagnostic::error(Code::Cycle, format!("extends cycle: {cycle}"))
                 .at_value(doc, &format!("/spec/extends/{i}")),
         );
     }
 }
 
-fn prefix_collisions(loaded: &[Loaded], out: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<String, &Loaded> = HashMap::new();
+fn prefix_collisions(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+    // Rigs already applied come first, unless a loaded file replaces them.
+    let loaded_rigs: BTreeSet<&str> = loaded
+        .iter()
+        .filter(|l| l.resource.kind() == Kind::Rig)
+        .map(|l| l.resource.name())
+        .collect();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for name in index.known_names.get(&Kind::Rig).into_iter().flatten() {
+        if loaded_rigs.contains(name.as_str()) {
+            continue;
+        }
+        if let Some(Resource::Rig(rig)) = index.resource(Kind::Rig, name) {
+            seen.entry(rig.spec.effective_prefix(name)).or_insert_with(|| name.clone());
+        }
+    }
     for item in loaded {
         let Resource::Rig(rig) = &item.resource else { continue };
         let prefix = rig.spec.effective_prefix(&rig.metadata.name);
         match seen.get(&prefix) {
             None => {
-                seen.insert(prefix, item);
+                seen.insert(prefix, rig.metadata.name.clone());
             }
-            Some(other) if other.resource.name() != rig.metadata.name => {
+            Some(other) if *other != rig.metadata.name => {
                 let derived = rig.spec.prefix.is_none();
                 let diagnostic = Diagnostic::error(
                     Code::PrefixCollision,
                     format!(
-                        "rig `{}` has bead prefix `{prefix}`{}, already used by rig `{}`",
+                        "rig `{}` has bead prefix `{prefix}`{}, already used by rig `{other}`",
                         rig.metadata.name,
                         if derived { " (derived from its name)" } else { "" },
-                        other.resource.name()
                     ),
                 )
                 .with_help(
