@@ -351,3 +351,67 @@ fn delete_by_name_and_by_file() {
     city.gc().args(["delete", "agent", "worker", "--ignore-not-found"]).assert().success();
     city.gc().args(["delete"]).assert().code(2);
 }
+
+#[test]
+fn named_files_are_checked_against_the_city_as_applied() {
+    let city = City::new();
+    // Nothing applied yet: a lone agent has no City to belong to.
+    city.gc()
+        .args(["apply", "-f", "agents/worker.yaml"])
+        .assert()
+        .code(1)
+        .stderr(contains("no City is applied yet"));
+    city.gc().arg("apply").assert().success();
+
+    // A provider that exists only as a file not yet applied does not count.
+    city.write(
+        "providers/codex.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: codex\nspec:\n  command: codex\n",
+    );
+    city.write(
+        "agents/coder.yaml",
+        &agent("coder", "info").replace("spec:\n", "spec:\n  provider: codex\n"),
+    );
+    city.gc()
+        .args(["apply", "-f", "agents/coder.yaml"])
+        .assert()
+        .code(1)
+        .stderr(contains("Provider `codex` not found"))
+        .stderr(contains("already applied"));
+    city.gc()
+        .args(["apply", "-f", "providers/codex.yaml", "-f", "agents/coder.yaml"])
+        .assert()
+        .success();
+
+    // A dependsOn cycle closed through an applied agent is caught.
+    city.write(
+        "agents/coder.yaml",
+        &agent("coder", "info")
+            .replace("spec:\n", "spec:\n  provider: codex\n  dependsOn: [worker]\n"),
+    );
+    city.gc().args(["apply", "-f", "agents/coder.yaml"]).assert().success();
+    city.write(
+        "agents/worker.yaml",
+        &agent("worker", "info").replace("spec:\n", "spec:\n  dependsOn: [coder]\n"),
+    );
+    city.gc()
+        .args(["apply", "-f", "agents/worker.yaml"])
+        .assert()
+        .code(1)
+        .stderr(contains("dependsOn cycle: coder → worker → coder"));
+
+    // A rig whose prefix an applied rig already uses is refused.
+    let rig = |name: &str| {
+        format!(
+            "apiVersion: gascity.dev/v1alpha1\nkind: Rig\nmetadata:\n  name: {name}\nspec:\n  path: /src/{name}\n"
+        )
+    };
+    city.write("rigs/my-app.yaml", &rig("my-app"));
+    city.gc().args(["apply", "-f", "rigs/my-app.yaml"]).assert().success();
+    city.write("rigs/mega-app.yaml", &rig("mega-app"));
+    city.gc()
+        .args(["apply", "-f", "rigs/mega-app.yaml"])
+        .assert()
+        .code(1)
+        .stderr(contains("already used by rig `my-app`"));
+}

@@ -11,8 +11,10 @@ pub use fields::FieldChange;
 pub use plan::{Action, Change, Prune, plan, summary};
 
 use crate::manifest::DiscoverError;
-use crate::store::{DesiredObject, Store, StoreError, StoredMeta, StoredObject, WriteLock};
-use crate::validate::{Scope, Validation, validate};
+use crate::store::{
+    DesiredObject, KnownApplied, Store, StoreError, StoredMeta, StoredObject, WriteLock,
+};
+use crate::validate::{Scope, Validation, validate, validate_against};
 
 /// The declared state a command works from.
 #[derive(Debug)]
@@ -40,7 +42,9 @@ pub enum LoadError {
     NoCity(PathBuf),
 }
 
-/// Loads `files` (or, when empty, the whole city) and validates them with the rest of the city.
+/// Loads `files` (or, when empty, the whole city) and validates them. The whole city is
+/// checked as a set of files; named files are checked against the city as applied (the store),
+/// as the result of applying them would be, without reading the city's other files.
 /// `prune_files` asks to prune what was last applied from the named files and is now gone; a
 /// whole-city load always prunes what no file declares.
 pub fn load(
@@ -52,8 +56,21 @@ pub fn load(
     let Some(city_dir) = city.map(Path::to_path_buf) else {
         return Err(LoadError::NoCity(cwd.to_path_buf()));
     };
-    let scope = Scope::for_paths(files, Some(&city_dir), cwd)?;
-    let validation = validate(&scope);
+    let (scope, validation) = if files.is_empty() {
+        let scope = Scope::for_paths(files, Some(&city_dir), cwd)?;
+        let validation = validate(&scope);
+        (scope, validation)
+    } else {
+        let scope = Scope {
+            inputs: crate::manifest::discover(files)?,
+            context: Vec::new(),
+            city_dir: city_dir.clone(),
+            expect_city: true,
+        };
+        let store = Store::new(&city_dir);
+        let validation = validate_against(&scope, Some(&KnownApplied::new(&store)));
+        (scope, validation)
+    };
     // Lexical, not canonicalize(): one realpath per resource is a syscall per path component.
     let absolute_city = lexical_absolute(cwd, &city_dir);
     let source_of = |name: &str| -> Option<String> {
@@ -82,6 +99,19 @@ pub fn load(
         Prune::Nothing
     };
     Ok(Declared { city_dir, validation, objects, prune })
+}
+
+/// The stored objects the plan for `declared` needs: all of them when it may prune, else only
+/// those it declares (so applying one file reads one stored object).
+pub fn current(store: &Store, declared: &Declared) -> Result<Vec<StoredObject>, StoreError> {
+    if declared.prune != Prune::Nothing {
+        return store.list();
+    }
+    let mut out = Vec::new();
+    for object in &declared.objects {
+        out.extend(store.get(object.kind, &object.name)?);
+    }
+    Ok(out)
 }
 
 /// `path` made absolute against `cwd`, with `.` and `..` resolved without touching the disk.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::apply::{Action, events, execute, load, plan, summary};
+use crate::apply::{Action, current, events, execute, load, plan, summary};
 use crate::store::Store;
 
 /// Apply resource files to the city: create, configure and prune resources in the store.
@@ -37,11 +37,11 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     let store = Store::new(&declared.city_dir);
     let changes = if args.dry_run {
-        plan(&declared.objects, &store.list()?, &declared.prune)
+        plan(&declared.objects, &current(&store, &declared)?, &declared.prune)
     } else {
         // Planned under the lock, so concurrent applies each see the others' writes.
         let lock = store.lock()?;
-        let changes = plan(&declared.objects, &store.list()?, &declared.prune);
+        let changes = plan(&declared.objects, &current(&store, &declared)?, &declared.prune);
         execute(&store, &lock, &changes)?;
         drop(lock);
         crate::events::append(&declared.city_dir, events(&changes), "gc apply")?;

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
 
 use crate::api::Kind;
+use crate::validate::Known;
 
 /// Errors reading or writing the store.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,35 @@ pub enum StoreError {
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// The applied city as [`Known`] resources for validation: names come from directory
+/// listings, objects are read only when a check asks for one (and then cached).
+pub struct KnownApplied<'a> {
+    store: &'a Store,
+    cache:
+        std::sync::Mutex<std::collections::HashMap<(Kind, String), Option<crate::api::Resource>>>,
+}
+
+impl<'a> KnownApplied<'a> {
+    /// Views `store` as known resources.
+    pub fn new(store: &'a Store) -> KnownApplied<'a> {
+        KnownApplied { store, cache: Default::default() }
+    }
+}
+
+impl Known for KnownApplied<'_> {
+    fn names(&self, kind: Kind) -> Vec<String> {
+        self.store.names(kind).unwrap_or_default()
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Option<crate::api::Resource> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry((kind, name.to_owned()))
+            .or_insert_with(|| self.store.get(kind, name).ok().flatten()?.to_resource())
+            .clone()
+    }
 }
 
 /// The store of one city.
@@ -81,6 +111,29 @@ impl Store {
         Ok(WriteLock { _file: file })
     }
 
+    /// Names of the stored objects of one kind, sorted, without reading them.
+    pub fn names(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        let dir = self.applied_dir().join(kind.plural());
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let file_name = entry.file_name();
+            // Temporary files of interrupted writes start with a dot and are not objects.
+            if let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json"))
+                && !name.starts_with('.')
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// Every stored object, sorted by kind then name.
     pub fn list(&self) -> Result<Vec<StoredObject>, StoreError> {
         let mut out = Vec::new();
@@ -92,24 +145,7 @@ impl Store {
 
     /// The stored objects of one kind, sorted by name.
     pub fn list_kind(&self, kind: Kind) -> Result<Vec<StoredObject>, StoreError> {
-        let dir = self.applied_dir().join(kind.plural());
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir)(e)),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err(&dir))?;
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if !name.starts_with('.') {
-                names.push(name.to_owned());
-            }
-        }
-        names.sort();
+        let names = self.names(kind)?;
         // Objects are independent files: read and parse them in parallel, keeping name order.
         let read: Vec<Result<Option<StoredObject>, StoreError>> =
             names.par_iter().map(|name| self.get(kind, name)).collect();

@@ -51,6 +51,22 @@ impl StoredObject {
     pub fn key(&self) -> String {
         format!("{}/{}", self.kind.as_str().to_ascii_lowercase(), self.metadata.name)
     }
+
+    /// The typed resource as applied; `None` if the stored spec no longer fits the types (a
+    /// store written by another version of gc).
+    pub fn to_resource(&self) -> Option<Resource> {
+        let document = serde_json::json!({
+            "apiVersion": self.api_version,
+            "kind": self.kind.as_str(),
+            "metadata": {
+                "name": self.metadata.name,
+                "labels": self.metadata.labels,
+                "annotations": self.metadata.annotations,
+            },
+            "spec": self.spec,
+        });
+        Resource::from_value(self.kind, &document).ok()
+    }
 }
 
 /// What a file declares for one resource, in the canonical form it is compared and stored in.

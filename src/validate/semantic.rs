@@ -247,12 +247,17 @@ fn city_count(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     let mut cities = loaded.iter().filter(|l| l.resource.kind() == Kind::City);
     let Some(first) = cities.next() else {
         if known_city.is_none() {
+            let help = if index.known.is_some() {
+                "no City is applied yet: apply the whole city first (`gc apply`), or name the City's file too"
+            } else {
+                "add a city.yaml with `kind: City` (gc init writes one)"
+            };
             out.push(
                 Diagnostic::error(
                     Code::CityCount,
                     "no City resource found: a city needs exactly one",
                 )
-                .with_help("add a city.yaml with `kind: City` (gc init writes one)"),
+                .with_help(help),
             );
         }
         return;
