@@ -266,6 +266,10 @@ fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
         let object = city.stored("agents", "worker").expect("the object is still readable");
         let level = object["spec"]["env"]["LOG_LEVEL"].as_str().unwrap();
         assert_eq!(level, if expect_new { "debug" } else { "info" }, "{point}");
+        // Readers see exactly what the object files hold: a snapshot from before the crash is
+        // stale and must not be used.
+        let diff = city.run(&["diff"]).status.code();
+        assert_eq!(diff, Some(if expect_new { 0 } else { 1 }), "{point}: diff after the crash");
         // The store stays usable: the next apply converges and diff is then clean.
         city.gc().arg("apply").assert().success();
         city.gc().arg("diff").assert().code(0);
