@@ -129,26 +129,15 @@ fn lexical_absolute(cwd: &Path, path: &Path) -> PathBuf {
     out
 }
 
-/// Carries out `changes` on `store` (under `lock`), stamping server-set metadata, then
-/// refreshes the store's snapshot.
+/// Carries out `changes` on `store` (under `lock`), stamping server-set metadata.
 pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<(), StoreError> {
-    if changes.iter().all(|c| c.action == Action::Unchanged) {
-        return Ok(());
-    }
-    let mut all: std::collections::BTreeMap<(usize, String), StoredObject> = store
-        .list()?
-        .into_iter()
-        .map(|o| ((kind_rank(o.kind), o.metadata.name.clone()), o))
-        .collect();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for change in changes {
-        let key = (kind_rank(change.kind), change.name.clone());
         match (change.action, &change.desired, &change.applied) {
             (Action::Create, Some(desired), _) => {
                 let object =
                     stored(desired, 1, now.clone(), uuid::Uuid::new_v4().to_string(), store, lock)?;
                 store.put(lock, &object)?;
-                all.insert(key, object);
             }
             (Action::Configure, Some(desired), Some(current)) => {
                 let generation = current.metadata.generation + u64::from(change.spec_changed());
@@ -162,21 +151,12 @@ pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<()
                     lock,
                 )?;
                 store.put(lock, &object)?;
-                all.insert(key, object);
             }
-            (Action::Prune, _, _) => {
-                store.delete(lock, change.kind, &change.name)?;
-                all.remove(&key);
-            }
+            (Action::Prune, _, _) => store.delete(lock, change.kind, &change.name)?,
             _ => {}
         }
     }
-    store.write_snapshot(lock, &all.into_values().collect::<Vec<_>>())
-}
-
-/// Position of `kind` in [`Kind::ALL`], the order objects are listed in.
-fn kind_rank(kind: crate::api::Kind) -> usize {
-    crate::api::Kind::ALL.iter().position(|k| *k == kind).unwrap_or(usize::MAX)
+    Ok(())
 }
 
 /// The events an executed plan records: `(type, object, message)` per change.

@@ -68,14 +68,6 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         println!("{key} deleted{suffix}");
     }
-    if !args.dry_run && !events.is_empty() {
-        let remaining: Vec<_> = store
-            .list()?
-            .into_iter()
-            .filter(|o| !targets.iter().any(|(k, n)| *k == o.kind && *n == o.metadata.name))
-            .collect();
-        store.write_snapshot(&lock, &remaining)?;
-    }
     drop(lock);
     if !events.is_empty() {
         crate::events::append(&city_dir, events, "gc delete")?;

@@ -1,10 +1,6 @@
 //! The desired-state store under `.gc/`: the last applied object of each resource
 //! (`applied/<kind>/<name>.json`) and, separately, what controllers observed
 //! (`status/<kind>/<name>.json`). Writes are atomic and serialised by a lock.
-//!
-//! The object files are the truth. `applied/snapshot.json` holds all of them in one file,
-//! stamped with the write counter; readers use it only when the stamp matches the counter, so
-//! a crash between writing objects and the snapshot costs speed, never correctness.
 
 mod atomic;
 mod object;
@@ -75,14 +71,6 @@ impl Known for KnownApplied<'_> {
     }
 }
 
-/// Every stored object as of one value of the write counter.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Snapshot {
-    resource_version: u64,
-    objects: Vec<StoredObject>,
-}
-
 /// The store of one city.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -147,66 +135,12 @@ impl Store {
     }
 
     /// Every stored object, sorted by kind then name.
-    ///
-    /// Reads the snapshot when it is current (one file), else every object file.
     pub fn list(&self) -> Result<Vec<StoredObject>, StoreError> {
-        if let Some(objects) = self.read_snapshot()? {
-            return Ok(objects);
-        }
         let mut out = Vec::new();
         for kind in Kind::ALL {
             out.extend(self.list_kind(kind)?);
         }
         Ok(out)
-    }
-
-    fn snapshot_path(&self) -> PathBuf {
-        self.applied_dir().join("snapshot.json")
-    }
-
-    fn counter_path(&self) -> PathBuf {
-        self.applied_dir().join("resource-version")
-    }
-
-    fn read_counter(&self) -> Result<u64, StoreError> {
-        let path = self.counter_path();
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(io_err(&path)(e)),
-        }
-    }
-
-    /// The objects recorded in the snapshot, if it was written after the last change (its
-    /// counter equals the store's); `None` means read the object files instead.
-    fn read_snapshot(&self) -> Result<Option<Vec<StoredObject>>, StoreError> {
-        let counter = self.read_counter()?;
-        let path = self.snapshot_path();
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        // A snapshot that does not parse is ignored, not an error: the object files are the
-        // truth and the next write replaces it.
-        Ok(serde_json::from_slice::<Snapshot>(&bytes)
-            .ok()
-            .filter(|s| s.resource_version == counter)
-            .map(|s| s.objects))
-    }
-
-    /// Records `objects` (every stored object, after the caller's changes) as the snapshot
-    /// readers use instead of reading each file. The caller holds the [`WriteLock`].
-    pub fn write_snapshot(
-        &self,
-        _lock: &WriteLock,
-        objects: &[StoredObject],
-    ) -> Result<(), StoreError> {
-        let snapshot =
-            Snapshot { resource_version: self.read_counter()?, objects: objects.to_vec() };
-        let bytes = serde_json::to_vec(&snapshot).expect("snapshots serialise");
-        let path = self.snapshot_path();
-        atomic::write(&path, &bytes).map_err(io_err(&path))
     }
 
     /// The stored objects of one kind, sorted by name.
@@ -241,17 +175,20 @@ impl Store {
 
     /// Removes the stored object (the caller holds the [`WriteLock`]). Its status is left for
     /// the controllers, which stop what belonged to it and then clear it.
-    pub fn delete(&self, lock: &WriteLock, kind: Kind, name: &str) -> Result<(), StoreError> {
-        // Deletes move the counter too, so a snapshot from before the delete is seen as stale.
-        self.next_resource_version(lock)?;
+    pub fn delete(&self, _lock: &WriteLock, kind: Kind, name: &str) -> Result<(), StoreError> {
         let path = self.path_of("applied", kind, name);
         atomic::remove(&path).map_err(io_err(&path))
     }
 
     /// The next resource version: a city-wide counter, so every write gets a distinct one.
     pub fn next_resource_version(&self, _lock: &WriteLock) -> Result<String, StoreError> {
-        let path = self.counter_path();
-        let next = self.read_counter()? + 1;
+        let path = self.state_dir.join("applied").join("resource-version");
+        let current: u64 = match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().unwrap_or(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let next = current + 1;
         atomic::write(&path, format!("{next}\n").as_bytes()).map_err(io_err(&path))?;
         Ok(next.to_string())
     }
