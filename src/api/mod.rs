@@ -35,17 +35,18 @@ pub const API_VERSION: &str = "gascity.dev/v1alpha1";
 /// Every `apiVersion` this build reads.
 pub const SERVED_API_VERSIONS: &[&str] = &[API_VERSION];
 
-/// The kinds of resource a city is made of.
+/// The kinds of resource a city is made of. Declared in the order a city is read and
+/// applied (settings first, then what later kinds refer to), which is also their `Ord`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     /// City-wide settings; exactly one per city.
     City,
-    /// An AI coding agent or pool of them.
-    Agent,
-    /// A project repository.
-    Rig,
     /// How to launch an agent CLI.
     Provider,
+    /// A project repository.
+    Rig,
+    /// An AI coding agent or pool of them.
+    Agent,
     /// A workflow template.
     Formula,
     /// Scheduled or triggered work.
@@ -53,7 +54,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in the order a city is usually read (settings first).
+    /// Every kind, in declaration (and `Ord`) order.
     pub const ALL: [Kind; 6] =
         [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent, Kind::Formula, Kind::Order];
 
@@ -91,6 +92,11 @@ impl Kind {
             Kind::Formula => "fm",
             Kind::Order => "ord",
         }
+    }
+
+    /// `kind/name` as the CLI prints and reads it: `agent/mayor`.
+    pub fn key(self, name: &str) -> String {
+        format!("{}/{name}", self.as_str().to_ascii_lowercase())
     }
 
     /// The kind named exactly as in a resource's `kind:` field.

@@ -54,7 +54,7 @@ pub struct Change {
 impl Change {
     /// `agent/mayor`.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.kind.as_str().to_ascii_lowercase(), self.name)
+        self.kind.key(&self.name)
     }
 
     /// Whether the spec itself changes (which bumps `metadata.generation`).
@@ -99,7 +99,7 @@ pub fn plan(desired: &[DesiredObject], applied: &[StoredObject], prune: &Prune) 
             }
         })
         .collect();
-    changes.sort_by(|a, b| (kind_rank(a.kind), &a.name).cmp(&(kind_rank(b.kind), &b.name)));
+    changes.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
     let declared: BTreeSet<(Kind, &str)> =
         desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
@@ -121,13 +121,9 @@ pub fn plan(desired: &[DesiredObject], applied: &[StoredObject], prune: &Prune) 
         })
         .collect();
     // Dependents go before what they depend on (orders and agents before providers).
-    prunes.sort_by(|a, b| (kind_rank(b.kind), &a.name).cmp(&(kind_rank(a.kind), &b.name)));
+    prunes.sort_by(|a, b| (b.kind, &a.name).cmp(&(a.kind, &b.name)));
     changes.extend(prunes);
     changes
-}
-
-fn kind_rank(kind: Kind) -> usize {
-    Kind::ALL.iter().position(|k| *k == kind).unwrap_or(usize::MAX)
 }
 
 fn compare(current: Option<&StoredObject>, desired: &DesiredObject) -> Vec<FieldChange> {

@@ -50,7 +50,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let mut events = Vec::new();
     let suffix = if args.dry_run { " (dry run)" } else { "" };
     for (kind, name) in &targets {
-        let key = format!("{}/{name}", kind.as_str().to_ascii_lowercase());
+        let key = kind.key(name);
         if store.get(*kind, name)?.is_none() {
             if !args.ignore_not_found {
                 eprintln!("gc: {key} not found");

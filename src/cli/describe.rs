@@ -28,7 +28,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let city_dir = super::city_dir_or_cwd(city)?;
     let store = Store::new(&city_dir);
     let Some(object) = store.get(kind, &name)? else {
-        eprintln!("gc: {}/{name} not found", kind.as_str().to_ascii_lowercase());
+        eprintln!("gc: {} not found", kind.key(&name));
         return Ok(ExitCode::from(1));
     };
     let status = store.status(kind, &name)?;

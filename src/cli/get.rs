@@ -54,7 +54,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         Some(name) => match store.get(kind, name)? {
             Some(o) => vec![o],
             None => {
-                eprintln!("gc: {}/{name} not found", kind.as_str().to_ascii_lowercase());
+                eprintln!("gc: {} not found", kind.key(name));
                 return Ok(ExitCode::from(1));
             }
         },

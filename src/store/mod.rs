@@ -38,6 +38,18 @@ pub enum StoreError {
     },
 }
 
+/// The JSON document at `path`, or `None` when there is no such file.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| StoreError::Corrupt { path: path.to_path_buf(), source })
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
@@ -154,15 +166,7 @@ impl Store {
 
     /// The stored object of `kind` named `name`, if there is one.
     pub fn get(&self, kind: Kind, name: &str) -> Result<Option<StoredObject>, StoreError> {
-        let path = self.path_of("applied", kind, name);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt { path: path.clone(), source })
+        read_json(&self.path_of("applied", kind, name))
     }
 
     /// Writes `object` (the caller holds the [`WriteLock`]).
@@ -195,14 +199,7 @@ impl Store {
 
     /// What controllers recorded for the object, if anything.
     pub fn status(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
-        let path = self.path_of("status", kind, name);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt { path: path.clone(), source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        read_json(&self.path_of("status", kind, name))
     }
 
     /// Records what a controller observed. Apply never calls this, so status survives applies.

@@ -49,7 +49,7 @@ pub struct StoredMeta {
 impl StoredObject {
     /// `kind/name`, as printed by the CLI.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.kind.as_str().to_ascii_lowercase(), self.metadata.name)
+        self.kind.key(&self.metadata.name)
     }
 
     /// The typed resource as applied; `None` if the stored spec no longer fits the types (a
@@ -102,7 +102,7 @@ impl DesiredObject {
 
     /// `kind/name`, as printed by the CLI.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.kind.as_str().to_ascii_lowercase(), self.name)
+        self.kind.key(&self.name)
     }
 }
 

@@ -85,6 +85,8 @@ struct Index<'a> {
     known_names: HashMap<Kind, BTreeSet<String>>,
     broken: &'a HashSet<(Kind, String)>,
     check_references: bool,
+    /// The City's name and spec, looked up once: every agent's checks need it.
+    city: Option<(String, crate::api::CitySpec)>,
 }
 
 impl<'a> Index<'a> {
@@ -110,7 +112,14 @@ impl<'a> Index<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        Index { by_kind, known, known_names, broken, check_references }
+        let mut index = Index { by_kind, known, known_names, broken, check_references, city: None };
+        index.city = index.names(Kind::City).first().and_then(|name| {
+            match index.resource(Kind::City, name)? {
+                Resource::City(c) => Some((c.metadata.name, c.spec)),
+                _ => None,
+            }
+        });
+        index
     }
 
     fn names(&self, kind: Kind) -> Vec<&str> {
@@ -134,15 +143,6 @@ impl<'a> Index<'a> {
             return self.known?.get(kind, name);
         }
         None
-    }
-
-    /// The City's name and spec.
-    fn city(&self) -> Option<(String, crate::api::CitySpec)> {
-        let name = self.names(Kind::City).first()?.to_string();
-        match self.resource(Kind::City, &name)? {
-            Resource::City(c) => Some((c.metadata.name, c.spec)),
-            _ => None,
-        }
     }
 
     /// An error when `name` is not a resource of `kind`, placed at `pointer` of `doc`.
@@ -327,7 +327,7 @@ fn check_agent(
     out: &mut Vec<Diagnostic>,
 ) {
     let spec = &agent.spec;
-    let city = index.city();
+    let city = &index.city;
     let default_provider = city.as_ref().and_then(|(_, spec)| spec.default_provider.clone());
     match (&spec.provider, &default_provider) {
         (Some(p), _) => index.reference(doc, "/spec/provider", Kind::Provider, p, out),
@@ -401,7 +401,7 @@ fn prompt_context(
     default_provider: Option<&str>,
     city_dir: &Path,
 ) -> PromptContext {
-    let city_name = index.city().map(|(name, _)| name).unwrap_or_default();
+    let city_name = index.city.as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
     let rig = agent.spec.rig.as_deref().map(|name| {
         let (path, prefix) = match index.resource(Kind::Rig, name) {
             Some(Resource::Rig(r)) => (r.spec.path.clone(), r.spec.effective_prefix(name)),
