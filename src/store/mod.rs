@@ -201,11 +201,4 @@ impl Store {
     pub fn status(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
         read_json(&self.path_of("status", kind, name))
     }
-
-    /// Records what a controller observed. Apply never calls this, so status survives applies.
-    pub fn put_status(&self, kind: Kind, name: &str, status: &Value) -> Result<(), StoreError> {
-        let path = self.path_of("status", kind, name);
-        let bytes = serde_json::to_vec_pretty(status).expect("status serialises");
-        atomic::write(&path, &bytes).map_err(io_err(&path))
-    }
 }

@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use diagnostic::{Code, Diagnostic, Severity, field_path};
-pub use scope::{Scope, relative_to};
+pub use scope::Scope;
 pub use semantic::{Known, parse_cron};
-pub use suggest::did_you_mean;
 
 use crate::api::{Kind, Resource};
 use crate::manifest::{self, Document, Format, Input, SourceFile};

@@ -67,7 +67,7 @@ fn canonical(path: &Path) -> PathBuf {
 
 /// `dir` relative to `cwd` when one contains the other, so reported paths stay short and open
 /// from where the user is.
-pub fn relative_to(dir: &Path, cwd: &Path) -> PathBuf {
+fn relative_to(dir: &Path, cwd: &Path) -> PathBuf {
     if let Ok(rel) = dir.strip_prefix(cwd) {
         return if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() };
     }
