@@ -218,6 +218,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_kinds_in_declaration_order() {
+        // Per-kind tables are indexed by `kind as usize` and sorted by the derived `Ord`.
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+        }
+        assert!(Kind::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn cli_names_accept_singular_plural_and_short() {
         for (name, kind) in [
             ("agent", Kind::Agent),

@@ -1,7 +1,6 @@
 //! Checks one document on its own: the envelope (`apiVersion`, `kind`), then the kind's JSON
 //! Schema, then typed deserialisation.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -125,22 +124,17 @@ fn envelope(doc: &Document) -> Result<Kind, Vec<Diagnostic>> {
     }
 }
 
-/// Each kind's schema and its compiled validator, built once per process.
+/// A kind's schema and its compiled validator, built the first time a document of that kind
+/// is checked (applying one agent file compiles only the Agent schema).
 fn compiled(kind: Kind) -> &'static (Value, Validator) {
-    static CACHE: OnceLock<HashMap<Kind, (Value, Validator)>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        Kind::ALL
-            .into_iter()
-            .map(|k| {
-                let schema = schema::kind_schema(k);
-                let validator = jsonschema::draft202012::options()
-                    .build(&schema)
-                    .expect("generated schemas compile");
-                (k, (schema, validator))
-            })
-            .collect()
-    });
-    &cache[&kind]
+    static CACHE: [OnceLock<(Value, Validator)>; Kind::ALL.len()] =
+        [const { OnceLock::new() }; Kind::ALL.len()];
+    CACHE[kind as usize].get_or_init(|| {
+        let schema = schema::kind_schema(kind);
+        let validator =
+            jsonschema::draft202012::options().build(&schema).expect("generated schemas compile");
+        (schema, validator)
+    })
 }
 
 /// Turns one JSON Schema error into findings placed where the user can see them.
