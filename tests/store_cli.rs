@@ -249,7 +249,8 @@ fn ten_concurrent_applies_of_different_files_all_land() {
 #[test]
 fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
     // Each object write first bumps the resourceVersion counter (one rename), then renames the
-    // object into place: `#2` is the object's own write.
+    // object into place (`#2`), then the digest index (`#3`). An index left stale by a crash
+    // must be noticed and ignored: diff then reads the objects themselves.
     for (point, expect_new) in [
         ("store.mid-temp-write", false),
         ("store.before-rename", false),
@@ -257,6 +258,8 @@ fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
         ("store.mid-temp-write#2", false),
         ("store.before-rename#2", false),
         ("store.after-rename#2", true),
+        ("store.mid-temp-write#3", true),
+        ("store.before-rename#3", true),
     ] {
         let city = City::new();
         city.gc().arg("apply").assert().success();
@@ -270,11 +273,52 @@ fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
         // stale and must not be used.
         let diff = city.run(&["diff"]).status.code();
         assert_eq!(diff, Some(if expect_new { 0 } else { 1 }), "{point}: diff after the crash");
-        // The store stays usable: the next apply converges and diff is then clean.
+        // The store stays usable: the next apply converges, diff is then clean, and no
+        // temporary file of the interrupted write is left behind.
         city.gc().arg("apply").assert().success();
         city.gc().arg("diff").assert().code(0);
+        let leftovers: Vec<_> = walkdir::WalkDir::new(city.path().join(".gc/applied"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        assert!(leftovers.is_empty(), "{point}: left behind {leftovers:?}");
         assert_eq!(city.stored("agents", "worker").unwrap()["spec"]["env"]["LOG_LEVEL"], "debug");
     }
+}
+
+#[test]
+fn a_digest_index_left_stale_by_a_crash_is_not_trusted() {
+    let city = City::new();
+    city.gc().arg("apply").assert().success();
+    // The object lands as "debug" but the crash stops the index from learning it...
+    city.write("agents/worker.yaml", &agent("worker", "debug"));
+    let out =
+        city.gc().arg("apply").env("GC_FAIL_POINT", "store.before-rename#3").output().unwrap();
+    assert!(!out.status.success(), "the injected crash happened");
+    // ...so the stale index still says "info". The file going back to "info" is a change from
+    // what is stored, and diff and apply must both see it.
+    city.write("agents/worker.yaml", &agent("worker", "info"));
+    let diff = city.run(&["diff"]);
+    assert_eq!(diff.status.code(), Some(1), "{}", String::from_utf8_lossy(&diff.stdout));
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("\"debug\" → \"info\""));
+    city.gc()
+        .arg("apply")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("agent/worker configured"));
+    city.gc().arg("diff").assert().code(0);
+    // A later single-file apply and a delete keep the rebuilt index in step with the store.
+    city.write("agents/worker.yaml", &agent("worker", "warn"));
+    city.gc().args(["apply", "-f", "agents/worker.yaml"]).assert().success();
+    city.gc().arg("diff").assert().code(0);
+    city.gc().args(["delete", "agent/worker"]).assert().success();
+    city.gc()
+        .arg("diff")
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("agent/worker: created"));
 }
 
 #[test]

@@ -7,9 +7,12 @@ mod plan;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use fields::FieldChange;
-pub use plan::{Action, Change, Prune, plan, summary};
+use rayon::prelude::*;
 
+pub use fields::FieldChange;
+pub use plan::{Action, Applied, Change, Prune, plan, summary};
+
+use crate::api::Kind;
 use crate::manifest::DiscoverError;
 use crate::store::{
     DesiredObject, KnownApplied, Store, StoreError, StoredMeta, StoredObject, WriteLock,
@@ -101,17 +104,49 @@ pub fn load(
     Ok(Declared { city_dir, validation, objects, prune })
 }
 
-/// The stored objects the plan for `declared` needs: all of them when it may prune, else only
-/// those it declares (so applying one file reads one stored object).
-pub fn current(store: &Store, declared: &Declared) -> Result<Vec<StoredObject>, StoreError> {
-    if declared.prune != Prune::Nothing {
-        return store.list();
+/// What the plan for `declared` needs from the store. With a current digest index, only the
+/// objects that differ (or may be pruned) are read; the rest are known unchanged by digest.
+/// Without one, every stored object is read when the plan may prune, else those declared.
+pub fn current(store: &Store, declared: &Declared) -> Result<Applied, StoreError> {
+    let Some(index) = store.current_index()? else {
+        let objects = if declared.prune == Prune::Nothing {
+            let mut out = Vec::new();
+            for object in &declared.objects {
+                out.extend(store.get(object.kind, &object.name)?);
+            }
+            out
+        } else {
+            store.list()?
+        };
+        return Ok(Applied { objects, same: BTreeSet::new() });
+    };
+    let digests: Vec<String> = declared.objects.par_iter().map(DesiredObject::digest).collect();
+    let mut same = BTreeSet::new();
+    let mut to_read: Vec<(Kind, String)> = Vec::new();
+    for (object, digest) in declared.objects.iter().zip(&digests) {
+        match index.get(object.kind, &object.name) {
+            Some(entry) if entry.digest == *digest => {
+                same.insert((object.kind, object.name.clone()));
+            }
+            Some(_) => to_read.push((object.kind, object.name.clone())),
+            None => {}
+        }
     }
-    let mut out = Vec::new();
-    for object in &declared.objects {
-        out.extend(store.get(object.kind, &object.name)?);
+    let declared_keys: BTreeSet<(Kind, &str)> =
+        declared.objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
+    for (kind, name) in index.keys() {
+        if declared_keys.contains(&(kind, name)) {
+            continue;
+        }
+        let source = index.get(kind, name).and_then(|e| e.source.as_ref());
+        if declared.prune.covers(source) {
+            to_read.push((kind, name.to_owned()));
+        }
     }
-    Ok(out)
+    let read: Vec<Result<Option<StoredObject>, StoreError>> =
+        to_read.par_iter().map(|(kind, name)| store.get(*kind, name)).collect();
+    let objects = read.into_iter().filter_map(Result::transpose).collect::<Result<_, _>>()?;
+    Ok(Applied { objects, same })
 }
 
 /// `path` made absolute against `cwd`, with `.` and `..` resolved without touching the disk.

@@ -45,7 +45,7 @@ pub struct Change {
     pub name: String,
     /// What the files declare (absent for prunes).
     pub desired: Option<DesiredObject>,
-    /// What the store holds (absent for creates).
+    /// What the store holds (absent for creates, and for objects known unchanged by digest).
     pub applied: Option<StoredObject>,
     /// Every changed field (`spec…` and `metadata.labels…`/`metadata.annotations…`).
     pub fields: Vec<FieldChange>,
@@ -74,14 +74,44 @@ pub enum Prune {
     FromSources(BTreeSet<String>),
 }
 
+impl Prune {
+    /// Whether a stored object last applied from `source` is pruned when no file declares it.
+    pub fn covers(&self, source: Option<&String>) -> bool {
+        match self {
+            Prune::Nothing => false,
+            Prune::All => true,
+            Prune::FromSources(files) => source.is_some_and(|s| files.contains(s)),
+        }
+    }
+}
+
+/// What the store holds, as far as a plan needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// Stored objects that may differ from what is declared, or may be pruned.
+    pub objects: Vec<StoredObject>,
+    /// Declared resources known, by digest, to be stored exactly as declared (not read).
+    pub same: BTreeSet<(Kind, String)>,
+}
+
 /// Plans applying `desired` over `applied`. Changes come in kind order (City, Provider, Rig,
 /// Agent, Formula, Order) then by name; prunes last, in reverse kind order.
-pub fn plan(desired: &[DesiredObject], applied: &[StoredObject], prune: &Prune) -> Vec<Change> {
+pub fn plan(desired: &[DesiredObject], applied: &Applied, prune: &Prune) -> Vec<Change> {
     let stored: BTreeMap<(Kind, &str), &StoredObject> =
-        applied.iter().map(|o| ((o.kind, o.metadata.name.as_str()), o)).collect();
+        applied.objects.iter().map(|o| ((o.kind, o.metadata.name.as_str()), o)).collect();
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|d| {
+            if applied.same.contains(&(d.kind, d.name.clone())) {
+                return Change {
+                    action: Action::Unchanged,
+                    kind: d.kind,
+                    name: d.name.clone(),
+                    desired: Some(d.clone()),
+                    applied: None,
+                    fields: Vec::new(),
+                };
+            }
             let current = stored.get(&(d.kind, d.name.as_str())).copied();
             let fields = compare(current, d);
             let action = match current {
@@ -104,13 +134,10 @@ pub fn plan(desired: &[DesiredObject], applied: &[StoredObject], prune: &Prune) 
     let declared: BTreeSet<(Kind, &str)> =
         desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
     let mut prunes: Vec<Change> = applied
+        .objects
         .iter()
         .filter(|o| !declared.contains(&(o.kind, o.metadata.name.as_str())))
-        .filter(|o| match prune {
-            Prune::Nothing => false,
-            Prune::All => true,
-            Prune::FromSources(files) => o.source.as_ref().is_some_and(|s| files.contains(s)),
-        })
+        .filter(|o| prune.covers(o.source.as_ref()))
         .map(|o| Change {
             action: Action::Prune,
             kind: o.kind,
@@ -202,7 +229,10 @@ mod tests {
         let new = desired(Kind::Agent, "edited", json!({"env": {"L": "debug"}}));
         let gone = desired(Kind::Provider, "gone", json!({}));
         let fresh = desired(Kind::Rig, "fresh", json!({}));
-        let applied = [stored(&same), stored(&old), stored(&gone)];
+        let applied = Applied {
+            objects: vec![stored(&same), stored(&old), stored(&gone)],
+            same: BTreeSet::new(),
+        };
         let wanted = [same.clone(), new, fresh];
 
         let changes = plan(&wanted, &applied, &Prune::All);
@@ -231,10 +261,26 @@ mod tests {
     #[test]
     fn label_only_changes_configure_without_a_spec_change() {
         let mut d = desired(Kind::Agent, "a", json!({}));
-        let applied = [stored(&d)];
+        let applied = Applied { objects: vec![stored(&d)], same: BTreeSet::new() };
         d.labels.insert("team".into(), "core".into());
         let changes = plan(&[d], &applied, &Prune::Nothing);
         assert_eq!(changes[0].action, Action::Configure);
         assert!(!changes[0].spec_changed());
+    }
+
+    #[test]
+    fn objects_known_same_by_digest_are_unchanged_without_being_read() {
+        let same = desired(Kind::Agent, "same", json!({"a": 1}));
+        let edited = desired(Kind::Agent, "edited", json!({"a": 2}));
+        let applied = Applied {
+            objects: vec![stored(&desired(Kind::Agent, "edited", json!({"a": 1})))],
+            same: [(Kind::Agent, "same".to_owned())].into(),
+        };
+        let changes = plan(&[same, edited], &applied, &Prune::All);
+        let got: Vec<(String, Action)> = changes.iter().map(|c| (c.key(), c.action)).collect();
+        assert_eq!(
+            got,
+            [("agent/edited".into(), Action::Configure), ("agent/same".into(), Action::Unchanged)]
+        );
     }
 }

@@ -43,7 +43,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         let lock = store.lock()?;
         let changes = plan(&declared.objects, &current(&store, &declared)?, &declared.prune);
         execute(&store, &lock, &changes)?;
-        drop(lock);
+        store.commit(lock)?;
         crate::events::append(&declared.city_dir, events(&changes), "gc apply")?;
         if changes.iter().any(|c| c.action != Action::Unchanged) {
             crate::notify::poke(&declared.city_dir);

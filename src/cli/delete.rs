@@ -68,7 +68,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         println!("{key} deleted{suffix}");
     }
-    drop(lock);
+    store.commit(lock)?;
     if !events.is_empty() {
         crate::events::append(&city_dir, events, "gc delete")?;
         crate::notify::poke(&city_dir);

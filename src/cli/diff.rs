@@ -34,22 +34,11 @@ pub struct Args {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cwd = std::env::current_dir()?;
     let city_dir = super::find_city_dir(city.as_deref(), &cwd);
-    let store = Store::new(city_dir.as_deref().unwrap_or(&cwd));
-    let (declared, applied) = if args.files.is_empty() {
-        // The whole city: reading the files and reading the store are independent.
-        let (declared, applied) = rayon::join(
-            || load(&args.files, city_dir.as_deref(), &cwd, args.prune),
-            || store.list(),
-        );
-        (declared?, applied?)
-    } else {
-        let declared = load(&args.files, city_dir.as_deref(), &cwd, args.prune)?;
-        let applied = current(&store, &declared)?;
-        (declared, applied)
-    };
+    let declared = load(&args.files, city_dir.as_deref(), &cwd, args.prune)?;
     if !super::report_invalid(&declared.validation) {
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
+    let applied = current(&Store::new(&declared.city_dir), &declared)?;
     let changes = plan(&declared.objects, &applied, &declared.prune);
     let color = args.color.enabled(std::io::stdout().is_terminal());
     let changed: Vec<&Change> = changes.iter().filter(|c| c.action != Action::Unchanged).collect();

@@ -3,6 +3,7 @@
 //! (`status/<kind>/<name>.json`). Writes are atomic and serialised by a lock.
 
 mod atomic;
+mod index;
 mod object;
 
 use std::fs::{self, File, OpenOptions};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
+pub use index::{Index, IndexEntry, digest};
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
 
 use crate::api::Kind;
@@ -89,10 +91,21 @@ pub struct Store {
     state_dir: PathBuf,
 }
 
-/// Held while the store is being changed; other writers wait for it.
+/// Held while the store is being changed; other writers wait for it. Give it back with
+/// [`Store::commit`] so the digest index learns what changed.
 #[derive(Debug)]
 pub struct WriteLock {
     _file: File,
+    /// The write counter when the lock was taken.
+    start_version: u64,
+    /// Index entries written (`Some`) or removed (`None`) under this lock, by `kind/name`.
+    touched: std::sync::Mutex<std::collections::BTreeMap<String, Option<IndexEntry>>>,
+}
+
+impl WriteLock {
+    fn touch(&self, key: String, entry: Option<IndexEntry>) {
+        self.touched.lock().unwrap_or_else(|e| e.into_inner()).insert(key, entry);
+    }
 }
 
 impl Store {
@@ -120,7 +133,113 @@ impl Store {
             .open(&path)
             .map_err(io_err(&path))?;
         file.lock().map_err(io_err(&path))?;
-        Ok(WriteLock { _file: file })
+        Ok(WriteLock {
+            _file: file,
+            start_version: self.write_counter()?,
+            touched: Default::default(),
+        })
+    }
+
+    /// Releases `lock`, first bringing the digest index up to date: the entries written under
+    /// the lock are merged into the index when it was current when the lock was taken; else the
+    /// index is rebuilt from every stored object.
+    pub fn commit(&self, lock: WriteLock) -> Result<(), StoreError> {
+        let touched = lock.touched.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A counter write cut short leaves its temporary file here without staling the index.
+        self.remove_temp_files(&self.applied_dir())?;
+        let stored = self.read_index()?.filter(|index| index.version == lock.start_version);
+        let mut index = match stored {
+            Some(index) => {
+                if touched.is_empty() {
+                    return Ok(());
+                }
+                index
+            }
+            None => {
+                // A stale index means an earlier write stopped part-way: clear what it left.
+                for kind in Kind::ALL {
+                    self.remove_temp_files(&self.applied_dir().join(kind.plural()))?;
+                }
+                self.build_index()?
+            }
+        };
+        for (key, entry) in touched {
+            match entry {
+                Some(entry) => index.objects.insert(key, entry),
+                None => index.objects.remove(&key),
+            };
+        }
+        index.version = self.write_counter()?;
+        let path = self.index_path();
+        let mut bytes = serde_json::to_vec(&index).expect("the index serialises");
+        bytes.push(b'\n');
+        atomic::write(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// The digest index, when it describes the store as it is now; `None` when it is missing or
+    /// stale (then read the objects themselves).
+    pub fn current_index(&self) -> Result<Option<Index>, StoreError> {
+        let index = self.read_index()?;
+        let counter = self.write_counter()?;
+        Ok(index.filter(|index| index.version == counter))
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.applied_dir().join("index.json")
+    }
+
+    /// The index file; an empty store (no write ever) has an empty index even without one.
+    fn read_index(&self) -> Result<Option<Index>, StoreError> {
+        let read = read_json(&self.index_path());
+        match read {
+            Ok(None) if self.write_counter()? == 0 => Ok(Some(Index::default())),
+            Ok(index) => Ok(index),
+            // A damaged index is rebuilt, not an error: it is only a cache.
+            Err(StoreError::Corrupt { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes temporary files of interrupted writes from `dir`. Only under the write lock:
+    /// then no other writer is part-way through one.
+    fn remove_temp_files(&self, dir: &Path) -> Result<(), StoreError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(atomic::TEMP_SUFFIX) {
+                let path = entry.path();
+                atomic::remove(&path).map_err(io_err(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn build_index(&self) -> Result<Index, StoreError> {
+        let objects = self
+            .list()?
+            .into_iter()
+            .map(|o| (o.key(), IndexEntry { digest: o.digest(), source: o.source }))
+            .collect();
+        Ok(Index { version: 0, objects })
+    }
+
+    /// How many writes the store has had (every put and delete counts one).
+    fn write_counter(&self) -> Result<u64, StoreError> {
+        let path = self.counter_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    fn counter_path(&self) -> PathBuf {
+        self.applied_dir().join("resource-version")
     }
 
     /// Names of the stored objects of one kind, sorted, without reading them.
@@ -170,29 +289,31 @@ impl Store {
     }
 
     /// Writes `object` (the caller holds the [`WriteLock`]).
-    pub fn put(&self, _lock: &WriteLock, object: &StoredObject) -> Result<(), StoreError> {
+    pub fn put(&self, lock: &WriteLock, object: &StoredObject) -> Result<(), StoreError> {
         let path = self.path_of("applied", object.kind, &object.metadata.name);
         let mut bytes = serde_json::to_vec_pretty(object).expect("stored objects serialise");
         bytes.push(b'\n');
-        atomic::write(&path, &bytes).map_err(io_err(&path))
+        atomic::write(&path, &bytes).map_err(io_err(&path))?;
+        let entry = IndexEntry { digest: object.digest(), source: object.source.clone() };
+        lock.touch(object.key(), Some(entry));
+        Ok(())
     }
 
     /// Removes the stored object (the caller holds the [`WriteLock`]). Its status is left for
     /// the controllers, which stop what belonged to it and then clear it.
-    pub fn delete(&self, _lock: &WriteLock, kind: Kind, name: &str) -> Result<(), StoreError> {
+    pub fn delete(&self, lock: &WriteLock, kind: Kind, name: &str) -> Result<(), StoreError> {
+        // A delete is a write: it moves the counter, so an index made before it is stale.
+        self.next_resource_version(lock)?;
         let path = self.path_of("applied", kind, name);
-        atomic::remove(&path).map_err(io_err(&path))
+        atomic::remove(&path).map_err(io_err(&path))?;
+        lock.touch(kind.key(name), None);
+        Ok(())
     }
 
     /// The next resource version: a city-wide counter, so every write gets a distinct one.
     pub fn next_resource_version(&self, _lock: &WriteLock) -> Result<String, StoreError> {
-        let path = self.state_dir.join("applied").join("resource-version");
-        let current: u64 = match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse().unwrap_or(0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        let next = current + 1;
+        let path = self.counter_path();
+        let next = self.write_counter()? + 1;
         atomic::write(&path, format!("{next}\n").as_bytes()).map_err(io_err(&path))?;
         Ok(next.to_string())
     }

@@ -52,6 +52,12 @@ impl StoredObject {
         self.kind.key(&self.metadata.name)
     }
 
+    /// The [digest](super::digest) of what apply compares: equal to the declared object's
+    /// exactly when applying it again would change nothing.
+    pub fn digest(&self) -> String {
+        super::digest(self.kind, &self.metadata.labels, &self.metadata.annotations, &self.spec)
+    }
+
     /// The typed resource as applied; `None` if the stored spec no longer fits the types (a
     /// store written by another version of gc).
     pub fn to_resource(&self) -> Option<Resource> {
@@ -103,6 +109,11 @@ impl DesiredObject {
     /// `kind/name`, as printed by the CLI.
     pub fn key(&self) -> String {
         self.kind.key(&self.name)
+    }
+
+    /// The [digest](super::digest) of what apply compares.
+    pub fn digest(&self) -> String {
+        super::digest(self.kind, &self.labels, &self.annotations, &self.spec)
     }
 }
 
