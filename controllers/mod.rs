@@ -1,3 +1,14 @@
-//! Per-kind controllers (City, Agent, Rig, Provider, Formula, Order) and the manager that runs
-//! them. Each is split into a pure planner and an executor; they arrive with the controller
-//! issue, and this module is the place they live.
+//! Per-kind controllers and the manager that runs them.
+//!
+//! Each controller is a pure planner (`(desired, observed) → actions + status`, see
+//! [`agent::plan`]) and an executor that carries the actions out ([`reconcile`]). The
+//! [`manager`] drives them level-triggered with kube-runtime, one controller process per city.
+
+pub mod agent;
+pub mod holds;
+pub mod launch;
+pub mod manager;
+pub mod model;
+pub mod object;
+pub mod provider;
+pub mod reconcile;

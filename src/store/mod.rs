@@ -318,6 +318,25 @@ impl Store {
         Ok(next.to_string())
     }
 
+    /// Records what a controller observed for the object, replacing the previous status when
+    /// it differs (an unchanged status is not rewritten). Only the city's one controller
+    /// writes status, so no lock is needed.
+    pub fn put_status(&self, kind: Kind, name: &str, status: &Value) -> Result<(), StoreError> {
+        if self.status(kind, name).ok().flatten().as_ref() == Some(status) {
+            return Ok(());
+        }
+        let path = self.path_of("status", kind, name);
+        let mut bytes = serde_json::to_vec_pretty(status).expect("JSON values serialise");
+        bytes.push(b'\n');
+        atomic::write(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// Forgets the status of an object that is gone.
+    pub fn delete_status(&self, kind: Kind, name: &str) -> Result<(), StoreError> {
+        let path = self.path_of("status", kind, name);
+        atomic::remove(&path).map_err(io_err(&path))
+    }
+
     /// What controllers recorded for the object, if anything.
     pub fn status(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
         read_json(&self.path_of("status", kind, name))

@@ -1,0 +1,326 @@
+//! The Agent planner: an agent's desired sessions against the sessions observed, as actions
+//! with reasons and the status to record. Pure: the executor and `gc diff` share it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::launch::{Launch, meta};
+use crate::api::agent::OnDrift;
+use crate::runtime::SessionInfo;
+
+/// Everything the planner decides from.
+#[derive(Clone, Debug)]
+pub struct AgentInput<'a> {
+    /// The agent's name.
+    pub name: &'a str,
+    /// Its generation (0 when the agent is deleted).
+    pub generation: u64,
+    /// Why it has no sessions on purpose: `Suspended`, `CitySuspended`, `Deleted`; else none.
+    pub off: Option<&'static str>,
+    /// What it should run, or why that cannot be worked out.
+    pub launches: Result<Vec<Launch>, String>,
+    /// Its drift policy.
+    pub on_drift: OnDrift,
+    /// The sessions that belong to it (by name or by their `agent` metadata).
+    pub observed: Vec<&'a SessionInfo>,
+    /// Sessions a person stopped with `gc session stop` (not started until `gc session start`).
+    pub held: &'a BTreeSet<String>,
+    /// `Err(dependency)` while an agent it depends on is not ready.
+    pub dependencies: Result<(), String>,
+    /// Recent restarts per session, oldest first.
+    pub restarts: &'a BTreeMap<String, Vec<SystemTime>>,
+    /// Crash-loop backoff: first and largest delay, and the window restarts are counted in.
+    pub backoff: Backoff,
+    /// Now.
+    pub now: SystemTime,
+}
+
+/// Restart backoff after crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the second restart within the window (the first is immediate).
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Restarts older than this are forgotten.
+    pub window: Duration,
+}
+
+impl Backoff {
+    /// The delay before the next restart after `count` recent restarts.
+    pub fn delay(&self, count: usize) -> Duration {
+        if count == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32.checked_shl(count.saturating_sub(1).min(20) as u32).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Why a session starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartReason {
+    /// It is not running.
+    NotRunning,
+    /// Its program exited (the pane is dead); the exit status when known.
+    Crashed(Option<i32>),
+    /// It was restarted because its launch no longer matches the spec.
+    Drifted,
+}
+
+/// Why a session stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The agent (or the City) is suspended or the agent was deleted; the word says which.
+    Off(&'static str),
+    /// A person stopped it with `gc session stop`.
+    Held,
+    /// The pool has fewer members now.
+    ScaledDown,
+    /// Its launch no longer matches the spec and the policy restarts it.
+    Drifted,
+}
+
+impl StopReason {
+    /// A CamelCase reason for events and conditions.
+    pub fn word(self) -> &'static str {
+        match self {
+            StopReason::Off(word) => word,
+            StopReason::Held => "StoppedByUser",
+            StopReason::ScaledDown => "ScaledDown",
+            StopReason::Drifted => "ConfigDrift",
+        }
+    }
+}
+
+/// One thing to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionAction {
+    /// Start (or replace a dead) session.
+    Start {
+        /// What to start.
+        launch: Box<Launch>,
+        /// Why.
+        reason: StartReason,
+    },
+    /// Stop a running session, fenced by the instance token it was observed with.
+    Stop {
+        /// The session.
+        session: String,
+        /// Its `instance` metadata when observed; the stop is skipped if it changed since.
+        instance: Option<String>,
+        /// Why.
+        reason: StopReason,
+    },
+    /// Clear away a dead session nobody wants any more (its last output was read).
+    Remove {
+        /// The session.
+        session: String,
+    },
+    /// Wait for a running session to become ready, then mark it so.
+    AwaitReady {
+        /// The session's launch (for its readiness rule).
+        launch: Box<Launch>,
+    },
+}
+
+impl SessionAction {
+    /// One line for `gc diff` and logs: `start gc-sample-mayor (not running)`.
+    pub fn describe(&self) -> String {
+        match self {
+            SessionAction::Start { launch, reason } => {
+                let why = match reason {
+                    StartReason::NotRunning => "not running".to_owned(),
+                    StartReason::Crashed(Some(code)) => format!("exited with status {code}"),
+                    StartReason::Crashed(None) => "its program exited".to_owned(),
+                    StartReason::Drifted => "its spec changed".to_owned(),
+                };
+                format!("start {} ({why})", launch.session)
+            }
+            SessionAction::Stop { session, reason, .. } => {
+                format!("stop {session} ({})", reason.word())
+            }
+            SessionAction::Remove { session } => format!("remove dead session {session}"),
+            SessionAction::AwaitReady { launch } => format!("wait for {} to be ready", launch.session),
+        }
+    }
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentPlan {
+    /// What to do, in order.
+    pub actions: Vec<SessionAction>,
+    /// The status to record (`.gc/status/agents/<name>.json`).
+    pub status: Value,
+    /// Look again after this long even if nothing changes (backoff, waiting on dependencies).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Plans one agent.
+pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
+    let mut actions = Vec::new();
+    let mut requeue_after: Option<Duration> = None;
+    let mut requeue = |d: Duration| {
+        requeue_after = Some(requeue_after.map_or(d, |r| r.min(d)));
+    };
+    let observed: BTreeMap<&str, &SessionInfo> =
+        input.observed.iter().map(|s| (s.name.as_str(), *s)).collect();
+    let launches: &[Launch] = match (&input.launches, input.off) {
+        (Ok(launches), None) => launches,
+        _ => &[],
+    };
+    let wanted: BTreeSet<&str> = launches.iter().map(|l| l.session.as_str()).collect();
+    let mut session_rows = Vec::new();
+    let mut ready = 0usize;
+    let mut blocked_by_backoff = false;
+
+    // Sessions that should not run: stop the live ones, clear away the dead ones.
+    for (name, info) in &observed {
+        if wanted.contains(name) && !input.held.contains(*name) {
+            continue;
+        }
+        let reason = if let Some(word) = input.off {
+            StopReason::Off(word)
+        } else if input.held.contains(*name) {
+            StopReason::Held
+        } else {
+            StopReason::ScaledDown
+        };
+        if info.alive {
+            actions.push(SessionAction::Stop {
+                session: (*name).to_owned(),
+                instance: info.meta.get(meta::INSTANCE).cloned(),
+                reason,
+            });
+        } else {
+            actions.push(SessionAction::Remove { session: (*name).to_owned() });
+        }
+    }
+
+    for launch in launches {
+        let name = launch.session.as_str();
+        let info = observed.get(name).copied();
+        let recent: Vec<&SystemTime> = input
+            .restarts
+            .get(name)
+            .map(|times| {
+                times
+                    .iter()
+                    .filter(|t| {
+                        input.now.duration_since(**t).unwrap_or_default() < input.backoff.window
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let state;
+        if input.held.contains(name) {
+            state = "held";
+        } else {
+            match info {
+                Some(info) if info.alive => {
+                    let drifted = info
+                        .meta
+                        .get(meta::FINGERPRINT)
+                        .is_some_and(|fingerprint| *fingerprint != launch.fingerprint);
+                    let is_ready = info.meta.get(meta::READY).is_some_and(|v| v == "1");
+                    if drifted && input.on_drift == OnDrift::Immediate {
+                        actions.push(SessionAction::Stop {
+                            session: name.to_owned(),
+                            instance: info.meta.get(meta::INSTANCE).cloned(),
+                            reason: StopReason::Drifted,
+                        });
+                        actions.push(SessionAction::Start {
+                            launch: Box::new(launch.clone()),
+                            reason: StartReason::Drifted,
+                        });
+                        state = "restarting";
+                    } else if is_ready {
+                        ready += 1;
+                        state = if drifted { "drifted" } else { "running" };
+                    } else {
+                        actions.push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
+                        state = "starting";
+                    }
+                }
+                _ => {
+                    let reason = match info {
+                        Some(dead) => StartReason::Crashed(dead.exit_status),
+                        None => StartReason::NotRunning,
+                    };
+                    let wait = input.backoff.delay(recent.len());
+                    let since_last = recent
+                        .last()
+                        .map_or(Duration::MAX, |t| input.now.duration_since(**t).unwrap_or_default());
+                    if let Err(dependency) = &input.dependencies {
+                        let _ = dependency;
+                        requeue(Duration::from_secs(1));
+                        state = "waiting";
+                    } else if since_last < wait {
+                        requeue(wait - since_last);
+                        blocked_by_backoff = true;
+                        state = "backoff";
+                    } else {
+                        actions.push(SessionAction::Start {
+                            launch: Box::new(launch.clone()),
+                            reason,
+                        });
+                        state = "starting";
+                    }
+                }
+            }
+        }
+        let mut row = json!({"name": name, "state": state, "restarts": recent.len()});
+        if let Some(info) = info {
+            if let Some(pid) = info.pid {
+                row["pid"] = json!(pid);
+            }
+            if !info.alive {
+                row["lastExit"] = json!(info.exit_status);
+            }
+        }
+        session_rows.push(row);
+    }
+
+    let desired = launches.len();
+    let (phase, ready_condition, reason, message) = match (&input.launches, input.off) {
+        (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
+        (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
+        (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
+            let dep = input.dependencies.clone().err().unwrap_or_default();
+            ("Waiting", "False", "WaitingForDependency", format!("waiting for agent {dep} to be ready"))
+        }
+        (Ok(_), None) if blocked_by_backoff => {
+            ("CrashLoop", "False", "BackOff", "restarting after crashes, with backoff".to_owned())
+        }
+        (Ok(_), None) if ready == desired => {
+            ("Running", "True", "AllReady", format!("{ready}/{desired} sessions ready"))
+        }
+        (Ok(_), None) => {
+            ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
+        }
+    };
+    let restarts: usize = launches
+        .iter()
+        .map(|l| input.restarts.get(&l.session).map_or(0, Vec::len))
+        .sum();
+    let status = json!({
+        "observedGeneration": input.generation,
+        "phase": phase,
+        "desiredSessions": desired,
+        "readySessions": ready,
+        "restarts": restarts,
+        "sessions": session_rows,
+        "conditions": [
+            {"type": "Ready", "status": ready_condition, "reason": reason, "message": message},
+            {"type": "Progressing", "status": if actions.is_empty() { "False" } else { "True" },
+             "reason": if actions.is_empty() { "Settled" } else { "Reconciling" },
+             "message": actions.iter().map(SessionAction::describe).collect::<Vec<_>>().join("; ")},
+            {"type": "Degraded", "status": if phase == "Degraded" || phase == "CrashLoop" { "True" } else { "False" },
+             "reason": reason, "message": if phase == "Degraded" || phase == "CrashLoop" { message.clone() } else { String::new() }},
+        ],
+    });
+    AgentPlan { actions, status, requeue_after }
+}

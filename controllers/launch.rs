@@ -1,0 +1,237 @@
+//! How an agent's sessions are launched: names, work directory, command line, environment,
+//! rendered prompt and readiness, and the one canonical fingerprint drift is judged by. Pure.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::model::CityModel;
+use crate::api::provider::PromptMode;
+use crate::prompt::{AgentContext, CityContext, PromptContext, RigContext, SessionContext};
+use crate::runtime::{Readiness, SessionConfig};
+
+/// Session metadata keys gc sets on every session it starts.
+pub mod meta {
+    /// The agent the session belongs to.
+    pub const AGENT: &str = "agent";
+    /// The agent's uid when the session started (a re-created agent is another agent).
+    pub const AGENT_UID: &str = "agent-uid";
+    /// The agent's generation the session was started from.
+    pub const GENERATION: &str = "generation";
+    /// The launch fingerprint (see [`super::Launch::fingerprint`]).
+    pub const FINGERPRINT: &str = "fingerprint";
+    /// A random token naming this incarnation of the session; every stop is fenced by it.
+    pub const INSTANCE: &str = "instance";
+    /// Set to `1` once the session was seen ready.
+    pub const READY: &str = "ready";
+}
+
+/// One session to run for an agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    /// The agent.
+    pub agent: String,
+    /// `gc-<city>-<agent>`, or `gc-<city>-<agent>-<n>` for pool member `n`.
+    pub session: String,
+    /// 0 for a single session, 1… for pool members.
+    pub index: u32,
+    /// Where it starts.
+    pub work_dir: PathBuf,
+    /// Program and arguments, without the prompt.
+    pub program: Vec<String>,
+    /// The rendered prompt, without the startup beacon.
+    pub prompt: Option<String>,
+    /// How the prompt is passed.
+    pub prompt_mode: PromptMode,
+    /// The flag before the prompt for [`PromptMode::Flag`].
+    pub prompt_flag: Option<String>,
+    /// Environment on top of the controller's.
+    pub env: BTreeMap<String, String>,
+    /// When the session counts as ready.
+    pub readiness: Readiness,
+    /// Digest of everything above that shapes the running program. The beacon's timestamp
+    /// is not part of it, so the same spec always gives the same fingerprint.
+    pub fingerprint: String,
+}
+
+impl Launch {
+    /// The runtime's start request, with the startup beacon (`[<city>] <agent> • <time>`)
+    /// first in the prompt and gc's metadata attached.
+    pub fn config(&self, city: &str, time: &str, meta: BTreeMap<String, String>) -> SessionConfig {
+        let beacon = format!("[{city}] {} • {time}", self.agent);
+        let prompt = match &self.prompt {
+            Some(prompt) => format!("{beacon}\n\n{prompt}"),
+            None => beacon,
+        };
+        let mut argv = self.program.clone();
+        match (self.prompt_mode, &self.prompt_flag) {
+            (PromptMode::Arg, _) | (PromptMode::Flag, None) => argv.push(prompt),
+            (PromptMode::Flag, Some(flag)) => argv.extend([flag.clone(), prompt]),
+            (PromptMode::None, _) => {}
+        }
+        SessionConfig {
+            name: self.session.clone(),
+            work_dir: self.work_dir.clone(),
+            argv,
+            env: self.env.clone(),
+            meta,
+        }
+    }
+}
+
+/// Why an agent's sessions cannot be launched.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// No `provider` and no City `defaultProvider`.
+    #[error("no provider: set spec.provider or the City's defaultProvider")]
+    NoProvider,
+    /// The named provider is not applied.
+    #[error("provider `{0}` is not applied")]
+    MissingProvider(String),
+    /// The named rig is not applied.
+    #[error("rig `{0}` is not applied")]
+    MissingRig(String),
+    /// The prompt template cannot be read or rendered.
+    #[error("{0}")]
+    Prompt(String),
+}
+
+/// The session name of member `index` (0 = the only session) of `agent` in `city`.
+pub fn session_name(city: &str, agent: &str, index: u32) -> String {
+    if index == 0 { format!("gc-{city}-{agent}") } else { format!("gc-{city}-{agent}-{index}") }
+}
+
+/// The launches of `count` sessions of `agent` (pool members 1…count when the agent scales,
+/// else the single session).
+pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch>, LaunchError> {
+    let Some(applied) = model.agents.get(agent) else { return Ok(Vec::new()) };
+    let spec = &applied.spec;
+    let city_spec = model.city_spec();
+    let provider_name =
+        spec.provider.clone().or(city_spec.default_provider).ok_or(LaunchError::NoProvider)?;
+    let provider = &model
+        .providers
+        .get(&provider_name)
+        .ok_or_else(|| LaunchError::MissingProvider(provider_name.clone()))?
+        .spec;
+    let rig = match &spec.rig {
+        Some(name) => Some((
+            name,
+            &model.rigs.get(name).ok_or_else(|| LaunchError::MissingRig(name.clone()))?.spec,
+        )),
+        None => None,
+    };
+    let base = rig.map_or_else(|| model.dir.clone(), |(_, r)| model.rig_dir(r));
+    let work_dir = spec.work_dir.as_ref().map_or_else(|| base.clone(), |d| base.join(d));
+    // A command with a slash is a path inside the city; a bare name is looked up on PATH.
+    let command = if provider.command.contains('/') {
+        model.dir.join(&provider.command).to_string_lossy().into_owned()
+    } else {
+        provider.command.clone()
+    };
+    let mut program = vec![command];
+    program.extend(provider.args.iter().cloned());
+    program.extend(spec.args.iter().cloned());
+    let readiness = match (&provider.ready_prompt_prefix, &provider.ready_delay) {
+        (Some(prefix), _) => Readiness::PromptPrefix(prefix.clone()),
+        (None, Some(delay)) if !delay.get().is_zero() => Readiness::Delay(delay.get()),
+        _ => Readiness::None,
+    };
+    let city = model.city_name();
+    let members: Vec<u32> = if spec.scaling.is_some() { (1..=count).collect() } else { vec![0] };
+    members
+        .into_iter()
+        .map(|index| {
+            let session = session_name(&city, agent, index);
+            let context = PromptContext {
+                city: CityContext { name: city.clone(), dir: model.dir.to_string_lossy().into() },
+                agent: AgentContext {
+                    name: agent.to_owned(),
+                    provider: provider_name.clone(),
+                    work_dir: work_dir.to_string_lossy().into(),
+                    description: spec.description.clone().unwrap_or_default(),
+                },
+                rig: rig.map(|(name, r)| RigContext {
+                    name: name.clone(),
+                    path: model.rig_dir(r).to_string_lossy().into(),
+                    prefix: r.effective_prefix(name),
+                }),
+                session: SessionContext { name: session.clone(), index },
+            };
+            let prompt = render_prompt(model, spec.prompt.as_ref(), &context)?;
+            let mut env = provider.env.clone();
+            env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            env.insert("GC_CITY".into(), model.dir.to_string_lossy().into());
+            env.insert("GC_CITY_NAME".into(), city.clone());
+            env.insert("GC_AGENT".into(), agent.to_owned());
+            env.insert("GC_SESSION".into(), session.clone());
+            if let Some((name, _)) = rig {
+                env.insert("GC_RIG".into(), name.clone());
+            }
+            let mut launch = Launch {
+                agent: agent.to_owned(),
+                session,
+                index,
+                work_dir: work_dir.clone(),
+                program: program.clone(),
+                prompt,
+                prompt_mode: provider.prompt_mode,
+                prompt_flag: provider.prompt_flag.clone(),
+                env,
+                readiness: readiness.clone(),
+                fingerprint: String::new(),
+            };
+            launch.fingerprint = fingerprint(&launch);
+            Ok(launch)
+        })
+        .collect()
+}
+
+fn render_prompt(
+    model: &CityModel,
+    prompt: Option<&crate::api::agent::PromptSpec>,
+    context: &PromptContext,
+) -> Result<Option<String>, LaunchError> {
+    let Some(prompt) = prompt else { return Ok(None) };
+    let (name, source) = match (&prompt.template, &prompt.inline) {
+        (Some(path), _) => match model.templates.get(path) {
+            Some(Ok(text)) => (path.as_str(), text.as_str()),
+            Some(Err(e)) => return Err(LaunchError::Prompt(e.clone())),
+            None => return Err(LaunchError::Prompt(format!("prompt template {path} not loaded"))),
+        },
+        (None, Some(inline)) => ("inline prompt", inline.as_str()),
+        (None, None) => return Ok(None),
+    };
+    crate::prompt::render(name, source, context)
+        .map(Some)
+        .map_err(|e| LaunchError::Prompt(format!("{name}: {}", e.message)))
+}
+
+/// The canonical launch fingerprint: one function, one serialisation, no clock.
+fn fingerprint(launch: &Launch) -> String {
+    #[derive(Serialize)]
+    struct Shape<'a> {
+        work_dir: &'a std::path::Path,
+        program: &'a [String],
+        prompt: &'a Option<String>,
+        prompt_mode: &'a str,
+        prompt_flag: &'a Option<String>,
+        env: &'a BTreeMap<String, String>,
+    }
+    let mode = match launch.prompt_mode {
+        PromptMode::Arg => "arg",
+        PromptMode::Flag => "flag",
+        PromptMode::None => "none",
+    };
+    let shape = Shape {
+        work_dir: &launch.work_dir,
+        program: &launch.program,
+        prompt: &launch.prompt,
+        prompt_mode: mode,
+        prompt_flag: &launch.prompt_flag,
+        env: &launch.env,
+    };
+    let bytes = serde_json::to_vec(&shape).expect("launch shapes serialise");
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}

@@ -1,0 +1,459 @@
+//! The controller process: one per city (a lock on `.gc/controller.lock`), a unix socket for
+//! `ping`, `poke`, `reload` and `stop`, and the per-kind controllers, driven by kube-runtime's
+//! `Controller::for_stream` over reflector stores fed from `.gc/applied/`.
+//!
+//! Inputs, all level-triggered (each only says "look again"):
+//! - a notify watcher on `.gc/applied/` and pokes on the socket → rescan the store, send the
+//!   changed objects as watcher events;
+//! - a periodic full rescan (the City's `resyncInterval`) → `Init…InitDone`, so every object
+//!   is reconciled even if a file event was missed;
+//! - a session observer (one `list` per half second) → the agent owning a session that died,
+//!   appeared or vanished is reconciled at once;
+//! - a sweep for deleted agents (kube-runtime never reconciles a deleted object).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, watch};
+
+use super::object::GcObject;
+use super::reconcile::{self, Context, ReconcileError};
+use crate::api::Kind;
+use crate::runtime::SessionInfo;
+use crate::store::{Store, StoredObject};
+
+/// How often sessions are observed: a dead session is noticed within this long.
+const OBSERVE_EVERY: Duration = Duration::from_millis(500);
+
+/// Why the controller could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// Another controller holds the city's lock.
+    #[error("a controller is already running for this city (pid {0}); stop it with `gc stop`")]
+    AlreadyRunning(String),
+    /// A file or socket of the city could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The lock that makes this the city's one controller; released when the process ends.
+pub struct ControllerLock {
+    _file: File,
+}
+
+/// Takes the city's controller lock without waiting, recording this process's pid in it.
+pub fn lock(city_dir: &Path) -> Result<ControllerLock, ManagerError> {
+    let path = lock_path(city_dir);
+    let io = |source| ManagerError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(city_dir.join(".gc")).map_err(io)?;
+    let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(ManagerError::AlreadyRunning(pid.trim().to_owned()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(ControllerLock { _file: file })
+}
+
+/// `.gc/controller.lock`.
+pub fn lock_path(city_dir: &Path) -> PathBuf {
+    city_dir.join(".gc").join("controller.lock")
+}
+
+/// The pid of the city's running controller, if one holds the lock.
+pub fn running_pid(city_dir: &Path) -> Option<u32> {
+    let mut file = OpenOptions::new().read(true).write(true).open(lock_path(city_dir)).ok()?;
+    match file.try_lock() {
+        Ok(()) => None,
+        Err(_) => {
+            let mut pid = String::new();
+            file.read_to_string(&mut pid).ok()?;
+            pid.trim().parse().ok()
+        }
+    }
+}
+
+/// Runs the controllers until `stop` arrives on the socket (then stops every session) or the
+/// process is interrupted (then sessions keep running, to be adopted by the next controller).
+pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), ManagerError> {
+    let city_dir = ctx.city_dir.clone();
+    let socket_path = crate::notify::socket_path(&city_dir);
+    // The lock is ours, so a socket file left here is from a controller that died.
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(&socket_path)
+        .map_err(|source| ManagerError::Io { path: socket_path.clone(), source })?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::Running);
+    let (rescan_tx, rescan_rx) = mpsc::unbounded_channel::<Rescan>();
+    let (agent_tx, agent_rx) = mpsc::unbounded_channel();
+    let (provider_tx, provider_rx) = mpsc::unbounded_channel();
+    let (all_agents_tx, all_agents_rx) = mpsc::unbounded_channel::<()>();
+    let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
+
+    let _watcher = watch_store(&city_dir, rescan_tx.clone());
+    tokio::spawn(serve_socket(listener, rescan_tx.clone(), shutdown_tx.clone()));
+    tokio::spawn(feed(ctx.clone(), rescan_rx, agent_tx, provider_tx, all_agents_tx.clone()));
+    tokio::spawn(observe(ctx.clone(), session_tx, all_agents_tx, shutdown_rx.clone()));
+    let _ = rescan_tx.send(Rescan::Full);
+    let resync = resync_interval(&ctx);
+    tokio::spawn({
+        let rescan_tx = rescan_tx.clone();
+        async move {
+            let mut tick = tokio::time::interval(resync);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if rescan_tx.send(Rescan::Full).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+
+    ctx_event(&ctx, "controller.started", "Started", format!("controller started (pid {})", std::process::id()));
+    let agents = agent_controller(ctx.clone(), agent_rx, all_agents_rx, session_rx, until(shutdown_rx.clone()));
+    let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
+    tokio::join!(agents, providers);
+
+    let stop_sessions = *shutdown_rx.borrow() == Shutdown::StopSessions;
+    if stop_sessions {
+        let ctx2 = ctx.clone();
+        let stopped = tokio::task::spawn_blocking(move || reconcile::stop_all(&ctx2)).await;
+        match stopped {
+            Ok(Ok(n)) => tracing::info!("stopped {n} sessions"),
+            Ok(Err(e)) => tracing::error!("stopping sessions: {e}"),
+            Err(e) => tracing::error!("stopping sessions: {e}"),
+        }
+    }
+    ctx_event(&ctx, "controller.stopped", "Stopped", "controller stopped".to_owned());
+    let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}
+
+fn ctx_event(ctx: &Context, event_type: &str, reason: &str, message: String) {
+    let event = crate::events::Event::new(event_type, reason, message);
+    if let Err(e) = crate::events::append(&ctx.city_dir, vec![event], &ctx.actor) {
+        tracing::warn!("cannot record event: {e}");
+    }
+}
+
+fn resync_interval(ctx: &Context) -> Duration {
+    let city = ctx.store.list_kind(Kind::City).ok().and_then(|c| c.into_iter().next());
+    city.and_then(|c| c.spec.pointer("/controller/resyncInterval")?.as_str().map(str::to_owned))
+        .and_then(|text| text.parse::<crate::api::Duration>().ok())
+        .map_or(Duration::from_secs(30), |d| d.get())
+        .max(Duration::from_secs(1))
+}
+
+/// How the controller is asked to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shutdown {
+    Running,
+    /// `gc stop`: stop every session, then exit.
+    StopSessions,
+    /// Interrupted: exit, leave sessions running.
+    LeaveSessions,
+}
+
+/// A future that completes once shutdown is requested.
+fn until(mut rx: watch::Receiver<Shutdown>) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    async move {
+        let signal = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        tokio::select! {
+            _ = rx.wait_for(|s| *s != Shutdown::Running) => {}
+            _ = signal => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rescan {
+    /// Something changed: send what differs.
+    Changed,
+    /// Periodic: re-list everything (`Init…InitDone`).
+    Full,
+}
+
+async fn serve_socket(listener: UnixListener, rescan: mpsc::UnboundedSender<Rescan>, shutdown: watch::Sender<Shutdown>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let rescan = rescan.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply = match line.trim() {
+                    "ping" => format!("pong {}\n", std::process::id()),
+                    "poke" => {
+                        let _ = rescan.send(Rescan::Changed);
+                        "ok\n".to_owned()
+                    }
+                    "reload" => {
+                        let _ = rescan.send(Rescan::Full);
+                        "ok\n".to_owned()
+                    }
+                    "stop" => {
+                        let _ = shutdown.send(Shutdown::StopSessions);
+                        "stopping\n".to_owned()
+                    }
+                    "detach" => {
+                        let _ = shutdown.send(Shutdown::LeaveSessions);
+                        "stopping\n".to_owned()
+                    }
+                    other => format!("error unknown command `{other}` (ping, poke, reload, stop)\n"),
+                };
+                if write.write_all(reply.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Watches `.gc/applied/` and asks for a rescan on every change.
+fn watch_store(city_dir: &Path, rescan: mpsc::UnboundedSender<Rescan>) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let dir = city_dir.join(".gc").join("applied");
+    std::fs::create_dir_all(&dir).ok()?;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, EventKind::Access(_))
+        {
+            let _ = rescan.send(Rescan::Changed);
+        }
+    })
+    .ok()?;
+    watcher.watch(&dir, RecursiveMode::Recursive).ok()?;
+    Some(watcher)
+}
+
+/// Turns rescans into watcher events per kind, remembering what was sent.
+async fn feed(
+    ctx: Arc<Context>,
+    mut rescans: mpsc::UnboundedReceiver<Rescan>,
+    agents: mpsc::UnboundedSender<watcher::Event<GcObject>>,
+    providers: mpsc::UnboundedSender<watcher::Event<GcObject>>,
+    all_agents: mpsc::UnboundedSender<()>,
+) {
+    let mut known: BTreeMap<(Kind, String), String> = BTreeMap::new();
+    while let Some(first) = rescans.recv().await {
+        // Coalesce a burst (an apply writes many files) into one rescan.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut full = first == Rescan::Full;
+        while let Ok(more) = rescans.try_recv() {
+            full |= more == Rescan::Full;
+        }
+        let store = ctx.store.clone();
+        let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || list(&store)).await else {
+            tracing::warn!("cannot read the store; retrying at the next change");
+            continue;
+        };
+        let mut others_changed = false;
+        for (kind, sender) in [(Kind::Agent, &agents), (Kind::Provider, &providers)] {
+            let of_kind: Vec<&StoredObject> = objects.iter().filter(|o| o.kind == kind).collect();
+            if full {
+                let _ = sender.send(watcher::Event::Init);
+                for o in &of_kind {
+                    let _ = sender.send(watcher::Event::InitApply(GcObject::new((*o).clone())));
+                }
+                let _ = sender.send(watcher::Event::InitDone);
+                continue;
+            }
+            for o in &of_kind {
+                let key = (kind, o.metadata.name.clone());
+                if known.get(&key) != Some(&o.metadata.resource_version) {
+                    let _ = sender.send(watcher::Event::Apply(GcObject::new((*o).clone())));
+                }
+            }
+            for (k, name) in known.keys().filter(|(k, _)| *k == kind) {
+                if !of_kind.iter().any(|o| &o.metadata.name == name) {
+                    let gone = StoredObject { kind: *k, ..placeholder(name) };
+                    let _ = sender.send(watcher::Event::Delete(GcObject::new(gone)));
+                }
+            }
+        }
+        let mut next = BTreeMap::new();
+        for o in &objects {
+            let key = (o.kind, o.metadata.name.clone());
+            if !matches!(o.kind, Kind::Agent | Kind::Provider) && known.get(&key) != Some(&o.metadata.resource_version) {
+                others_changed = true;
+            }
+            next.insert(key, o.metadata.resource_version.clone());
+        }
+        let removed_agent = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
+        let removed_other = known.keys().any(|k| !matches!(k.0, Kind::Agent | Kind::Provider) && !next.contains_key(k));
+        known = next;
+        // A City, Rig or Provider change can change any agent's launch; a deleted agent is
+        // cleaned up by the sweep that runs with every all-agents pass.
+        if others_changed || removed_other || removed_agent || !full {
+            let _ = all_agents.send(());
+        }
+    }
+}
+
+fn placeholder(name: &str) -> StoredObject {
+    StoredObject {
+        api_version: crate::api::API_VERSION.to_owned(),
+        kind: Kind::Agent,
+        metadata: crate::store::StoredMeta {
+            name: name.to_owned(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            generation: 0,
+            resource_version: String::new(),
+            creation_timestamp: String::new(),
+            uid: String::new(),
+        },
+        spec: serde_json::Value::Null,
+        source: None,
+    }
+}
+
+fn list(store: &Store) -> Result<Vec<StoredObject>, crate::store::StoreError> {
+    store.list()
+}
+
+/// Watches the sessions and re-triggers the agent owning any session that changed.
+async fn observe(
+    ctx: Arc<Context>,
+    sessions: mpsc::UnboundedSender<ObjectRef<GcObject>>,
+    all_agents: mpsc::UnboundedSender<()>,
+    mut shutdown: watch::Receiver<Shutdown>,
+) {
+    let mut last: Option<BTreeMap<String, (bool, Option<String>)>> = None;
+    let mut tick = tokio::time::interval(OBSERVE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let runtime = ctx.runtime.clone();
+        let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else { continue };
+        let now: BTreeMap<String, (bool, Option<String>)> =
+            observed.iter().map(|s| (s.name.clone(), (s.alive, s.meta.get(super::launch::meta::INSTANCE).cloned()))).collect();
+        if let Some(before) = &last {
+            let changed: Vec<&String> = before
+                .keys()
+                .chain(now.keys())
+                .filter(|name| before.get(*name) != now.get(*name))
+                .collect();
+            if !changed.is_empty() {
+                let mut owners: Vec<String> = changed.iter().filter_map(|name| owner(&observed, name)).collect();
+                owners.sort();
+                owners.dedup();
+                // A vanished session has no metadata left to name its agent: look at them all.
+                if owners.len() < changed.len() {
+                    let _ = all_agents.send(());
+                }
+                for agent in owners {
+                    let _ = sessions.send(ObjectRef::new_with(&agent, Kind::Agent));
+                }
+            }
+        }
+        last = Some(now);
+    }
+}
+
+fn owner(observed: &[SessionInfo], session: &str) -> Option<String> {
+    observed.iter().find(|s| s.name == session)?.meta.get(super::launch::meta::AGENT).cloned()
+}
+
+async fn agent_controller(
+    ctx: Arc<Context>,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+    all: mpsc::UnboundedReceiver<()>,
+    sessions: mpsc::UnboundedReceiver<ObjectRef<GcObject>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let writer = reflector::store::Writer::new(Kind::Agent);
+    let reader = writer.as_reader();
+    let stream = reflector::reflector(writer, tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok))
+        .applied_objects();
+    let sweep_ctx = ctx.clone();
+    let all = tokio_stream::wrappers::UnboundedReceiverStream::new(all).then(move |()| {
+        let ctx = sweep_ctx.clone();
+        async move {
+            let _ = tokio::task::spawn_blocking(move || reconcile::sweep(&ctx)).await;
+        }
+    });
+    Controller::for_stream_with(stream, reader, Kind::Agent)
+        .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(sessions))
+        .reconcile_all_on(all)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_agent, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("agent controller: {e}");
+            }
+        })
+        .await;
+}
+
+async fn reconcile_agent(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let name = object.name().to_owned();
+    let resync = resync_interval(&ctx);
+    let outcome = tokio::task::spawn_blocking(move || reconcile::reconcile_agent(&ctx, &name))
+        .await
+        .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    Ok(Action::requeue(outcome.requeue_after.unwrap_or(resync)))
+}
+
+fn error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!("reconciling agent/{}: {error}", object.name());
+    Action::requeue(Duration::from_secs(2))
+}
+
+async fn provider_controller(
+    ctx: Arc<Context>,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let writer = reflector::store::Writer::new(Kind::Provider);
+    let reader = writer.as_reader();
+    let stream = reflector::reflector(writer, tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok))
+        .applied_objects();
+    Controller::for_stream_with(stream, reader, Kind::Provider)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_provider, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn reconcile_provider(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let Some(stored) = object.stored.clone() else { return Ok(Action::await_change()) };
+    let city_dir = ctx.city_dir.clone();
+    let status = tokio::task::spawn_blocking(move || super::provider::probe(&city_dir, &stored))
+        .await
+        .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))?;
+    ctx.store.put_status(Kind::Provider, object.name(), &status)?;
+    let _ = json!(null);
+    Ok(Action::requeue(Duration::from_secs(300)))
+}

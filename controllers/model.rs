@@ -1,0 +1,141 @@
+//! The desired city as the controllers see it: every applied resource, typed, plus the prompt
+//! template texts agents refer to. Built from the store in one read ([`CityModel::load`]);
+//! everything after that is pure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::api::agent::AgentSpec;
+use crate::api::city::CitySpec;
+use crate::api::provider::ProviderSpec;
+use crate::api::rig::RigSpec;
+use crate::api::{Kind, Resource};
+use crate::store::{Store, StoreError, StoredObject};
+
+/// One applied object of spec type `S` with the server-set fields controllers need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied<S> {
+    /// Its name.
+    pub name: String,
+    /// `metadata.generation`: bumped when the spec changes.
+    pub generation: u64,
+    /// `metadata.uid`: tells a re-created object from the old one of the same name.
+    pub uid: String,
+    /// The spec.
+    pub spec: S,
+}
+
+/// The applied city.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CityModel {
+    /// Absolute path of the city directory.
+    pub dir: PathBuf,
+    /// The City resource, when one is applied.
+    pub city: Option<Applied<CitySpec>>,
+    /// Providers by name.
+    pub providers: BTreeMap<String, Applied<ProviderSpec>>,
+    /// Rigs by name.
+    pub rigs: BTreeMap<String, Applied<RigSpec>>,
+    /// Agents by name.
+    pub agents: BTreeMap<String, Applied<AgentSpec>>,
+    /// Prompt template texts by path (relative to the city directory), or why one is unreadable.
+    pub templates: BTreeMap<String, Result<String, String>>,
+}
+
+impl CityModel {
+    /// Reads the applied city from `store` (and the prompt templates its agents name).
+    pub fn load(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
+        let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
+        let mut model = CityModel { dir, ..CityModel::default() };
+        for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent] {
+            for object in store.list_kind(kind)? {
+                model.insert(&object);
+            }
+        }
+        let paths: Vec<String> = model
+            .agents
+            .values()
+            .filter_map(|a| a.spec.prompt.as_ref()?.template.clone())
+            .collect();
+        for path in paths {
+            let text = std::fs::read_to_string(model.dir.join(&path))
+                .map_err(|e| format!("cannot read prompt template {path}: {e}"));
+            model.templates.insert(path, text);
+        }
+        Ok(model)
+    }
+
+    /// Adds one stored object; objects whose spec no longer fits the types are skipped.
+    pub fn insert(&mut self, object: &StoredObject) {
+        let Some(resource) = object.to_resource() else { return };
+        let meta = &object.metadata;
+        let applied = |spec| Applied {
+            name: meta.name.clone(),
+            generation: meta.generation,
+            uid: meta.uid.clone(),
+            spec,
+        };
+        match resource {
+            Resource::City(o) => self.city = Some(applied(o.spec)),
+            Resource::Provider(o) => {
+                self.providers.insert(meta.name.clone(), applied(o.spec));
+            }
+            Resource::Rig(o) => {
+                self.rigs.insert(meta.name.clone(), applied(o.spec));
+            }
+            Resource::Agent(o) => {
+                self.agents.insert(meta.name.clone(), applied(o.spec));
+            }
+            Resource::Formula(_) | Resource::Order(_) => {}
+        }
+    }
+
+    /// The city's name: the City resource's, else the directory's.
+    pub fn city_name(&self) -> String {
+        match &self.city {
+            Some(city) => city.name.clone(),
+            None => self
+                .dir
+                .file_name()
+                .map(|n| label_from(&n.to_string_lossy()))
+                .filter(|n| crate::api::meta::is_valid_name(n))
+                .unwrap_or_else(|| "city".to_owned()),
+        }
+    }
+
+    /// The City spec, or the defaults when no City is applied.
+    pub fn city_spec(&self) -> CitySpec {
+        self.city.as_ref().map(|c| c.spec.clone()).unwrap_or_default()
+    }
+
+    /// The tmux socket of the city: `session.socket`, else `gc-<city name>`.
+    pub fn socket(&self) -> String {
+        self.city_spec().session.socket.unwrap_or_else(|| format!("gc-{}", self.city_name()))
+    }
+
+    /// The prefix every session of this city's agents starts with.
+    pub fn session_prefix(&self) -> String {
+        format!("gc-{}-", self.city_name())
+    }
+
+    /// A rig's directory, absolute.
+    pub fn rig_dir(&self, rig: &RigSpec) -> PathBuf {
+        self.dir.join(&rig.path)
+    }
+}
+
+/// `text` lowercased with runs of other characters turned into single dashes, trimmed to a
+/// resource name's length.
+fn label_from(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(63);
+    out.trim_matches('-').to_owned()
+}

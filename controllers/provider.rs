@@ -1,0 +1,92 @@
+//! The Provider controller's probe: is the provider's command installed, where, which version.
+//! Recorded in the provider's status so `gc get providers` says `claude` is missing before any
+//! agent tries to start it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::store::StoredObject;
+
+/// How long `--version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The status of the provider `stored`: `available`, `path`, `version`, `observedGeneration`
+/// and a `Ready` condition.
+pub fn probe(city_dir: &Path, stored: &StoredObject) -> Value {
+    let command = stored.spec.get("command").and_then(Value::as_str).unwrap_or_default();
+    let generation = stored.metadata.generation;
+    let Some(path) = resolve(city_dir, command) else {
+        let message = if command.contains('/') {
+            format!("{command} does not exist in the city directory or is not executable")
+        } else {
+            format!("`{command}` is not on PATH")
+        };
+        return json!({
+            "observedGeneration": generation,
+            "available": false,
+            "conditions": [{"type": "Ready", "status": "False", "reason": "CommandNotFound", "message": message}],
+        });
+    };
+    let version = version_of(&path);
+    json!({
+        "observedGeneration": generation,
+        "available": true,
+        "path": path.display().to_string(),
+        "version": version,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "CommandFound",
+                        "message": format!("{} found", path.display())}],
+    })
+}
+
+/// Where `command` is: a path inside the city when it has a slash, else the first match on
+/// PATH. Only executable files count.
+pub fn resolve(city_dir: &Path, command: &str) -> Option<PathBuf> {
+    if command.is_empty() {
+        return None;
+    }
+    if command.contains('/') {
+        let path = city_dir.join(command);
+        return is_executable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The first line `PATH --version` prints, when it answers in time with success.
+fn version_of(path: &Path) -> Option<String> {
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + VERSION_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+}
+
+use std::os::unix::process::CommandExt as _;

@@ -1,0 +1,397 @@
+//! One reconcile of an agent (and the sweeps around it): read the applied city and the live
+//! sessions, plan with the pure planner, carry the plan out, record status and events.
+//! Synchronous; the manager runs it on tokio's blocking pool, `gc apply --wait` and `gc stop`
+//! call it directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::agent::{self, AgentInput, AgentPlan, Backoff, SessionAction, StartReason};
+use super::launch::{self, Launch, meta};
+use super::model::CityModel;
+use crate::api::Kind;
+use crate::runtime::{Readiness, Runtime, SessionInfo};
+use crate::store::Store;
+
+/// How many lines of a crashed session's output go into its `session.crashed` event.
+const CRASH_TAIL_LINES: usize = 50;
+
+/// Why a reconcile failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The store could not be read or status not written.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The session runtime failed.
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    /// Events or holds could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// What the controllers share: where the city is and how sessions are run.
+pub struct Context {
+    /// The city directory.
+    pub city_dir: PathBuf,
+    /// Its store.
+    pub store: Store,
+    /// The session runtime.
+    pub runtime: Arc<dyn Runtime>,
+    /// Recent restarts per session, for crash-loop backoff.
+    pub restarts: Mutex<BTreeMap<String, Vec<SystemTime>>>,
+    /// Sessions already reported as belonging to no resource.
+    pub reported_orphans: Mutex<BTreeSet<String>>,
+    /// Who the events are from.
+    pub actor: String,
+}
+
+impl Context {
+    /// A context for the city in `city_dir` using `runtime`.
+    pub fn new(city_dir: PathBuf, runtime: Arc<dyn Runtime>, actor: &str) -> Context {
+        Context {
+            store: Store::new(&city_dir),
+            city_dir,
+            runtime,
+            restarts: Mutex::default(),
+            reported_orphans: Mutex::default(),
+            actor: actor.to_owned(),
+        }
+    }
+
+    fn emit(&self, event_type: &str, reason: &str, agent: Option<&str>, message: String, payload: Value) {
+        let mut event = crate::events::Event::new(event_type, reason, message).payload(payload);
+        if let Some(agent) = agent {
+            event = event.object(Kind::Agent, agent);
+        }
+        if let Err(e) = crate::events::append(&self.city_dir, vec![event], &self.actor) {
+            tracing::warn!("cannot record event {event_type}: {e}");
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Actions carried out.
+    pub actions: usize,
+    /// Look again after this long.
+    pub requeue_after: Option<Duration>,
+}
+
+/// The desired number of sessions of an agent. Pools run their minimum until work-driven
+/// scaling arrives.
+fn desired_count(model: &CityModel, agent: &str) -> u32 {
+    model.agents.get(agent).and_then(|a| a.spec.scaling.as_ref()).map_or(1, |s| s.min)
+}
+
+/// The sessions of the city that belong to `agent`: by name, or by their `agent` metadata.
+fn sessions_of<'a>(model: &CityModel, observed: &'a [SessionInfo], agent: &str) -> Vec<&'a SessionInfo> {
+    let single = launch::session_name(&model.city_name(), agent, 0);
+    let member = format!("{single}-");
+    observed
+        .iter()
+        .filter(|s| match s.meta.get(meta::AGENT) {
+            Some(owner) => owner == agent,
+            None => {
+                s.name == single
+                    || s.name.strip_prefix(&member).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            }
+        })
+        .collect()
+}
+
+/// Whether every session `agent` should run is up and ready (suspended and missing agents
+/// hold nobody up).
+fn is_ready(model: &CityModel, observed: &[SessionInfo], agent: &str) -> bool {
+    let Some(applied) = model.agents.get(agent) else { return true };
+    if applied.spec.suspended {
+        return true;
+    }
+    let Ok(launches) = launch::launches(model, agent, desired_count(model, agent)) else {
+        return false;
+    };
+    launches.iter().all(|l| {
+        observed.iter().any(|s| {
+            s.name == l.session && s.alive && s.meta.get(meta::READY).is_some_and(|v| v == "1")
+        })
+    })
+}
+
+/// Plans `agent` against `observed` (pure, given the model).
+pub fn plan_agent(
+    model: &CityModel,
+    observed: &[SessionInfo],
+    held: &BTreeSet<String>,
+    restarts: &BTreeMap<String, Vec<SystemTime>>,
+    agent: &str,
+    now: SystemTime,
+) -> AgentPlan {
+    let city = model.city_spec();
+    let applied = model.agents.get(agent);
+    let off = match applied {
+        None => Some("Deleted"),
+        Some(_) if city.suspended => Some("CitySuspended"),
+        Some(a) if a.spec.suspended => Some("Suspended"),
+        Some(_) => None,
+    };
+    let launches = launch::launches(model, agent, desired_count(model, agent)).map_err(|e| e.to_string());
+    let dependencies = applied
+        .map(|a| a.spec.depends_on.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|dep| !is_ready(model, observed, dep))
+        .map_or(Ok(()), Err);
+    let crash_loop = &city.controller.crash_loop;
+    let input = AgentInput {
+        name: agent,
+        generation: applied.map_or(0, |a| a.generation),
+        off,
+        launches,
+        on_drift: applied.map(|a| a.spec.restart_policy.on_drift).unwrap_or_default(),
+        observed: sessions_of(model, observed, agent),
+        held,
+        dependencies,
+        restarts,
+        backoff: Backoff {
+            initial: crash_loop.backoff.initial.get(),
+            max: crash_loop.backoff.max.get(),
+            window: crash_loop.window.get(),
+        },
+        now,
+    };
+    agent::plan(&input)
+}
+
+/// Reconciles one agent: plan, act, record. Deleted agents have their sessions stopped and
+/// their status removed.
+pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileError> {
+    let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let observed = ctx.runtime.list(&model.session_prefix())?;
+    let held = super::holds::held(&ctx.city_dir)?;
+    let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let plan = plan_agent(&model, &observed, &held, &restarts, agent, SystemTime::now());
+    let actions = plan.actions.len();
+    for action in &plan.actions {
+        execute(ctx, &model, agent, action)?;
+    }
+    if model.agents.contains_key(agent) {
+        let status = if actions == 0 {
+            plan.status
+        } else {
+            // Record what the actions led to, not what was seen before them.
+            let observed = ctx.runtime.list(&model.session_prefix())?;
+            let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            plan_agent(&model, &observed, &held, &restarts, agent, SystemTime::now()).status
+        };
+        ctx.store.put_status(Kind::Agent, agent, &status)?;
+    } else {
+        ctx.store.delete_status(Kind::Agent, agent)?;
+    }
+    Ok(Outcome { actions, requeue_after: plan.requeue_after })
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Carries out one planned action.
+fn execute(ctx: &Context, model: &CityModel, agent: &str, action: &SessionAction) -> Result<(), ReconcileError> {
+    let rt = &ctx.runtime;
+    match action {
+        SessionAction::Start { launch, reason } => {
+            if let StartReason::Crashed(code) = reason {
+                let tail = rt.peek(&launch.session, CRASH_TAIL_LINES).unwrap_or_default();
+                ctx.emit(
+                    "session.crashed",
+                    "ProcessExited",
+                    Some(agent),
+                    format!("{} exited (status {}); restarting", launch.session, code.map_or("unknown".into(), |c| c.to_string())),
+                    json!({"session": launch.session, "exitStatus": code, "output": tail}),
+                );
+                ctx.restarts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(launch.session.clone())
+                    .or_default()
+                    .push(SystemTime::now());
+            }
+            start(ctx, model, agent, launch, *reason)?;
+        }
+        SessionAction::Stop { session, instance, reason } => {
+            // Fence: act only on the incarnation that was planned against.
+            let live = rt.get_meta(session, meta::INSTANCE).ok().flatten();
+            if live.is_some() && live != *instance {
+                return Ok(());
+            }
+            let grace = model.city_spec().controller.shutdown_timeout.get();
+            rt.stop(session, grace)?;
+            ctx.emit(
+                "session.stopped",
+                reason.word(),
+                Some(agent),
+                format!("stopped {session} ({})", reason.word()),
+                json!({"session": session}),
+            );
+        }
+        SessionAction::Remove { session } => rt.stop(session, Duration::ZERO)?,
+        SessionAction::AwaitReady { launch } => await_ready(ctx, model, agent, launch)?,
+    }
+    Ok(())
+}
+
+fn start(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    launch: &Launch,
+    reason: StartReason,
+) -> Result<(), ReconcileError> {
+    std::fs::create_dir_all(&launch.work_dir)?;
+    let applied = model.agents.get(agent);
+    let meta = BTreeMap::from([
+        (meta::AGENT.to_owned(), agent.to_owned()),
+        (meta::AGENT_UID.to_owned(), applied.map(|a| a.uid.clone()).unwrap_or_default()),
+        (meta::GENERATION.to_owned(), applied.map_or(0, |a| a.generation).to_string()),
+        (meta::FINGERPRINT.to_owned(), launch.fingerprint.clone()),
+        (meta::INSTANCE.to_owned(), uuid::Uuid::new_v4().to_string()),
+    ]);
+    let config = launch.config(&model.city_name(), &now_text(), meta);
+    match ctx.runtime.start(&config) {
+        Ok(()) => {}
+        // Someone else (a previous pass) started it: nothing to do.
+        Err(crate::runtime::RuntimeError::Exists(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let why = match reason {
+        StartReason::NotRunning => "Started",
+        StartReason::Crashed(_) => "Restarted",
+        StartReason::Drifted => "RestartedForDrift",
+    };
+    ctx.emit(
+        "session.started",
+        why,
+        Some(agent),
+        format!("started {} in {}", launch.session, launch.work_dir.display()),
+        json!({"session": launch.session, "fingerprint": launch.fingerprint}),
+    );
+    await_ready(ctx, model, agent, launch)
+}
+
+fn await_ready(ctx: &Context, model: &CityModel, agent: &str, launch: &Launch) -> Result<(), ReconcileError> {
+    let timeout = model.city_spec().session.startup_timeout.get();
+    let ready = match &launch.readiness {
+        Readiness::None => true,
+        rule => ctx.runtime.wait_ready(&launch.session, rule, timeout)?,
+    };
+    if ready {
+        ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
+        ctx.emit(
+            "session.ready",
+            "Ready",
+            Some(agent),
+            format!("{} is ready", launch.session),
+            json!({"session": launch.session}),
+        );
+    }
+    Ok(())
+}
+
+/// Agents in `dependsOn` order (dependencies first); cycles, which validation refuses, fall
+/// back to name order.
+pub fn start_order(model: &CityModel) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    fn visit(model: &CityModel, name: &str, seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
+        if !seen.insert(name.to_owned()) {
+            return;
+        }
+        if let Some(agent) = model.agents.get(name) {
+            for dep in &agent.spec.depends_on {
+                visit(model, dep, seen, order);
+            }
+            order.push(name.to_owned());
+        }
+    }
+    for name in model.agents.keys() {
+        visit(model, name, &mut seen, &mut order);
+    }
+    order
+}
+
+/// The agents whose sessions are observed but which are no longer applied, and sessions on
+/// the city's socket that belong to no agent (reported once each, never stopped).
+pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
+    let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let observed = ctx.runtime.list("")?;
+    let mut outcome = Outcome::default();
+    let mut gone = BTreeSet::new();
+    for session in &observed {
+        match session.meta.get(meta::AGENT) {
+            Some(agent) if !model.agents.contains_key(agent) => {
+                gone.insert(agent.clone());
+            }
+            Some(_) => {}
+            None => {
+                let mut reported = ctx.reported_orphans.lock().unwrap_or_else(|e| e.into_inner());
+                if reported.insert(session.name.clone()) {
+                    ctx.emit(
+                        "session.orphaned",
+                        "NoOwner",
+                        None,
+                        format!("session {} belongs to no agent; left running", session.name),
+                        json!({"session": session.name}),
+                    );
+                }
+            }
+        }
+    }
+    for agent in gone {
+        outcome.actions += reconcile_agent(ctx, &agent)?.actions;
+    }
+    Ok(outcome)
+}
+
+/// Reconciles every agent once, dependencies first, then sweeps.
+pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
+    let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let mut outcome = Outcome::default();
+    for agent in start_order(&model) {
+        let one = reconcile_agent(ctx, &agent)?;
+        outcome.actions += one.actions;
+        outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    outcome.actions += sweep(ctx)?.actions;
+    Ok(outcome)
+}
+
+/// Stops every session of the city, dependents before what they depend on.
+pub fn stop_all(ctx: &Context) -> Result<usize, ReconcileError> {
+    let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let observed = ctx.runtime.list(&model.session_prefix())?;
+    let grace = model.city_spec().controller.shutdown_timeout.get();
+    let mut stopped = 0;
+    let mut order = start_order(&model);
+    order.reverse();
+    for agent in order {
+        for session in sessions_of(&model, &observed, &agent) {
+            ctx.runtime.stop(&session.name, grace)?;
+            stopped += 1;
+            ctx.emit(
+                "session.stopped",
+                "CityStopped",
+                Some(&agent),
+                format!("stopped {} (gc stop)", session.name),
+                json!({"session": session.name}),
+            );
+        }
+    }
+    Ok(stopped)
+}
