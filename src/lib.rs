@@ -16,6 +16,7 @@ pub mod failpoint;
 pub mod manifest;
 pub mod notify;
 pub mod prompt;
+pub mod runtime;
 pub mod selector;
 pub mod store;
 pub mod validate;
