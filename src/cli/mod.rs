@@ -6,6 +6,7 @@ mod delete;
 mod describe;
 mod diff;
 mod get;
+mod internal;
 mod present;
 mod schema;
 mod validate;
@@ -40,6 +41,8 @@ enum Command {
     Describe(describe::Args),
     Delete(delete::Args),
     Schema(schema::Args),
+    #[command(hide = true)]
+    Internal(internal::Args),
 }
 
 /// The kind a command-line argument names, or an error listing the kinds.
@@ -120,6 +123,7 @@ pub fn run() -> ExitCode {
         Command::Describe(args) => describe::run(args, city),
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
+        Command::Internal(args) => internal::run(args),
     };
     match result {
         Ok(code) => code,

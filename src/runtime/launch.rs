@@ -1,0 +1,112 @@
+//! Launch files: how a session's program, arguments and environment reach it without passing
+//! through a shell or a tmux command line (agent prompts are far longer than tmux accepts, and
+//! untrusted text must never be parsed by a shell).
+//!
+//! A runtime writes a [`LaunchSpec`] as JSON (mode 0600) and starts the fixed command
+//! `gc internal exec FILE`, which calls [`exec_from_file`].
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::RuntimeError;
+
+/// What `gc internal exec` runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Environment variables added to the inherited environment.
+    pub env: BTreeMap<String, String>,
+    /// Directory to run in.
+    pub work_dir: PathBuf,
+    /// When set, the launcher runs the program as its child, waits for it, and writes its exit
+    /// status (decimal; 128 + signal number for a signal) to this file — so the status is known
+    /// even after whoever started the session has gone. When unset, the launcher replaces
+    /// itself with the program (`exec`), as tmux already records the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_file: Option<PathBuf>,
+}
+
+/// Writes `contents` to `path` atomically (temp file + rename) with mode 0600: launch and state
+/// files may hold secrets from the environment, and a reader must never see half a file.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), RuntimeError> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let what = || format!("writing {}", path.display());
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        file.write_all(contents)?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(RuntimeError::io(what()))
+}
+
+/// Creates the state directory of a runtime, private to the user (launch files hold the
+/// sessions' environments).
+pub(crate) fn create_state_dir(dir: &Path) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(RuntimeError::io(format!("creating {}", dir.display())))
+}
+
+/// Writes `spec` to `path` (mode 0600, atomically).
+pub fn write_launch_file(path: &Path, spec: &LaunchSpec) -> Result<(), RuntimeError> {
+    let json = serde_json::to_vec(spec).map_err(|e| RuntimeError::Io {
+        what: format!("encoding {}", path.display()),
+        source: e.into(),
+    })?;
+    write_private(path, &json)
+}
+
+/// Runs the launch file at `path`: `gc internal exec FILE`. Never returns. On any failure it
+/// prints what went wrong to stderr (which the session's output shows) and exits 127, the
+/// shell's status for "command not found or not runnable".
+pub fn exec_from_file(path: &Path) -> ! {
+    match run(path) {
+        Ok(code) => std::process::exit(code),
+        Err(message) => {
+            eprintln!("gc internal exec: {message}");
+            std::process::exit(127)
+        }
+    }
+}
+
+fn run(path: &Path) -> Result<i32, String> {
+    let text =
+        fs::read(path).map_err(|e| format!("cannot read launch file {}: {e}", path.display()))?;
+    let spec: LaunchSpec = serde_json::from_slice(&text)
+        .map_err(|e| format!("launch file {} is not valid: {e}", path.display()))?;
+    let (program, args) =
+        spec.argv.split_first().ok_or_else(|| "launch file has an empty argv".to_owned())?;
+    let mut command = Command::new(program);
+    command.args(args).envs(&spec.env).current_dir(&spec.work_dir);
+    let Some(exit_file) = &spec.exit_file else {
+        let err = command.exec();
+        return Err(format!("cannot run `{program}` in {}: {err}", spec.work_dir.display()));
+    };
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run `{program}` in {}: {e}", spec.work_dir.display()));
+    let code = match &status {
+        Ok(status) => status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        Err(_) => 127,
+    };
+    // Written even when the program could not start, so the session reads as exited with 127.
+    if let Err(e) = write_private(exit_file, code.to_string().as_bytes()) {
+        eprintln!("gc internal exec: {e}");
+    }
+    status.map(|_| code)
+}

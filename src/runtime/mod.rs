@@ -1,0 +1,326 @@
+//! Runtime providers: where agent sessions actually run. The [`Runtime`] trait is the one
+//! interface controllers use to start, observe and stop sessions; [`tmux`] (the default),
+//! [`subprocess`] (headless hosts) and [`fake`] (unit tests) implement it, and
+//! `tests/runtime_conformance.rs` holds every implementation to the same behaviour.
+//!
+//! The API is synchronous: controllers call it from `spawn_blocking`. Implementations are
+//! `Send + Sync` and safe for concurrent calls on distinct session names.
+
+pub mod fake;
+pub mod launch;
+mod procs;
+pub mod subprocess;
+pub mod tmux;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use fake::FakeRuntime;
+pub use subprocess::SubprocessRuntime;
+pub use tmux::TmuxRuntime;
+
+/// What to start. The controller builds it; the runtime just carries it out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Session name: `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$` (see [`validate_name`]).
+    pub name: String,
+    /// Directory the program starts in; it must exist.
+    pub work_dir: PathBuf,
+    /// Program and arguments, never passed through a shell (the prompt is already among them
+    /// when the provider takes it as an argument).
+    pub argv: Vec<String>,
+    /// The complete extra environment of the session (`GC_CITY`, `GC_AGENT`, …), added to the
+    /// runtime's own environment.
+    pub env: BTreeMap<String, String>,
+    /// Session metadata (instance token, fingerprint, generation), set atomically with the
+    /// start so that nobody ever observes the session without it. Keys: see
+    /// [`validate_meta_key`].
+    pub meta: BTreeMap<String, String>,
+}
+
+/// What a runtime observed about one session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Session name.
+    pub name: String,
+    /// Whether a live process runs in it. A dead pane kept for forensics (tmux
+    /// `remain-on-exit`) is **not** alive.
+    pub alive: bool,
+    /// Process id of the session's top process, when known.
+    pub pid: Option<u32>,
+    /// Exit status of a dead session, when known (128 + signal number for a signal).
+    pub exit_status: Option<i32>,
+    /// When the session was started.
+    pub created: Option<SystemTime>,
+    /// When the session last produced output.
+    pub last_activity: Option<SystemTime>,
+    /// Every metadata key of the session.
+    pub meta: BTreeMap<String, String>,
+}
+
+/// How [`Runtime::wait_ready`] decides that a freshly started program is ready for input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Readiness {
+    /// Ready at once (as long as it runs).
+    #[default]
+    None,
+    /// Ready after this long (as long as it still runs then).
+    Delay(Duration),
+    /// Ready when a line of its output starts with this text (leading blanks ignored), e.g.
+    /// the `❯` of an agent's input prompt.
+    PromptPrefix(String),
+}
+
+/// Errors of runtime operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A session name that could become a tmux target or a path was refused; nothing was done.
+    #[error(
+        "invalid session name `{0}`: use 1-100 letters, digits, `_` or `-`, starting with a \
+         letter or digit"
+    )]
+    InvalidName(String),
+    /// A metadata key outside `[a-z0-9-]+` was refused; nothing was done.
+    #[error("invalid metadata key `{0}`: use lowercase letters, digits and `-`")]
+    InvalidMetaKey(String),
+    /// The session config cannot be carried out (empty argv, missing work dir, NUL bytes…);
+    /// nothing was started.
+    #[error("invalid session config: {0}")]
+    InvalidConfig(String),
+    /// A live session already has this name; it was left alone.
+    #[error("session `{0}` already exists and is running")]
+    Exists(String),
+    /// No session has this name.
+    #[error("no session `{0}`")]
+    NotFound(String),
+    /// The session exists but its program has exited, so it cannot take input.
+    #[error("session `{0}` is not running (its program exited)")]
+    NotRunning(String),
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// An external command (tmux) exited unsuccessfully.
+    #[error("`{cmd}` failed ({status}): {stderr}", status = status_text(*.status))]
+    Command {
+        /// The command line, for people.
+        cmd: String,
+        /// Its exit status (`None`: killed by a signal).
+        status: Option<i32>,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// The runtime cannot do this at all; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+fn status_text(status: Option<i32>) -> String {
+    match status {
+        Some(code) => format!("exit status {code}"),
+        None => "killed by a signal".to_owned(),
+    }
+}
+
+impl RuntimeError {
+    /// An [`RuntimeError::Io`] saying what was being done.
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> RuntimeError {
+        let what = what.into();
+        move |source| RuntimeError::Io { what, source }
+    }
+}
+
+/// Where agent sessions run. See the module documentation.
+pub trait Runtime: Send + Sync {
+    /// Starts a session. [`RuntimeError::Exists`] if a live session has that name; a dead one
+    /// (kept for forensics) is replaced. The metadata is visible from the first moment the
+    /// session is.
+    fn start(&self, config: &SessionConfig) -> Result<(), RuntimeError>;
+
+    /// Stops the session's whole process tree — SIGTERM, up to `grace` for it to exit
+    /// (returning early when it has), then SIGKILL — and removes the session. Stopping a
+    /// missing session is `Ok`.
+    fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError>;
+
+    /// Whether the session exists **and** its program is alive.
+    fn is_running(&self, name: &str) -> Result<bool, RuntimeError>;
+
+    /// Every session whose name starts with `prefix`, sorted by name, read in one observation.
+    fn list(&self, prefix: &str) -> Result<Vec<SessionInfo>, RuntimeError>;
+
+    /// The last `lines` lines of the session's output (also of a dead session).
+    fn peek(&self, name: &str, lines: usize) -> Result<String, RuntimeError>;
+
+    /// Types `text` literally into the session, then Enter.
+    fn nudge(&self, name: &str, text: &str) -> Result<(), RuntimeError>;
+
+    /// Hands the terminal to the session (inheriting stdio); blocks until the user detaches.
+    fn attach(&self, name: &str) -> Result<(), RuntimeError>;
+
+    /// Sets one metadata key of the session.
+    fn set_meta(&self, name: &str, key: &str, value: &str) -> Result<(), RuntimeError>;
+
+    /// One metadata key of the session, `None` when unset.
+    fn get_meta(&self, name: &str, key: &str) -> Result<Option<String>, RuntimeError>;
+
+    /// When the session last produced output.
+    fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError>;
+
+    /// Waits until the session is ready for input as `ready` defines. Returns `false` when
+    /// `timeout` passes first or the session dies.
+    fn wait_ready(
+        &self,
+        name: &str,
+        ready: &Readiness,
+        timeout: Duration,
+    ) -> Result<bool, RuntimeError> {
+        wait_ready_by_polling(self, name, ready, timeout)
+    }
+}
+
+/// How often [`Runtime::wait_ready`] looks at the output: often enough that agents do not wait
+/// noticeably, rarely enough that a city of them does not keep tmux busy.
+const READY_POLL: Duration = Duration::from_millis(150);
+
+/// How many lines of output [`Runtime::wait_ready`] searches for the prompt: the prompt of an
+/// agent's TUI sits near the bottom of the screen.
+const READY_LINES: usize = 100;
+
+/// [`Runtime::wait_ready`] in terms of [`Runtime::is_running`] and [`Runtime::peek`], shared by
+/// every implementation so they cannot disagree on what "ready" means.
+pub fn wait_ready_by_polling<R: Runtime + ?Sized>(
+    runtime: &R,
+    name: &str,
+    ready: &Readiness,
+    timeout: Duration,
+) -> Result<bool, RuntimeError> {
+    validate_name(name)?;
+    match ready {
+        Readiness::None => runtime.is_running(name),
+        Readiness::Delay(delay) => {
+            if *delay > timeout {
+                std::thread::sleep(timeout);
+                return Ok(false);
+            }
+            std::thread::sleep(*delay);
+            runtime.is_running(name)
+        }
+        Readiness::PromptPrefix(prefix) => {
+            let deadline = Instant::now() + timeout;
+            loop {
+                if !runtime.is_running(name)? {
+                    return Ok(false);
+                }
+                let output = runtime.peek(name, READY_LINES)?;
+                if output.lines().any(|line| line.trim_start().starts_with(prefix.as_str())) {
+                    return Ok(true);
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(READY_POLL.min(deadline - now));
+            }
+        }
+    }
+}
+
+/// Checks a session name: 1-100 characters of `[A-Za-z0-9_-]`, the first a letter or digit —
+/// safe as a tmux target (no `:`, `.`, `=` or format characters) and as a file name (no `/`,
+/// no leading `-` or `.`).
+pub fn validate_name(name: &str) -> Result<(), RuntimeError> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 100
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(RuntimeError::InvalidName(name.to_owned())) }
+}
+
+/// Checks a metadata key: one or more of `[a-z0-9-]`.
+pub fn validate_meta_key(key: &str) -> Result<(), RuntimeError> {
+    let ok = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok { Ok(()) } else { Err(RuntimeError::InvalidMetaKey(key.to_owned())) }
+}
+
+/// Checks everything in a [`SessionConfig`] before anything is created, so a bad config never
+/// leaves half a session behind.
+pub(crate) fn validate_config(config: &SessionConfig) -> Result<(), RuntimeError> {
+    validate_name(&config.name)?;
+    for key in config.meta.keys() {
+        validate_meta_key(key)?;
+    }
+    let invalid = |msg: String| Err(RuntimeError::InvalidConfig(msg));
+    let Some(program) = config.argv.first() else {
+        return invalid("argv is empty: no program to run".to_owned());
+    };
+    if program.is_empty() {
+        return invalid("the program (argv[0]) is empty".to_owned());
+    }
+    if config.argv.iter().any(|arg| arg.contains('\0')) {
+        return invalid("an argument contains a NUL byte".to_owned());
+    }
+    for (key, value) in &config.env {
+        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            return invalid(format!("environment variable `{key}`: bad name or NUL in value"));
+        }
+    }
+    if config.work_dir.to_str().is_none() {
+        return invalid(format!("work dir {} is not UTF-8", config.work_dir.display()));
+    }
+    if !config.work_dir.is_dir() {
+        return invalid(format!("work dir {} is not a directory", config.work_dir.display()));
+    }
+    Ok(())
+}
+
+/// The last `lines` lines of `text`, after dropping blank lines at the end (a terminal screen
+/// is padded with them).
+pub(crate) fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let end = all.iter().rposition(|line| !line.is_empty()).map_or(0, |i| i + 1);
+    let start = end.saturating_sub(lines);
+    let mut out = all[start..end].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["a", "gc-town-mayor", "A_1-b", &"x".repeat(100)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "_a", "a.b", "a:b", "a b", "=a", "a/b", "é", &"x".repeat(101)] {
+            assert!(matches!(validate_name(bad), Err(RuntimeError::InvalidName(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn meta_keys_are_checked() {
+        assert!(validate_meta_key("instance-token").is_ok());
+        for bad in ["", "Token", "a_b", "a b", "a.b"] {
+            assert!(validate_meta_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn last_lines_skips_trailing_blank_lines() {
+        assert_eq!(last_lines("a\nb\nc\n\n   \n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\n", 0), "");
+        assert_eq!(last_lines("", 5), "");
+        assert_eq!(last_lines("a  \nb", 5), "a\nb\n");
+    }
+}

@@ -1,0 +1,174 @@
+//! Process trees read from `/proc`, and stopping them: TERM, a grace period, then KILL.
+//!
+//! Processes are identified by pid **and** start time (field 22 of `/proc/<pid>/stat`), so a
+//! pid the kernel reused for someone else's process is never signalled.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+/// What gc needs from `/proc/<pid>/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stat {
+    /// Process state letter (`R`, `S`, `Z`…).
+    pub state: char,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Process group id.
+    pub pgrp: u32,
+    /// Start time in clock ticks after boot: with the pid, the identity of a process.
+    pub start_time: u64,
+}
+
+impl Stat {
+    /// A zombie has exited; only its parent's `wait` is missing.
+    fn is_alive(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
+    }
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may itself
+/// contain spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The stat of `pid`, `None` when there is no such process.
+pub(crate) fn stat(pid: u32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Whether the process `pid` that started at `start_time` is still alive (not a zombie, not
+/// replaced by another process with the same pid).
+pub(crate) fn alive(pid: u32, start_time: u64) -> bool {
+    stat(pid).is_some_and(|s| s.is_alive() && s.start_time == start_time)
+}
+
+/// Every live process on the machine.
+fn snapshot() -> Vec<(u32, Stat)> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .filter(|(_, stat)| stat.is_alive())
+        .collect()
+}
+
+/// A process to stop: pid and start time.
+pub(crate) type ProcId = (u32, u64);
+
+/// `roots`, every live descendant of them, and every live member of the process groups
+/// `groups` (which catches children that were already reparented away from the tree).
+pub(crate) fn tree(roots: &[u32], groups: &[u32]) -> Vec<ProcId> {
+    let all = snapshot();
+    let mut found: Vec<ProcId> = all
+        .iter()
+        .filter(|(pid, stat)| roots.contains(pid) || groups.contains(&stat.pgrp))
+        .map(|(pid, stat)| (*pid, stat.start_time))
+        .collect();
+    // Breadth-first over parent links; each round adds the children of the previous one.
+    let mut frontier: Vec<u32> = found.iter().map(|(pid, _)| *pid).collect();
+    while !frontier.is_empty() {
+        let children: Vec<ProcId> = all
+            .iter()
+            .filter(|(pid, stat)| {
+                frontier.contains(&stat.ppid) && !found.iter().any(|(p, _)| p == pid)
+            })
+            .map(|(pid, stat)| (*pid, stat.start_time))
+            .collect();
+        frontier = children.iter().map(|(pid, _)| *pid).collect();
+        found.extend(children);
+    }
+    found
+}
+
+fn signal(procs: &[ProcId], sig: Signal) {
+    for &(pid, start_time) in procs {
+        if !alive(pid, start_time) {
+            continue;
+        }
+        if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            // It may exit between the check and the signal; ESRCH then is success.
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    }
+}
+
+/// How often a stop checks whether the processes are gone.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// How long to wait for SIGKILLed processes to disappear: they cannot resist, this only covers
+/// the kernel tearing them down.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+fn wait_gone(procs: &[ProcId], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if procs.iter().all(|&(pid, start)| !alive(pid, start)) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(STOP_POLL.min(deadline - now));
+    }
+}
+
+/// Stops the process trees under `roots` (and the process groups `groups`): SIGTERM to every
+/// process, up to `grace` for all to exit, then SIGKILL to the survivors and to anything they
+/// spawned meanwhile. Returns when all are gone (or, for unkillable ones, after a short wait).
+pub(crate) fn terminate(roots: &[u32], groups: &[u32], grace: Duration) {
+    let procs = tree(roots, groups);
+    if procs.is_empty() {
+        return;
+    }
+    signal(&procs, Signal::TERM);
+    if wait_gone(&procs, grace) {
+        return;
+    }
+    // Children spawned during the grace period were reparented once their parent died;
+    // the group and the survivors' descendants still find most of them.
+    let mut survivors: Vec<ProcId> =
+        procs.iter().copied().filter(|&(pid, start)| alive(pid, start)).collect();
+    let roots: Vec<u32> = survivors.iter().map(|(pid, _)| *pid).collect();
+    for found in tree(&roots, groups) {
+        if !survivors.contains(&found) {
+            survivors.push(found);
+        }
+    }
+    signal(&survivors, Signal::KILL);
+    wait_gone(&survivors, KILL_WAIT);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parses_names_with_parens_and_spaces() {
+        let text = "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+                    98765 1000 100 18446744073709551615";
+        let stat = parse_stat(text).unwrap();
+        assert_eq!(stat, Stat { state: 'S', ppid: 1, pgrp: 1234, start_time: 98765 });
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let me = std::process::id();
+        let stat = stat(me).unwrap();
+        assert!(alive(me, stat.start_time));
+        assert!(!alive(me, stat.start_time + 1));
+        assert!(tree(&[me], &[]).contains(&(me, stat.start_time)));
+    }
+}

@@ -1,0 +1,452 @@
+//! The tmux runtime (the default): one tmux server per city on its own socket (`tmux -L`),
+//! one session per agent, dead panes kept for forensics (`remain-on-exit`).
+//!
+//! Every tmux call is a `std::process::Command` with separate arguments; nothing goes through
+//! a shell. The program, its arguments and environment are not on the tmux command line
+//! either (a prompt easily exceeds tmux's message size): they are in a launch file run by
+//! `<launcher> internal exec FILE` (see [`super::launch`]). Session metadata is one tmux user
+//! option, `@gc-meta`, holding hex-encoded JSON, so one `list-panes -a` reads every session with
+//! all its metadata, and no format or shell character in a value can ever be interpreted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::launch::{LaunchSpec, create_state_dir, write_launch_file};
+use super::{
+    Runtime, RuntimeError, SessionConfig, SessionInfo, last_lines, procs, validate_config,
+    validate_meta_key, validate_name,
+};
+
+/// The tmux user option holding a session's metadata.
+const META_OPTION: &str = "@gc-meta";
+
+/// Everything [`TmuxRuntime::list`] reads, in one `list-panes -a` call. Tab-separated: session
+/// names cannot contain tabs, hex-encoded metadata neither.
+const LIST_FORMAT: &str = "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t\
+                           #{pane_dead_signal}\t#{session_created}\t#{window_activity}\t\
+                           #{@gc-meta}";
+
+/// Pause between typing a nudge and pressing Enter: agent TUIs treat an Enter arriving in the
+/// same burst as the text as part of a paste (a newline), not as "submit".
+const DEFAULT_NUDGE_DELAY: Duration = Duration::from_millis(500);
+
+/// Largest piece of nudge text sent in one tmux call; tmux refuses messages over 16 KiB.
+const NUDGE_CHUNK: usize = 8 * 1024;
+
+/// Sessions in tmux, on a private server per city.
+#[derive(Debug)]
+pub struct TmuxRuntime {
+    socket: String,
+    launcher: PathBuf,
+    state_dir: PathBuf,
+    nudge_delay: Duration,
+    /// Serialises read-modify-write of `@gc-meta` within this process.
+    meta_lock: Mutex<()>,
+}
+
+impl TmuxRuntime {
+    /// A runtime on the tmux server `tmux -L socket`, starting programs with
+    /// `launcher internal exec FILE` (`launcher` is the `gc` binary), launch files kept in
+    /// `state_dir` (e.g. `<city>/.gc/sessions/`, created when first needed).
+    pub fn new(socket: String, launcher: PathBuf, state_dir: PathBuf) -> Self {
+        TmuxRuntime {
+            socket,
+            launcher,
+            state_dir,
+            nudge_delay: DEFAULT_NUDGE_DELAY,
+            meta_lock: Mutex::new(()),
+        }
+    }
+
+    /// Sets the pause between a nudge's text and its Enter (default 500 ms; tests use less).
+    pub fn with_nudge_delay(mut self, delay: Duration) -> Self {
+        self.nudge_delay = delay;
+        self
+    }
+
+    /// The socket name of this runtime's tmux server.
+    pub fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// Kills the whole tmux server of this city (every session on it). A server that is not
+    /// running is `Ok`.
+    ///
+    /// **Warning:** this does not stop process trees gracefully as [`Runtime::stop`] does;
+    /// programs get SIGHUP from their terminal closing. Use it for tests and as the last step
+    /// of `gc stop`.
+    pub fn kill_server(&self) -> Result<(), RuntimeError> {
+        self.run_allow_missing(&["kill-server"]).map(drop)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-u", "-L", &self.socket]);
+        // A caller inside another tmux must not make this one think it is nested.
+        command.env_remove("TMUX");
+        command
+    }
+
+    fn output(&self, args: &[&str]) -> Result<Output, RuntimeError> {
+        self.command().args(args).output().map_err(RuntimeError::io(format!(
+            "running tmux {} (is tmux installed?)",
+            args.first().copied().unwrap_or("")
+        )))
+    }
+
+    /// Runs tmux; a failure is an error.
+    fn run(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        let output = self.output(args)?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        Err(self.command_error(args, &output))
+    }
+
+    /// Runs tmux; "no server" or "no such session" is `Ok(None)`, other failures are errors.
+    fn run_allow_missing(&self, args: &[&str]) -> Result<Option<String>, RuntimeError> {
+        let output = self.output(args)?;
+        if output.status.success() {
+            return Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()));
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if is_missing(&stderr) {
+            return Ok(None);
+        }
+        Err(self.command_error(args, &output))
+    }
+
+    fn command_error(&self, args: &[&str], output: &Output) -> RuntimeError {
+        // Nudge text can be long; the error names the command, not the whole payload.
+        let shown: Vec<&str> = args.iter().map(|a| if a.len() > 80 { "…" } else { *a }).collect();
+        RuntimeError::Command {
+            cmd: format!("tmux -L {} {}", self.socket, shown.join(" ")),
+            status: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        }
+    }
+
+    /// The session `name` as tmux sees it now, `None` when there is none.
+    fn info(&self, name: &str) -> Result<Option<SessionInfo>, RuntimeError> {
+        validate_name(name)?;
+        let target = target(name);
+        let Some(out) =
+            self.run_allow_missing(&["list-panes", "-s", "-t", &target, "-F", LIST_FORMAT])?
+        else {
+            return Ok(None);
+        };
+        Ok(parse_list(&out).into_iter().find(|info| info.name == name))
+    }
+
+    fn require(&self, name: &str) -> Result<SessionInfo, RuntimeError> {
+        self.info(name)?.ok_or_else(|| RuntimeError::NotFound(name.to_owned()))
+    }
+
+    fn launch_file(&self, name: &str) -> PathBuf {
+        self.state_dir.join(format!("{name}.launch"))
+    }
+
+    fn write_meta(&self, name: &str, meta: &BTreeMap<String, String>) -> Result<(), RuntimeError> {
+        let target = target(name);
+        self.run(&["set-option", "-t", &target, META_OPTION, &encode_meta(meta)]).map(drop)
+    }
+}
+
+/// An exact-match tmux target: a bare name would also match a session whose name merely
+/// starts with it.
+fn target(name: &str) -> String {
+    format!("={name}")
+}
+
+/// tmux's wording for "there is nothing there": no server on the socket, or no such session.
+fn is_missing(stderr: &str) -> bool {
+    stderr.contains("no server running")
+        || stderr.contains("error connecting to")
+        || stderr.contains("can't find session")
+        || stderr.contains("session not found")
+        || stderr.contains("can't find pane")
+        || stderr.contains("can't find window")
+}
+
+/// Metadata as the value of `@gc-meta`: JSON, hex-encoded so that tmux formats, tabs and
+/// newlines in values are inert.
+fn encode_meta(meta: &BTreeMap<String, String>) -> String {
+    let json = serde_json::to_string(meta).unwrap_or_default();
+    json.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`encode_meta`]; anything unreadable (set by hand?) reads as no metadata.
+fn decode_meta(hex: &str) -> BTreeMap<String, String> {
+    let hex = hex.trim();
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+        return BTreeMap::new();
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    bytes.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn epoch(text: &str) -> Option<SystemTime> {
+    let secs: u64 = text.trim().parse().ok()?;
+    (secs > 0).then(|| UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Parses [`LIST_FORMAT`] lines into sessions, one per session name (a session with several
+/// panes — a user split it — is alive when any pane is).
+fn parse_list(out: &str) -> Vec<SessionInfo> {
+    let mut sessions: BTreeMap<String, SessionInfo> = BTreeMap::new();
+    for line in out.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [name, pid, dead, status, signal, created, activity, meta] = fields[..] else {
+            continue;
+        };
+        let alive = dead != "1";
+        let exit_status = if alive {
+            None
+        } else {
+            status.parse().ok().or_else(|| signal.parse::<i32>().ok().map(|s| 128 + s))
+        };
+        let pane = SessionInfo {
+            name: name.to_owned(),
+            alive,
+            pid: pid.parse().ok(),
+            exit_status,
+            created: epoch(created),
+            last_activity: epoch(activity),
+            meta: decode_meta(meta),
+        };
+        match sessions.get_mut(name) {
+            Some(existing) if !existing.alive && pane.alive => *existing = pane,
+            Some(_) => {}
+            None => {
+                sessions.insert(name.to_owned(), pane);
+            }
+        }
+    }
+    sessions.into_values().collect()
+}
+
+/// A directory for tmux's `-c`, which expands formats (`#{…}`, and `#(…)` runs a shell
+/// command): `##` is a literal `#`.
+fn escape_format(text: &str) -> String {
+    text.replace('#', "##")
+}
+
+impl Runtime for TmuxRuntime {
+    fn start(&self, config: &SessionConfig) -> Result<(), RuntimeError> {
+        validate_config(config)?;
+        let name = config.name.as_str();
+        match self.info(name)? {
+            Some(info) if info.alive => return Err(RuntimeError::Exists(name.to_owned())),
+            Some(_) => {
+                // A dead pane kept for forensics: replace it.
+                self.run_allow_missing(&["kill-session", "-t", &target(name)])?;
+            }
+            None => {}
+        }
+        create_state_dir(&self.state_dir)?;
+        let launch_file = self.launch_file(name);
+        let spec = LaunchSpec {
+            argv: config.argv.clone(),
+            env: config.env.clone(),
+            work_dir: config.work_dir.clone(),
+            exit_file: None,
+        };
+        write_launch_file(&launch_file, &spec)?;
+        let work_dir = escape_format(config.work_dir.to_str().unwrap_or("."));
+        let launcher = self.launcher.to_str().ok_or_else(|| {
+            RuntimeError::InvalidConfig(format!(
+                "launcher {} is not UTF-8",
+                self.launcher.display()
+            ))
+        })?;
+        let launch_file = launch_file.to_str().ok_or_else(|| {
+            RuntimeError::InvalidConfig(format!(
+                "state dir {} is not UTF-8",
+                self.state_dir.display()
+            ))
+        })?;
+        let target = target(name);
+        let meta = encode_meta(&config.meta);
+        // One tmux invocation: the server runs the whole list before it handles the program's
+        // exit or another client's command, so nobody sees the session without remain-on-exit
+        // or without its metadata. Several arguments after the session options are exec'd
+        // directly by tmux, never through a shell.
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-c",
+            &work_dir,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            launcher,
+            "internal",
+            "exec",
+            launch_file,
+            ";",
+            "set-option",
+            "-t",
+            &target,
+            "remain-on-exit",
+            "on",
+            ";",
+            "set-option",
+            "-t",
+            &target,
+            META_OPTION,
+            &meta,
+        ])
+        .map(drop)
+    }
+
+    fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
+        validate_name(name)?;
+        if let Some(info) = self.info(name)?
+            && info.alive
+            && let Some(pid) = info.pid
+        {
+            procs::terminate(&[pid], &[], grace);
+        }
+        self.run_allow_missing(&["kill-session", "-t", &target(name)])?;
+        match std::fs::remove_file(self.launch_file(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::io(format!("removing {}", self.launch_file(name).display()))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn is_running(&self, name: &str) -> Result<bool, RuntimeError> {
+        Ok(self.info(name)?.is_some_and(|info| info.alive))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<SessionInfo>, RuntimeError> {
+        let out = self.run_allow_missing(&["list-panes", "-a", "-F", LIST_FORMAT])?;
+        let mut sessions = parse_list(out.as_deref().unwrap_or(""));
+        sessions.retain(|info| info.name.starts_with(prefix));
+        Ok(sessions)
+    }
+
+    fn peek(&self, name: &str, lines: usize) -> Result<String, RuntimeError> {
+        validate_name(name)?;
+        // Blank screen rows below the output count as lines for tmux: ask for the screen plus
+        // `lines` of history, then keep the last `lines` non-blank-tail lines.
+        let start = format!("-{lines}");
+        let out = self
+            .run_allow_missing(&["capture-pane", "-p", "-J", "-t", &target(name), "-S", &start])?
+            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
+        Ok(last_lines(&out, lines))
+    }
+
+    fn nudge(&self, name: &str, text: &str) -> Result<(), RuntimeError> {
+        if !self.require(name)?.alive {
+            return Err(RuntimeError::NotRunning(name.to_owned()));
+        }
+        let target = target(name);
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(NUDGE_CHUNK);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (chunk, tail) = rest.split_at(cut);
+            self.run(&["send-keys", "-t", &target, "-l", "--", chunk])?;
+            rest = tail;
+        }
+        if !text.is_empty() && !self.nudge_delay.is_zero() {
+            std::thread::sleep(self.nudge_delay);
+        }
+        self.run(&["send-keys", "-t", &target, "Enter"]).map(drop)
+    }
+
+    fn attach(&self, name: &str) -> Result<(), RuntimeError> {
+        self.require(name)?;
+        let args = ["attach-session", "-t", &target(name)];
+        let status = Command::new("tmux")
+            .args(["-u", "-L", &self.socket])
+            .args(args)
+            .status()
+            .map_err(RuntimeError::io("running tmux attach-session (is tmux installed?)"))?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(RuntimeError::Command {
+            cmd: format!("tmux -L {} {}", self.socket, args.join(" ")),
+            status: status.code(),
+            stderr: String::new(),
+        })
+    }
+
+    fn set_meta(&self, name: &str, key: &str, value: &str) -> Result<(), RuntimeError> {
+        validate_meta_key(key)?;
+        let _guard = self.meta_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut meta = self.require(name)?.meta;
+        meta.insert(key.to_owned(), value.to_owned());
+        self.write_meta(name, &meta)
+    }
+
+    fn get_meta(&self, name: &str, key: &str) -> Result<Option<String>, RuntimeError> {
+        validate_meta_key(key)?;
+        Ok(self.require(name)?.meta.remove(key))
+    }
+
+    fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError> {
+        Ok(self.require(name)?.last_activity)
+    }
+}
+
+/// Where a city's tmux launch files go by default: `<city>/.gc/sessions/`.
+pub fn default_state_dir(city_dir: &Path) -> PathBuf {
+    city_dir.join(".gc").join("sessions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trips_through_hex() {
+        let meta = BTreeMap::from([
+            ("token".to_owned(), "a\tb\n#{pane_pid}#(rm -rf /)'\"".to_owned()),
+            ("generation".to_owned(), "3".to_owned()),
+        ]);
+        let encoded = encode_meta(&meta);
+        assert!(encoded.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(decode_meta(&encoded), meta);
+        assert!(decode_meta("zz").is_empty());
+        assert!(decode_meta("abc").is_empty());
+        assert!(decode_meta("").is_empty());
+    }
+
+    #[test]
+    fn list_output_is_parsed() {
+        let meta = encode_meta(&BTreeMap::from([("k".to_owned(), "v".to_owned())]));
+        let out = format!(
+            "b\t20\t1\t3\t\t1700000000\t1700000001\t\n\
+             a\t10\t0\t\t\t1700000000\t1700000002\t{meta}\n\
+             c\t30\t1\t\t15\t0\t0\t\n\
+             garbage line\n"
+        );
+        let list = parse_list(&out);
+        let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(list[0].alive && list[0].pid == Some(10) && list[0].meta["k"] == "v");
+        assert_eq!((list[1].alive, list[1].exit_status), (false, Some(3)));
+        assert_eq!(list[2].exit_status, Some(128 + 15));
+        assert_eq!(list[2].created, None);
+    }
+
+    #[test]
+    fn formats_in_work_dirs_are_escaped() {
+        assert_eq!(escape_format("/tmp/#(touch x)/#{a}"), "/tmp/##(touch x)/##{a}");
+    }
+}
