@@ -80,6 +80,8 @@ impl Event {
     ///     .payload(serde_json::json!({"exitCode": 1}));
     /// assert_eq!(e.reason, "ProcessExited");
     /// ```
+    // Named `new` on `Event` so call sites read as the event they record.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(
         event_type: impl Into<String>,
         reason: impl Into<String>,
