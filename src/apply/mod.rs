@@ -194,20 +194,47 @@ pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<()
     Ok(())
 }
 
-/// The events an executed plan records: `(type, object, message)` per change.
-pub fn events(changes: &[Change]) -> Vec<(String, String, String)> {
+/// The events an executed plan records, one per change that is not `unchanged`:
+/// `resource.created` / `Created`, `resource.configured` / `Configured` with the payload
+/// `{"fields": [{"path": "spec.env.LOG_LEVEL", "from": "info", "to": "debug"}]}` (`from` is
+/// absent for an added field, `to` for a removed one), and `resource.pruned` / `Pruned`.
+pub fn events(changes: &[Change]) -> Vec<crate::events::NewEvent> {
+    use crate::events::Event;
     changes
         .iter()
         .filter(|c| c.action != Action::Unchanged)
         .map(|c| {
-            let message = match c.action {
-                Action::Configure => {
-                    let fields: Vec<String> = c.fields.iter().map(FieldChange::describe).collect();
-                    format!("configured: {}", fields.join("; "))
-                }
-                other => other.past_tense().to_owned(),
+            let (event_type, reason) = match c.action {
+                Action::Create => ("resource.created", "Created"),
+                Action::Configure => ("resource.configured", "Configured"),
+                Action::Prune => ("resource.pruned", "Pruned"),
+                Action::Unchanged => ("resource.unchanged", "Unchanged"),
             };
-            (format!("resource.{}", c.action.past_tense()), c.key(), message)
+            let event = match c.action {
+                Action::Configure => {
+                    let described: Vec<String> =
+                        c.fields.iter().map(FieldChange::describe).collect();
+                    let fields: Vec<serde_json::Value> = c
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            let mut m = serde_json::Map::new();
+                            m.insert("path".into(), crate::validate::field_path(&f.pointer).into());
+                            if let Some(before) = &f.before {
+                                m.insert("from".into(), before.clone());
+                            }
+                            if let Some(after) = &f.after {
+                                m.insert("to".into(), after.clone());
+                            }
+                            serde_json::Value::Object(m)
+                        })
+                        .collect();
+                    Event::new(event_type, reason, format!("configured: {}", described.join("; ")))
+                        .payload(serde_json::json!({ "fields": fields }))
+                }
+                other => Event::new(event_type, reason, other.past_tense()),
+            };
+            event.object(c.kind, &c.name)
         })
         .collect()
 }

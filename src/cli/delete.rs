@@ -60,11 +60,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         if !args.dry_run {
             store.delete(&lock, *kind, name)?;
-            events.push((
-                "resource.deleted".to_owned(),
-                key.clone(),
-                "deleted by gc delete".to_owned(),
-            ));
+            events.push(
+                crate::events::Event::new("resource.deleted", "Deleted", "deleted by gc delete")
+                    .object(*kind, name),
+            );
         }
         println!("{key} deleted{suffix}");
     }

@@ -1,12 +1,13 @@
 //! `gc describe`: one resource in detail: spec, status conditions, recent events.
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::present::age;
+use super::present::{age, table};
 use crate::store::Store;
 
 /// Show one resource in detail: metadata, spec, status conditions and recent events.
@@ -90,16 +91,29 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             }
         }
     }
-    let key = object.key();
-    let events: Vec<_> =
-        crate::events::read_all(&city_dir)?.into_iter().filter(|e| e.object == key).collect();
+    let mut events = Vec::new();
+    crate::events::scan_back(&city_dir, |e| {
+        if e.is_about(kind, &name) {
+            events.push(e);
+        }
+        if events.len() < RECENT_EVENTS {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    })?;
     if events.is_empty() {
         out.push_str("Events:            <none>\n");
     } else {
-        out.push_str("Events:\n  AGE   TYPE   MESSAGE\n");
-        for e in events.iter().rev().take(RECENT_EVENTS).rev() {
-            let _ = writeln!(out, "  {}   {}   {}", age(&e.time, now), e.event_type, e.message);
-        }
+        out.push_str("Events:\n");
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .rev()
+            .map(|e| {
+                vec![age(&e.ts, now), e.event_type.clone(), e.reason.clone(), e.message.clone()]
+            })
+            .collect();
+        out.push_str(&indent(&table(&["AGE", "TYPE", "REASON", "MESSAGE"], &rows)));
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
