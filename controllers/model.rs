@@ -69,22 +69,19 @@ impl CityModel {
     pub fn insert(&mut self, object: &StoredObject) {
         let Some(resource) = object.to_resource() else { return };
         let meta = &object.metadata;
-        let applied = |spec| Applied {
-            name: meta.name.clone(),
-            generation: meta.generation,
-            uid: meta.uid.clone(),
-            spec,
-        };
+        fn applied<S>(meta: &crate::store::StoredMeta, spec: S) -> Applied<S> {
+            Applied { name: meta.name.clone(), generation: meta.generation, uid: meta.uid.clone(), spec }
+        }
         match resource {
-            Resource::City(o) => self.city = Some(applied(o.spec)),
+            Resource::City(o) => self.city = Some(applied(meta, o.spec)),
             Resource::Provider(o) => {
-                self.providers.insert(meta.name.clone(), applied(o.spec));
+                self.providers.insert(meta.name.clone(), applied(meta, o.spec));
             }
             Resource::Rig(o) => {
-                self.rigs.insert(meta.name.clone(), applied(o.spec));
+                self.rigs.insert(meta.name.clone(), applied(meta, o.spec));
             }
             Resource::Agent(o) => {
-                self.agents.insert(meta.name.clone(), applied(o.spec));
+                self.agents.insert(meta.name.clone(), applied(meta, o.spec));
             }
             Resource::Formula(_) | Resource::Order(_) => {}
         }

@@ -63,6 +63,14 @@ impl Context {
         }
     }
 
+    /// A context for the city in `city_dir` with the runtime its City selects (tmux on the
+    /// City's socket by default). Session programs are started through this gc binary.
+    pub fn for_city(city_dir: &std::path::Path, actor: &str) -> Result<Context, ReconcileError> {
+        let city_dir = std::path::absolute(city_dir)?;
+        let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
+        Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
+    }
+
     fn emit(&self, event_type: &str, reason: &str, agent: Option<&str>, message: String, payload: Value) {
         let mut event = crate::events::Event::new(event_type, reason, message).payload(payload);
         if let Some(agent) = agent {
@@ -72,6 +80,26 @@ impl Context {
             tracing::warn!("cannot record event {event_type}: {e}");
         }
     }
+}
+
+/// The session runtime the City selects.
+pub fn runtime_for(model: &CityModel) -> Result<Arc<dyn Runtime>, ReconcileError> {
+    use crate::api::city::SessionBackend;
+    let launcher = std::env::current_exe()?;
+    let state_dir = model.dir.join(".gc").join("sessions");
+    Ok(match model.city_spec().session.backend {
+        SessionBackend::Tmux => {
+            Arc::new(crate::runtime::tmux::TmuxRuntime::new(model.socket(), launcher, state_dir))
+        }
+        SessionBackend::Subprocess => {
+            Arc::new(crate::runtime::subprocess::SubprocessRuntime::new(state_dir, launcher))
+        }
+        SessionBackend::Exec => {
+            return Err(ReconcileError::Runtime(crate::runtime::RuntimeError::Unsupported(
+                "the exec session backend is not available yet; use tmux or subprocess",
+            )));
+        }
+    })
 }
 
 /// What one pass did.

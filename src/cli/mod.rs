@@ -9,7 +9,12 @@ mod get;
 mod internal;
 mod present;
 mod schema;
+mod session;
+mod start;
+mod status;
+mod stop;
 mod validate;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +46,10 @@ enum Command {
     Describe(describe::Args),
     Delete(delete::Args),
     Schema(schema::Args),
+    Start(start::Args),
+    Stop(stop::Args),
+    Status(status::Args),
+    Session(session::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -123,6 +132,10 @@ pub fn run() -> ExitCode {
         Command::Describe(args) => describe::run(args, city),
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
+        Command::Start(args) => start::run(args, city),
+        Command::Stop(args) => stop::run(args, city),
+        Command::Status(args) => status::run(args, city),
+        Command::Session(args) => session::run(args, city),
         Command::Internal(args) => internal::run(args),
     };
     match result {

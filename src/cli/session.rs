@@ -1,0 +1,165 @@
+//! `gc session`: look at and steer the city's agent sessions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use crate::controllers::holds;
+use crate::controllers::launch::{meta, session_name};
+use crate::controllers::model::CityModel;
+use crate::controllers::reconcile::{Context, reconcile_agent};
+use crate::runtime::validate_name;
+
+/// Look at and steer agent sessions: list, peek, attach, nudge, stop, start.
+///
+/// SESSION is a session name (gc-<city>-<agent>[-<n>]) or an agent name, which means the
+/// agent's only session.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: SessionCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SessionCommand {
+    /// List the city's sessions.
+    List,
+    /// Print the last lines a session showed (also of one whose program exited).
+    Peek {
+        /// The session.
+        session: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 40)]
+        lines: usize,
+    },
+    /// Attach your terminal to a session (detach with tmux's prefix, Ctrl-b d).
+    Attach {
+        /// The session.
+        session: String,
+    },
+    /// Type text into a session and press Enter.
+    Nudge {
+        /// The session.
+        session: String,
+        /// The text.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Stop a session and keep it stopped (the controller will not restart it) until
+    /// `gc session start`.
+    Stop {
+        /// The session.
+        session: String,
+    },
+    /// Let the controller run a session stopped with `gc session stop` again.
+    Start {
+        /// The session.
+        session: String,
+    },
+}
+
+/// Runs `gc session`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
+    let ctx = Context::for_city(&city_dir, "gc session")?;
+    let model = CityModel::load(&city_dir, &ctx.store)?;
+    let rt = &ctx.runtime;
+    match args.command {
+        SessionCommand::List => {
+            let now = SystemTime::now();
+            let held = holds::held(&city_dir)?;
+            let rows: Vec<Vec<String>> = rt
+                .list(&model.session_prefix())?
+                .into_iter()
+                .map(|s| {
+                    let state = match (s.alive, held.contains(&s.name)) {
+                        (_, true) => "held".to_owned(),
+                        (true, _) if s.meta.get(meta::READY).is_some_and(|v| v == "1") => "ready".to_owned(),
+                        (true, _) => "starting".to_owned(),
+                        (false, _) => match s.exit_status {
+                            Some(code) => format!("exited ({code})"),
+                            None => "exited".to_owned(),
+                        },
+                    };
+                    let age = s
+                        .created
+                        .and_then(|c| now.duration_since(c).ok())
+                        .map_or_else(|| "-".to_owned(), short_duration);
+                    vec![
+                        s.name.clone(),
+                        s.meta.get(meta::AGENT).cloned().unwrap_or_else(|| "-".to_owned()),
+                        state,
+                        s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                        age,
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                println!("No sessions.");
+            } else {
+                print!("{}", super::present::table(&["SESSION", "AGENT", "STATE", "PID", "AGE"], &rows));
+            }
+        }
+        SessionCommand::Peek { session, lines } => {
+            let name = resolve(&model, &session)?;
+            print!("{}", rt.peek(&name, lines)?);
+        }
+        SessionCommand::Attach { session } => rt.attach(&resolve(&model, &session)?)?,
+        SessionCommand::Nudge { session, text } => {
+            rt.nudge(&resolve(&model, &session)?, &text.join(" "))?;
+        }
+        SessionCommand::Stop { session } => {
+            let name = resolve(&model, &session)?;
+            holds::hold(&city_dir, &name)?;
+            let grace = model.city_spec().controller.shutdown_timeout.get();
+            rt.stop(&name, grace)?;
+            println!("{name} stopped; it stays stopped until `gc session start {session}`");
+            crate::notify::poke(&city_dir);
+        }
+        SessionCommand::Start { session } => {
+            let name = resolve(&model, &session)?;
+            if !holds::release(&city_dir, &name)? {
+                println!("{name} was not stopped with `gc session stop`; nothing to do");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if crate::notify::request(&city_dir, "poke", Duration::from_secs(2)).is_some() {
+                println!("{name} released; the controller starts it");
+            } else if let Some(agent) = owner(&model, &name) {
+                reconcile_agent(&ctx, &agent)?;
+                println!("{name} started (no controller is running: `gc start` keeps it running)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A session name, from a session name or an agent name.
+fn resolve(model: &CityModel, session: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let name = if model.agents.contains_key(session) {
+        session_name(&model.city_name(), session, 0)
+    } else {
+        session.to_owned()
+    };
+    validate_name(&name)?;
+    Ok(name)
+}
+
+/// The agent a session name belongs to.
+fn owner(model: &CityModel, session: &str) -> Option<String> {
+    let rest = session.strip_prefix(&model.session_prefix())?;
+    model.agents.keys().find(|agent| {
+        rest == agent.as_str()
+            || rest.strip_prefix(agent.as_str()).and_then(|r| r.strip_prefix('-')).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+    }).cloned()
+}
+
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+

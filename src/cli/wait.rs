@@ -1,0 +1,64 @@
+//! Waiting for the city to converge: every agent's status reports its current generation and
+//! a settled phase. Shared by `gc start` and `gc apply --wait`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::api::Kind;
+use crate::store::Store;
+
+/// Phases in which an agent has nothing more to do.
+const SETTLED: &[&str] = &["Running", "Stopped"];
+
+/// The agents not yet converged, as `name (phase)`.
+pub fn pending(store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    for agent in store.list_kind(Kind::Agent)? {
+        let name = &agent.metadata.name;
+        let status = store.status(Kind::Agent, name)?;
+        let observed = status.as_ref().and_then(|s| s.get("observedGeneration")).and_then(Value::as_u64);
+        let phase = status.as_ref().and_then(|s| s.get("phase")).and_then(Value::as_str).unwrap_or("Pending");
+        if observed != Some(agent.metadata.generation) || !SETTLED.contains(&phase) {
+            out.push(format!("{name} ({phase})"));
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until every agent converged or `timeout` passes, showing what is still pending.
+/// Returns whether it converged.
+pub fn until_converged(city_dir: &Path, timeout: Duration) -> Result<bool, crate::store::StoreError> {
+    let store = Store::new(city_dir);
+    let deadline = Instant::now() + timeout;
+    let tty = std::io::stderr().is_terminal();
+    let mut last = String::new();
+    loop {
+        let waiting = pending(&store)?;
+        if waiting.is_empty() {
+            if tty {
+                eprint!("\r\x1b[K");
+            }
+            return Ok(true);
+        }
+        let line = format!("waiting for {}", waiting.join(", "));
+        if line != last {
+            if tty {
+                eprint!("\r\x1b[K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            last = line;
+        }
+        if Instant::now() >= deadline {
+            if tty {
+                eprintln!();
+            }
+            eprintln!("gc: not converged after {}s: {}", timeout.as_secs(), waiting.join(", "));
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
