@@ -5,7 +5,9 @@ mod city_dir;
 mod delete;
 mod describe;
 mod diff;
+mod events;
 mod get;
+mod init;
 mod present;
 mod schema;
 mod validate;
@@ -40,6 +42,8 @@ enum Command {
     Describe(describe::Args),
     Delete(delete::Args),
     Schema(schema::Args),
+    Events(events::Args),
+    Init(init::Args),
 }
 
 /// The kind a command-line argument names, or an error listing the kinds.
@@ -120,6 +124,8 @@ pub fn run() -> ExitCode {
         Command::Describe(args) => describe::run(args, city),
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
+        Command::Events(args) => events::run(args, city),
+        Command::Init(args) => init::run(args, city),
     };
     match result {
         Ok(code) => code,
