@@ -402,7 +402,9 @@ impl Follower {
         self.watcher = notify::recommended_watcher(handler)
             .and_then(|mut w| w.watch(&dir, notify::RecursiveMode::NonRecursive).map(|()| w))
             .ok();
-        self.watching_state_dir = is_state_dir && self.watcher.is_some();
+        // A watcher that could not be set up (e.g. inotify limits) is not retried: polling
+        // still sees every event.
+        self.watching_state_dir = is_state_dir;
     }
 
     /// Waits until the log changes or `poll` has passed, then returns the events appended
