@@ -46,13 +46,16 @@ pub struct Event {
     /// Position in the log, from 1, strictly increasing across processes.
     pub seq: u64,
     /// When it was recorded: RFC 3339, UTC, milliseconds (`2026-11-24T08:30:00.125Z`).
-    /// Non-decreasing along `seq` as long as the system clock does not go back.
+    /// Non-decreasing along `seq` as long as the system clock does not go back. (Read from
+    /// `time` in logs written before the typed format.)
+    #[serde(alias = "time")]
     pub ts: String,
     /// Dotted type, e.g. `resource.configured`, `session.crashed`, `controller.started`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The object it is about; `None` for city- or controller-level events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The object it is about; `None` for city- or controller-level events. (Logs written
+    /// before the typed format held a `kind/name` string here; it is read as the same object.)
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "object_or_key")]
     pub object: Option<ObjectRef>,
     /// Why, as one CamelCase word in kubectl's habit (`Created`, `ProcessExited`).
     #[serde(default)]
@@ -66,6 +69,23 @@ pub struct Event {
     /// `resource.configured`). Omitted when empty.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub payload: Map<String, Value>,
+}
+
+/// `{"kind": "Agent", "name": "worker"}`, or the older `"agent/worker"`.
+fn object_or_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ObjectRef>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Ref(ObjectRef),
+        Key(String),
+    }
+    Ok(match Option::<Repr>::deserialize(d)? {
+        None => None,
+        Some(Repr::Ref(r)) => Some(r),
+        Some(Repr::Key(key)) => key.split_once('/').and_then(|(kind, name)| {
+            Some(ObjectRef { kind: Kind::from_cli_name(kind)?, name: name.to_owned() })
+        }),
+    })
 }
 
 impl Event {
@@ -163,11 +183,7 @@ pub fn append(city_dir: &Path, events: Vec<NewEvent>, actor: &str) -> io::Result
     fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
     file.lock()?;
-    let mut last = 0;
-    let end = scan_back_file(&mut file, |e| {
-        last = e.seq;
-        ControlFlow::Break(())
-    })?;
+    let (last, end) = last_seq(&mut file)?;
     let len = file.seek(SeekFrom::End(0))?;
     let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut buf = Vec::new();
@@ -193,6 +209,25 @@ pub fn append(city_dir: &Path, events: Vec<NewEvent>, actor: &str) -> io::Result
     file.write_all(&buf)?;
     file.sync_data()?;
     Ok(stored)
+}
+
+/// The `seq` of the last line that has one (0 for none), and the offset just past the last
+/// complete line. Only `seq` is read, so a line this version cannot otherwise parse (a newer or
+/// older format) still counts and numbers never repeat.
+fn last_seq(file: &mut File) -> io::Result<(u64, u64)> {
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    let mut last = 0;
+    let end = scan_back_lines(file, |line| match serde_json::from_slice::<Seq>(line) {
+        Ok(s) => {
+            last = s.seq;
+            ControlFlow::Break(())
+        }
+        Err(_) => ControlFlow::Continue(()),
+    })?;
+    Ok((last, end))
 }
 
 /// Every event in the log, oldest first. Lines that do not parse (a torn last line, a line
@@ -257,16 +292,23 @@ fn scan_back_file(
     file: &mut File,
     mut visit: impl FnMut(Event) -> ControlFlow<()>,
 ) -> io::Result<u64> {
+    scan_back_lines(file, |line| match serde_json::from_slice::<Event>(line) {
+        Ok(event) => visit(event),
+        Err(_) => ControlFlow::Continue(()),
+    })
+}
+
+/// [`scan_back_file`] over raw complete lines (without their `\n`), newest first.
+fn scan_back_lines(
+    file: &mut File,
+    mut emit: impl FnMut(&[u8]) -> ControlFlow<()>,
+) -> io::Result<u64> {
     let len = file.seek(SeekFrom::End(0))?;
     let mut pos = len;
     // Bytes from `pos` up to the end of the line being assembled (its start not yet read).
     let mut pending: Vec<u8> = Vec::new();
     // Offset just past the last '\n': what follows it is a torn line, not an event.
     let mut end: Option<u64> = None;
-    let mut emit = |line: &[u8]| match serde_json::from_slice::<Event>(line) {
-        Ok(event) => visit(event),
-        Err(_) => ControlFlow::Continue(()),
-    };
     while pos > 0 {
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0; usize::try_from(pos - start).map_err(io::Error::other)?];
@@ -402,7 +444,9 @@ impl Follower {
         self.watcher = notify::recommended_watcher(handler)
             .and_then(|mut w| w.watch(&dir, notify::RecursiveMode::NonRecursive).map(|()| w))
             .ok();
-        self.watching_state_dir = is_state_dir && self.watcher.is_some();
+        // A watcher that could not be set up (e.g. inotify limits) is not retried: polling
+        // still sees every event.
+        self.watching_state_dir = is_state_dir;
     }
 
     /// Waits until the log changes or `poll` has passed, then returns the events appended
@@ -474,6 +518,24 @@ mod tests {
         // No object and no payload: both omitted.
         assert!(lines[1].get("object").is_none() && lines[1].get("payload").is_none());
         assert_eq!(read_all(dir.path()).unwrap(), stored);
+    }
+
+    #[test]
+    fn logs_in_the_untyped_format_are_read_and_numbered_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            &path,
+            "{\"seq\":1,\"time\":\"2026-01-01T00:00:00.000Z\",\"type\":\"resource.created\",\"object\":\"agent/worker\",\"message\":\"created\",\"actor\":\"gc apply\"}\n\
+             {\"seq\":2,\"from\":\"a future gc\"}\n",
+        )
+        .unwrap();
+        let old = &read_all(dir.path()).unwrap()[0];
+        assert!(old.is_about(Kind::Agent, "worker"));
+        assert_eq!(old.ts, "2026-01-01T00:00:00.000Z");
+        let new = append(dir.path(), vec![event(1)], "test").unwrap();
+        assert_eq!(new[0].seq, 3);
     }
 
     #[test]

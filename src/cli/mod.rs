@@ -5,7 +5,9 @@ mod city_dir;
 mod delete;
 mod describe;
 mod diff;
+mod events;
 mod get;
+mod init;
 mod internal;
 mod present;
 mod schema;
@@ -46,6 +48,8 @@ enum Command {
     Describe(describe::Args),
     Delete(delete::Args),
     Schema(schema::Args),
+    Events(events::Args),
+    Init(init::Args),
     Start(start::Args),
     Stop(stop::Args),
     Status(status::Args),
@@ -132,6 +136,8 @@ pub fn run() -> ExitCode {
         Command::Describe(args) => describe::run(args, city),
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
+        Command::Events(args) => events::run(args, city),
+        Command::Init(args) => init::run(args, city),
         Command::Start(args) => start::run(args, city),
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),

@@ -163,28 +163,39 @@ pub fn age(timestamp: &str, now: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Left-aligned columns separated by three spaces, as kubectl prints them.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let widths = column_widths(headers, rows);
+    let mut out = table_line(headers, &widths);
+    for row in rows {
+        out.push_str(&table_line(row, &widths));
+    }
+    out
+}
+
+/// The width of each column of [`table`]: its widest cell or header.
+pub fn column_widths(headers: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
+    widths
+}
+
+/// One line of a table with the given column widths (a wider cell pushes the rest right), for
+/// tables printed a row at a time such as `gc events --follow`.
+pub fn table_line(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
+    let mut s = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let cell = cell.as_ref();
+        if i + 1 == cells.len() {
+            s.push_str(cell);
+        } else {
+            let w = widths.get(i).copied().unwrap_or(0);
+            s.push_str(&format!("{cell:<w$}   "));
         }
-        s.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
-    out
+    s.trim_end().to_owned() + "\n"
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+//! Build script: embeds every file of the sample city (`manifests/sample-city/`) so `gc init`
+//! can write it anywhere. Generates `$OUT_DIR/sample_city.rs`, a list of
+//! `(relative path, contents, executable)` in path order.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.join("manifests").join("sample-city");
+    // A directory here makes cargo rerun the script when anything below it changes.
+    println!("cargo:rerun-if-changed=manifests/sample-city");
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    files.sort();
+    let mut out = String::from(
+        "/// Every file of the sample city: path relative to it (`/`-separated), contents, and\n\
+         /// whether it is executable.\n\
+         pub(crate) const SAMPLE_CITY: &[(&str, &[u8], bool)] = &[\n",
+    );
+    for (rel, abs, executable) in &files {
+        let _ = writeln!(out, "    ({rel:?}, include_bytes!({abs:?}), {executable}),");
+    }
+    out.push_str("];\n");
+    let dest =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("sample_city.rs");
+    std::fs::write(dest, out).expect("write sample_city.rs");
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String, bool)>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    for entry in entries {
+        let entry = entry.expect("directory entry");
+        let path = entry.path();
+        let file_type = entry.file_type().expect("file type");
+        if file_type.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let rel = path.strip_prefix(root).expect("below root");
+            let rel: Vec<String> =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let rel = rel.join("/");
+            let executable = is_executable(&path) || rel.ends_with(".sh");
+            out.push((rel, path.to_string_lossy().into_owned(), executable));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    false
+}
