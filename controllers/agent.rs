@@ -324,3 +324,204 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
     });
     AgentPlan { actions, status, requeue_after }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::api::provider::PromptMode;
+    use crate::runtime::Readiness;
+
+    fn launch(session: &str, fingerprint: &str) -> Launch {
+        Launch {
+            agent: "worker".into(),
+            session: session.into(),
+            index: 0,
+            work_dir: PathBuf::from("/city"),
+            program: vec!["agent-cli".into()],
+            prompt: None,
+            prompt_mode: PromptMode::Arg,
+            prompt_flag: None,
+            env: BTreeMap::new(),
+            readiness: Readiness::None,
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn session(name: &str, alive: bool, fingerprint: &str, ready: bool) -> SessionInfo {
+        let mut meta = BTreeMap::from([
+            (meta::AGENT.to_owned(), "worker".to_owned()),
+            (meta::FINGERPRINT.to_owned(), fingerprint.to_owned()),
+            (meta::INSTANCE.to_owned(), format!("{name}-token")),
+        ]);
+        if ready {
+            meta.insert(meta::READY.into(), "1".into());
+        }
+        SessionInfo {
+            name: name.into(),
+            alive,
+            pid: alive.then_some(42),
+            exit_status: (!alive).then_some(3),
+            created: None,
+            last_activity: None,
+            meta,
+        }
+    }
+
+    struct Case {
+        launches: Vec<Launch>,
+        observed: Vec<SessionInfo>,
+        held: BTreeSet<String>,
+        restarts: BTreeMap<String, Vec<SystemTime>>,
+        off: Option<&'static str>,
+        on_drift: OnDrift,
+        dependencies: Result<(), String>,
+    }
+
+    impl Case {
+        fn new(launches: Vec<Launch>, observed: Vec<SessionInfo>) -> Case {
+            Case {
+                launches,
+                observed,
+                held: BTreeSet::new(),
+                restarts: BTreeMap::new(),
+                off: None,
+                on_drift: OnDrift::Immediate,
+                dependencies: Ok(()),
+            }
+        }
+
+        fn plan(&self) -> AgentPlan {
+            plan(&AgentInput {
+                name: "worker",
+                generation: 4,
+                off: self.off,
+                launches: Ok(self.launches.clone()),
+                on_drift: self.on_drift,
+                observed: self.observed.iter().collect(),
+                held: &self.held,
+                dependencies: self.dependencies.clone(),
+                restarts: &self.restarts,
+                backoff: Backoff {
+                    initial: Duration::from_secs(1),
+                    max: Duration::from_secs(60),
+                    window: Duration::from_secs(3600),
+                },
+                now: SystemTime::UNIX_EPOCH + Duration::from_secs(10_000),
+            })
+        }
+    }
+
+    fn described(plan: &AgentPlan) -> Vec<String> {
+        plan.actions.iter().map(SessionAction::describe).collect()
+    }
+
+    #[test]
+    fn a_missing_session_starts_and_a_ready_one_is_left_alone() {
+        let plan = Case::new(vec![launch("gc-c-worker", "f1")], vec![]).plan();
+        assert_eq!(described(&plan), ["start gc-c-worker (not running)"]);
+        assert_eq!(plan.status["phase"], "Starting");
+        assert_eq!(plan.status["observedGeneration"], 4);
+
+        let running = vec![session("gc-c-worker", true, "f1", true)];
+        let plan = Case::new(vec![launch("gc-c-worker", "f1")], running).plan();
+        assert!(plan.actions.is_empty(), "running twice changes nothing: {:?}", described(&plan));
+        assert_eq!(plan.status["phase"], "Running");
+        assert_eq!(plan.status["readySessions"], 1);
+    }
+
+    #[test]
+    fn a_live_session_not_yet_ready_is_awaited_not_restarted() {
+        let observed = vec![session("gc-c-worker", true, "f1", false)];
+        let plan = Case::new(vec![launch("gc-c-worker", "f1")], observed).plan();
+        assert_eq!(described(&plan), ["wait for gc-c-worker to be ready"]);
+    }
+
+    #[test]
+    fn a_crashed_session_restarts_at_once_then_with_backoff() {
+        let dead = vec![session("gc-c-worker", false, "f1", false)];
+        let plan = Case::new(vec![launch("gc-c-worker", "f1")], dead.clone()).plan();
+        assert_eq!(described(&plan), ["start gc-c-worker (exited with status 3)"]);
+
+        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], dead);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        // Two restarts in the window, the last 1s ago: the next waits 2s, so 1s more.
+        case.restarts
+            .insert("gc-c-worker".into(), vec![now - Duration::from_secs(5), now - Duration::from_secs(1)]);
+        let plan = case.plan();
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.requeue_after, Some(Duration::from_secs(1)));
+        assert_eq!(plan.status["phase"], "CrashLoop");
+        assert_eq!(plan.status["restarts"], 2);
+    }
+
+    #[test]
+    fn suspended_agents_stop_and_are_not_started() {
+        let observed =
+            vec![session("gc-c-worker", true, "f1", true), session("gc-c-worker-2", false, "f1", false)];
+        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], observed);
+        case.off = Some("Suspended");
+        let plan = case.plan();
+        assert_eq!(described(&plan), ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]);
+        assert_eq!(plan.status["phase"], "Stopped");
+        // The stop is fenced by the instance token it was planned against.
+        assert!(matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token"));
+
+        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
+        case.off = Some("Suspended");
+        assert!(case.plan().actions.is_empty(), "a stopped, suspended agent stays stopped");
+    }
+
+    #[test]
+    fn a_held_session_is_stopped_and_never_resurrected() {
+        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![session("gc-c-worker", true, "f1", true)]);
+        case.held.insert("gc-c-worker".into());
+        assert_eq!(described(&case.plan()), ["stop gc-c-worker (StoppedByUser)"]);
+        case.observed.clear();
+        let plan = case.plan();
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.status["sessions"][0]["state"], "held");
+    }
+
+    #[test]
+    fn drift_restarts_only_as_the_policy_allows() {
+        let observed = vec![session("gc-c-worker", true, "old", true)];
+        let case = Case::new(vec![launch("gc-c-worker", "new")], observed.clone());
+        assert_eq!(
+            described(&case.plan()),
+            ["stop gc-c-worker (ConfigDrift)", "start gc-c-worker (its spec changed)"]
+        );
+        let mut case = Case::new(vec![launch("gc-c-worker", "new")], observed);
+        case.on_drift = OnDrift::WhenIdle;
+        let plan = case.plan();
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.status["sessions"][0]["state"], "drifted");
+        // A session started without a fingerprint (adopted) is never restarted for drift.
+        let mut adopted = session("gc-c-worker", true, "x", true);
+        adopted.meta.remove(meta::FINGERPRINT);
+        assert!(Case::new(vec![launch("gc-c-worker", "new")], vec![adopted]).plan().actions.is_empty());
+    }
+
+    #[test]
+    fn pools_scale_down_and_dependencies_gate_starts() {
+        let observed = vec![session("gc-c-worker-1", true, "f", true), session("gc-c-worker-2", true, "f", true)];
+        let plan = Case::new(vec![launch("gc-c-worker-1", "f")], observed).plan();
+        assert_eq!(described(&plan), ["stop gc-c-worker-2 (ScaledDown)"]);
+
+        let mut case = Case::new(vec![launch("gc-c-worker", "f")], vec![]);
+        case.dependencies = Err("mayor".into());
+        let plan = case.plan();
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.status["phase"], "Waiting");
+        assert!(plan.requeue_after.is_some());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(5), window: Duration::ZERO };
+        let delays: Vec<u64> = (0..6).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(delays, [0, 1, 2, 4, 5, 5]);
+        assert_eq!(b.delay(usize::MAX), Duration::from_secs(5));
+    }
+}

@@ -25,6 +25,15 @@ pub struct Args {
     /// declare. (A whole-city apply always prunes.)
     #[arg(long)]
     prune: bool,
+
+    /// Wait until the agents match what was applied: the running controller converges them,
+    /// or, with no controller running, this command reconciles them itself.
+    #[arg(long, conflicts_with = "dry_run")]
+    wait: bool,
+
+    /// How long --wait waits.
+    #[arg(long, default_value = "2m", value_name = "DURATION", requires = "wait")]
+    timeout: crate::api::Duration,
 }
 
 /// Runs `gc apply`.
@@ -55,7 +64,40 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("{} {}{suffix}", change.key(), change.action.past_tense());
     }
     println!("{}{suffix}", summary(&changes));
+    let city_dir = declared.city_dir.clone();
     // The process ends here; skip tearing down every loaded document (see gc validate).
     std::mem::forget((declared, changes));
+    if args.wait && !converge(&city_dir, args.timeout.get())? {
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for the running controller to converge the city, or converges it here when none
+/// runs. Returns whether it converged in time.
+fn converge(
+    city_dir: &std::path::Path,
+    timeout: std::time::Duration,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    if crate::controllers::manager::running_pid(city_dir).is_some() {
+        return Ok(super::wait::until_converged(city_dir, timeout)?);
+    }
+    eprintln!("no controller is running: reconciling here (`gc start` keeps the city running)");
+    let ctx = crate::controllers::reconcile::Context::for_city(city_dir, "gc apply --wait")?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let outcome = crate::controllers::reconcile::reconcile_all(&ctx)?;
+        let pending = super::wait::pending(&ctx.store)?;
+        if pending.is_empty() {
+            eprintln!("converged");
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!("gc: not converged after {}s: {}", timeout.as_secs(), pending.join(", "));
+            return Ok(false);
+        }
+        eprintln!("waiting for {}", pending.join(", "));
+        let pause = outcome.requeue_after.unwrap_or(std::time::Duration::from_millis(200));
+        std::thread::sleep(pause.min(std::time::Duration::from_secs(1)));
+    }
 }
