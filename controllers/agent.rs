@@ -25,6 +25,9 @@ pub struct AgentInput<'a> {
     pub on_drift: OnDrift,
     /// The sessions that belong to it (by name or by their `agent` metadata).
     pub observed: Vec<&'a SessionInfo>,
+    /// Sessions the last status recorded as up: one of them missing now was killed, which
+    /// counts as a crash, not a first start.
+    pub was_up: &'a BTreeSet<String>,
     /// Sessions a person stopped with `gc session stop` (not started until `gc session start`).
     pub held: &'a BTreeSet<String>,
     /// `Err(dependency)` while an agent it depends on is not ready.
@@ -134,7 +137,7 @@ impl SessionAction {
                 let why = match reason {
                     StartReason::NotRunning => "not running".to_owned(),
                     StartReason::Crashed(Some(code)) => format!("exited with status {code}"),
-                    StartReason::Crashed(None) => "its program exited".to_owned(),
+                    StartReason::Crashed(None) => "it died".to_owned(),
                     StartReason::Drifted => "its spec changed".to_owned(),
                 };
                 format!("start {} ({why})", launch.session)
@@ -248,6 +251,7 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
                 _ => {
                     let reason = match info {
                         Some(dead) => StartReason::Crashed(dead.exit_status),
+                        None if input.was_up.contains(name) => StartReason::Crashed(None),
                         None => StartReason::NotRunning,
                     };
                     let wait = input.backoff.delay(recent.len());
@@ -373,6 +377,7 @@ mod tests {
         launches: Vec<Launch>,
         observed: Vec<SessionInfo>,
         held: BTreeSet<String>,
+        was_up: BTreeSet<String>,
         restarts: BTreeMap<String, Vec<SystemTime>>,
         off: Option<&'static str>,
         on_drift: OnDrift,
@@ -385,6 +390,7 @@ mod tests {
                 launches,
                 observed,
                 held: BTreeSet::new(),
+                was_up: BTreeSet::new(),
                 restarts: BTreeMap::new(),
                 off: None,
                 on_drift: OnDrift::Immediate,
@@ -400,6 +406,7 @@ mod tests {
                 launches: Ok(self.launches.clone()),
                 on_drift: self.on_drift,
                 observed: self.observed.iter().collect(),
+                was_up: &self.was_up,
                 held: &self.held,
                 dependencies: self.dependencies.clone(),
                 restarts: &self.restarts,
@@ -443,6 +450,10 @@ mod tests {
         let dead = vec![session("gc-c-worker", false, "f1", false)];
         let plan = Case::new(vec![launch("gc-c-worker", "f1")], dead.clone()).plan();
         assert_eq!(described(&plan), ["start gc-c-worker (exited with status 3)"]);
+        // Up at the last look and gone now (its tmux session was killed): also a crash.
+        let mut vanished = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
+        vanished.was_up.insert("gc-c-worker".into());
+        assert_eq!(described(&vanished.plan()), ["start gc-c-worker (it died)"]);
 
         let mut case = Case::new(vec![launch("gc-c-worker", "f1")], dead);
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);

@@ -135,6 +135,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     });
 
     ctx_event(&ctx, "controller.started", "Started", format!("controller started (pid {})", std::process::id()));
+    first_pass(ctx.clone()).await;
     let agents = agent_controller(ctx.clone(), agent_rx, all_agents_rx, session_rx, until(shutdown_rx.clone()));
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     tokio::join!(agents, providers);
@@ -152,6 +153,40 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     ctx_event(&ctx, "controller.stopped", "Stopped", "controller stopped".to_owned());
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
+}
+
+/// Adopts what runs already and converges once before the event-driven loop takes over:
+/// sessions that belong to applied agents are kept as they are (a restarted controller does
+/// not restart them), sessions that belong to no agent are reported.
+async fn first_pass(ctx: Arc<Context>) {
+    let pass = ctx.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let model = super::model::CityModel::load(&pass.city_dir, &pass.store)?;
+        let before = pass.runtime.list(&model.session_prefix())?;
+        let adopted = before
+            .iter()
+            .filter(|s| s.alive)
+            .filter(|s| s.meta.get(super::launch::meta::AGENT).is_some_and(|a| model.agents.contains_key(a)))
+            .count();
+        reconcile::reconcile_all(&pass)?;
+        Ok::<usize, ReconcileError>(adopted)
+    })
+    .await;
+    match result {
+        Ok(Ok(adopted)) => {
+            let event = crate::events::Event::new(
+                "controller.ready",
+                "FirstPassDone",
+                format!("first pass done; adopted {adopted} running session(s)"),
+            )
+            .payload(json!({"adopted": adopted}));
+            if let Err(e) = crate::events::append(&ctx.city_dir, vec![event], &ctx.actor) {
+                tracing::warn!("cannot record event: {e}");
+            }
+        }
+        Ok(Err(e)) => tracing::warn!("first pass: {e}"),
+        Err(e) => tracing::warn!("first pass: {e}"),
+    }
 }
 
 fn ctx_event(ctx: &Context, event_type: &str, reason: &str, message: String) {
@@ -454,6 +489,5 @@ async fn reconcile_provider(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))?;
     ctx.store.put_status(Kind::Provider, object.name(), &status)?;
-    let _ = json!(null);
     Ok(Action::requeue(Duration::from_secs(300)))
 }

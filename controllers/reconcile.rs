@@ -154,6 +154,7 @@ fn is_ready(model: &CityModel, observed: &[SessionInfo], agent: &str) -> bool {
 pub fn plan_agent(
     model: &CityModel,
     observed: &[SessionInfo],
+    was_up: &BTreeSet<String>,
     held: &BTreeSet<String>,
     restarts: &BTreeMap<String, Vec<SystemTime>>,
     agent: &str,
@@ -182,6 +183,7 @@ pub fn plan_agent(
         launches,
         on_drift: applied.map(|a| a.spec.restart_policy.on_drift).unwrap_or_default(),
         observed: sessions_of(model, observed, agent),
+        was_up,
         held,
         dependencies,
         restarts,
@@ -202,7 +204,8 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
     let observed = ctx.runtime.list(&model.session_prefix())?;
     let held = super::holds::held(&ctx.city_dir)?;
     let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let plan = plan_agent(&model, &observed, &held, &restarts, agent, SystemTime::now());
+    let was_up = up_in_status(ctx.store.status(Kind::Agent, agent)?.as_ref());
+    let plan = plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
     let actions = plan.actions.len();
     for action in &plan.actions {
         execute(ctx, &model, agent, action)?;
@@ -214,13 +217,26 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
             // Record what the actions led to, not what was seen before them.
             let observed = ctx.runtime.list(&model.session_prefix())?;
             let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            plan_agent(&model, &observed, &held, &restarts, agent, SystemTime::now()).status
+            let was_up = BTreeSet::new();
+            plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now()).status
         };
         ctx.store.put_status(Kind::Agent, agent, &status)?;
     } else {
         ctx.store.delete_status(Kind::Agent, agent)?;
     }
     Ok(Outcome { actions, requeue_after: plan.requeue_after })
+}
+
+/// The sessions a recorded status lists as up.
+fn up_in_status(status: Option<&Value>) -> BTreeSet<String> {
+    let rows = status.and_then(|s| s.get("sessions")).and_then(Value::as_array);
+    rows.into_iter()
+        .flatten()
+        .filter(|row| {
+            matches!(row.get("state").and_then(Value::as_str), Some("running" | "drifted" | "restarting"))
+        })
+        .filter_map(|row| row.get("name")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn now_text() -> String {

@@ -1,0 +1,308 @@
+//! The controller end to end on real tmux: each test runs its own city on its own tmux socket
+//! and always kills that tmux server and its controller afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+const AGENT_SCRIPT: &str = r#"#!/usr/bin/env bash
+# Records how it was started, then answers like an agent CLI behind a "ready> " prompt.
+mkdir -p "$GC_CITY/out"
+{
+  echo "pwd=$PWD"
+  echo "agent=$GC_AGENT"
+  echo "session=$GC_SESSION"
+  echo "extra=${EXTRA:-}"
+  echo "argc=$#"
+  printf 'arg=%s\n' "$@"
+} > "$GC_CITY/out/$GC_SESSION.txt"
+while true; do
+  printf 'ready> '
+  IFS= read -r line || exit 0
+  echo "heard $line"
+done
+"#;
+
+struct TestCity {
+    dir: tempfile::TempDir,
+    socket: String,
+}
+
+impl TestCity {
+    fn new() -> TestCity {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            panic!("these tests need tmux on PATH (scripts/test.sh installs it)");
+        }
+        let socket = format!("gct-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let city = TestCity { dir: tempfile::tempdir().unwrap(), socket };
+        city.write(
+            "city.yaml",
+            &format!(
+                "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
+                 defaultProvider: probe\n  session:\n    socket: {}\n    startupTimeout: 20s\n  \
+                 controller:\n    shutdownTimeout: 2s\n---\napiVersion: gascity.dev/v1alpha1\n\
+                 kind: Provider\nmetadata:\n  name: probe\nspec:\n  command: scripts/agent.sh\n  \
+                 readyPromptPrefix: \"ready> \"\n",
+                city.socket
+            ),
+        );
+        city.write("scripts/agent.sh", AGENT_SCRIPT);
+        let script = city.path().join("scripts/agent.sh");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        city
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn agent(&self, name: &str, extra: &str, more: &str) {
+        self.write(
+            &format!("agents/{name}.yaml"),
+            &format!(
+                "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: {name}\nspec:\n  \
+                 env:\n    EXTRA: \"{extra}\"\n  prompt:\n    inline: \"You are {{{{ agent.name }}}}.\"\n{more}"
+            ),
+        );
+    }
+
+    fn gc(&self) -> Command {
+        let mut cmd = Command::new(cargo_bin("gc"));
+        cmd.current_dir(self.path()).env_remove("GC_CITY");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.gc().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "gc {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `(session, pane pid, dead)` for every pane on the city's socket.
+    fn panes(&self) -> Vec<(String, u32, bool)> {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "list-panes", "-a", "-F", "#{session_name} #{pane_pid} #{pane_dead}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split(' ');
+                Some((parts.next()?.to_owned(), parts.next()?.parse().ok()?, parts.next()? == "1"))
+            })
+            .collect()
+    }
+
+    fn live_sessions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.panes().into_iter().filter(|p| !p.2).map(|p| p.0).collect();
+        names.sort();
+        names
+    }
+
+    fn tmux(&self, args: &[&str]) {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
+    }
+
+    fn events(&self, event_type: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path().join(".gc/events.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == event_type)
+            .collect()
+    }
+
+    fn controller_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.path().join(".gc/controller.lock")).ok()?.trim().parse().ok()
+    }
+
+    fn status(&self, agent: &str) -> Value {
+        let path = self.path().join(format!(".gc/status/agents/{agent}.json"));
+        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+    }
+
+    fn out_file(&self, session: &str) -> PathBuf {
+        self.path().join("out").join(format!("{session}.txt"))
+    }
+}
+
+impl Drop for TestCity {
+    fn drop(&mut self) {
+        if let Some(pid) = self.controller_pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+        }
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; panics with `what` then.
+fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn three_agents(city: &TestCity) {
+    city.agent("alpha", "one", "");
+    city.agent("beta", "two with spaces", "  dependsOn: [alpha]\n");
+    city.agent("gamma", "$(touch /tmp/gc-never-run)", "  workDir: sub/dir\n");
+}
+
+#[test]
+fn apply_wait_starts_sessions_with_their_cwd_env_and_command() {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply", "--wait", "--timeout", "30s"]);
+    assert_eq!(city.live_sessions(), ["gc-town-alpha", "gc-town-beta", "gc-town-gamma"]);
+    wait_until("the agents to record how they started", LONG, || {
+        ["alpha", "beta", "gamma"].iter().all(|a| city.out_file(&format!("gc-town-{a}")).exists())
+    });
+    let read = |a: &str| std::fs::read_to_string(city.out_file(&format!("gc-town-{a}"))).unwrap();
+    let root = std::fs::canonicalize(city.path()).unwrap();
+    let alpha = read("alpha");
+    assert!(alpha.contains(&format!("pwd={}\n", root.display())), "{alpha}");
+    assert!(alpha.contains("agent=alpha\nsession=gc-town-alpha\nextra=one\n"), "{alpha}");
+    // The prompt is one argument: the startup beacon, then the rendered template.
+    assert!(alpha.contains("argc=1\narg=[town] alpha • "), "{alpha}");
+    assert!(alpha.contains("You are alpha."), "{alpha}");
+    assert!(read("beta").contains("extra=two with spaces\n"));
+    let gamma = read("gamma");
+    assert!(gamma.contains(&format!("pwd={}\n", root.join("sub/dir").display())), "{gamma}");
+    assert!(gamma.contains("extra=$(touch /tmp/gc-never-run)\n"), "env values are not run by a shell");
+    // Dependencies start first.
+    let started: Vec<String> = city
+        .events("session.started")
+        .iter()
+        .map(|e| e["object"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    let pos = |a: &str| started.iter().position(|s| s == a).unwrap();
+    assert!(pos("alpha") < pos("beta"), "{started:?}");
+    // Status says so.
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(city.path().join(".gc/status/agents/beta.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(status["readySessions"], 1);
+    // Running the reconcile again changes nothing.
+    let pids = city.panes();
+    city.run(&["apply", "--wait", "--timeout", "30s"]);
+    assert_eq!(city.panes(), pids);
+}
+
+#[test]
+fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    assert_eq!(city.live_sessions(), ["gc-town-alpha", "gc-town-beta", "gc-town-gamma"]);
+
+    // A second controller is refused.
+    let second = city.gc().args(["start", "--foreground"]).output().unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+
+    // Kill a session's program: it is back within seconds, with a session.crashed event.
+    let alpha_pid = city.panes().into_iter().find(|p| p.0 == "gc-town-alpha").unwrap().1;
+    Command::new("kill").args(["-9", &alpha_pid.to_string()]).output().unwrap();
+    wait_until("alpha to be restarted", LONG, || {
+        city.panes().iter().any(|p| p.0 == "gc-town-alpha" && !p.2 && p.1 != alpha_pid)
+    });
+    wait_until("a session.crashed event", LONG, || !city.events("session.crashed").is_empty());
+
+    // Kill a whole tmux session: also restored.
+    city.tmux(&["kill-session", "-t", "=gc-town-gamma"]);
+    wait_until("gamma to come back", LONG, || city.live_sessions().contains(&"gc-town-gamma".to_owned()));
+
+    // Suspend an agent: it stops and stays stopped.
+    city.agent("gamma", "$(touch /tmp/gc-never-run)", "  workDir: sub/dir\n  suspended: true\n");
+    city.run(&["apply"]);
+    wait_until("gamma's status to say Stopped", LONG, || city.status("gamma")["phase"] == "Stopped");
+    assert!(!city.live_sessions().contains(&"gc-town-gamma".to_owned()));
+    // Later passes (a crash elsewhere re-triggers reconciles) leave it stopped.
+    let alpha_pid = city.panes().into_iter().find(|p| p.0 == "gc-town-alpha").unwrap().1;
+    Command::new("kill").args(["-9", &alpha_pid.to_string()]).output().unwrap();
+    wait_until("alpha back again", LONG, || {
+        city.panes().iter().any(|p| p.0 == "gc-town-alpha" && !p.2 && p.1 != alpha_pid)
+    });
+    city.run(&["apply"]);
+    assert!(!city.live_sessions().contains(&"gc-town-gamma".to_owned()));
+
+    // Delete an agent: its session stops.
+    city.run(&["delete", "agent/beta"]);
+    wait_until("beta to stop", LONG, || !city.live_sessions().contains(&"gc-town-beta".to_owned()));
+
+    // Kill the tmux server: everything wanted is restored.
+    city.tmux(&["kill-server"]);
+    wait_until("alpha to be restored after the server died", LONG, || {
+        city.live_sessions() == ["gc-town-alpha"]
+    });
+
+    city.run(&["stop"]);
+    assert!(city.live_sessions().is_empty());
+    assert!(city.controller_pid().is_none() || Command::new("kill").args(["-0", &city.controller_pid().unwrap().to_string()]).output().map_or(true, |o| !o.status.success()));
+}
+
+#[test]
+fn a_restarted_controller_adopts_running_sessions() {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    let before = city.panes();
+    assert_eq!(before.len(), 3);
+    let pid = city.controller_pid().unwrap();
+    Command::new("kill").args(["-9", &pid.to_string()]).output().unwrap();
+    wait_until("the controller to die", LONG, || {
+        Command::new("kill").args(["-0", &pid.to_string()]).output().map_or(true, |o| !o.status.success())
+    });
+    city.run(&["start", "--timeout", "30s"]);
+    // The new controller's first pass over every agent is done when it says it is ready.
+    wait_until("the second controller's first pass", LONG, || city.events("controller.ready").len() == 2);
+    let ready = city.events("controller.ready");
+    assert_eq!(ready[1]["payload"]["adopted"], 3, "{ready:?}");
+    let started = city.events("session.started").len();
+    assert_eq!(city.panes(), before, "sessions adopted: none restarted or duplicated");
+    assert_eq!(city.events("session.started").len(), started);
+    assert_eq!(started, 3);
+}
+
+#[test]
+fn a_session_stopped_on_purpose_stays_stopped_until_started() {
+    let city = TestCity::new();
+    city.agent("alpha", "one", "");
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    city.run(&["session", "stop", "alpha"]);
+    assert!(city.live_sessions().is_empty());
+    // The controller has seen the stop (its status says held) and has not brought it back.
+    wait_until("alpha's status to say held", LONG, || city.status("alpha")["sessions"][0]["state"] == "held");
+    assert!(city.live_sessions().is_empty());
+    city.run(&["session", "start", "alpha"]);
+    wait_until("alpha to start again", LONG, || city.live_sessions() == ["gc-town-alpha"]);
+    // Nudge reaches the program; peek shows it.
+    city.run(&["session", "nudge", "alpha", "hello there"]);
+    wait_until("the nudge to be heard", LONG, || {
+        String::from_utf8_lossy(&city.run(&["session", "peek", "alpha"]).stdout).contains("heard hello there")
+    });
+}
