@@ -13,6 +13,22 @@ if ! need_cmd cargo; then
   exit 2
 fi
 
+# The tmux runtime's conformance tests drive a real tmux (each on a private socket).
+if ! need_cmd tmux; then
+  echo "==> installing tmux (the runtime tests need it)"
+  if need_cmd apt-get; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && need_cmd sudo; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq tmux
+  elif need_cmd brew; then
+    brew install tmux
+  fi
+  if ! need_cmd tmux; then
+    echo "test.sh: tmux is required for the runtime tests; install it and rerun" >&2
+    exit 2
+  fi
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -28,8 +28,9 @@ pub struct LaunchSpec {
     pub work_dir: PathBuf,
     /// When set, the launcher runs the program as its child, waits for it, and writes its exit
     /// status (decimal; 128 + signal number for a signal) to this file — so the status is known
-    /// even after whoever started the session has gone. When unset, the launcher replaces
-    /// itself with the program (`exec`), as tmux already records the status.
+    /// even after whoever started the session has gone, and even when tmux loses it (tmux 3.3
+    /// sometimes reports a pane dead without ever learning its status). When unset, the
+    /// launcher replaces itself with the program (`exec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_file: Option<PathBuf>,
 }
@@ -98,7 +99,9 @@ fn run(path: &Path) -> Result<i32, String> {
         return Err(format!("cannot run `{program}` in {}: {err}", spec.work_dir.display()));
     };
     let status = command
-        .status()
+        .spawn()
+        .inspect(|_| ignore_terminal_signals())
+        .and_then(|mut child| child.wait())
         .map_err(|e| format!("cannot run `{program}` in {}: {e}", spec.work_dir.display()));
     let code = match &status {
         Ok(status) => status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
@@ -109,4 +112,18 @@ fn run(path: &Path) -> Result<i32, String> {
         eprintln!("gc internal exec: {e}");
     }
     status.map(|_| code)
+}
+
+/// Makes the launcher immune to the signals a terminal sends its whole foreground group
+/// (Ctrl-C, Ctrl-\\): they are meant for the program, which may well survive them (an agent
+/// interrupts its current step on Ctrl-C), and the launcher must live on to record its exit.
+/// Called only after the program was spawned, so the program keeps the default dispositions.
+fn ignore_terminal_signals() {
+    for signal in [libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: setting a signal to SIG_IGN installs no handler code; it cannot violate
+        // memory safety and has no async-signal-safety requirements.
+        unsafe {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+    }
 }

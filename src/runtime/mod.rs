@@ -50,7 +50,9 @@ pub struct SessionInfo {
     pub alive: bool,
     /// Process id of the session's top process, when known.
     pub pid: Option<u32>,
-    /// Exit status of a dead session, when known (128 + signal number for a signal).
+    /// Exit status of a dead session, when known (128 + signal number for a signal). tmux may
+    /// report a pane dead a moment before it has reaped the process, so the status can appear
+    /// an observation after `alive` turns false.
     pub exit_status: Option<i32>,
     /// When the session was started.
     pub created: Option<SystemTime>,

@@ -65,13 +65,15 @@ fn snapshot() -> Vec<(u32, Stat)> {
 /// A process to stop: pid and start time.
 pub(crate) type ProcId = (u32, u64);
 
-/// `roots`, every live descendant of them, and every live member of the process groups
-/// `groups` (which catches children that were already reparented away from the tree).
-pub(crate) fn tree(roots: &[u32], groups: &[u32]) -> Vec<ProcId> {
+/// The live processes among `roots`, every live descendant of them, and every live member of
+/// the process groups `groups` (which catches children already reparented away from the tree).
+pub(crate) fn tree(roots: &[ProcId], groups: &[u32]) -> Vec<ProcId> {
     let all = snapshot();
     let mut found: Vec<ProcId> = all
         .iter()
-        .filter(|(pid, stat)| roots.contains(pid) || groups.contains(&stat.pgrp))
+        .filter(|(pid, stat)| {
+            roots.contains(&(*pid, stat.start_time)) || groups.contains(&stat.pgrp)
+        })
         .map(|(pid, stat)| (*pid, stat.start_time))
         .collect();
     // Breadth-first over parent links; each round adds the children of the previous one.
@@ -109,11 +111,29 @@ const STOP_POLL: Duration = Duration::from_millis(20);
 /// the kernel tearing them down.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
-fn wait_gone(procs: &[ProcId], timeout: Duration) -> bool {
+/// Sends `sig` to everything in the tree until nothing is left or `timeout` passes; returns
+/// whether nothing is left. Each poll rescans, so a process forked while the signal was on
+/// its way (a launcher that had not yet started its program) gets it too.
+fn signal_until_gone(
+    known: &mut Vec<ProcId>,
+    groups: &[u32],
+    sig: Signal,
+    timeout: Duration,
+) -> bool {
     let deadline = Instant::now() + timeout;
+    let mut signalled: Vec<ProcId> = Vec::new();
     loop {
-        if procs.iter().all(|&(pid, start)| !alive(pid, start)) {
+        let live = tree(known, groups);
+        if live.is_empty() {
             return true;
+        }
+        let fresh: Vec<ProcId> = live.into_iter().filter(|p| !signalled.contains(p)).collect();
+        signal(&fresh, sig);
+        for p in fresh {
+            signalled.push(p);
+            if !known.contains(&p) {
+                known.push(p);
+            }
         }
         let now = Instant::now();
         if now >= deadline {
@@ -123,30 +143,16 @@ fn wait_gone(procs: &[ProcId], timeout: Duration) -> bool {
     }
 }
 
-/// Stops the process trees under `roots` (and the process groups `groups`): SIGTERM to every
-/// process, up to `grace` for all to exit, then SIGKILL to the survivors and to anything they
-/// spawned meanwhile. Returns when all are gone (or, for unkillable ones, after a short wait).
+/// Stops the process trees under `roots` and the process groups `groups`: SIGTERM to every
+/// process, up to `grace` for all to exit (returning as soon as they have), then SIGKILL to
+/// whatever is left, including anything spawned meanwhile.
 pub(crate) fn terminate(roots: &[u32], groups: &[u32], grace: Duration) {
-    let procs = tree(roots, groups);
-    if procs.is_empty() {
+    let mut known: Vec<ProcId> =
+        roots.iter().filter_map(|&pid| Some((pid, stat(pid)?.start_time))).collect();
+    if signal_until_gone(&mut known, groups, Signal::TERM, grace) {
         return;
     }
-    signal(&procs, Signal::TERM);
-    if wait_gone(&procs, grace) {
-        return;
-    }
-    // Children spawned during the grace period were reparented once their parent died;
-    // the group and the survivors' descendants still find most of them.
-    let mut survivors: Vec<ProcId> =
-        procs.iter().copied().filter(|&(pid, start)| alive(pid, start)).collect();
-    let roots: Vec<u32> = survivors.iter().map(|(pid, _)| *pid).collect();
-    for found in tree(&roots, groups) {
-        if !survivors.contains(&found) {
-            survivors.push(found);
-        }
-    }
-    signal(&survivors, Signal::KILL);
-    wait_gone(&survivors, KILL_WAIT);
+    signal_until_gone(&mut known, groups, Signal::KILL, KILL_WAIT);
 }
 
 #[cfg(test)]
@@ -169,6 +175,6 @@ mod tests {
         let stat = stat(me).unwrap();
         assert!(alive(me, stat.start_time));
         assert!(!alive(me, stat.start_time + 1));
-        assert!(tree(&[me], &[]).contains(&(me, stat.start_time)));
+        assert!(tree(&[(me, stat.start_time)], &[]).contains(&(me, stat.start_time)));
     }
 }

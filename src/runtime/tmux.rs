@@ -4,7 +4,9 @@
 //! Every tmux call is a `std::process::Command` with separate arguments; nothing goes through
 //! a shell. The program, its arguments and environment are not on the tmux command line
 //! either (a prompt easily exceeds tmux's message size): they are in a launch file run by
-//! `<launcher> internal exec FILE` (see [`super::launch`]). Session metadata is one tmux user
+//! `<launcher> internal exec FILE` (see [`super::launch`]), which also records the program's
+//! exit status in `<name>.exit` (tmux 3.3 occasionally reports a pane dead without ever
+//! learning its status; the file fills that gap). Session metadata is one tmux user
 //! option, `@gc-meta`, holding hex-encoded JSON, so one `list-panes -a` reads every session with
 //! all its metadata, and no format or shell character in a value can ever be interpreted.
 
@@ -91,10 +93,35 @@ impl TmuxRuntime {
     }
 
     fn output(&self, args: &[&str]) -> Result<Output, RuntimeError> {
-        self.command().args(args).output().map_err(RuntimeError::io(format!(
+        let mut command = self.command();
+        for arg in args {
+            command.arg(literal(arg).as_ref());
+        }
+        command.output().map_err(RuntimeError::io(format!(
             "running tmux {} (is tmux installed?)",
             args.first().copied().unwrap_or("")
         )))
+    }
+
+    /// Runs several tmux commands in one invocation (one server round trip, run by the server
+    /// without interleaving other clients' commands).
+    fn run_chain(&self, commands: &[&[&str]]) -> Result<String, RuntimeError> {
+        let mut command = self.command();
+        for (i, args) in commands.iter().enumerate() {
+            if i > 0 {
+                command.arg(";");
+            }
+            for arg in *args {
+                command.arg(literal(arg).as_ref());
+            }
+        }
+        let output =
+            command.output().map_err(RuntimeError::io("running tmux (is tmux installed?)"))?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let all: Vec<&str> = commands.join(&";");
+        Err(self.command_error(&all, &output))
     }
 
     /// Runs tmux; a failure is an error.
@@ -138,7 +165,8 @@ impl TmuxRuntime {
         else {
             return Ok(None);
         };
-        Ok(parse_list(&out).into_iter().find(|info| info.name == name))
+        let info = parse_list(&out).into_iter().find(|info| info.name == name);
+        Ok(info.map(|info| self.with_exit_status(info)))
     }
 
     fn require(&self, name: &str) -> Result<SessionInfo, RuntimeError> {
@@ -149,16 +177,61 @@ impl TmuxRuntime {
         self.state_dir.join(format!("{name}.launch"))
     }
 
+    /// Where the launcher records the program's exit status.
+    fn exit_file(&self, name: &str) -> PathBuf {
+        self.state_dir.join(format!("{name}.exit"))
+    }
+
+    /// Removes the launch and exit files of session `name` (missing ones are fine).
+    fn remove_files(&self, name: &str) -> Result<(), RuntimeError> {
+        for path in [self.launch_file(name), self.exit_file(name)] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::io(format!("removing {}", path.display()))(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills in the exit status of dead sessions from the launcher's exit file when tmux did
+    /// not learn it.
+    fn with_exit_status(&self, mut info: SessionInfo) -> SessionInfo {
+        if !info.alive && info.exit_status.is_none() {
+            info.exit_status = std::fs::read_to_string(self.exit_file(&info.name))
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+        }
+        info
+    }
+
     fn write_meta(&self, name: &str, meta: &BTreeMap<String, String>) -> Result<(), RuntimeError> {
-        let target = target(name);
+        let target = pane_target(name);
         self.run(&["set-option", "-t", &target, META_OPTION, &encode_meta(meta)]).map(drop)
     }
 }
 
-/// An exact-match tmux target: a bare name would also match a session whose name merely
+/// An exact-match session target: a bare name would also match a session whose name merely
 /// starts with it.
 fn target(name: &str) -> String {
     format!("={name}")
+}
+
+/// An exact-match target for the current pane of session `name`, for commands whose target is
+/// a pane (`capture-pane`, `send-keys`, `set-option`): there `=name` alone does not resolve.
+fn pane_target(name: &str) -> String {
+    format!("={name}:")
+}
+
+/// An argument as tmux must receive it to read it literally: tmux takes an argument ending in
+/// `;` as the end of a command (so `tmux a \; b` works), and reads a final `\;` as a literal
+/// `;`. Nudge text or a directory ending in `;` would otherwise lose it and split the command.
+fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
+    match arg.strip_suffix(';') {
+        Some(head) => format!("{head}\\;").into(),
+        None => arg.into(),
+    }
 }
 
 /// tmux's wording for "there is nothing there": no server on the socket, or no such session.
@@ -169,6 +242,8 @@ fn is_missing(stderr: &str) -> bool {
         || stderr.contains("session not found")
         || stderr.contains("can't find pane")
         || stderr.contains("can't find window")
+        // A server with no sessions left, about to exit.
+        || stderr.contains("no current target")
 }
 
 /// Metadata as the value of `@gc-meta`: JSON, hex-encoded so that tmux formats, tabs and
@@ -250,12 +325,14 @@ impl Runtime for TmuxRuntime {
             None => {}
         }
         create_state_dir(&self.state_dir)?;
+        // The exit status of a previous incarnation must not be taken for this one's.
+        self.remove_files(name)?;
         let launch_file = self.launch_file(name);
         let spec = LaunchSpec {
             argv: config.argv.clone(),
             env: config.env.clone(),
             work_dir: config.work_dir.clone(),
-            exit_file: None,
+            exit_file: Some(self.exit_file(name)),
         };
         write_launch_file(&launch_file, &spec)?;
         let work_dir = escape_format(config.work_dir.to_str().unwrap_or("."));
@@ -271,39 +348,21 @@ impl Runtime for TmuxRuntime {
                 self.state_dir.display()
             ))
         })?;
-        let target = target(name);
+        let pane = pane_target(name);
         let meta = encode_meta(&config.meta);
         // One tmux invocation: the server runs the whole list before it handles the program's
         // exit or another client's command, so nobody sees the session without remain-on-exit
         // or without its metadata. Several arguments after the session options are exec'd
         // directly by tmux, never through a shell.
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-c",
-            &work_dir,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            launcher,
-            "internal",
-            "exec",
-            launch_file,
-            ";",
-            "set-option",
-            "-t",
-            &target,
-            "remain-on-exit",
-            "on",
-            ";",
-            "set-option",
-            "-t",
-            &target,
-            META_OPTION,
-            &meta,
+        #[rustfmt::skip]
+        let new_session: &[&str] = &[
+            "new-session", "-d", "-s", name, "-c", &work_dir, "-x", "200", "-y", "50",
+            launcher, "internal", "exec", launch_file,
+        ];
+        self.run_chain(&[
+            new_session,
+            &["set-option", "-t", &pane, "remain-on-exit", "on"],
+            &["set-option", "-t", &pane, META_OPTION, &meta],
         ])
         .map(drop)
     }
@@ -314,15 +373,12 @@ impl Runtime for TmuxRuntime {
             && info.alive
             && let Some(pid) = info.pid
         {
-            procs::terminate(&[pid], &[], grace);
+            // tmux makes the pane process a session and group leader: the group catches
+            // children that left the tree (their parent died) but not the group.
+            procs::terminate(&[pid], &[pid], grace);
         }
         self.run_allow_missing(&["kill-session", "-t", &target(name)])?;
-        match std::fs::remove_file(self.launch_file(name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(RuntimeError::io(format!("removing {}", self.launch_file(name).display()))(e))
-            }
-            _ => Ok(()),
-        }
+        self.remove_files(name)
     }
 
     fn is_running(&self, name: &str) -> Result<bool, RuntimeError> {
@@ -333,7 +389,7 @@ impl Runtime for TmuxRuntime {
         let out = self.run_allow_missing(&["list-panes", "-a", "-F", LIST_FORMAT])?;
         let mut sessions = parse_list(out.as_deref().unwrap_or(""));
         sessions.retain(|info| info.name.starts_with(prefix));
-        Ok(sessions)
+        Ok(sessions.into_iter().map(|info| self.with_exit_status(info)).collect())
     }
 
     fn peek(&self, name: &str, lines: usize) -> Result<String, RuntimeError> {
@@ -342,7 +398,15 @@ impl Runtime for TmuxRuntime {
         // `lines` of history, then keep the last `lines` non-blank-tail lines.
         let start = format!("-{lines}");
         let out = self
-            .run_allow_missing(&["capture-pane", "-p", "-J", "-t", &target(name), "-S", &start])?
+            .run_allow_missing(&[
+                "capture-pane",
+                "-p",
+                "-J",
+                "-t",
+                &pane_target(name),
+                "-S",
+                &start,
+            ])?
             .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
         Ok(last_lines(&out, lines))
     }
@@ -351,7 +415,7 @@ impl Runtime for TmuxRuntime {
         if !self.require(name)?.alive {
             return Err(RuntimeError::NotRunning(name.to_owned()));
         }
-        let target = target(name);
+        let target = pane_target(name);
         let mut rest = text;
         while !rest.is_empty() {
             let mut cut = rest.len().min(NUDGE_CHUNK);
@@ -443,6 +507,14 @@ mod tests {
         assert_eq!((list[1].alive, list[1].exit_status), (false, Some(3)));
         assert_eq!(list[2].exit_status, Some(128 + 15));
         assert_eq!(list[2].created, None);
+    }
+
+    #[test]
+    fn final_semicolons_are_escaped() {
+        assert_eq!(literal("a ;"), "a \\;");
+        assert_eq!(literal(";"), "\\;");
+        assert_eq!(literal("a\\;"), "a\\\\;");
+        assert_eq!(literal("a; b"), "a; b");
     }
 
     #[test]
