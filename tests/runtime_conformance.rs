@@ -714,3 +714,31 @@ fn subprocess_attach_is_unsupported_and_points_to_peek() {
     assert!(matches!(err, RuntimeError::Unsupported(_)));
     assert!(err.to_string().contains("gc session peek"), "{err}");
 }
+
+#[test]
+fn internal_exec_reports_a_bad_launch_file_and_exits_127() {
+    let s = Scratch::new();
+    let missing = s.path("missing.launch");
+    let out = Command::new(env!("CARGO_BIN_EXE_gc"))
+        .args(["internal", "exec"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read launch file"), "{stderr}");
+    fs::write(&missing, "{not json").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gc"))
+        .args(["internal", "exec"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
+}
+
+#[test]
+fn internal_is_hidden_from_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gc")).arg("--help").output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("internal"));
+}
