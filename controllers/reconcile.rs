@@ -207,8 +207,15 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
     let was_up = up_in_status(ctx.store.status(Kind::Agent, agent)?.as_ref());
     let plan = plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
     let actions = plan.actions.len();
+    if actions > 0 && model.agents.contains_key(agent) {
+        // Show what is under way while it happens (a start may wait for readiness).
+        ctx.store.put_status(Kind::Agent, agent, &plan.status)?;
+    }
+    let mut requeue_after = plan.requeue_after;
     for action in &plan.actions {
-        execute(ctx, &model, agent, action)?;
+        if let Some(again) = execute(ctx, &model, agent, action)? {
+            requeue_after = Some(requeue_after.map_or(again, |r| r.min(again)));
+        }
     }
     if model.agents.contains_key(agent) {
         let status = if actions == 0 {
@@ -224,7 +231,7 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
     } else {
         ctx.store.delete_status(Kind::Agent, agent)?;
     }
-    Ok(Outcome { actions, requeue_after: plan.requeue_after })
+    Ok(Outcome { actions, requeue_after })
 }
 
 /// The sessions a recorded status lists as up.
@@ -243,8 +250,14 @@ fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Carries out one planned action.
-fn execute(ctx: &Context, model: &CityModel, agent: &str, action: &SessionAction) -> Result<(), ReconcileError> {
+/// Carries out one planned action; returns when to look again if the action is not finished
+/// (a session not ready yet).
+fn execute(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    action: &SessionAction,
+) -> Result<Option<Duration>, ReconcileError> {
     let rt = &ctx.runtime;
     match action {
         SessionAction::Start { launch, reason } => {
@@ -264,13 +277,13 @@ fn execute(ctx: &Context, model: &CityModel, agent: &str, action: &SessionAction
                     .or_default()
                     .push(SystemTime::now());
             }
-            start(ctx, model, agent, launch, *reason)?;
+            return start(ctx, model, agent, launch, *reason);
         }
         SessionAction::Stop { session, instance, reason } => {
             // Fence: act only on the incarnation that was planned against.
             let live = rt.get_meta(session, meta::INSTANCE).ok().flatten();
             if live.is_some() && live != *instance {
-                return Ok(());
+                return Ok(None);
             }
             let grace = model.city_spec().controller.shutdown_timeout.get();
             rt.stop(session, grace)?;
@@ -283,9 +296,9 @@ fn execute(ctx: &Context, model: &CityModel, agent: &str, action: &SessionAction
             );
         }
         SessionAction::Remove { session } => rt.stop(session, Duration::ZERO)?,
-        SessionAction::AwaitReady { launch } => await_ready(ctx, model, agent, launch)?,
+        SessionAction::AwaitReady { launch } => return await_ready(ctx, model, agent, launch, Duration::ZERO),
     }
-    Ok(())
+    Ok(None)
 }
 
 fn start(
@@ -294,7 +307,7 @@ fn start(
     agent: &str,
     launch: &Launch,
     reason: StartReason,
-) -> Result<(), ReconcileError> {
+) -> Result<Option<Duration>, ReconcileError> {
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
     let meta = BTreeMap::from([
@@ -308,7 +321,7 @@ fn start(
     match ctx.runtime.start(&config) {
         Ok(()) => {}
         // Someone else (a previous pass) started it: nothing to do.
-        Err(crate::runtime::RuntimeError::Exists(_)) => return Ok(()),
+        Err(crate::runtime::RuntimeError::Exists(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
     let why = match reason {
@@ -323,16 +336,54 @@ fn start(
         format!("started {} in {}", launch.session, launch.work_dir.display()),
         json!({"session": launch.session, "fingerprint": launch.fingerprint}),
     );
-    await_ready(ctx, model, agent, launch)
+    // Most programs are ready at once: look for a moment before handing over to requeues.
+    await_ready(ctx, model, agent, launch, QUICK_READY_WAIT)
 }
 
-fn await_ready(ctx: &Context, model: &CityModel, agent: &str, launch: &Launch) -> Result<(), ReconcileError> {
-    let timeout = model.city_spec().session.startup_timeout.get();
+/// How long a start waits for readiness before the reconcile ends and looks again later.
+const QUICK_READY_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a session not yet ready is looked at.
+const READY_RECHECK: Duration = Duration::from_millis(200);
+
+/// Marks the session ready if it is (waiting up to `wait`); else says when to look again.
+/// A session that is not ready within the City's `startupTimeout` is recorded as failed.
+fn await_ready(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    launch: &Launch,
+    wait: Duration,
+) -> Result<Option<Duration>, ReconcileError> {
     let ready = match &launch.readiness {
         Readiness::None => true,
-        rule => ctx.runtime.wait_ready(&launch.session, rule, timeout)?,
+        Readiness::Delay(delay) => {
+            let created = ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session).and_then(|s| s.created);
+            let age = created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default();
+            age >= *delay
+        }
+        rule => ctx.runtime.wait_ready(&launch.session, rule, wait)?,
     };
-    if ready {
+    if !ready {
+        let timeout = model.city_spec().session.startup_timeout.get();
+        let info = ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session);
+        let age = info
+            .and_then(|s| s.created)
+            .and_then(|c| SystemTime::now().duration_since(c).ok())
+            .unwrap_or_default();
+        if age > timeout {
+            ctx.emit(
+                "session.unready",
+                "StartupTimeout",
+                Some(agent),
+                format!("{} not ready after {}s; still waiting", launch.session, timeout.as_secs()),
+                json!({"session": launch.session}),
+            );
+            return Ok(Some(Duration::from_secs(5)));
+        }
+        return Ok(Some(READY_RECHECK));
+    }
+    {
         ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
         ctx.emit(
             "session.ready",
@@ -342,7 +393,7 @@ fn await_ready(ctx: &Context, model: &CityModel, agent: &str, launch: &Launch) -
             json!({"session": launch.session}),
         );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Agents in `dependsOn` order (dependencies first); cycles, which validation refuses, fall

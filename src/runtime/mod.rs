@@ -220,7 +220,9 @@ pub fn wait_ready_by_polling<R: Runtime + ?Sized>(
                     return Ok(false);
                 }
                 let output = runtime.peek(name, READY_LINES)?;
-                if output.lines().any(|line| line.trim_start().starts_with(prefix.as_str())) {
+                // Screens drop trailing blanks, so a prompt `sample> ` shows as `sample>`.
+                let prefix = prefix.trim_end();
+                if output.lines().any(|line| line.trim_start().starts_with(prefix)) {
                     return Ok(true);
                 }
                 let now = Instant::now();
