@@ -146,7 +146,9 @@ impl SessionAction {
                 format!("stop {session} ({})", reason.word())
             }
             SessionAction::Remove { session } => format!("remove dead session {session}"),
-            SessionAction::AwaitReady { launch } => format!("wait for {} to be ready", launch.session),
+            SessionAction::AwaitReady { launch } => {
+                format!("wait for {} to be ready", launch.session)
+            }
         }
     }
 }
@@ -244,7 +246,8 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
                         ready += 1;
                         state = if drifted { "drifted" } else { "running" };
                     } else {
-                        actions.push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
+                        actions
+                            .push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
                         state = "starting";
                     }
                 }
@@ -255,9 +258,9 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
                         None => StartReason::NotRunning,
                     };
                     let wait = input.backoff.delay(recent.len());
-                    let since_last = recent
-                        .last()
-                        .map_or(Duration::MAX, |t| input.now.duration_since(**t).unwrap_or_default());
+                    let since_last = recent.last().map_or(Duration::MAX, |t| {
+                        input.now.duration_since(**t).unwrap_or_default()
+                    });
                     if let Err(dependency) = &input.dependencies {
                         let _ = dependency;
                         requeue(Duration::from_secs(1));
@@ -294,7 +297,12 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
         (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
             let dep = input.dependencies.clone().err().unwrap_or_default();
-            ("Waiting", "False", "WaitingForDependency", format!("waiting for agent {dep} to be ready"))
+            (
+                "Waiting",
+                "False",
+                "WaitingForDependency",
+                format!("waiting for agent {dep} to be ready"),
+            )
         }
         (Ok(_), None) if blocked_by_backoff => {
             ("CrashLoop", "False", "BackOff", "restarting after crashes, with backoff".to_owned())
@@ -306,10 +314,8 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
             ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
         }
     };
-    let restarts: usize = launches
-        .iter()
-        .map(|l| input.restarts.get(&l.session).map_or(0, Vec::len))
-        .sum();
+    let restarts: usize =
+        launches.iter().map(|l| input.restarts.get(&l.session).map_or(0, Vec::len)).sum();
     let status = json!({
         "observedGeneration": input.generation,
         "phase": phase,
@@ -458,8 +464,10 @@ mod tests {
         let mut case = Case::new(vec![launch("gc-c-worker", "f1")], dead);
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
         // Two restarts in the window, the last 1s ago: the next waits 2s, so 1s more.
-        case.restarts
-            .insert("gc-c-worker".into(), vec![now - Duration::from_secs(5), now - Duration::from_secs(1)]);
+        case.restarts.insert(
+            "gc-c-worker".into(),
+            vec![now - Duration::from_secs(5), now - Duration::from_secs(1)],
+        );
         let plan = case.plan();
         assert!(plan.actions.is_empty());
         assert_eq!(plan.requeue_after, Some(Duration::from_secs(1)));
@@ -469,15 +477,22 @@ mod tests {
 
     #[test]
     fn suspended_agents_stop_and_are_not_started() {
-        let observed =
-            vec![session("gc-c-worker", true, "f1", true), session("gc-c-worker-2", false, "f1", false)];
+        let observed = vec![
+            session("gc-c-worker", true, "f1", true),
+            session("gc-c-worker-2", false, "f1", false),
+        ];
         let mut case = Case::new(vec![launch("gc-c-worker", "f1")], observed);
         case.off = Some("Suspended");
         let plan = case.plan();
-        assert_eq!(described(&plan), ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]);
+        assert_eq!(
+            described(&plan),
+            ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]
+        );
         assert_eq!(plan.status["phase"], "Stopped");
         // The stop is fenced by the instance token it was planned against.
-        assert!(matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token"));
+        assert!(
+            matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token")
+        );
 
         let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
         case.off = Some("Suspended");
@@ -486,7 +501,10 @@ mod tests {
 
     #[test]
     fn a_held_session_is_stopped_and_never_resurrected() {
-        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![session("gc-c-worker", true, "f1", true)]);
+        let mut case = Case::new(
+            vec![launch("gc-c-worker", "f1")],
+            vec![session("gc-c-worker", true, "f1", true)],
+        );
         case.held.insert("gc-c-worker".into());
         assert_eq!(described(&case.plan()), ["stop gc-c-worker (StoppedByUser)"]);
         case.observed.clear();
@@ -511,12 +529,17 @@ mod tests {
         // A session started without a fingerprint (adopted) is never restarted for drift.
         let mut adopted = session("gc-c-worker", true, "x", true);
         adopted.meta.remove(meta::FINGERPRINT);
-        assert!(Case::new(vec![launch("gc-c-worker", "new")], vec![adopted]).plan().actions.is_empty());
+        assert!(
+            Case::new(vec![launch("gc-c-worker", "new")], vec![adopted]).plan().actions.is_empty()
+        );
     }
 
     #[test]
     fn pools_scale_down_and_dependencies_gate_starts() {
-        let observed = vec![session("gc-c-worker-1", true, "f", true), session("gc-c-worker-2", true, "f", true)];
+        let observed = vec![
+            session("gc-c-worker-1", true, "f", true),
+            session("gc-c-worker-2", true, "f", true),
+        ];
         let plan = Case::new(vec![launch("gc-c-worker-1", "f")], observed).plan();
         assert_eq!(described(&plan), ["stop gc-c-worker-2 (ScaledDown)"]);
 
@@ -530,7 +553,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {
-        let b = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(5), window: Duration::ZERO };
+        let b = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(5),
+            window: Duration::ZERO,
+        };
         let delays: Vec<u64> = (0..6).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(delays, [0, 1, 2, 4, 5, 5]);
         assert_eq!(b.delay(usize::MAX), Duration::from_secs(5));

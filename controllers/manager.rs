@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
@@ -63,7 +63,13 @@ pub fn lock(city_dir: &Path) -> Result<ControllerLock, ManagerError> {
     let path = lock_path(city_dir);
     let io = |source| ManagerError::Io { path: path.clone(), source };
     std::fs::create_dir_all(city_dir.join(".gc")).map_err(io)?;
-    let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -134,9 +140,20 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
         }
     });
 
-    ctx_event(&ctx, "controller.started", "Started", format!("controller started (pid {})", std::process::id()));
+    ctx_event(
+        &ctx,
+        "controller.started",
+        "Started",
+        format!("controller started (pid {})", std::process::id()),
+    );
     first_pass(ctx.clone()).await;
-    let agents = agent_controller(ctx.clone(), agent_rx, all_agents_rx, session_rx, until(shutdown_rx.clone()));
+    let agents = agent_controller(
+        ctx.clone(),
+        agent_rx,
+        all_agents_rx,
+        session_rx,
+        until(shutdown_rx.clone()),
+    );
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     tokio::join!(agents, providers);
 
@@ -166,7 +183,9 @@ async fn first_pass(ctx: Arc<Context>) {
         let adopted = before
             .iter()
             .filter(|s| s.alive)
-            .filter(|s| s.meta.get(super::launch::meta::AGENT).is_some_and(|a| model.agents.contains_key(a)))
+            .filter(|s| {
+                s.meta.get(super::launch::meta::AGENT).is_some_and(|a| model.agents.contains_key(a))
+            })
             .count();
         reconcile::reconcile_all(&pass)?;
         Ok::<usize, ReconcileError>(adopted)
@@ -215,15 +234,10 @@ enum Shutdown {
 }
 
 /// A future that completes once shutdown is requested.
-fn until(mut rx: watch::Receiver<Shutdown>) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let signal = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        tokio::select! {
-            _ = rx.wait_for(|s| *s != Shutdown::Running) => {}
-            _ = signal => {}
-        }
+async fn until(mut rx: watch::Receiver<Shutdown>) {
+    tokio::select! {
+        _ = rx.wait_for(|s| *s != Shutdown::Running) => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
@@ -235,7 +249,11 @@ enum Rescan {
     Full,
 }
 
-async fn serve_socket(listener: UnixListener, rescan: mpsc::UnboundedSender<Rescan>, shutdown: watch::Sender<Shutdown>) {
+async fn serve_socket(
+    listener: UnixListener,
+    rescan: mpsc::UnboundedSender<Rescan>,
+    shutdown: watch::Sender<Shutdown>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let rescan = rescan.clone();
@@ -262,7 +280,9 @@ async fn serve_socket(listener: UnixListener, rescan: mpsc::UnboundedSender<Resc
                         let _ = shutdown.send(Shutdown::LeaveSessions);
                         "stopping\n".to_owned()
                     }
-                    other => format!("error unknown command `{other}` (ping, poke, reload, stop)\n"),
+                    other => {
+                        format!("error unknown command `{other}` (ping, poke, reload, stop)\n")
+                    }
                 };
                 if write.write_all(reply.as_bytes()).await.is_err() {
                     break;
@@ -273,7 +293,10 @@ async fn serve_socket(listener: UnixListener, rescan: mpsc::UnboundedSender<Resc
 }
 
 /// Watches `.gc/applied/` and asks for a rescan on every change.
-fn watch_store(city_dir: &Path, rescan: mpsc::UnboundedSender<Rescan>) -> Option<notify::RecommendedWatcher> {
+fn watch_store(
+    city_dir: &Path,
+    rescan: mpsc::UnboundedSender<Rescan>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
     let dir = city_dir.join(".gc").join("applied");
     std::fs::create_dir_all(&dir).ok()?;
@@ -337,13 +360,17 @@ async fn feed(
         let mut next = BTreeMap::new();
         for o in &objects {
             let key = (o.kind, o.metadata.name.clone());
-            if !matches!(o.kind, Kind::Agent | Kind::Provider) && known.get(&key) != Some(&o.metadata.resource_version) {
+            if !matches!(o.kind, Kind::Agent | Kind::Provider)
+                && known.get(&key) != Some(&o.metadata.resource_version)
+            {
                 others_changed = true;
             }
             next.insert(key, o.metadata.resource_version.clone());
         }
         let removed_agent = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
-        let removed_other = known.keys().any(|k| !matches!(k.0, Kind::Agent | Kind::Provider) && !next.contains_key(k));
+        let removed_other = known
+            .keys()
+            .any(|k| !matches!(k.0, Kind::Agent | Kind::Provider) && !next.contains_key(k));
         known = next;
         // A City, Rig or Provider change can change any agent's launch; a deleted agent is
         // cleaned up by the sweep that runs with every all-agents pass.
@@ -391,9 +418,15 @@ async fn observe(
             _ = shutdown.changed() => return,
         }
         let runtime = ctx.runtime.clone();
-        let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else { continue };
-        let now: BTreeMap<String, (bool, Option<String>)> =
-            observed.iter().map(|s| (s.name.clone(), (s.alive, s.meta.get(super::launch::meta::INSTANCE).cloned()))).collect();
+        let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else {
+            continue;
+        };
+        let now: BTreeMap<String, (bool, Option<String>)> = observed
+            .iter()
+            .map(|s| {
+                (s.name.clone(), (s.alive, s.meta.get(super::launch::meta::INSTANCE).cloned()))
+            })
+            .collect();
         if let Some(before) = &last {
             let changed: Vec<&String> = before
                 .keys()
@@ -401,7 +434,8 @@ async fn observe(
                 .filter(|name| before.get(*name) != now.get(*name))
                 .collect();
             if !changed.is_empty() {
-                let mut owners: Vec<String> = changed.iter().filter_map(|name| owner(&observed, name)).collect();
+                let mut owners: Vec<String> =
+                    changed.iter().filter_map(|name| owner(&observed, name)).collect();
                 owners.sort();
                 owners.dedup();
                 // A vanished session has no metadata left to name its agent: look at them all.
@@ -430,8 +464,11 @@ async fn agent_controller(
 ) {
     let writer = reflector::store::Writer::new(Kind::Agent);
     let reader = writer.as_reader();
-    let stream = reflector::reflector(writer, tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok))
-        .applied_objects();
+    let stream = reflector::reflector(
+        writer,
+        tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok),
+    )
+    .applied_objects();
     let sweep_ctx = ctx.clone();
     let all = tokio_stream::wrappers::UnboundedReceiverStream::new(all).then(move |()| {
         let ctx = sweep_ctx.clone();
@@ -452,7 +489,10 @@ async fn agent_controller(
         .await;
 }
 
-async fn reconcile_agent(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile_agent(
+    object: Arc<GcObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let name = object.name().to_owned();
     let resync = resync_interval(&ctx);
     let outcome = tokio::task::spawn_blocking(move || reconcile::reconcile_agent(&ctx, &name))
@@ -473,8 +513,11 @@ async fn provider_controller(
 ) {
     let writer = reflector::store::Writer::new(Kind::Provider);
     let reader = writer.as_reader();
-    let stream = reflector::reflector(writer, tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok))
-        .applied_objects();
+    let stream = reflector::reflector(
+        writer,
+        tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok),
+    )
+    .applied_objects();
     Controller::for_stream_with(stream, reader, Kind::Provider)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_provider, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
@@ -482,7 +525,10 @@ async fn provider_controller(
         .await;
 }
 
-async fn reconcile_provider(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile_provider(
+    object: Arc<GcObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let Some(stored) = object.stored.clone() else { return Ok(Action::await_change()) };
     let city_dir = ctx.city_dir.clone();
     let status = tokio::task::spawn_blocking(move || super::provider::probe(&city_dir, &stored))

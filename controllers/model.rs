@@ -70,7 +70,12 @@ impl CityModel {
         let Some(resource) = object.to_resource() else { return };
         let meta = &object.metadata;
         fn applied<S>(meta: &crate::store::StoredMeta, spec: S) -> Applied<S> {
-            Applied { name: meta.name.clone(), generation: meta.generation, uid: meta.uid.clone(), spec }
+            Applied {
+                name: meta.name.clone(),
+                generation: meta.generation,
+                uid: meta.uid.clone(),
+                spec,
+            }
         }
         match resource {
             Resource::City(o) => self.city = Some(applied(meta, o.spec)),

@@ -71,7 +71,14 @@ impl Context {
         Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
     }
 
-    fn emit(&self, event_type: &str, reason: &str, agent: Option<&str>, message: String, payload: Value) {
+    fn emit(
+        &self,
+        event_type: &str,
+        reason: &str,
+        agent: Option<&str>,
+        message: String,
+        payload: Value,
+    ) {
         let mut event = crate::events::Event::new(event_type, reason, message).payload(payload);
         if let Some(agent) = agent {
             event = event.object(Kind::Agent, agent);
@@ -118,7 +125,11 @@ fn desired_count(model: &CityModel, agent: &str) -> u32 {
 }
 
 /// The sessions of the city that belong to `agent`: by name, or by their `agent` metadata.
-fn sessions_of<'a>(model: &CityModel, observed: &'a [SessionInfo], agent: &str) -> Vec<&'a SessionInfo> {
+fn sessions_of<'a>(
+    model: &CityModel,
+    observed: &'a [SessionInfo],
+    agent: &str,
+) -> Vec<&'a SessionInfo> {
     let single = launch::session_name(&model.city_name(), agent, 0);
     let member = format!("{single}-");
     observed
@@ -127,7 +138,9 @@ fn sessions_of<'a>(model: &CityModel, observed: &'a [SessionInfo], agent: &str) 
             Some(owner) => owner == agent,
             None => {
                 s.name == single
-                    || s.name.strip_prefix(&member).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+                    || s.name
+                        .strip_prefix(&member)
+                        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
             }
         })
         .collect()
@@ -168,7 +181,8 @@ pub fn plan_agent(
         Some(a) if a.spec.suspended => Some("Suspended"),
         Some(_) => None,
     };
-    let launches = launch::launches(model, agent, desired_count(model, agent)).map_err(|e| e.to_string());
+    let launches =
+        launch::launches(model, agent, desired_count(model, agent)).map_err(|e| e.to_string());
     let dependencies = applied
         .map(|a| a.spec.depends_on.clone())
         .unwrap_or_default()
@@ -225,7 +239,8 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
             let observed = ctx.runtime.list(&model.session_prefix())?;
             let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let was_up = BTreeSet::new();
-            plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now()).status
+            plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now())
+                .status
         };
         ctx.store.put_status(Kind::Agent, agent, &status)?;
     } else {
@@ -240,7 +255,10 @@ fn up_in_status(status: Option<&Value>) -> BTreeSet<String> {
     rows.into_iter()
         .flatten()
         .filter(|row| {
-            matches!(row.get("state").and_then(Value::as_str), Some("running" | "drifted" | "restarting"))
+            matches!(
+                row.get("state").and_then(Value::as_str),
+                Some("running" | "drifted" | "restarting")
+            )
         })
         .filter_map(|row| row.get("name")?.as_str().map(str::to_owned))
         .collect()
@@ -267,7 +285,11 @@ fn execute(
                     "session.crashed",
                     "ProcessExited",
                     Some(agent),
-                    format!("{} exited (status {}); restarting", launch.session, code.map_or("unknown".into(), |c| c.to_string())),
+                    format!(
+                        "{} exited (status {}); restarting",
+                        launch.session,
+                        code.map_or("unknown".into(), |c| c.to_string())
+                    ),
                     json!({"session": launch.session, "exitStatus": code, "output": tail}),
                 );
                 ctx.restarts
@@ -296,7 +318,9 @@ fn execute(
             );
         }
         SessionAction::Remove { session } => rt.stop(session, Duration::ZERO)?,
-        SessionAction::AwaitReady { launch } => return await_ready(ctx, model, agent, launch, Duration::ZERO),
+        SessionAction::AwaitReady { launch } => {
+            return await_ready(ctx, model, agent, launch, Duration::ZERO);
+        }
     }
     Ok(None)
 }
@@ -358,15 +382,22 @@ fn await_ready(
     let ready = match &launch.readiness {
         Readiness::None => true,
         Readiness::Delay(delay) => {
-            let created = ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session).and_then(|s| s.created);
-            let age = created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default();
+            let created = ctx
+                .runtime
+                .list(&launch.session)?
+                .into_iter()
+                .find(|s| s.name == launch.session)
+                .and_then(|s| s.created);
+            let age =
+                created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default();
             age >= *delay
         }
         rule => ctx.runtime.wait_ready(&launch.session, rule, wait)?,
     };
     if !ready {
         let timeout = model.city_spec().session.startup_timeout.get();
-        let info = ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session);
+        let info =
+            ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session);
         let age = info
             .and_then(|s| s.created)
             .and_then(|c| SystemTime::now().duration_since(c).ok())

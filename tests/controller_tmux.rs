@@ -54,7 +54,8 @@ impl TestCity {
         );
         city.write("scripts/agent.sh", AGENT_SCRIPT);
         let script = city.path().join("scripts/agent.sh");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         city
     }
 
@@ -98,7 +99,14 @@ impl TestCity {
     /// `(session, pane pid, dead)` for every pane on the city's socket.
     fn panes(&self) -> Vec<(String, u32, bool)> {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "list-panes", "-a", "-F", "#{session_name} #{pane_pid} #{pane_dead}"])
+            .args([
+                "-L",
+                &self.socket,
+                "list-panes",
+                "-a",
+                "-F",
+                "#{session_name} #{pane_pid} #{pane_dead}",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout)
@@ -111,7 +119,8 @@ impl TestCity {
     }
 
     fn live_sessions(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.panes().into_iter().filter(|p| !p.2).map(|p| p.0).collect();
+        let mut names: Vec<String> =
+            self.panes().into_iter().filter(|p| !p.2).map(|p| p.0).collect();
         names.sort();
         names
     }
@@ -121,7 +130,8 @@ impl TestCity {
     }
 
     fn events(&self, event_type: &str) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.path().join(".gc/events.jsonl")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.path().join(".gc/events.jsonl")).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e["type"] == event_type)
@@ -134,7 +144,10 @@ impl TestCity {
 
     fn status(&self, agent: &str) -> Value {
         let path = self.path().join(format!(".gc/status/agents/{agent}.json"));
-        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
     }
 
     fn out_file(&self, session: &str) -> PathBuf {
@@ -144,6 +157,14 @@ impl TestCity {
 
 impl Drop for TestCity {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let read = |p: &str| std::fs::read_to_string(self.path().join(p)).unwrap_or_default();
+            eprintln!(
+                "--- controller.log\n{}\n--- events\n{}",
+                read(".gc/controller.log"),
+                read(".gc/events.jsonl")
+            );
+        }
         if let Some(pid) = self.controller_pid() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
         }
@@ -188,7 +209,10 @@ fn apply_wait_starts_sessions_with_their_cwd_env_and_command() {
     assert!(read("beta").contains("extra=two with spaces\n"));
     let gamma = read("gamma");
     assert!(gamma.contains(&format!("pwd={}\n", root.join("sub/dir").display())), "{gamma}");
-    assert!(gamma.contains("extra=$(touch /tmp/gc-never-run)\n"), "env values are not run by a shell");
+    assert!(
+        gamma.contains("extra=$(touch /tmp/gc-never-run)\n"),
+        "env values are not run by a shell"
+    );
     // Dependencies start first.
     let started: Vec<String> = city
         .events("session.started")
@@ -198,9 +222,10 @@ fn apply_wait_starts_sessions_with_their_cwd_env_and_command() {
     let pos = |a: &str| started.iter().position(|s| s == a).unwrap();
     assert!(pos("alpha") < pos("beta"), "{started:?}");
     // Status says so.
-    let status: Value =
-        serde_json::from_str(&std::fs::read_to_string(city.path().join(".gc/status/agents/beta.json")).unwrap())
-            .unwrap();
+    let status: Value = serde_json::from_str(
+        &std::fs::read_to_string(city.path().join(".gc/status/agents/beta.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(status["phase"], "Running");
     assert_eq!(status["readySessions"], 1);
     // Running the reconcile again changes nothing.
@@ -232,12 +257,16 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
 
     // Kill a whole tmux session: also restored.
     city.tmux(&["kill-session", "-t", "=gc-town-gamma"]);
-    wait_until("gamma to come back", LONG, || city.live_sessions().contains(&"gc-town-gamma".to_owned()));
+    wait_until("gamma to come back", LONG, || {
+        city.live_sessions().contains(&"gc-town-gamma".to_owned())
+    });
 
     // Suspend an agent: it stops and stays stopped.
     city.agent("gamma", "$(touch /tmp/gc-never-run)", "  workDir: sub/dir\n  suspended: true\n");
     city.run(&["apply"]);
-    wait_until("gamma's status to say Stopped", LONG, || city.status("gamma")["phase"] == "Stopped");
+    wait_until("gamma's status to say Stopped", LONG, || {
+        city.status("gamma")["phase"] == "Stopped"
+    });
     assert!(!city.live_sessions().contains(&"gc-town-gamma".to_owned()));
     // Later passes (a crash elsewhere re-triggers reconciles) leave it stopped.
     let alpha_pid = city.panes().into_iter().find(|p| p.0 == "gc-town-alpha").unwrap().1;
@@ -260,7 +289,8 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
 
     city.run(&["stop"]);
     assert!(city.live_sessions().is_empty());
-    assert!(city.controller_pid().is_none() || Command::new("kill").args(["-0", &city.controller_pid().unwrap().to_string()]).output().map_or(true, |o| !o.status.success()));
+    let status = String::from_utf8_lossy(&city.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("Controller: not running"), "{status}");
 }
 
 #[test]
@@ -274,11 +304,16 @@ fn a_restarted_controller_adopts_running_sessions() {
     let pid = city.controller_pid().unwrap();
     Command::new("kill").args(["-9", &pid.to_string()]).output().unwrap();
     wait_until("the controller to die", LONG, || {
-        Command::new("kill").args(["-0", &pid.to_string()]).output().map_or(true, |o| !o.status.success())
+        Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .output()
+            .map_or(true, |o| !o.status.success())
     });
     city.run(&["start", "--timeout", "30s"]);
     // The new controller's first pass over every agent is done when it says it is ready.
-    wait_until("the second controller's first pass", LONG, || city.events("controller.ready").len() == 2);
+    wait_until("the second controller's first pass", LONG, || {
+        city.events("controller.ready").len() == 2
+    });
     let ready = city.events("controller.ready");
     assert_eq!(ready[1]["payload"]["adopted"], 3, "{ready:?}");
     let started = city.events("session.started").len();
@@ -296,13 +331,16 @@ fn a_session_stopped_on_purpose_stays_stopped_until_started() {
     city.run(&["session", "stop", "alpha"]);
     assert!(city.live_sessions().is_empty());
     // The controller has seen the stop (its status says held) and has not brought it back.
-    wait_until("alpha's status to say held", LONG, || city.status("alpha")["sessions"][0]["state"] == "held");
+    wait_until("alpha's status to say held", LONG, || {
+        city.status("alpha")["sessions"][0]["state"] == "held"
+    });
     assert!(city.live_sessions().is_empty());
     city.run(&["session", "start", "alpha"]);
     wait_until("alpha to start again", LONG, || city.live_sessions() == ["gc-town-alpha"]);
     // Nudge reaches the program; peek shows it.
     city.run(&["session", "nudge", "alpha", "hello there"]);
     wait_until("the nudge to be heard", LONG, || {
-        String::from_utf8_lossy(&city.run(&["session", "peek", "alpha"]).stdout).contains("heard hello there")
+        String::from_utf8_lossy(&city.run(&["session", "peek", "alpha"]).stdout)
+            .contains("heard hello there")
     });
 }

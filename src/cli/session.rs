@@ -74,7 +74,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                 .map(|s| {
                     let state = match (s.alive, held.contains(&s.name)) {
                         (_, true) => "held".to_owned(),
-                        (true, _) if s.meta.get(meta::READY).is_some_and(|v| v == "1") => "ready".to_owned(),
+                        (true, _) if s.meta.get(meta::READY).is_some_and(|v| v == "1") => {
+                            "ready".to_owned()
+                        }
                         (true, _) => "starting".to_owned(),
                         (false, _) => match s.exit_status {
                             Some(code) => format!("exited ({code})"),
@@ -97,7 +99,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             if rows.is_empty() {
                 println!("No sessions.");
             } else {
-                print!("{}", super::present::table(&["SESSION", "AGENT", "STATE", "PID", "AGE"], &rows));
+                print!(
+                    "{}",
+                    super::present::table(&["SESSION", "AGENT", "STATE", "PID", "AGE"], &rows)
+                );
             }
         }
         SessionCommand::Peek { session, lines } => {
@@ -147,10 +152,17 @@ fn resolve(model: &CityModel, session: &str) -> Result<String, Box<dyn std::erro
 /// The agent a session name belongs to.
 fn owner(model: &CityModel, session: &str) -> Option<String> {
     let rest = session.strip_prefix(&model.session_prefix())?;
-    model.agents.keys().find(|agent| {
-        rest == agent.as_str()
-            || rest.strip_prefix(agent.as_str()).and_then(|r| r.strip_prefix('-')).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-    }).cloned()
+    model
+        .agents
+        .keys()
+        .find(|agent| {
+            rest == agent.as_str()
+                || rest
+                    .strip_prefix(agent.as_str())
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .cloned()
 }
 
 fn short_duration(d: Duration) -> String {
@@ -162,4 +174,3 @@ fn short_duration(d: Duration) -> String {
         _ => format!("{}d", s / 86400),
     }
 }
-

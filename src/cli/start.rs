@@ -33,7 +33,9 @@ pub struct Args {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
     if let Some(pid) = manager::running_pid(&city_dir) {
-        eprintln!("gc: a controller is already running for this city (pid {pid}); `gc stop` stops it");
+        eprintln!(
+            "gc: a controller is already running for this city (pid {pid}); `gc stop` stops it"
+        );
         return Ok(ExitCode::from(1));
     }
     if crate::store::Store::new(&city_dir).names(crate::api::Kind::Agent)?.is_empty()
@@ -66,13 +68,12 @@ fn log_path(city_dir: &Path) -> PathBuf {
 fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let lock = manager::lock(city_dir)?;
     let ctx = Arc::new(Context::for_city(city_dir, "controller")?);
     // One thread drives the controllers; blocking work (tmux, files) runs on the blocking pool.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(manager::run(ctx, lock))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -70,6 +70,9 @@ pub fn print_agents(city_dir: &Path) -> Result<(), crate::store::StoreError> {
         println!("No agents applied.");
         return Ok(());
     }
-    print!("{}", super::present::table(&["AGENT", "PHASE", "READY", "RESTARTS", "SESSIONS"], &rows));
+    print!(
+        "{}",
+        super::present::table(&["AGENT", "PHASE", "READY", "RESTARTS", "SESSIONS"], &rows)
+    );
     Ok(())
 }

@@ -32,7 +32,11 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let deadline = Instant::now() + args.timeout.get();
     while manager::running_pid(&city_dir).is_some() {
         if Instant::now() >= deadline {
-            return Err(format!("the controller (pid {pid}) is still running after {}s", args.timeout.get().as_secs()).into());
+            return Err(format!(
+                "the controller (pid {pid}) is still running after {}s",
+                args.timeout.get().as_secs()
+            )
+            .into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -19,8 +19,13 @@ pub fn pending(store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
     for agent in store.list_kind(Kind::Agent)? {
         let name = &agent.metadata.name;
         let status = store.status(Kind::Agent, name)?;
-        let observed = status.as_ref().and_then(|s| s.get("observedGeneration")).and_then(Value::as_u64);
-        let phase = status.as_ref().and_then(|s| s.get("phase")).and_then(Value::as_str).unwrap_or("Pending");
+        let observed =
+            status.as_ref().and_then(|s| s.get("observedGeneration")).and_then(Value::as_u64);
+        let phase = status
+            .as_ref()
+            .and_then(|s| s.get("phase"))
+            .and_then(Value::as_str)
+            .unwrap_or("Pending");
         if observed != Some(agent.metadata.generation) || !SETTLED.contains(&phase) {
             out.push(format!("{name} ({phase})"));
         }
@@ -30,7 +35,10 @@ pub fn pending(store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
 
 /// Waits until every agent converged or `timeout` passes, showing what is still pending.
 /// Returns whether it converged.
-pub fn until_converged(city_dir: &Path, timeout: Duration) -> Result<bool, crate::store::StoreError> {
+pub fn until_converged(
+    city_dir: &Path,
+    timeout: Duration,
+) -> Result<bool, crate::store::StoreError> {
     let store = Store::new(city_dir);
     let deadline = Instant::now() + timeout;
     let tty = std::io::stderr().is_terminal();
