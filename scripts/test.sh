@@ -4,30 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_cmd() {
-  command -v "$1" >/dev/null 2>&1
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! need_cmd cargo; then
   echo "test.sh: cargo is required (https://rustup.rs)" >&2
   exit 2
 fi
 
-# The tmux runtime's conformance tests drive a real tmux (each on a private socket).
-if ! need_cmd tmux; then
-  echo "==> installing tmux (the runtime tests need it)"
-  if need_cmd apt-get; then
-    SUDO=""
-    if [ "$(id -u)" != 0 ] && need_cmd sudo; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq tmux
-  elif need_cmd brew; then
-    brew install tmux
-  fi
-  if ! need_cmd tmux; then
-    echo "test.sh: tmux is required for the runtime tests; install it and rerun" >&2
-    exit 2
-  fi
-fi
+# The runtime and controller tests drive a real tmux (each on a private socket).
+ensure_tmux
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
