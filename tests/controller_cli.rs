@@ -1,4 +1,4 @@
-//! The controller end to end on real tmux: each test runs its own city on its own tmux socket
+//! The controller end to end on real tmux (and the subprocess backend): each test runs its own city on
 //! and always kills that tmux server and its controller afterwards.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +36,10 @@ struct TestCity {
 
 impl TestCity {
     fn new() -> TestCity {
+        TestCity::with_backend("tmux")
+    }
+
+    fn with_backend(backend: &str) -> TestCity {
         if Command::new("tmux").arg("-V").output().is_err() {
             panic!("these tests need tmux on PATH (scripts/test.sh installs it)");
         }
@@ -45,7 +49,7 @@ impl TestCity {
             "city.yaml",
             &format!(
                 "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
-                 defaultProvider: probe\n  session:\n    socket: {}\n    startupTimeout: 20s\n  \
+                 defaultProvider: probe\n  session:\n    backend: {backend}\n    socket: {}\n    startupTimeout: 20s\n  \
                  controller:\n    shutdownTimeout: 2s\n---\napiVersion: gascity.dev/v1alpha1\n\
                  kind: Provider\nmetadata:\n  name: probe\nspec:\n  command: scripts/agent.sh\n  \
                  readyPromptPrefix: \"ready> \"\n",
@@ -343,4 +347,23 @@ fn a_session_stopped_on_purpose_stays_stopped_until_started() {
         String::from_utf8_lossy(&city.run(&["session", "peek", "alpha"]).stdout)
             .contains("heard hello there")
     });
+}
+
+#[test]
+fn the_subprocess_backend_runs_agents_without_tmux() {
+    let city = TestCity::with_backend("subprocess");
+    city.agent("alpha", "one", "");
+    city.run(&["apply", "--wait", "--timeout", "30s"]);
+    assert!(city.panes().is_empty(), "no tmux session is used");
+    wait_until("alpha to record how it started", LONG, || city.out_file("gc-town-alpha").exists());
+    let list = String::from_utf8_lossy(&city.run(&["session", "list"]).stdout).into_owned();
+    assert!(list.contains("gc-town-alpha") && list.contains("ready"), "{list}");
+    city.run(&["session", "nudge", "alpha", "hi"]);
+    wait_until("the nudge to be heard", LONG, || {
+        String::from_utf8_lossy(&city.run(&["session", "peek", "alpha"]).stdout)
+            .contains("heard hi")
+    });
+    city.run(&["stop"]);
+    let list = String::from_utf8_lossy(&city.run(&["session", "list"]).stdout).into_owned();
+    assert!(list.contains("No sessions"), "{list}");
 }
