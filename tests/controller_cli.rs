@@ -1,5 +1,5 @@
-//! The controller end to end on real tmux (and the subprocess backend): each test runs its own city on
-//! and always kills that tmux server and its controller afterwards.
+//! The controller end to end on real tmux (and the subprocess backend): each test runs its own
+//! city on its own tmux socket and always kills that tmux server and its controller afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
