@@ -293,6 +293,9 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
 
     let desired = launches.len();
     let (phase, ready_condition, reason, message) = match (&input.launches, input.off) {
+        (_, Some(word)) if input.observed.iter().any(|s| s.alive) => {
+            ("Stopping", "False", word, format!("{word}: stopping its sessions"))
+        }
         (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
         (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
         (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
@@ -488,7 +491,8 @@ mod tests {
             described(&plan),
             ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]
         );
-        assert_eq!(plan.status["phase"], "Stopped");
+        // Not "Stopped" until nothing runs: the status is shown while the stop is under way.
+        assert_eq!(plan.status["phase"], "Stopping");
         // The stop is fenced by the instance token it was planned against.
         assert!(
             matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token")
@@ -496,7 +500,9 @@ mod tests {
 
         let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
         case.off = Some("Suspended");
-        assert!(case.plan().actions.is_empty(), "a stopped, suspended agent stays stopped");
+        let plan = case.plan();
+        assert!(plan.actions.is_empty(), "a stopped, suspended agent stays stopped");
+        assert_eq!(plan.status["phase"], "Stopped");
     }
 
     #[test]
