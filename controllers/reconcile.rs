@@ -450,7 +450,8 @@ pub fn start_order(model: &CityModel) -> Vec<String> {
 }
 
 /// The agents whose sessions are observed but which are no longer applied, and sessions on
-/// the city's socket that belong to no agent (reported once each, never stopped).
+/// the city's socket that belong to no agent (reported once each; stopped only when the City
+/// sets `session.stopOrphans`).
 pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
     let observed = ctx.runtime.list("")?;
@@ -462,6 +463,21 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
                 gone.insert(agent.clone());
             }
             Some(_) => {}
+            None if model.city_spec().session.stop_orphans => {
+                ctx.runtime
+                    .stop(&session.name, model.city_spec().controller.shutdown_timeout.get())?;
+                outcome.actions += 1;
+                ctx.emit(
+                    "session.stopped",
+                    "Orphaned",
+                    None,
+                    format!(
+                        "stopped {}: it belongs to no agent (session.stopOrphans)",
+                        session.name
+                    ),
+                    json!({"session": session.name}),
+                );
+            }
             None => {
                 let mut reported = ctx.reported_orphans.lock().unwrap_or_else(|e| e.into_inner());
                 if reported.insert(session.name.clone()) {

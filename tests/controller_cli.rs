@@ -367,3 +367,26 @@ fn the_subprocess_backend_runs_agents_without_tmux() {
     let list = String::from_utf8_lossy(&city.run(&["session", "list"]).stdout).into_owned();
     assert!(list.contains("No sessions"), "{list}");
 }
+
+#[test]
+fn sessions_of_no_agent_are_reported_and_stopped_only_when_the_city_says_so() {
+    let city = TestCity::new();
+    city.agent("alpha", "one", "");
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    city.tmux(&["new-session", "-d", "-s", "stray", "sleep 1000"]);
+    wait_until("a session.orphaned event", LONG, || !city.events("session.orphaned").is_empty());
+    assert!(city.live_sessions().contains(&"stray".to_owned()), "reported, not stopped");
+    let yaml = std::fs::read_to_string(city.path().join("city.yaml")).unwrap();
+    city.write(
+        "city.yaml",
+        &yaml.replace(
+            "    startupTimeout: 20s\n",
+            "    startupTimeout: 20s\n    stopOrphans: true\n",
+        ),
+    );
+    city.run(&["apply"]);
+    wait_until("the stray session to be stopped", LONG, || {
+        city.live_sessions() == ["gc-town-alpha"]
+    });
+}

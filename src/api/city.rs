@@ -42,13 +42,18 @@ pub struct SessionSpec {
     /// The script spoken to when `backend` is `exec` (required then, ignored otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// tmux socket name (`tmux -L <socket>`), one tmux server per city. Default: the city name.
+    /// tmux socket name (`tmux -L <socket>`), one tmux server per city. Default:
+    /// `gc-<city name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = SOCKET_PATTERN))]
     pub socket: Option<String>,
     /// How long a session may take to become ready before it counts as failed. Default: `60s`.
     #[serde(default = "default_startup_timeout")]
     pub startup_timeout: Duration,
+    /// Stop sessions on the city's tmux server that belong to no agent. Default: `false`
+    /// (they are reported with a `session.orphaned` event and left running).
+    #[serde(default)]
+    pub stop_orphans: bool,
 }
 
 impl Default for SessionSpec {
@@ -58,6 +63,7 @@ impl Default for SessionSpec {
             command: None,
             socket: None,
             startup_timeout: default_startup_timeout(),
+            stop_orphans: false,
         }
     }
 }
