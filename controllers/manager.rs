@@ -455,6 +455,21 @@ fn owner(observed: &[SessionInfo], session: &str) -> Option<String> {
     observed.iter().find(|s| s.name == session)?.meta.get(super::launch::meta::AGENT).cloned()
 }
 
+/// A local reflector store of one kind fed by `events`, and the stream of objects it applied:
+/// what `Controller::for_stream` runs on in place of an API server's watch.
+fn reflected(
+    kind: Kind,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+) -> (
+    impl futures::Stream<Item = Result<GcObject, watcher::Error>> + Send + 'static,
+    reflector::Store<GcObject>,
+) {
+    let writer = reflector::store::Writer::new(kind);
+    let reader = writer.as_reader();
+    let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok);
+    (reflector::reflector(writer, events).applied_objects(), reader)
+}
+
 async fn agent_controller(
     ctx: Arc<Context>,
     events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
@@ -462,13 +477,7 @@ async fn agent_controller(
     sessions: mpsc::UnboundedReceiver<ObjectRef<GcObject>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let writer = reflector::store::Writer::new(Kind::Agent);
-    let reader = writer.as_reader();
-    let stream = reflector::reflector(
-        writer,
-        tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok),
-    )
-    .applied_objects();
+    let (stream, reader) = reflected(Kind::Agent, events);
     let sweep_ctx = ctx.clone();
     let all = tokio_stream::wrappers::UnboundedReceiverStream::new(all).then(move |()| {
         let ctx = sweep_ctx.clone();
@@ -511,13 +520,7 @@ async fn provider_controller(
     events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let writer = reflector::store::Writer::new(Kind::Provider);
-    let reader = writer.as_reader();
-    let stream = reflector::reflector(
-        writer,
-        tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(Ok),
-    )
-    .applied_objects();
+    let (stream, reader) = reflected(Kind::Provider, events);
     Controller::for_stream_with(stream, reader, Kind::Provider)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_provider, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)

@@ -2,17 +2,15 @@
 //! events appended while it runs.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
 
 mod common;
-use common::CITY;
+use common::City;
 
 fn agent(name: &str, level: &str) -> String {
     format!(
@@ -21,34 +19,12 @@ fn agent(name: &str, level: &str) -> String {
     )
 }
 
-struct City {
-    dir: tempfile::TempDir,
+/// The shared test city with this file's `worker`.
+fn new_city() -> City {
+    City::new(&agent("worker", "info"))
 }
 
 impl City {
-    fn new() -> City {
-        let city = City { dir: tempfile::tempdir().unwrap() };
-        city.write("city.yaml", CITY);
-        city.write("agents/worker.yaml", &agent("worker", "info"));
-        city
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let full = self.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
-    }
-
-    fn gc(&self) -> Command {
-        let mut cmd = Command::cargo_bin("gc").unwrap();
-        cmd.current_dir(self.path()).env_remove("GC_CITY").env("NO_COLOR", "1");
-        cmd
-    }
-
     fn stdout(&self, args: &[&str]) -> String {
         let out = self.gc().args(args).output().unwrap();
         assert!(out.status.success(), "gc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -76,7 +52,7 @@ fn rows(table: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn apply_records_created_events_in_order_with_seq() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     let table = city.stdout(&["events"]);
     let rows = rows(&table);
@@ -96,13 +72,13 @@ fn apply_records_created_events_in_order_with_seq() {
 
 #[test]
 fn an_empty_log_says_so() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("events").assert().success().stdout("").stderr(contains("No events found"));
 }
 
 #[test]
 fn json_lines_are_the_stored_events_with_increasing_seq() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     city.write("agents/worker.yaml", &agent("worker", "debug"));
     city.gc().arg("apply").assert().success();
@@ -133,7 +109,7 @@ fn json_lines_are_the_stored_events_with_increasing_seq() {
 
 #[test]
 fn type_filters_take_exact_types_prefixes_and_first_parts() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     city.write("agents/worker.yaml", &agent("worker", "debug"));
     city.gc().arg("apply").assert().success();
@@ -151,7 +127,7 @@ fn type_filters_take_exact_types_prefixes_and_first_parts() {
 
 #[test]
 fn object_filter_accepts_kind_names_and_limit_keeps_the_last() {
-    let city = City::new();
+    let city = new_city();
     city.write("agents/extra.yaml", &agent("extra", "info"));
     city.gc().arg("apply").assert().success();
     city.write("agents/worker.yaml", &agent("worker", "debug"));
@@ -176,7 +152,7 @@ fn object_filter_accepts_kind_names_and_limit_keeps_the_last() {
 
 #[test]
 fn since_takes_a_duration_or_a_time() {
-    let city = City::new();
+    let city = new_city();
     // An event recorded long ago, in the stored format.
     city.write(
         ".gc/events.jsonl",
@@ -245,7 +221,7 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn follow_prints_events_appended_after_it_started() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gc"))
         .args(["events", "--follow", "-o", "json", "--type", "resource"])
@@ -269,7 +245,7 @@ fn follow_prints_events_appended_after_it_started() {
 
 #[test]
 fn follow_waits_for_a_log_that_does_not_exist_yet() {
-    let city = City::new();
+    let city = new_city();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gc"))
         .args(["events", "-f"])
         .current_dir(city.path())

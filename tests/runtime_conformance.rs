@@ -637,57 +637,39 @@ macro_rules! conformance {
     };
 }
 
-conformance!(
-    tmux,
-    super::TmuxHarness::new(),
-    [
-        started_session_is_running_and_listed_with_meta,
-        program_gets_work_dir_and_env,
-        argv_arrives_byte_exact,
-        long_prompt_arrives_intact,
-        start_on_a_live_session_is_refused,
-        invalid_names_and_keys_are_refused_and_nothing_is_created,
-        peek_shows_output,
-        nudge_reaches_the_program,
-        stop_kills_the_whole_tree_and_is_idempotent,
-        stop_kills_a_program_that_ignores_term_after_the_grace,
-        stop_returns_early_when_the_program_exits_on_term,
-        exited_program_is_dead_with_status_and_output,
-        missing_program_reads_as_exited,
-        meta_can_be_set_and_read,
-        last_activity_is_known,
-        wait_ready_sees_the_prompt_or_times_out,
-        a_new_instance_finds_sessions_of_another,
-        concurrent_starts_on_distinct_names,
-        attach_to_a_missing_session_fails,
-    ]
-);
+/// The behaviours every runtime that runs real programs must have, for one harness.
+macro_rules! process_runtime_conformance {
+    ($name:ident, $harness:expr) => {
+        conformance!(
+            $name,
+            $harness,
+            [
+                started_session_is_running_and_listed_with_meta,
+                program_gets_work_dir_and_env,
+                argv_arrives_byte_exact,
+                long_prompt_arrives_intact,
+                start_on_a_live_session_is_refused,
+                invalid_names_and_keys_are_refused_and_nothing_is_created,
+                peek_shows_output,
+                nudge_reaches_the_program,
+                stop_kills_the_whole_tree_and_is_idempotent,
+                stop_kills_a_program_that_ignores_term_after_the_grace,
+                stop_returns_early_when_the_program_exits_on_term,
+                exited_program_is_dead_with_status_and_output,
+                missing_program_reads_as_exited,
+                meta_can_be_set_and_read,
+                last_activity_is_known,
+                wait_ready_sees_the_prompt_or_times_out,
+                a_new_instance_finds_sessions_of_another,
+                concurrent_starts_on_distinct_names,
+                attach_to_a_missing_session_fails,
+            ]
+        );
+    };
+}
 
-conformance!(
-    subprocess,
-    super::SubprocessHarness::new(),
-    [
-        started_session_is_running_and_listed_with_meta,
-        program_gets_work_dir_and_env,
-        argv_arrives_byte_exact,
-        long_prompt_arrives_intact,
-        start_on_a_live_session_is_refused,
-        invalid_names_and_keys_are_refused_and_nothing_is_created,
-        peek_shows_output,
-        nudge_reaches_the_program,
-        stop_kills_the_whole_tree_and_is_idempotent,
-        stop_kills_a_program_that_ignores_term_after_the_grace,
-        stop_returns_early_when_the_program_exits_on_term,
-        exited_program_is_dead_with_status_and_output,
-        missing_program_reads_as_exited,
-        meta_can_be_set_and_read,
-        last_activity_is_known,
-        wait_ready_sees_the_prompt_or_times_out,
-        a_new_instance_finds_sessions_of_another,
-        concurrent_starts_on_distinct_names,
-        attach_to_a_missing_session_fails,
-    ]
-);
+process_runtime_conformance!(tmux, super::TmuxHarness::new());
+process_runtime_conformance!(subprocess, super::SubprocessHarness::new());
 
 // The fake runs no programs: only the bookkeeping behaviours apply.
 conformance!(

@@ -1,15 +1,14 @@
 //! `gc apply`, `gc diff`, `gc get`, `gc describe`, `gc delete` end to end against a real store
 //! in a temporary city: exit codes, what lands on disk, concurrency and crash safety.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
 
 mod common;
-use common::CITY;
+use common::City;
 
 fn agent(name: &str, level: &str) -> String {
     format!(
@@ -18,34 +17,12 @@ fn agent(name: &str, level: &str) -> String {
     )
 }
 
-struct City {
-    dir: tempfile::TempDir,
+/// The shared test city with this file's `worker`.
+fn new_city() -> City {
+    City::new(&agent("worker", "info"))
 }
 
 impl City {
-    fn new() -> City {
-        let city = City { dir: tempfile::tempdir().unwrap() };
-        city.write("city.yaml", CITY);
-        city.write("agents/worker.yaml", &agent("worker", "info"));
-        city
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let full = self.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
-    }
-
-    fn gc(&self) -> Command {
-        let mut cmd = Command::cargo_bin("gc").unwrap();
-        cmd.current_dir(self.path()).env_remove("GC_CITY").env("NO_COLOR", "1");
-        cmd
-    }
-
     fn run(&self, args: &[&str]) -> Output {
         self.gc().args(args).output().unwrap()
     }
@@ -79,7 +56,7 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn apply_creates_then_reports_unchanged_then_configures_and_prunes() {
-    let city = City::new();
+    let city = new_city();
     let out = city.run(&["apply"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -120,7 +97,7 @@ fn apply_creates_then_reports_unchanged_then_configures_and_prunes() {
 
 #[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
-    let city = City::new();
+    let city = new_city();
     city.gc()
         .args(["apply", "--dry-run"])
         .assert()
@@ -131,7 +108,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
 
 #[test]
 fn an_invalid_file_changes_nothing() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     let before = city.snapshot();
     city.write("agents/worker.yaml", &agent("worker", "debug"));
@@ -149,7 +126,7 @@ fn an_invalid_file_changes_nothing() {
 
 #[test]
 fn apply_with_files_prunes_only_when_asked_and_only_from_those_files() {
-    let city = City::new();
+    let city = new_city();
     let two = format!("{}---\n{}", agent("a", "info"), agent("b", "info"));
     city.write("agents/pair.yaml", &two);
     city.gc().arg("apply").assert().success();
@@ -171,7 +148,7 @@ fn apply_with_files_prunes_only_when_asked_and_only_from_those_files() {
 
 #[test]
 fn diff_exit_codes_follow_kubectl_and_ignore_formatting() {
-    let city = City::new();
+    let city = new_city();
     let out = city.run(&["diff"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("agent/worker: created"));
@@ -199,7 +176,7 @@ fn diff_exit_codes_follow_kubectl_and_ignore_formatting() {
 
 #[test]
 fn status_is_kept_across_applies() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     let status_path = city.path().join(".gc/status/agents/worker.json");
     std::fs::create_dir_all(status_path.parent().unwrap()).unwrap();
@@ -217,7 +194,7 @@ fn status_is_kept_across_applies() {
 
 #[test]
 fn ten_concurrent_applies_of_different_files_all_land() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     for i in 0..10 {
         city.write(&format!("agents/a{i}.yaml"), &agent(&format!("a{i}"), "info"));
@@ -261,7 +238,7 @@ fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
         ("store.mid-temp-write#3", true),
         ("store.before-rename#3", true),
     ] {
-        let city = City::new();
+        let city = new_city();
         city.gc().arg("apply").assert().success();
         city.write("agents/worker.yaml", &agent("worker", "debug"));
         let out = city.gc().arg("apply").env("GC_FAIL_POINT", point).output().unwrap();
@@ -290,7 +267,7 @@ fn a_crash_at_any_point_of_a_write_leaves_the_old_or_the_new_object() {
 
 #[test]
 fn a_digest_index_left_stale_by_a_crash_is_not_trusted() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     // The object lands as "debug" but the crash stops the index from learning it...
     city.write("agents/worker.yaml", &agent("worker", "debug"));
@@ -325,7 +302,7 @@ fn a_digest_index_left_stale_by_a_crash_is_not_trusted() {
 fn apply_pokes_a_running_controller() {
     use std::io::Read;
     use std::os::unix::net::UnixListener;
-    let city = City::new();
+    let city = new_city();
     std::fs::create_dir_all(city.path().join(".gc")).unwrap();
     let listener = UnixListener::bind(city.path().join(".gc/controller.sock")).unwrap();
     let received = std::thread::spawn(move || {
@@ -340,7 +317,7 @@ fn apply_pokes_a_running_controller() {
 
 #[test]
 fn get_lists_filters_and_formats() {
-    let city = City::new();
+    let city = new_city();
     city.write("agents/other.yaml", &agent("other", "info").replace("team: core", "team: edge"));
     city.gc().arg("apply").assert().success();
     let table = stdout(&city.run(&["get", "agents"]));
@@ -370,7 +347,7 @@ fn get_lists_filters_and_formats() {
 
 #[test]
 fn describe_shows_spec_status_and_recent_events() {
-    let city = City::new();
+    let city = new_city();
     city.gc().arg("apply").assert().success();
     city.write("agents/worker.yaml", &agent("worker", "debug"));
     city.gc().arg("apply").assert().success();
@@ -388,7 +365,7 @@ fn describe_shows_spec_status_and_recent_events() {
 
 #[test]
 fn delete_by_name_and_by_file() {
-    let city = City::new();
+    let city = new_city();
     city.write("agents/extra.yaml", &agent("extra", "info"));
     city.gc().arg("apply").assert().success();
     city.gc().args(["delete", "agent/worker"]).assert().success().stdout("agent/worker deleted\n");
@@ -402,7 +379,7 @@ fn delete_by_name_and_by_file() {
 
 #[test]
 fn named_files_are_checked_against_the_city_as_applied() {
-    let city = City::new();
+    let city = new_city();
     // Nothing applied yet: a lone agent has no City to belong to.
     city.gc()
         .args(["apply", "-f", "agents/worker.yaml"])

@@ -16,3 +16,39 @@ metadata:
 spec:
   command: bash
 ";
+
+/// A temporary city directory holding [`CITY`] and one agent file, and the `gc` to run in it.
+#[allow(dead_code)] // each test crate uses its own subset
+pub struct City {
+    dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl City {
+    /// A new city with [`CITY`] and `agents/worker.yaml` holding `worker`.
+    pub fn new(worker: &str) -> City {
+        let city = City { dir: tempfile::tempdir().unwrap() };
+        city.write("city.yaml", CITY);
+        city.write("agents/worker.yaml", worker);
+        city
+    }
+
+    /// The city directory.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes `text` to `path` below the city, creating directories.
+    pub fn write(&self, path: &str, text: &str) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    /// `gc`, run in the city, uncoloured, ignoring the caller's `GC_CITY`.
+    pub fn gc(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("gc").unwrap();
+        cmd.current_dir(self.path()).env_remove("GC_CITY").env("NO_COLOR", "1");
+        cmd
+    }
+}
