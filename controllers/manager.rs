@@ -32,7 +32,7 @@ use super::object::GcObject;
 use super::reconcile::{self, Context, ReconcileError};
 use crate::api::Kind;
 use crate::runtime::SessionInfo;
-use crate::store::{Store, StoredObject};
+use crate::store::StoredObject;
 
 /// How often sessions are observed: a dead session is noticed within this long.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
@@ -329,7 +329,7 @@ async fn feed(
             full |= more == Rescan::Full;
         }
         let store = ctx.store.clone();
-        let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || list(&store)).await else {
+        let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
             tracing::warn!("cannot read the store; retrying at the next change");
             continue;
         };
@@ -374,7 +374,7 @@ async fn feed(
         known = next;
         // A City, Rig or Provider change can change any agent's launch; a deleted agent is
         // cleaned up by the sweep that runs with every all-agents pass.
-        if others_changed || removed_other || removed_agent || !full {
+        if others_changed || removed_other || removed_agent {
             let _ = all_agents.send(());
         }
     }
@@ -396,10 +396,6 @@ fn placeholder(name: &str) -> StoredObject {
         spec: serde_json::Value::Null,
         source: None,
     }
-}
-
-fn list(store: &Store) -> Result<Vec<StoredObject>, crate::store::StoreError> {
-    store.list()
 }
 
 /// Watches the sessions and re-triggers the agent owning any session that changed.

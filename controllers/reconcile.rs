@@ -215,11 +215,20 @@ pub fn plan_agent(
 /// their status removed.
 pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    reconcile_agent_in(ctx, &model, agent)
+}
+
+/// [`reconcile_agent`] against an already loaded model (one load serves a whole pass).
+fn reconcile_agent_in(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+) -> Result<Outcome, ReconcileError> {
     let observed = ctx.runtime.list(&model.session_prefix())?;
     let held = super::holds::held(&ctx.city_dir)?;
     let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let was_up = up_in_status(ctx.store.status(Kind::Agent, agent)?.as_ref());
-    let plan = plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
+    let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
         // Show what is under way while it happens (a start may wait for readiness).
@@ -227,7 +236,7 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
     }
     let mut requeue_after = plan.requeue_after;
     for action in &plan.actions {
-        if let Some(again) = execute(ctx, &model, agent, action)? {
+        if let Some(again) = execute(ctx, model, agent, action)? {
             requeue_after = Some(requeue_after.map_or(again, |r| r.min(again)));
         }
     }
@@ -239,7 +248,7 @@ pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileE
             let observed = ctx.runtime.list(&model.session_prefix())?;
             let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let was_up = BTreeSet::new();
-            plan_agent(&model, &observed, &was_up, &held, &restarts, agent, SystemTime::now())
+            plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now())
                 .status
         };
         ctx.store.put_status(Kind::Agent, agent, &status)?;
@@ -503,7 +512,7 @@ pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
     let mut outcome = Outcome::default();
     for agent in start_order(&model) {
-        let one = reconcile_agent(ctx, &agent)?;
+        let one = reconcile_agent_in(ctx, &model, &agent)?;
         outcome.actions += one.actions;
         outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
             (Some(a), Some(b)) => Some(a.min(b)),
