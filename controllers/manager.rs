@@ -31,7 +31,6 @@ use tokio::sync::{mpsc, watch};
 use super::object::GcObject;
 use super::reconcile::{self, Context, ReconcileError};
 use crate::api::Kind;
-use crate::runtime::SessionInfo;
 use crate::store::StoredObject;
 
 /// How often sessions are observed: a dead session is noticed within this long.
@@ -117,13 +116,11 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let (rescan_tx, rescan_rx) = mpsc::unbounded_channel::<Rescan>();
     let (agent_tx, agent_rx) = mpsc::unbounded_channel();
     let (provider_tx, provider_rx) = mpsc::unbounded_channel();
-    let (all_agents_tx, all_agents_rx) = mpsc::unbounded_channel::<()>();
     let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
 
     let _watcher = watch_store(&city_dir, rescan_tx.clone());
     tokio::spawn(serve_socket(listener, rescan_tx.clone(), shutdown_tx.clone()));
-    tokio::spawn(feed(ctx.clone(), rescan_rx, agent_tx, provider_tx, all_agents_tx.clone()));
-    tokio::spawn(observe(ctx.clone(), session_tx, all_agents_tx, shutdown_rx.clone()));
+    tokio::spawn(feed(ctx.clone(), rescan_rx, agent_tx, provider_tx));
     let _ = rescan_tx.send(Rescan::Full);
     let resync = resync_interval(&ctx);
     tokio::spawn({
@@ -146,14 +143,16 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
         "Started",
         format!("controller started (pid {})", std::process::id()),
     );
-    first_pass(ctx.clone()).await;
-    let agents = agent_controller(
+    let baseline = first_pass(ctx.clone()).await;
+    // Changes are judged against what the first pass left, so nothing between is missed.
+    tokio::spawn(observe(
         ctx.clone(),
-        agent_rx,
-        all_agents_rx,
-        session_rx,
-        until(shutdown_rx.clone()),
-    );
+        baseline,
+        session_tx,
+        rescan_tx.clone(),
+        shutdown_rx.clone(),
+    ));
+    let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     tokio::join!(agents, providers);
 
@@ -175,7 +174,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
 /// Adopts what runs already and converges once before the event-driven loop takes over:
 /// sessions that belong to applied agents are kept as they are (a restarted controller does
 /// not restart them), sessions that belong to no agent are reported.
-async fn first_pass(ctx: Arc<Context>) {
+async fn first_pass(ctx: Arc<Context>) -> Option<Seen> {
     let pass = ctx.clone();
     let result = tokio::task::spawn_blocking(move || {
         let model = super::model::CityModel::load(&pass.city_dir, &pass.store)?;
@@ -188,11 +187,12 @@ async fn first_pass(ctx: Arc<Context>) {
             })
             .count();
         reconcile::reconcile_all(&pass)?;
-        Ok::<usize, ReconcileError>(adopted)
+        let after = pass.runtime.list("")?;
+        Ok::<(usize, Seen), ReconcileError>((adopted, seen(&after)))
     })
     .await;
     match result {
-        Ok(Ok(adopted)) => {
+        Ok(Ok((adopted, after))) => {
             let event = crate::events::Event::new(
                 "controller.ready",
                 "FirstPassDone",
@@ -202,9 +202,16 @@ async fn first_pass(ctx: Arc<Context>) {
             if let Err(e) = crate::events::append(&ctx.city_dir, vec![event], &ctx.actor) {
                 tracing::warn!("cannot record event: {e}");
             }
+            Some(after)
         }
-        Ok(Err(e)) => tracing::warn!("first pass: {e}"),
-        Err(e) => tracing::warn!("first pass: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!("first pass: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("first pass: {e}");
+            None
+        }
     }
 }
 
@@ -312,13 +319,15 @@ fn watch_store(
     Some(watcher)
 }
 
-/// Turns rescans into watcher events per kind, remembering what was sent.
+/// Turns rescans into watcher events per kind, remembering what was sent. A full rescan (and
+/// any change to a City, Rig or Provider, which can change every agent's launch) re-lists
+/// every agent (`Init…InitDone`), so each is reconciled; it also sweeps deleted agents'
+/// sessions. Otherwise only changed agents are sent.
 async fn feed(
     ctx: Arc<Context>,
     mut rescans: mpsc::UnboundedReceiver<Rescan>,
     agents: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     providers: mpsc::UnboundedSender<watcher::Event<GcObject>>,
-    all_agents: mpsc::UnboundedSender<()>,
 ) {
     let mut known: BTreeMap<(Kind, String), String> = BTreeMap::new();
     while let Some(first) = rescans.recv().await {
@@ -333,10 +342,19 @@ async fn feed(
             tracing::warn!("cannot read the store; retrying at the next change");
             continue;
         };
-        let mut others_changed = false;
+        let next: BTreeMap<(Kind, String), String> = objects
+            .iter()
+            .map(|o| ((o.kind, o.metadata.name.clone()), o.metadata.resource_version.clone()))
+            .collect();
+        let shapes_agents = |k: &Kind| matches!(k, Kind::City | Kind::Rig | Kind::Provider);
+        let others_changed = next.iter().chain(known.iter()).any(|(key, version)| {
+            shapes_agents(&key.0)
+                && (known.get(key) != Some(version) || next.get(key) != Some(version))
+        });
+        let agent_removed = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
         for (kind, sender) in [(Kind::Agent, &agents), (Kind::Provider, &providers)] {
             let of_kind: Vec<&StoredObject> = objects.iter().filter(|o| o.kind == kind).collect();
-            if full {
+            if full || (kind == Kind::Agent && others_changed) {
                 let _ = sender.send(watcher::Event::Init);
                 for o in &of_kind {
                     let _ = sender.send(watcher::Event::InitApply(GcObject::new((*o).clone())));
@@ -357,25 +375,14 @@ async fn feed(
                 }
             }
         }
-        let mut next = BTreeMap::new();
-        for o in &objects {
-            let key = (o.kind, o.metadata.name.clone());
-            if !matches!(o.kind, Kind::Agent | Kind::Provider)
-                && known.get(&key) != Some(&o.metadata.resource_version)
-            {
-                others_changed = true;
-            }
-            next.insert(key, o.metadata.resource_version.clone());
-        }
-        let removed_agent = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
-        let removed_other = known
-            .keys()
-            .any(|k| !matches!(k.0, Kind::Agent | Kind::Provider) && !next.contains_key(k));
         known = next;
-        // A City, Rig or Provider change can change any agent's launch; a deleted agent is
-        // cleaned up by the sweep that runs with every all-agents pass.
-        if others_changed || removed_other || removed_agent {
-            let _ = all_agents.send(());
+        // kube-runtime never reconciles a deleted object: its sessions are swept here (and a
+        // City change may ask for stray sessions to be stopped).
+        if full || agent_removed || others_changed {
+            let ctx = ctx.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || reconcile::sweep(&ctx)).await {
+                tracing::warn!("sweep: {e}");
+            }
         }
     }
 }
@@ -398,14 +405,31 @@ fn placeholder(name: &str) -> StoredObject {
     }
 }
 
-/// Watches the sessions and re-triggers the agent owning any session that changed.
+/// What the observer compares between passes, per session: alive, instance token, owner.
+type Seen = BTreeMap<String, (bool, Option<String>, Option<String>)>;
+
+fn seen(observed: &[crate::runtime::SessionInfo]) -> Seen {
+    use super::launch::meta;
+    observed
+        .iter()
+        .map(|s| {
+            let instance = s.meta.get(meta::INSTANCE).cloned();
+            (s.name.clone(), (s.alive, instance, s.meta.get(meta::AGENT).cloned()))
+        })
+        .collect()
+}
+
+/// Watches the sessions and re-triggers the agent owning any session that changed (a session
+/// that vanished is traced to its agent through the previous pass). A change no agent owns
+/// (a stray session, or the first look) re-lists every agent.
 async fn observe(
     ctx: Arc<Context>,
+    baseline: Option<Seen>,
     sessions: mpsc::UnboundedSender<ObjectRef<GcObject>>,
-    all_agents: mpsc::UnboundedSender<()>,
+    rescan: mpsc::UnboundedSender<Rescan>,
     mut shutdown: watch::Receiver<Shutdown>,
 ) {
-    let mut last: Option<BTreeMap<String, (bool, Option<String>)>> = None;
+    let mut last = baseline;
     let mut tick = tokio::time::interval(OBSERVE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -417,38 +441,29 @@ async fn observe(
         let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else {
             continue;
         };
-        let now: BTreeMap<String, (bool, Option<String>)> = observed
-            .iter()
-            .map(|s| {
-                (s.name.clone(), (s.alive, s.meta.get(super::launch::meta::INSTANCE).cloned()))
-            })
-            .collect();
+        let now = seen(&observed);
         if let Some(before) = &last {
             let changed: Vec<&String> = before
                 .keys()
                 .chain(now.keys())
                 .filter(|name| before.get(*name) != now.get(*name))
                 .collect();
-            if !changed.is_empty() {
-                let mut owners: Vec<String> =
-                    changed.iter().filter_map(|name| owner(&observed, name)).collect();
-                owners.sort();
-                owners.dedup();
-                // A vanished session has no metadata left to name its agent: look at them all.
-                if owners.len() < changed.len() {
-                    let _ = all_agents.send(());
-                }
-                for agent in owners {
-                    let _ = sessions.send(ObjectRef::new_with(&agent, Kind::Agent));
-                }
+            let owner = |name: &String| {
+                let seen = now.get(name).or_else(|| before.get(name))?;
+                seen.2.clone()
+            };
+            let mut owners: Vec<String> = changed.iter().filter_map(|n| owner(n)).collect();
+            owners.sort();
+            owners.dedup();
+            if changed.iter().any(|n| owner(n).is_none()) {
+                let _ = rescan.send(Rescan::Full);
+            }
+            for agent in owners {
+                let _ = sessions.send(ObjectRef::new_with(&agent, Kind::Agent));
             }
         }
         last = Some(now);
     }
-}
-
-fn owner(observed: &[SessionInfo], session: &str) -> Option<String> {
-    observed.iter().find(|s| s.name == session)?.meta.get(super::launch::meta::AGENT).cloned()
 }
 
 /// A local reflector store of one kind fed by `events`, and the stream of objects it applied:
@@ -469,21 +484,12 @@ fn reflected(
 async fn agent_controller(
     ctx: Arc<Context>,
     events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
-    all: mpsc::UnboundedReceiver<()>,
     sessions: mpsc::UnboundedReceiver<ObjectRef<GcObject>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (stream, reader) = reflected(Kind::Agent, events);
-    let sweep_ctx = ctx.clone();
-    let all = tokio_stream::wrappers::UnboundedReceiverStream::new(all).then(move |()| {
-        let ctx = sweep_ctx.clone();
-        async move {
-            let _ = tokio::task::spawn_blocking(move || reconcile::sweep(&ctx)).await;
-        }
-    });
     Controller::for_stream_with(stream, reader, Kind::Agent)
         .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(sessions))
-        .reconcile_all_on(all)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_agent, error_policy, ctx)
         .for_each(|result| async move {

@@ -44,6 +44,9 @@ pub struct Context {
     pub runtime: Arc<dyn Runtime>,
     /// Recent restarts per session, for crash-loop backoff.
     pub restarts: Mutex<BTreeMap<String, Vec<SystemTime>>>,
+    /// Sessions this controller has seen up: one missing later died (a crash), while sessions
+    /// stopped by `gc stop` before this controller started are simply started.
+    pub seen_up: Mutex<BTreeSet<String>>,
     /// Sessions already reported as belonging to no resource.
     pub reported_orphans: Mutex<BTreeSet<String>>,
     /// Who the events are from.
@@ -58,6 +61,7 @@ impl Context {
             city_dir,
             runtime,
             restarts: Mutex::default(),
+            seen_up: Mutex::default(),
             reported_orphans: Mutex::default(),
             actor: actor.to_owned(),
         }
@@ -227,7 +231,7 @@ fn reconcile_agent_in(
     let observed = ctx.runtime.list(&model.session_prefix())?;
     let held = super::holds::held(&ctx.city_dir)?;
     let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let was_up = up_in_status(ctx.store.status(Kind::Agent, agent)?.as_ref());
+    let was_up = ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
@@ -248,29 +252,27 @@ fn reconcile_agent_in(
             let observed = ctx.runtime.list(&model.session_prefix())?;
             let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let was_up = BTreeSet::new();
-            plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now())
-                .status
+            plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now()).status
         };
         ctx.store.put_status(Kind::Agent, agent, &status)?;
+        remember_up(ctx, &status);
     } else {
         ctx.store.delete_status(Kind::Agent, agent)?;
     }
     Ok(Outcome { actions, requeue_after })
 }
 
-/// The sessions a recorded status lists as up.
-fn up_in_status(status: Option<&Value>) -> BTreeSet<String> {
-    let rows = status.and_then(|s| s.get("sessions")).and_then(Value::as_array);
-    rows.into_iter()
-        .flatten()
-        .filter(|row| {
-            matches!(
-                row.get("state").and_then(Value::as_str),
-                Some("running" | "drifted" | "restarting")
-            )
-        })
-        .filter_map(|row| row.get("name")?.as_str().map(str::to_owned))
-        .collect()
+/// Records which of the agent's sessions its new status shows up, and forgets the others.
+fn remember_up(ctx: &Context, status: &Value) {
+    let rows = status.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut seen = ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner());
+    for row in rows {
+        let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
+        match row.get("state").and_then(Value::as_str) {
+            Some("running" | "drifted" | "starting") => seen.insert(name.to_owned()),
+            _ => seen.remove(name),
+        };
+    }
 }
 
 fn now_text() -> String {

@@ -119,7 +119,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             let grace = model.city_spec().controller.shutdown_timeout.get();
             rt.stop(&name, grace)?;
             println!("{name} stopped; it stays stopped until `gc session start {session}`");
-            crate::notify::poke(&city_dir);
+            // Holds live outside the store: ask the controller to look at every agent again.
+            crate::notify::request(&city_dir, "reload", Duration::from_secs(2));
         }
         SessionCommand::Start { session } => {
             let name = resolve(&model, &session)?;
@@ -127,7 +128,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                 println!("{name} was not stopped with `gc session stop`; nothing to do");
                 return Ok(ExitCode::SUCCESS);
             }
-            if crate::notify::request(&city_dir, "poke", Duration::from_secs(2)).is_some() {
+            if crate::notify::request(&city_dir, "reload", Duration::from_secs(2)).is_some() {
                 println!("{name} released; the controller starts it");
             } else if let Some(agent) = owner(&model, &name) {
                 reconcile_agent(&ctx, &agent)?;
