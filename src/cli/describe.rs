@@ -66,19 +66,19 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             let conditions = status.get("conditions").and_then(Value::as_array);
             match conditions {
                 Some(conditions) if !conditions.is_empty() => {
-                    out.push_str("  Conditions:\n    TYPE   STATUS   REASON   MESSAGE\n");
-                    for c in conditions {
-                        let f =
-                            |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-                        let _ = writeln!(
-                            out,
-                            "    {}   {}   {}   {}",
-                            f("type"),
-                            f("status"),
-                            f("reason"),
-                            f("message")
-                        );
-                    }
+                    let rows: Vec<Vec<String>> = conditions
+                        .iter()
+                        .map(|c| {
+                            let f = |k: &str| {
+                                c.get(k).and_then(Value::as_str).unwrap_or("-").to_owned()
+                            };
+                            vec![f("type"), f("status"), f("reason"), f("message")]
+                        })
+                        .collect();
+                    out.push_str("  Conditions:\n");
+                    let table =
+                        super::present::table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows);
+                    out.push_str(&indent(&indent(&table)));
                 }
                 _ => out.push_str("  Conditions:  <none>\n"),
             }
