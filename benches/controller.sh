@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# The controller on real tmux, three measurements against the issue's goals:
+#
+#   1. converge: `gc apply --wait` of AGENTS agents with no controller running (apply
+#      reconciles inline), against a shell loop doing the same work by hand on another tmux
+#      socket: `tmux new-session -d` of the same agent program, then wait for its pane to show
+#      the ready prompt, one agent after the other. Goal: <= 1.5x the loop.
+#   2. idle: the controller of a converged 20-agent city (`gc apply`, `gc start`) over
+#      IDLE_SECONDS: its CPU time (utime+stime from /proc/PID/stat) and RSS at the end.
+#      Goals: < 1% of one core; RSS < 50 MB. The tmux clients it runs (it lists the panes
+#      every 500 ms; their CPU shows in its cutime+cstime) and the tmux server are reported on
+#      separate lines, not counted in the goal.
+#   3. restart: with the controller running one agent, KILLS times kill the agent's program
+#      (the pane's `gc internal exec` launcher and its child, SIGKILL), and time until the
+#      session has a new live pane whose metadata says ready. Goal: median <= 1.5 s.
+#      The bench City sets `controller.crashLoop.window: 1s` and kills at least 1.5 s after
+#      the last restart, so every kill is a first crash (restarted without backoff): this
+#      measures detection + restart, not the backoff policy. A breakdown from the events'
+#      millisecond timestamps (kill → session.crashed → session.started → session.ready)
+#      shows what the time goes to.
+#
+#   benches/controller.sh          # from any directory; exit 0 whether goals are met or not
+#
+# Each part runs its city in a mktemp directory with its own tmux sockets (gcb-<pid>-…); an
+# EXIT trap stops its controller (`gc stop`, then kill -9), kills the tmux servers and removes
+# the directory.
+# Knobs (environment): RUNS (default 5) converge runs per side, AGENTS (50) agents converged,
+# IDLE_AGENTS (20), IDLE_SECONDS (60), KILLS (20), HYPERFINE (path to hyperfine).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+unset GC_CITY GC_LOG
+RUNS=${RUNS:-5}
+AGENTS=${AGENTS:-50}
+IDLE_AGENTS=${IDLE_AGENTS:-20}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+KILLS=${KILLS:-20}
+HYPERFINE=${HYPERFINE:-hyperfine}
+for tool in tmux "$HYPERFINE"; do
+    if ! command -v "$tool" >/dev/null; then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            apt-get install -y -qq "$tool" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$tool"; } >/dev/null 2>&1
+        fi
+        command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install $tool)" >&2; exit 2; }
+    fi
+done
+
+cargo build --release --quiet
+GC="$ROOT/target/release/gc"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gc-controller-bench.XXXXXX")
+SOCK="gcb-$$"
+CITIES=()
+cleanup() {
+    local city pid
+    for city in "${CITIES[@]}"; do
+        pid=$(cat "$city/.gc/controller.lock" 2>/dev/null || true)
+        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+            timeout 30 "$GC" --city "$city" stop --timeout 20s >/dev/null 2>&1 || true
+            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    for s in "$SOCK-converge" "$SOCK-raw" "$SOCK-idle" "$SOCK-kill"; do
+        tmux -L "$s" kill-server 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+AGENT_SCRIPT='#!/usr/bin/env bash
+# Answers like an agent CLI behind a "ready> " prompt.
+while true; do
+  printf "ready> "
+  IFS= read -r line || exit 0
+  echo "heard $line"
+done'
+
+# make_city DIR SOCKET AGENTS [EXTRA CONTROLLER YAML LINES]
+make_city() {
+    local dir=$1 socket=$2 n=$3 controller=${4:-}
+    mkdir -p "$dir/scripts" "$dir/agents"
+    CITIES+=("$dir")
+    cat >"$dir/city.yaml" <<EOF
+apiVersion: gascity.dev/v1alpha1
+kind: City
+metadata:
+  name: bench
+spec:
+  defaultProvider: probe
+  session:
+    socket: $socket
+    startupTimeout: 20s
+  controller:
+    shutdownTimeout: 2s
+$controller
+---
+apiVersion: gascity.dev/v1alpha1
+kind: Provider
+metadata:
+  name: probe
+spec:
+  command: scripts/agent.sh
+  readyPromptPrefix: "ready> "
+EOF
+    printf '%s\n' "$AGENT_SCRIPT" >"$dir/scripts/agent.sh"
+    chmod +x "$dir/scripts/agent.sh"
+    for i in $(seq -w 1 "$n"); do
+        cat >"$dir/agents/a$i.yaml" <<EOF
+apiVersion: gascity.dev/v1alpha1
+kind: Agent
+metadata:
+  name: a$i
+spec:
+  prompt:
+    inline: "You are {{ agent.name }}."
+EOF
+    done
+    (cd "$dir" && "$GC" validate >/dev/null && "$GC" apply >/dev/null) ||
+        { echo "the bench city in $dir does not validate or apply" >&2; exit 1; }
+}
+
+# --- 1. converge -------------------------------------------------------------------------
+CONV="$WORK/converge"
+make_city "$CONV" "$SOCK-converge" "$AGENTS"
+cat >"$WORK/raw.sh" <<EOF
+#!/usr/bin/env bash
+# By hand: start each agent program in its own tmux session, wait until it shows its prompt.
+for i in \$(seq 1 $AGENTS); do
+    tmux -L $SOCK-raw new-session -d -s s\$i -c $CONV -x 200 -y 50 $CONV/scripts/agent.sh
+    until tmux -L $SOCK-raw capture-pane -p -t "=s\$i:" 2>/dev/null | grep -q '^ready>'; do
+        sleep 0.01
+    done
+done
+EOF
+# Kill both tmux servers and wait until they are gone: a client connecting to a server that is
+# still exiting gets "server exited unexpectedly", which `gc apply --wait` does not survive.
+cat >"$WORK/reset.sh" <<EOF
+#!/usr/bin/env bash
+for s in $SOCK-converge $SOCK-raw; do
+    tmux -L \$s kill-server 2>/dev/null
+    until tmux -L \$s has-session 2>&1 | grep -q -e 'no server running' -e 'error connecting'; do
+        sleep 0.01
+    done
+done
+rm -rf $CONV/.gc/status
+EOF
+RESET="bash $WORK/reset.sh"
+cd "$CONV"
+bash -c "$RESET"
+"$GC" apply --wait --timeout 120s >/dev/null 2>&1 || { echo "gc apply --wait did not converge" >&2; exit 1; }
+[[ $(tmux -L "$SOCK-converge" list-sessions 2>/dev/null | wc -l) == "$AGENTS" ]] ||
+    { echo "gc apply --wait did not start $AGENTS sessions" >&2; exit 1; }
+echo "1/3 converge: $RUNS runs each of gc apply --wait and the tmux loop, $AGENTS agents…" >&2
+"$HYPERFINE" -w 1 -r "$RUNS" --prepare "$RESET" --export-json "$WORK/converge.json" \
+    -n "gc apply --wait" "$GC apply --wait --timeout 120s" \
+    -n "tmux loop" "bash $WORK/raw.sh" >/dev/null
+# One more run to see where gc's time goes: the events' timestamps of each start and ready.
+bash -c "$RESET"
+: >"$CONV/.gc/events.jsonl"
+"$GC" apply --wait --timeout 120s >/dev/null 2>&1
+cp "$CONV/.gc/events.jsonl" "$WORK/converge-events.jsonl"
+bash -c "$RESET"
+cd "$ROOT"
+
+# --- 2. idle -----------------------------------------------------------------------------
+echo "2/3 idle: $IDLE_AGENTS agents, ${IDLE_SECONDS}s…" >&2
+IDLE="$WORK/idle"
+make_city "$IDLE" "$SOCK-idle" "$IDLE_AGENTS"
+(cd "$IDLE" && "$GC" start --timeout 60s >/dev/null 2>&1) || { echo "gc start did not converge" >&2; exit 1; }
+CPID=$(cat "$IDLE/.gc/controller.lock")
+SPID=$(tmux -L "$SOCK-idle" display -p '#{pid}')
+sleep 2 # let the first pass's follow-ups settle
+python3 - "$CPID" "$SPID" "$IDLE_SECONDS" "$WORK/idle.json" <<'PY'
+import json, os, sys, time
+cpid, spid, secs, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+def ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    # after the command: state is field 3, utime 14, stime 15, cutime 16, cstime 17
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+c0, s0, t0 = ticks(cpid), ticks(spid), time.monotonic()
+time.sleep(secs)
+c1, s1, t1 = ticks(cpid), ticks(spid), time.monotonic()
+json.dump({"seconds": t1 - t0, "hz": os.sysconf("SC_CLK_TCK"),
+           "own": c1[0] - c0[0], "children": c1[1] - c0[1],
+           "server": s1[0] - s0[0], "rss_kb": rss_kb(cpid),
+           "server_rss_kb": rss_kb(spid)}, open(out, "w"))
+PY
+(cd "$IDLE" && "$GC" stop --timeout 30s >/dev/null 2>&1) || true
+
+# --- 3. restart --------------------------------------------------------------------------
+echo "3/3 restart: $KILLS kills…" >&2
+KILL="$WORK/kill"
+make_city "$KILL" "$SOCK-kill" 1 "    crashLoop:
+      window: 1s"
+(cd "$KILL" && "$GC" start --timeout 60s >/dev/null 2>&1) || { echo "gc start did not converge" >&2; exit 1; }
+python3 - "$SOCK-kill" gc-bench-a1 "$KILLS" "$WORK/kills.json" <<'PY'
+import json, os, subprocess, sys, time
+sock, session, kills, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def panes():
+    text = subprocess.run(["tmux", "-L", sock, "list-panes", "-a", "-F",
+                           "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{@gc-meta}"],
+                          capture_output=True, text=True).stdout
+    for line in text.splitlines():
+        name, pid, dead, meta = (line.split("\t") + [""] * 4)[:4]
+        if name == session:
+            try:
+                meta = json.loads(bytes.fromhex(meta)) if meta else {}
+            except ValueError:
+                meta = {}
+            return int(pid), dead == "1", meta.get("ready") == "1"
+    return None
+def wait_ready(old, limit=30):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        p = panes()
+        if p and p[0] != old and not p[1] and p[2]:
+            return p[0]
+        time.sleep(0.01)
+    sys.exit(f"{session} not restarted and ready within {limit}s")
+pid = wait_ready(None)
+results = []
+for _ in range(kills):
+    time.sleep(1.5)  # past the 1s crash-loop window: each kill is a first crash
+    wall, t0 = time.time(), time.monotonic()
+    subprocess.run(["pkill", "-9", "-P", str(pid)])
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:  # the launcher already exited with its child
+        pass
+    new = wait_ready(pid)
+    results.append({"kill_ts": wall, "seconds": time.monotonic() - t0})
+    pid = new
+json.dump(results, open(out, "w"))
+PY
+cp "$KILL/.gc/events.jsonl" "$WORK/kill-events.jsonl"
+(cd "$KILL" && "$GC" stop --timeout 30s >/dev/null 2>&1) || true
+
+# --- report ------------------------------------------------------------------------------
+python3 - "$WORK" "$AGENTS" "$IDLE_AGENTS" <<'PY'
+import json, statistics, sys
+from datetime import datetime
+work, agents, idle_agents = sys.argv[1], sys.argv[2], sys.argv[3]
+def ts(e):
+    return datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp()
+def events(path):
+    return [json.loads(l) for l in open(path) if l.strip()]
+ok = lambda met: "MET" if met else "NOT MET"
+
+res = {r["command"]: r for r in json.load(open(f"{work}/converge.json"))["results"]}
+g, t = res["gc apply --wait"]["median"], res["tmux loop"]["median"]
+print(f"1. converge {agents} agents (medians of {len(res['tmux loop']['times'])} runs):")
+print(f"   gc apply --wait        {g:7.2f} s   {g / t:5.2f}x the loop   goal <= 1.5x: {ok(g / t <= 1.5)}")
+print(f"   tmux new-session loop  {t:7.2f} s")
+ev = events(f"{work}/converge-events.jsonl")
+started = {e["payload"]["session"]: ts(e) for e in ev if e["type"] == "session.started"}
+ready = {e["payload"]["session"]: ts(e) for e in ev if e["type"] == "session.ready"}
+gaps = sorted(ready[s] - started[s] for s in started if s in ready)
+if gaps:
+    order = sorted(started.values())
+    span = max(ready.values()) - min(order)
+    print(f"   one traced run: started→ready per session median {statistics.median(gaps) * 1e3:.0f} ms"
+          f" (max {gaps[-1] * 1e3:.0f}), first start→last ready {span:.2f} s")
+    quick = sum(1 for x in gaps if x < 0.05)
+    print(f"   of which waiting for ready: {sum(gaps):.2f} s ({quick} of {len(gaps)} sessions ready"
+          f" at the first look, the rest after a 150 ms readiness poll; starts are one by one)")
+
+idle = json.load(open(f"{work}/idle.json"))
+secs, hz = idle["seconds"], idle["hz"]
+pct = lambda ticks: 100.0 * ticks / hz / secs
+own = pct(idle["own"])
+print(f"2. idle controller, {idle_agents} agents, {secs:.0f} s:")
+print(f"   controller CPU         {own:7.2f} % of a core   goal < 1%: {ok(own < 1.0)}")
+rss = idle["rss_kb"] / 1024
+print(f"   controller RSS         {rss:7.1f} MB           goal < 50 MB: {ok(rss < 50)}")
+print(f"   its tmux clients CPU   {pct(idle['children']):7.2f} % of a core   (not in the goal)")
+print(f"   tmux server CPU        {pct(idle['server']):7.2f} % of a core   (not in the goal; RSS {idle['server_rss_kb'] / 1024:.1f} MB)")
+
+kills = json.load(open(f"{work}/kills.json"))
+lat = sorted(k["seconds"] for k in kills)
+med = statistics.median(lat)
+print(f"3. kill → restarted and ready, {len(lat)} kills:")
+print(f"   median {med * 1e3:6.0f} ms   max {lat[-1] * 1e3:6.0f} ms   goal median <= 1.5 s: {ok(med <= 1.5)}")
+ev = events(f"{work}/kill-events.jsonl")
+parts = {"detect (kill→crashed)": [], "restart (crashed→started)": [],
+         "ready (started→ready)": [], "seen (ready→poll saw it)": []}
+for k in kills:
+    after = [e for e in ev if ts(e) >= k["kill_ts"] - 0.002]
+    first = lambda t: next((ts(e) for e in after if e["type"] == t), None)
+    c, s, r = first("session.crashed"), first("session.started"), first("session.ready")
+    if None in (c, s, r):
+        continue
+    parts["detect (kill→crashed)"].append(c - k["kill_ts"])
+    parts["restart (crashed→started)"].append(s - c)
+    parts["ready (started→ready)"].append(r - s)
+    parts["seen (ready→poll saw it)"].append(k["kill_ts"] + k["seconds"] - r)
+for name, xs in parts.items():
+    if xs:
+        print(f"   {name:<27} median {statistics.median(xs) * 1e3:5.0f} ms   max {max(xs) * 1e3:5.0f} ms")
+PY
