@@ -509,20 +509,61 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     Ok(outcome)
 }
 
-/// Reconciles every agent once, dependencies first, then sweeps.
+/// Reconciles every agent once, then sweeps. Agents go in waves by `dependsOn` depth
+/// (dependencies first); within a wave up to `controller.maxStartsPerPass` agents are
+/// reconciled at once, so fifty new sessions start in parallel rather than one by one.
 pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let parallel = model.city_spec().controller.max_starts_per_pass.max(1) as usize;
     let mut outcome = Outcome::default();
-    for agent in start_order(&model) {
-        let one = reconcile_agent_in(ctx, &model, &agent)?;
-        outcome.actions += one.actions;
-        outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+    for wave in waves(&model) {
+        for chunk in wave.chunks(parallel) {
+            let results: Vec<Result<Outcome, ReconcileError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|agent| scope.spawn(|| reconcile_agent_in(ctx, &model, agent)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Ok(Outcome::default())))
+                    .collect()
+            });
+            for one in results {
+                let one = one?;
+                outcome.actions += one.actions;
+                outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
     }
     outcome.actions += sweep(ctx)?.actions;
     Ok(outcome)
+}
+
+/// Agents grouped by `dependsOn` depth: wave 0 depends on no applied agent, wave n on agents
+/// of earlier waves only.
+pub fn waves(model: &CityModel) -> Vec<Vec<String>> {
+    let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+    for agent in start_order(model) {
+        let d = model.agents[&agent]
+            .spec
+            .depends_on
+            .iter()
+            .filter_map(|dep| depth.get(dep).map(|d| d + 1))
+            .max()
+            .unwrap_or(0);
+        depth.insert(agent, d);
+    }
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for (agent, d) in depth {
+        if out.len() <= d {
+            out.resize(d + 1, Vec::new());
+        }
+        out[d].push(agent);
+    }
+    out
 }
 
 /// Stops every session of the city, dependents before what they depend on.

@@ -120,7 +120,8 @@ pub struct ControllerSpec {
     /// Restart backoff and quarantine for sessions that keep dying.
     #[serde(default)]
     pub crash_loop: CrashLoopSpec,
-    /// Most sessions started in one reconcile pass, so a big apply does not stampede. Default: `5`.
+    /// Most agents reconciled (and so sessions started) at once, so a big apply does not
+    /// stampede. Default: `5`.
     #[serde(default = "default_max_starts")]
     #[schemars(range(min = 1))]
     pub max_starts_per_pass: u32,

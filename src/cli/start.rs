@@ -73,7 +73,13 @@ fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let lock = manager::lock(city_dir)?;
     let ctx = Arc::new(Context::for_city(city_dir, "controller")?);
     // One thread drives the controllers; blocking work (tmux, files) runs on the blocking pool.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // A few blocking threads suffice (reconciles are bounded by maxStartsPerPass) and idle ones
+    // end soon, which keeps an idle controller small.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(16)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
+        .enable_all()
+        .build()?;
     runtime.block_on(manager::run(ctx, lock))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -188,7 +188,7 @@ pub trait Runtime: Send + Sync {
 
 /// How often [`Runtime::wait_ready`] looks at the output: often enough that agents do not wait
 /// noticeably, rarely enough that a city of them does not keep tmux busy.
-const READY_POLL: Duration = Duration::from_millis(150);
+const READY_POLL: Duration = Duration::from_millis(50);
 
 /// How many lines of output [`Runtime::wait_ready`] searches for the prompt: the prompt of an
 /// agent's TUI sits near the bottom of the screen.

@@ -238,6 +238,9 @@ fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
 fn is_missing(stderr: &str) -> bool {
     stderr.contains("no server running")
         || stderr.contains("error connecting to")
+        // `kill-server` returns before the server is gone; a client that connects meanwhile
+        // hears this.
+        || stderr.contains("server exited unexpectedly")
         || stderr.contains("can't find session")
         || stderr.contains("session not found")
         || stderr.contains("can't find pane")
