@@ -265,7 +265,7 @@ if gaps:
           f" (max {gaps[-1] * 1e3:.0f}), first start→last ready {span:.2f} s")
     quick = sum(1 for x in gaps if x < 0.05)
     print(f"   of which waiting for ready: {sum(gaps):.2f} s ({quick} of {len(gaps)} sessions ready"
-          f" at the first look, the rest after a 150 ms readiness poll; starts are one by one)")
+          f" at the first look, the rest after a readiness poll)")
 
 idle = json.load(open(f"{work}/idle.json"))
 secs, hz = idle["seconds"], idle["hz"]
