@@ -13,8 +13,8 @@ echo "==> cargo build --release"
 cargo build --release --quiet
 GC="$ROOT/target/release/gc"
 CITY=${1:-$(mktemp -d "${TMPDIR:-/tmp}/gc-sample.XXXXXX")}
-echo "==> gc init $CITY"
-"$GC" init "$CITY" >/dev/null
+echo "==> gc init $CITY --name sample"
+"$GC" init "$CITY" --name sample >/dev/null
 cd "$CITY"
 echo "==> gc apply"
 "$GC" apply
