@@ -141,3 +141,21 @@ fn label_from(text: &str) -> String {
     out.truncate(63);
     out.trim_matches('-').to_owned()
 }
+
+impl CityModel {
+    /// The generations of everything an agent's sessions are derived from — the agent, the
+    /// City, its provider and its rig — as one string. An agent's status records it, so a
+    /// waiting command can tell that a City or Provider change has been acted on too.
+    pub fn inputs_of(&self, agent: &str) -> String {
+        let Some(a) = self.agents.get(agent) else { return String::new() };
+        let provider = a.spec.provider.clone().or_else(|| self.city_spec().default_provider);
+        let generation = |g: Option<u64>| g.map_or_else(|| "-".to_owned(), |g| g.to_string());
+        format!(
+            "agent {} city {} provider {} rig {}",
+            a.generation,
+            generation(self.city.as_ref().map(|c| c.generation)),
+            generation(provider.and_then(|p| self.providers.get(&p)).map(|p| p.generation)),
+            generation(a.spec.rig.as_ref().and_then(|r| self.rigs.get(r)).map(|r| r.generation)),
+        )
+    }
+}

@@ -235,7 +235,8 @@ fn reconcile_agent_in(
     let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
-        // Show what is under way while it happens (a start may wait for readiness).
+        // Show what is under way while it happens (a start may wait for readiness). Without
+        // `observedInputs`: it is not the outcome of these inputs yet.
         ctx.store.put_status(Kind::Agent, agent, &plan.status)?;
     }
     let mut requeue_after = plan.requeue_after;
@@ -254,6 +255,8 @@ fn reconcile_agent_in(
             let was_up = BTreeSet::new();
             plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now()).status
         };
+        let mut status = status;
+        status["observedInputs"] = json!(model.inputs_of(agent));
         ctx.store.put_status(Kind::Agent, agent, &status)?;
         remember_up(ctx, &status);
     } else {

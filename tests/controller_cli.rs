@@ -324,6 +324,37 @@ fn a_restarted_controller_adopts_running_sessions() {
     assert_eq!(city.panes(), before, "sessions adopted: none restarted or duplicated");
     assert_eq!(city.events("session.started").len(), started);
     assert_eq!(started, 3);
+
+    // gc stop stops dependents first: beta (which depends on alpha) before alpha.
+    city.run(&["stop"]);
+    let stopped: Vec<String> = city
+        .events("session.stopped")
+        .iter()
+        .map(|e| e["object"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    let pos = |a: &str| stopped.iter().position(|s| s == a).unwrap();
+    assert!(pos("beta") < pos("alpha"), "{stopped:?}");
+    assert!(city.live_sessions().is_empty());
+}
+
+#[test]
+fn a_suspended_city_stops_everything_until_resumed() {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    let yaml = std::fs::read_to_string(city.path().join("city.yaml")).unwrap();
+    let suspended =
+        yaml.replace("  defaultProvider: probe\n", "  defaultProvider: probe\n  suspended: true\n");
+    city.write("city.yaml", &suspended);
+    city.run(&["apply", "--wait", "--timeout", "30s"]);
+    assert!(city.live_sessions().is_empty());
+    for agent in ["alpha", "beta", "gamma"] {
+        assert_eq!(city.status(agent)["conditions"][0]["reason"], "CitySuspended");
+    }
+    city.write("city.yaml", &yaml);
+    city.run(&["apply", "--wait", "--timeout", "30s"]);
+    assert_eq!(city.live_sessions(), ["gc-town-alpha", "gc-town-beta", "gc-town-gamma"]);
 }
 
 #[test]

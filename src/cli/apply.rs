@@ -87,7 +87,7 @@ fn converge(
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let outcome = crate::controllers::reconcile::reconcile_all(&ctx)?;
-        let pending = super::wait::pending(&ctx.store)?;
+        let pending = super::wait::pending(&ctx.city_dir, &ctx.store)?;
         if pending.is_empty() {
             eprintln!("converged");
             return Ok(true);

@@ -13,20 +13,18 @@ use crate::store::Store;
 /// Phases in which an agent has nothing more to do.
 const SETTLED: &[&str] = &["Running", "Stopped"];
 
-/// The agents not yet converged, as `name (phase)`.
-pub fn pending(store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
+/// The agents not yet converged, as `name (phase)`. An agent has converged when its status
+/// was recorded from the current generations of everything it derives from (`observedInputs`:
+/// the agent, the City, its provider and rig) and its phase is settled.
+pub fn pending(city_dir: &Path, store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
+    let model = crate::controllers::model::CityModel::load(city_dir, store)?;
     let mut out = Vec::new();
-    for agent in store.list_kind(Kind::Agent)? {
-        let name = &agent.metadata.name;
+    for name in model.agents.keys() {
         let status = store.status(Kind::Agent, name)?;
-        let observed =
-            status.as_ref().and_then(|s| s.get("observedGeneration")).and_then(Value::as_u64);
-        let phase = status
-            .as_ref()
-            .and_then(|s| s.get("phase"))
-            .and_then(Value::as_str)
-            .unwrap_or("Pending");
-        if observed != Some(agent.metadata.generation) || !SETTLED.contains(&phase) {
+        let field = |key: &str| status.as_ref().and_then(|s| s.get(key)).and_then(Value::as_str);
+        let phase = field("phase").unwrap_or("Pending");
+        let current = field("observedInputs") == Some(model.inputs_of(name).as_str());
+        if !current || !SETTLED.contains(&phase) {
             out.push(format!("{name} ({phase})"));
         }
     }
@@ -44,7 +42,7 @@ pub fn until_converged(
     let tty = std::io::stderr().is_terminal();
     let mut last = String::new();
     loop {
-        let waiting = pending(&store)?;
+        let waiting = pending(city_dir, &store)?;
         if waiting.is_empty() {
             if tty {
                 eprint!("\r\x1b[K");
