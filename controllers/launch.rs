@@ -102,6 +102,17 @@ pub fn session_name(city: &str, agent: &str, index: u32) -> String {
     if index == 0 { format!("gc-{city}-{agent}") } else { format!("gc-{city}-{agent}-{index}") }
 }
 
+/// Whether `session` is named as a session of `agent` in `city` (the single one or a pool
+/// member), for sessions that carry no `agent` metadata.
+pub fn is_session_of(city: &str, agent: &str, session: &str) -> bool {
+    let single = session_name(city, agent, 0);
+    session == single
+        || session
+            .strip_prefix(&single)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// The launches of `count` sessions of `agent` (pool members 1…count when the agent scales,
 /// else the single session).
 pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch>, LaunchError> {
@@ -234,4 +245,20 @@ fn fingerprint(launch: &Launch) -> String {
     };
     let bytes = serde_json::to_vec(&shape).expect("launch shapes serialise");
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_belong_to_their_agent_only() {
+        assert!(is_session_of("town", "worker", "gc-town-worker"));
+        assert!(is_session_of("town", "worker", "gc-town-worker-12"));
+        assert!(!is_session_of("town", "worker", "gc-town-worker-"));
+        assert!(!is_session_of("town", "worker", "gc-town-worker-x"));
+        // `worker-pool` is another agent, not pool member "pool" of `worker`.
+        assert!(!is_session_of("town", "worker", "gc-town-worker-pool"));
+        assert!(!is_session_of("town", "worker", "gc-other-worker"));
+    }
 }

@@ -143,15 +143,8 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
         "Started",
         format!("controller started (pid {})", std::process::id()),
     );
-    let baseline = first_pass(ctx.clone()).await;
-    // Changes are judged against what the first pass left, so nothing between is missed.
-    tokio::spawn(observe(
-        ctx.clone(),
-        baseline,
-        session_tx,
-        rescan_tx.clone(),
-        shutdown_rx.clone(),
-    ));
+    first_pass(ctx.clone()).await;
+    tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     tokio::join!(agents, providers);
@@ -174,7 +167,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
 /// Adopts what runs already and converges once before the event-driven loop takes over:
 /// sessions that belong to applied agents are kept as they are (a restarted controller does
 /// not restart them), sessions that belong to no agent are reported.
-async fn first_pass(ctx: Arc<Context>) -> Option<Seen> {
+async fn first_pass(ctx: Arc<Context>) {
     let pass = ctx.clone();
     let result = tokio::task::spawn_blocking(move || {
         let model = super::model::CityModel::load(&pass.city_dir, &pass.store)?;
@@ -187,12 +180,11 @@ async fn first_pass(ctx: Arc<Context>) -> Option<Seen> {
             })
             .count();
         reconcile::reconcile_all(&pass)?;
-        let after = pass.runtime.list("")?;
-        Ok::<(usize, Seen), ReconcileError>((adopted, seen(&after)))
+        Ok::<usize, ReconcileError>(adopted)
     })
     .await;
     match result {
-        Ok(Ok((adopted, after))) => {
+        Ok(Ok(adopted)) => {
             let event = crate::events::Event::new(
                 "controller.ready",
                 "FirstPassDone",
@@ -202,16 +194,9 @@ async fn first_pass(ctx: Arc<Context>) -> Option<Seen> {
             if let Err(e) = crate::events::append(&ctx.city_dir, vec![event], &ctx.actor) {
                 tracing::warn!("cannot record event: {e}");
             }
-            Some(after)
         }
-        Ok(Err(e)) => {
-            tracing::warn!("first pass: {e}");
-            None
-        }
-        Err(e) => {
-            tracing::warn!("first pass: {e}");
-            None
-        }
+        Ok(Err(e)) => tracing::warn!("first pass: {e}"),
+        Err(e) => tracing::warn!("first pass: {e}"),
     }
 }
 
@@ -421,15 +406,15 @@ fn seen(observed: &[crate::runtime::SessionInfo]) -> Seen {
 
 /// Watches the sessions and re-triggers the agent owning any session that changed (a session
 /// that vanished is traced to its agent through the previous pass). A change no agent owns
-/// (a stray session, or the first look) re-lists every agent.
+/// (a stray session) re-lists every agent, and so does the first look: whatever changed
+/// between the first pass and it is reconciled too.
 async fn observe(
     ctx: Arc<Context>,
-    baseline: Option<Seen>,
     sessions: mpsc::UnboundedSender<ObjectRef<GcObject>>,
     rescan: mpsc::UnboundedSender<Rescan>,
     mut shutdown: watch::Receiver<Shutdown>,
 ) {
-    let mut last = baseline;
+    let mut last: Option<Seen> = None;
     let mut tick = tokio::time::interval(OBSERVE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -442,6 +427,9 @@ async fn observe(
             continue;
         };
         let now = seen(&observed);
+        if last.is_none() {
+            let _ = rescan.send(Rescan::Full);
+        }
         if let Some(before) = &last {
             let changed: Vec<&String> = before
                 .keys()

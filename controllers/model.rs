@@ -45,13 +45,7 @@ pub struct CityModel {
 impl CityModel {
     /// Reads the applied city from `store` (and the prompt templates its agents name).
     pub fn load(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
-        let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
-        let mut model = CityModel { dir, ..CityModel::default() };
-        for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent] {
-            for object in store.list_kind(kind)? {
-                model.insert(&object);
-            }
-        }
+        let mut model = CityModel::load_specs(city_dir, store)?;
         let paths: Vec<String> = model
             .agents
             .values()
@@ -61,6 +55,19 @@ impl CityModel {
             let text = std::fs::read_to_string(model.dir.join(&path))
                 .map_err(|e| format!("cannot read prompt template {path}: {e}"));
             model.templates.insert(path, text);
+        }
+        Ok(model)
+    }
+
+    /// Reads the applied resources only, without the prompt templates (enough to know names,
+    /// generations and settings).
+    pub fn load_specs(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
+        let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
+        let mut model = CityModel { dir, ..CityModel::default() };
+        for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent] {
+            for object in store.list_kind(kind)? {
+                model.insert(&object);
+            }
         }
         Ok(model)
     }

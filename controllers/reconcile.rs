@@ -47,6 +47,8 @@ pub struct Context {
     /// Sessions this controller has seen up: one missing later died (a crash), while sessions
     /// stopped by `gc stop` before this controller started are simply started.
     pub seen_up: Mutex<BTreeSet<String>>,
+    /// Sessions already reported as not ready within the startup timeout.
+    pub reported_unready: Mutex<BTreeSet<String>>,
     /// Sessions already reported as belonging to no resource.
     pub reported_orphans: Mutex<BTreeSet<String>>,
     /// Who the events are from.
@@ -62,6 +64,7 @@ impl Context {
             runtime,
             restarts: Mutex::default(),
             seen_up: Mutex::default(),
+            reported_unready: Mutex::default(),
             reported_orphans: Mutex::default(),
             actor: actor.to_owned(),
         }
@@ -134,18 +137,12 @@ fn sessions_of<'a>(
     observed: &'a [SessionInfo],
     agent: &str,
 ) -> Vec<&'a SessionInfo> {
-    let single = launch::session_name(&model.city_name(), agent, 0);
-    let member = format!("{single}-");
+    let city = model.city_name();
     observed
         .iter()
         .filter(|s| match s.meta.get(meta::AGENT) {
             Some(owner) => owner == agent,
-            None => {
-                s.name == single
-                    || s.name
-                        .strip_prefix(&member)
-                        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-            }
+            None => launch::is_session_of(&city, agent, &s.name),
         })
         .collect()
 }
@@ -395,28 +392,16 @@ fn await_ready(
 ) -> Result<Option<Duration>, ReconcileError> {
     let ready = match &launch.readiness {
         Readiness::None => true,
-        Readiness::Delay(delay) => {
-            let created = ctx
-                .runtime
-                .list(&launch.session)?
-                .into_iter()
-                .find(|s| s.name == launch.session)
-                .and_then(|s| s.created);
-            let age =
-                created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default();
-            age >= *delay
-        }
+        Readiness::Delay(delay) => session_age(ctx, &launch.session)? >= *delay,
         rule => ctx.runtime.wait_ready(&launch.session, rule, wait)?,
     };
     if !ready {
         let timeout = model.city_spec().session.startup_timeout.get();
-        let info =
-            ctx.runtime.list(&launch.session)?.into_iter().find(|s| s.name == launch.session);
-        let age = info
-            .and_then(|s| s.created)
-            .and_then(|c| SystemTime::now().duration_since(c).ok())
-            .unwrap_or_default();
-        if age > timeout {
+        let mut reported = ctx.reported_unready.lock().unwrap_or_else(|e| e.into_inner());
+        if session_age(ctx, &launch.session)? > timeout {
+            if !reported.insert(launch.session.clone()) {
+                return Ok(Some(Duration::from_secs(5)));
+            }
             ctx.emit(
                 "session.unready",
                 "StartupTimeout",
@@ -428,17 +413,23 @@ fn await_ready(
         }
         return Ok(Some(READY_RECHECK));
     }
-    {
-        ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
-        ctx.emit(
-            "session.ready",
-            "Ready",
-            Some(agent),
-            format!("{} is ready", launch.session),
-            json!({"session": launch.session}),
-        );
-    }
+    ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
+    ctx.reported_unready.lock().unwrap_or_else(|e| e.into_inner()).remove(&launch.session);
+    ctx.emit(
+        "session.ready",
+        "Ready",
+        Some(agent),
+        format!("{} is ready", launch.session),
+        json!({"session": launch.session}),
+    );
     Ok(None)
+}
+
+/// How long ago `session` was created (zero when unknown).
+fn session_age(ctx: &Context, session: &str) -> Result<Duration, ReconcileError> {
+    let created =
+        ctx.runtime.list(session)?.into_iter().find(|s| s.name == session).and_then(|s| s.created);
+    Ok(created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default())
 }
 
 /// Agents in `dependsOn` order (dependencies first); cycles, which validation refuses, fall

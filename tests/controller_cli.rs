@@ -142,6 +142,12 @@ impl TestCity {
             .collect()
     }
 
+    /// The names of the objects of `event_type` events, in log order.
+    fn event_objects(&self, event_type: &str) -> Vec<String> {
+        let names = self.events(event_type).into_iter();
+        names.filter_map(|e| e["object"]["name"].as_str().map(str::to_owned)).collect()
+    }
+
     fn controller_pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.path().join(".gc/controller.lock")).ok()?.trim().parse().ok()
     }
@@ -218,11 +224,7 @@ fn apply_wait_starts_sessions_with_their_cwd_env_and_command() {
         "env values are not run by a shell"
     );
     // Dependencies start first.
-    let started: Vec<String> = city
-        .events("session.started")
-        .iter()
-        .map(|e| e["object"]["name"].as_str().unwrap().to_owned())
-        .collect();
+    let started = city.event_objects("session.started");
     let pos = |a: &str| started.iter().position(|s| s == a).unwrap();
     assert!(pos("alpha") < pos("beta"), "{started:?}");
     // Status says so.
@@ -327,11 +329,7 @@ fn a_restarted_controller_adopts_running_sessions() {
 
     // gc stop stops dependents first: beta (which depends on alpha) before alpha.
     city.run(&["stop"]);
-    let stopped: Vec<String> = city
-        .events("session.stopped")
-        .iter()
-        .map(|e| e["object"]["name"].as_str().unwrap().to_owned())
-        .collect();
+    let stopped = city.event_objects("session.stopped");
     let pos = |a: &str| stopped.iter().position(|s| s == a).unwrap();
     assert!(pos("beta") < pos("alpha"), "{stopped:?}");
     assert!(city.live_sessions().is_empty());

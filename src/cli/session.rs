@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use crate::controllers::holds;
-use crate::controllers::launch::{meta, session_name};
+use crate::controllers::launch::{is_session_of, meta, session_name};
 use crate::controllers::model::CityModel;
 use crate::controllers::reconcile::{Context, reconcile_agent};
 use crate::runtime::validate_name;
@@ -152,18 +152,8 @@ fn resolve(model: &CityModel, session: &str) -> Result<String, Box<dyn std::erro
 
 /// The agent a session name belongs to.
 fn owner(model: &CityModel, session: &str) -> Option<String> {
-    let rest = session.strip_prefix(&model.session_prefix())?;
-    model
-        .agents
-        .keys()
-        .find(|agent| {
-            rest == agent.as_str()
-                || rest
-                    .strip_prefix(agent.as_str())
-                    .and_then(|r| r.strip_prefix('-'))
-                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .cloned()
+    let city = model.city_name();
+    model.agents.keys().find(|agent| is_session_of(&city, agent, session)).cloned()
 }
 
 fn short_duration(d: Duration) -> String {

@@ -38,8 +38,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         );
         return Ok(ExitCode::from(1));
     }
-    if crate::store::Store::new(&city_dir).names(crate::api::Kind::Agent)?.is_empty()
-        && crate::store::Store::new(&city_dir).names(crate::api::Kind::City)?.is_empty()
+    let store = crate::store::Store::new(&city_dir);
+    if store.names(crate::api::Kind::Agent)?.is_empty()
+        && store.names(crate::api::Kind::City)?.is_empty()
     {
         eprintln!(
             "gc: nothing is applied in {}: run `gc apply` first (or `gc init` to create a city)",

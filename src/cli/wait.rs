@@ -17,7 +17,7 @@ const SETTLED: &[&str] = &["Running", "Stopped"];
 /// was recorded from the current generations of everything it derives from (`observedInputs`:
 /// the agent, the City, its provider and rig) and its phase is settled.
 pub fn pending(city_dir: &Path, store: &Store) -> Result<Vec<String>, crate::store::StoreError> {
-    let model = crate::controllers::model::CityModel::load(city_dir, store)?;
+    let model = crate::controllers::model::CityModel::load_specs(city_dir, store)?;
     let mut out = Vec::new();
     for name in model.agents.keys() {
         let status = store.status(Kind::Agent, name)?;
