@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod beads;
 pub mod cli;
 #[path = "../controllers/mod.rs"]
 pub mod controllers;

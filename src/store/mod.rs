@@ -2,7 +2,7 @@
 //! (`applied/<kind>/<name>.json`) and, separately, what controllers observed
 //! (`status/<kind>/<name>.json`). Writes are atomic and serialised by a lock.
 
-mod atomic;
+pub mod atomic;
 mod index;
 mod object;
 
