@@ -70,6 +70,12 @@ pub const OPS: &[&str] = &[
     "set-metadata",
 ];
 
+/// Whether `op` reads a request on stdin (the others ignore it, so a server need not wait for
+/// input that never comes when someone runs it by hand).
+pub fn takes_body(op: &str) -> bool {
+    !matches!(op, "get" | "list-by-label" | "children" | "dep-list" | "export")
+}
+
 /// Answers `op` with `args` and `stdin` on `store`.
 pub fn serve(store: &dyn BeadStore, op: &str, args: &[String], stdin: &str) -> Reply {
     if !OPS.contains(&op) {

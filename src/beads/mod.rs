@@ -8,6 +8,7 @@
 //! recorded in the city's event log.
 
 pub mod bd;
+mod bd_json;
 pub mod embedded;
 pub mod error;
 pub mod evented;
