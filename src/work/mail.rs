@@ -1,7 +1,8 @@
 //! `mail`: messages between agents (and people) as beads of type `message`.
 //!
 //! A message's title is its subject, its description the body, its assignee the recipient,
-//! metadata `from` the sender. Labels: `gc:message`, `thread:<first message id>`,
+//! metadata `from` the sender. Labels: `gc:message`, `thread:<first message id>` (on replies; a first message's
+//! thread is its own id),
 //! `reply-to:<id>` on replies, `read` once read. Archiving closes it.
 
 use serde_json::{Map, Value};
@@ -61,12 +62,8 @@ fn compose(
         metadata,
         ..NewBead::default()
     };
-    let bead = store.create(new, from)?;
-    if reply_to.is_none() {
-        // A first message starts its own thread.
-        return store.add_labels(&bead.id, &[format!("thread:{}", bead.id)], from);
-    }
-    Ok(bead)
+    // A first message carries no thread label: its own id is its thread (see `thread_of`).
+    store.create(new, from)
 }
 
 /// The thread a message belongs to.
