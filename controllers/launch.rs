@@ -180,6 +180,12 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
             if let Some((name, _)) = rig {
                 env.insert("GC_RIG".into(), name.clone());
             }
+            // The launcher links `bd` and `gc` there and puts it first on PATH; a real `bd`
+            // must not be shadowed when the City asked for it.
+            if city_spec.beads.backend != crate::api::city::BeadsBackend::Bd {
+                let bin = model.dir.join(".gc").join("bin");
+                env.insert(crate::runtime::launch::BIN_DIR_ENV.into(), bin.to_string_lossy().into());
+            }
             let mut launch = Launch {
                 agent: agent.to_owned(),
                 session,
