@@ -184,7 +184,10 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
             // must not be shadowed when the City asked for it.
             if city_spec.beads.backend != crate::api::city::BeadsBackend::Bd {
                 let bin = model.dir.join(".gc").join("bin");
-                env.insert(crate::runtime::launch::BIN_DIR_ENV.into(), bin.to_string_lossy().into());
+                env.insert(
+                    crate::runtime::launch::BIN_DIR_ENV.into(),
+                    bin.to_string_lossy().into(),
+                );
             }
             let mut launch = Launch {
                 agent: agent.to_owned(),

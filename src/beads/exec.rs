@@ -32,6 +32,8 @@ pub struct ExecStore {
     command: String,
     /// The program, then its own arguments (from splitting `command`).
     argv: Vec<String>,
+    /// What a relative script path is relative to.
+    base: PathBuf,
     dir: PathBuf,
     prefix: String,
     timeout: Duration,
@@ -52,31 +54,36 @@ impl From<BeadError> for CallError {
 impl ExecStore {
     /// A store served by `command` (split into words like a shell would, without running one:
     /// quotes group, nothing is expanded) for the beads directory `dir`, making ids with
-    /// `prefix`. A relative program path with a `/` is taken relative to `dir`; a bare name is
-    /// looked up on PATH.
+    /// `prefix`. A bare program name is looked up on PATH; a relative path with a `/` is taken
+    /// relative to `dir` (see [`Self::relative_to`]).
     pub fn new(command: &str, dir: &Path, prefix: &str) -> Result<ExecStore> {
-        let mut argv = shlex::split(command).ok_or_else(|| {
+        let argv = shlex::split(command).ok_or_else(|| {
             BeadError::Invalid(format!(
                 "the exec bead store command `{command}` has an unclosed quote or a trailing \
                  backslash"
             ))
         })?;
-        let Some(program) = argv.first_mut() else {
+        if argv.is_empty() {
             return Err(BeadError::Invalid(
                 "the exec bead store command is empty: set beads.command to the script".into(),
             ));
-        };
-        if program.contains('/') && Path::new(program.as_str()).is_relative() {
-            *program = dir.join(&*program).to_string_lossy().into_owned();
         }
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         Ok(ExecStore {
             command: command.to_owned(),
             argv,
+            base: dir.clone(),
             dir,
             prefix: prefix.to_owned(),
             timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The same store, with a relative script path taken relative to `base` (the city
+    /// directory, where the City's `beads.command` was written).
+    pub fn relative_to(mut self, base: &Path) -> ExecStore {
+        self.base = base.to_path_buf();
+        self
     }
 
     /// The same store with another per-operation timeout.
@@ -87,7 +94,12 @@ impl ExecStore {
 
     /// Runs `op` and returns its stdout, or why it failed.
     fn run(&self, op: &str, args: &[&str], input: Option<&Value>) -> Result<Vec<u8>, CallError> {
-        let mut command = Command::new(&self.argv[0]);
+        let program = &self.argv[0];
+        let mut command = if program.contains('/') && Path::new(program).is_relative() {
+            Command::new(self.base.join(program))
+        } else {
+            Command::new(program)
+        };
         command
             .args(&self.argv[1..])
             .arg(op)
@@ -236,6 +248,8 @@ impl BeadStore for ExecStore {
             actor: actor.to_owned(),
             dep_type: dep.dep_type.clone(),
             metadata: dep.metadata.clone(),
+            created_at: dep.created_at.clone(),
+            created_by: dep.created_by.clone(),
         };
         self.required_unit("dep-add", &[&dep.issue_id, &dep.depends_on_id], Some(&body(&request)))
     }
@@ -311,6 +325,17 @@ mod tests {
         let _ = store.get("gc-1; rm -rf /");
         let argv = fs::read_to_string(tmp.path().join("argv")).unwrap();
         assert_eq!(argv, "two words\n$HOME\nget\ngc-1; rm -rf /\n");
+    }
+
+    #[test]
+    fn a_relative_script_is_found_from_the_city_directory() {
+        let (city, _) = scripted("echo '[]'");
+        let beads = city.path().join(".gc/beads");
+        fs::create_dir_all(&beads).unwrap();
+        let store = ExecStore::new("./store.sh", &beads, "gc").unwrap();
+        assert!(store.export().is_err(), "not relative to the beads directory");
+        let store = store.relative_to(city.path());
+        assert_eq!(store.export().unwrap(), []);
     }
 
     #[test]

@@ -216,7 +216,13 @@ fn open_backend(dir: &Path, config: &StoreConfig) -> Result<Box<dyn BeadStore>> 
                     dir.join(CONFIG_FILE).display()
                 ))
             })?;
-            Ok(Box::new(super::exec::ExecStore::new(command, dir, &config.prefix)?))
+            let store = super::exec::ExecStore::new(command, dir, &config.prefix)?;
+            // The City's beads.command is written relative to the city directory.
+            let store = match &config.city {
+                Some(city) => store.relative_to(city),
+                None => store,
+            };
+            Ok(Box::new(store))
         }
         BeadsBackend::Bd => Ok(Box::new(super::bd::BdStore::new(dir))),
     }

@@ -255,6 +255,12 @@ pub struct DepAddRequest {
     /// Edge data (`{"gate": "any-children"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// When the edge was made, when it is not now (imports).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    /// Who made it, when not `actor`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_by: String,
 }
 
 /// Body of `set-metadata`.
@@ -518,8 +524,8 @@ pub fn dependency(issue: &str, depends_on: &str, body: DepAddRequest) -> (Depend
         depends_on_id: depends_on.to_owned(),
         dep_type: body.dep_type,
         metadata: body.metadata,
-        created_by: body.actor.clone(),
-        ..Dependency::default()
+        created_at: body.created_at,
+        created_by: body.created_by,
     };
     (dep, body.actor)
 }

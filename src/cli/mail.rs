@@ -72,9 +72,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let result = match args.command {
         MailCommand::Send { to, subject, message } => {
             let body = body(message)?;
-            mail::send(&*store, &me, &to, &subject, &body).map(|m| {
-                report(&m, args.json, || println!("Sent {} to {to}: {}", m.id, m.title))
-            })
+            mail::send(&*store, &me, &to, &subject, &body)
+                .map(|m| report(&m, args.json, || println!("Sent {} to {to}: {}", m.id, m.title)))
         }
         MailCommand::Inbox { recipient, all } => {
             let whose = recipient.unwrap_or_else(|| me.clone());
@@ -112,18 +111,20 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         MailCommand::Reply { id, message } => {
             let body = body(message)?;
             mail::reply(&*store, &id, &me, &body).map(|m| {
-                report(&m, args.json, || println!("Replied {} to {}: {}", m.id, m.assignee, m.title))
+                report(&m, args.json, || {
+                    println!("Replied {} to {}: {}", m.id, m.assignee, m.title)
+                })
             })
         }
-        MailCommand::Archive { ids } => ids
-            .iter()
-            .map(|id| mail::archive(&*store, id, &me))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|done| {
-                for m in &done {
-                    report(m, args.json, || println!("Archived {}", m.id));
-                }
-            }),
+        MailCommand::Archive { ids } => {
+            ids.iter().map(|id| mail::archive(&*store, id, &me)).collect::<Result<Vec<_>, _>>().map(
+                |done| {
+                    for m in &done {
+                        report(m, args.json, || println!("Archived {}", m.id));
+                    }
+                },
+            )
+        }
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

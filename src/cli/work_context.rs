@@ -28,7 +28,10 @@ impl WorkContext {
     pub fn agent(&self, named: Option<&str>) -> Result<String, Box<dyn std::error::Error>> {
         let from_env = std::env::var("GC_AGENT").ok().filter(|a| !a.is_empty());
         let Some(agent) = named.map(str::to_owned).or(from_env) else {
-            return Err("name an agent (or run this inside an agent's session, where GC_AGENT is set)".into());
+            return Err(
+                "name an agent (or run this inside an agent's session, where GC_AGENT is set)"
+                    .into(),
+            );
         };
         if !self.model.agents.contains_key(&agent) {
             return Err(unknown_agent(&self.model, &agent).into());
