@@ -28,7 +28,7 @@ fn the_example_script_creates_claims_and_closes() {
     let bead = store.create(new, "mayor").unwrap();
     assert!(bead.id.starts_with("ex-"), "{}", bead.id);
     assert_eq!(store.get(&bead.id).unwrap(), bead);
-    assert_eq!(store.ready(&ReadyQuery::default()).unwrap(), [bead.clone()]);
+    assert_eq!(store.ready(&ReadyQuery::default()).unwrap(), std::slice::from_ref(&bead));
 
     let claimed = store.claim(&bead.id, "worker-1").unwrap();
     assert_eq!((claimed.status.as_str(), claimed.assignee.as_str()), ("in_progress", "worker-1"));

@@ -29,7 +29,7 @@ enum InternalCommand {
         /// The beads directory whose `beads.db` holds the beads. Default: GC_BEADS_DIR, which
         /// the exec backend sets.
         #[arg(long, env = protocol::ENV_DIR, value_name = "DIR")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         /// Id prefix of new beads. Default: GC_BEADS_PREFIX (set by the exec backend), else
         /// the prefix in DIR/gc-store.json.
         #[arg(long, env = protocol::ENV_PREFIX)]
@@ -47,7 +47,15 @@ pub fn run(args: Args) -> ! {
     match args.command {
         InternalCommand::Exec { file } => crate::runtime::launch::exec_from_file(&file),
         InternalCommand::BeadExecStore { dir, prefix, op, args } => {
-            let reply = bead_exec_store(&dir, prefix, &op, &args);
+            // A missing directory is an op failure (exit 1), not a usage error: clap's exit 2
+            // would read as "unsupported op" to the exec backend.
+            let reply = match dir {
+                Some(dir) => bead_exec_store(&dir, prefix, &op, &args),
+                None => failure(&BeadError::Invalid(format!(
+                    "no beads directory: pass --dir or set {}",
+                    protocol::ENV_DIR
+                ))),
+            };
             if !reply.stdout.is_empty() {
                 println!("{}", reply.stdout);
             }
