@@ -24,19 +24,49 @@ fn todo<T>() -> Result<T> {
 }
 
 impl BeadStore for EmbeddedStore {
-    fn create(&self, _: NewBead, _: &str) -> Result<Bead> { todo() }
-    fn get(&self, _: &str) -> Result<Bead> { todo() }
-    fn update(&self, _: &str, _: &BeadUpdate, _: &str) -> Result<Bead> { todo() }
-    fn claim(&self, _: &str, _: &str) -> Result<Bead> { todo() }
-    fn claim_ready(&self, _: &ReadyQuery, _: &str) -> Result<Option<Bead>> { todo() }
-    fn close(&self, _: &str, _: Option<&str>, _: &str) -> Result<Bead> { todo() }
-    fn list(&self, _: &ListQuery) -> Result<Vec<Bead>> { todo() }
-    fn ready(&self, _: &ReadyQuery) -> Result<Vec<Bead>> { todo() }
-    fn children(&self, _: &str) -> Result<Vec<Bead>> { todo() }
-    fn dep_add(&self, _: &Dependency, _: &str) -> Result<()> { todo() }
-    fn dep_remove(&self, _: &str, _: &str, _: &str) -> Result<()> { todo() }
-    fn dep_list(&self, _: &str) -> Result<Vec<Dependency>> { todo() }
-    fn delete(&self, _: &str, _: &str) -> Result<()> { todo() }
-    fn export(&self) -> Result<Vec<Bead>> { todo() }
-    fn import(&self, _: Vec<Bead>, _: &str) -> Result<ImportSummary> { todo() }
+    fn create(&self, _: NewBead, _: &str) -> Result<Bead> {
+        todo()
+    }
+    fn get(&self, _: &str) -> Result<Bead> {
+        todo()
+    }
+    fn update(&self, _: &str, _: &BeadUpdate, _: &str) -> Result<Bead> {
+        todo()
+    }
+    fn claim(&self, _: &str, _: &str) -> Result<Bead> {
+        todo()
+    }
+    fn claim_ready(&self, _: &ReadyQuery, _: &str) -> Result<Option<Bead>> {
+        todo()
+    }
+    fn close(&self, _: &str, _: Option<&str>, _: &str) -> Result<Bead> {
+        todo()
+    }
+    fn list(&self, _: &ListQuery) -> Result<Vec<Bead>> {
+        todo()
+    }
+    fn ready(&self, _: &ReadyQuery) -> Result<Vec<Bead>> {
+        todo()
+    }
+    fn children(&self, _: &str) -> Result<Vec<Bead>> {
+        todo()
+    }
+    fn dep_add(&self, _: &Dependency, _: &str) -> Result<()> {
+        todo()
+    }
+    fn dep_remove(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        todo()
+    }
+    fn dep_list(&self, _: &str) -> Result<Vec<Dependency>> {
+        todo()
+    }
+    fn delete(&self, _: &str, _: &str) -> Result<()> {
+        todo()
+    }
+    fn export(&self) -> Result<Vec<Bead>> {
+        todo()
+    }
+    fn import(&self, _: Vec<Bead>, _: &str) -> Result<ImportSummary> {
+        todo()
+    }
 }

@@ -1,6 +1,7 @@
 //! The `gc` command line: argument parsing and dispatch to one module per command.
 
 mod apply;
+pub mod bd;
 mod city_dir;
 mod delete;
 mod describe;
@@ -54,6 +55,7 @@ enum Command {
     Stop(stop::Args),
     Status(status::Args),
     Session(session::Args),
+    Bd(bd::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -142,6 +144,7 @@ pub fn run() -> ExitCode {
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
         Command::Session(args) => session::run(args, city),
+        Command::Bd(args) => Ok(bd::run(args, city)),
         Command::Internal(args) => internal::run(args),
     };
     match result {
