@@ -55,7 +55,7 @@ enum Command {
     Stop(stop::Args),
     Status(status::Args),
     Session(session::Args),
-    Bd(bd::Args),
+    Bd(Box<bd::Args>),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -144,7 +144,7 @@ pub fn run() -> ExitCode {
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
         Command::Session(args) => session::run(args, city),
-        Command::Bd(args) => Ok(bd::run(args, city)),
+        Command::Bd(args) => Ok(bd::run(*args, city)),
         Command::Internal(args) => internal::run(args),
     };
     match result {
