@@ -114,7 +114,8 @@ fn the_agent_flow_create_ready_claim_close() {
         assert!(text.contains(word), "{word} missing from\n{text}");
     }
     let text = p.ok(&["create", "Third"]);
-    assert!(text.starts_with("Created issue gc-"), "{text}");
+    assert!(text.starts_with("Created issue: gc-"), "{text}");
+    assert!(text.contains("  Title: Third\n  Priority: P2\n  Status: open\n"), "{text}");
 }
 
 #[test]

@@ -172,7 +172,10 @@ fn dispatch(
     // Only init and install-shim run without a store; everything else opens it first.
     let ctx = || -> Result<Ctx, Failure> {
         let store = open_store(&cwd, city.as_deref())?;
-        Ok(Ctx { store, actor: layout::actor(globals.actor.as_deref()) })
+        Ok(Ctx {
+            store,
+            actor: layout::actor(globals.actor.as_deref().filter(|a| !a.trim().is_empty())),
+        })
     };
     match command {
         BdCommand::Init(args) => setup::init(args, &cwd),

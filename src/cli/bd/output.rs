@@ -138,20 +138,19 @@ pub fn bead_table(beads: &[Bead]) -> String {
     table(&["ID", "PRI", "STATUS", "TYPE", "ASSIGNEE", "TITLE"], &rows)
 }
 
-/// `create`: the bead as an object.
+/// `create`: the bead as an object. The text follows bd's (`Created issue: ID`, then the
+/// title, priority and status), without its check mark, so scripts that read it keep working.
 pub fn created(bead: &Bead) -> Report {
-    let mut text = format!("Created issue {}: {}\n", bead.id, bead.title);
-    text.push_str(&format!(
-        "  {} {} {}{}\n",
+    let mut text = format!(
+        "Created issue: {}\n  Title: {}\n  Priority: {}\n  Status: {}\n",
+        bead.id,
+        bead.title,
         priority_label(bead.priority),
-        or_dash(&bead.issue_type),
-        bead.status,
-        if bead.assignee.is_empty() {
-            String::new()
-        } else {
-            format!(", assignee {}", bead.assignee)
-        }
-    ));
+        bead.status
+    );
+    if !bead.assignee.is_empty() {
+        text.push_str(&format!("  Assignee: {}\n", bead.assignee));
+    }
     Report::new(bead_json(bead), text)
 }
 
