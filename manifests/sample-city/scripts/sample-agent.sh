@@ -2,8 +2,8 @@
 # A stand-in for an AI coding CLI, so the sample city runs with nothing else installed.
 # It prints the start of its prompt and shows a prompt of its own ("sample> "). It answers
 # each line typed into its session (a nudge) by echoing it, and it does real work the way an
-# agent's prompt tells it to: claim the next ready bead routed to it (`bd ready --claim`),
-# "work" on it for SAMPLE_WORK_SECONDS, then `bd close` it.
+# agent's prompt tells it to: take the next work on its hook (`gc hook`), claim it
+# (`bd update ID --claim`), "work" on it for SAMPLE_WORK_SECONDS, then `bd close` it.
 set -u
 if [ "${1:-}" = --version ]; then
   echo "sample-agent 1.0"
@@ -14,13 +14,13 @@ if [ $# -gt 0 ]; then
   printf '%s\n' "$1" | head -n 3
 fi
 
-# Prints the id of the bead this agent just claimed; fails when there is none.
+# Prints the id of the next bead on this agent's hook (its own in-progress work first, then
+# ready work routed to it) after claiming it; fails when there is none, or when another pool
+# member claimed it first (the loop then simply asks again).
 claim() {
-  local json id
-  json=$(bd ready --claim --metadata-field "gc.routed_to=${GC_AGENT:-}" --json 2>/dev/null) || return 1
-  # The first "id" of the first object is the bead's own (dependencies use issue_id).
-  id=$(printf '%s' "$json" | sed -n 's/^[^{]*{"id":"\([^"]*\)".*/\1/p')
-  [ -n "$id" ] && printf '%s' "$id"
+  local id
+  id=$(gc hook --json 2>/dev/null | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' | head -n 1)
+  [ -n "$id" ] && bd update "$id" --claim >/dev/null 2>&1 && printf '%s' "$id"
 }
 
 printf 'sample> '
