@@ -10,6 +10,7 @@ mod get;
 mod init;
 mod internal;
 mod present;
+mod rig;
 mod schema;
 mod session;
 mod start;
@@ -54,6 +55,7 @@ enum Command {
     Stop(stop::Args),
     Status(status::Args),
     Session(session::Args),
+    Rig(rig::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -142,6 +144,7 @@ pub fn run() -> ExitCode {
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
         Command::Session(args) => session::run(args, city),
+        Command::Rig(args) => rig::run(args, city),
         Command::Internal(args) => internal::run(args),
     };
     match result {
