@@ -240,6 +240,15 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
             }
             env.insert("BEADS_DIR".into(), beads_dir.to_string_lossy().into());
             env.insert("BEADS_ACTOR".into(), member);
+            // The launcher links `bd` and `gc` there and puts it first on PATH; a real `bd`
+            // must not be shadowed when the City asked for it.
+            if city_spec.beads.backend != crate::api::city::BeadsBackend::Bd {
+                let bin = model.dir.join(".gc").join("bin");
+                env.insert(
+                    crate::runtime::launch::BIN_DIR_ENV.into(),
+                    bin.to_string_lossy().into(),
+                );
+            }
             let mut launch = Launch {
                 agent: agent.to_owned(),
                 session,

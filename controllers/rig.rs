@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::model::CityModel;
-use crate::api::rig::{PREFIX_PATTERN, RigSpec, derive_prefix};
+use crate::api::rig::RigSpec;
 use crate::beads::layout::{self, StoreConfig};
 
 /// What is at a rig's path.
@@ -56,7 +55,8 @@ pub struct RigInput<'a> {
     pub spec: &'a RigSpec,
     /// Its directory, absolute.
     pub dir: &'a Path,
-    /// The store it should have.
+    /// The store it should have (`work::stores::store_config`: one definition for the
+    /// controller and the work verbs).
     pub store: &'a StoreConfig,
     /// What is at `dir`.
     pub path: PathState,
@@ -122,38 +122,6 @@ pub struct RigPlan {
     /// Events for a change of state since the last recorded status (none when unchanged, so a
     /// missing path is reported once, not every pass).
     pub events: Vec<RigEvent>,
-}
-
-/// The store a rig should have: its prefix, the City's backend, reporting to the city.
-pub fn rig_store_config(model: &CityModel, name: &str, spec: &RigSpec) -> StoreConfig {
-    let beads = model.city_spec().beads;
-    StoreConfig {
-        prefix: spec.effective_prefix(name),
-        backend: beads.backend,
-        command: beads.command,
-        city: Some(model.dir.clone()),
-        rig: Some(name.to_owned()),
-    }
-}
-
-/// The city's own store: prefix from the city's name, the City's backend.
-pub fn city_store_config(model: &CityModel) -> StoreConfig {
-    let beads = model.city_spec().beads;
-    StoreConfig {
-        prefix: city_prefix(&model.city_name()),
-        backend: beads.backend,
-        command: beads.command,
-        city: Some(model.dir.clone()),
-        rig: None,
-    }
-}
-
-/// The bead prefix of a city's own store: derived from its name as a rig's is, or `gc` when
-/// that is not a valid prefix (a name starting with a digit).
-pub fn city_prefix(city_name: &str) -> String {
-    let derived = derive_prefix(city_name);
-    let valid = regex::Regex::new(PREFIX_PATTERN).is_ok_and(|re| re.is_match(&derived));
-    if valid { derived } else { "gc".to_owned() }
 }
 
 /// Plans one rig.
@@ -415,12 +383,5 @@ mod tests {
         let plan = case.plan();
         assert!(plan.actions.is_empty());
         assert_eq!(reason(&plan), "NotADirectory");
-    }
-
-    #[test]
-    fn city_prefixes_are_derived_and_always_valid() {
-        assert_eq!(city_prefix("my-town"), "mt");
-        assert_eq!(city_prefix("sample"), "sa");
-        assert_eq!(city_prefix("9lives"), "gc");
     }
 }

@@ -54,7 +54,7 @@ pub fn reconcile_rig_in(
     };
     let spec = &applied.spec;
     let dir = model.rig_dir(spec);
-    let config = rig::rig_store_config(model, name, spec);
+    let (_, config) = crate::work::stores::store_config(model, Some(name))?;
     let worktree_agents: Vec<String> = model
         .agents
         .iter()
@@ -156,8 +156,7 @@ fn clone_into_place(repo: &str, dir: &Path) -> Result<(), String> {
 
 /// Initialises (or reconfigures) the city's own bead store when it is not as the City says.
 pub fn ensure_city_store(ctx: &Context, model: &CityModel) -> Result<(), ReconcileError> {
-    let dir = layout::city_beads_dir(&model.dir);
-    let config = rig::city_store_config(model);
+    let (dir, config) = crate::work::stores::store_config(model, None)?;
     let state = store_state(&dir, &config);
     if state == StoreState::Current {
         return Ok(());

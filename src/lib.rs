@@ -21,3 +21,4 @@ pub mod runtime;
 pub mod selector;
 pub mod store;
 pub mod validate;
+pub mod work;

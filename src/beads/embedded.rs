@@ -1,42 +1,450 @@
-//! The embedded bead store: one SQLite database (WAL) per beads directory.
+//! The embedded bead store: one SQLite database (WAL) per beads directory. Needs nothing
+//! installed; claims are atomic across processes because every write runs in a
+//! `BEGIN IMMEDIATE` transaction and the claim itself is a guarded `UPDATE`.
+
+mod ids;
+mod schema;
+mod sql;
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
 
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::{Map, Value};
+
+use super::model::{DEFAULT_PRIORITY, DEFAULT_TYPE, dep_type, status};
 use super::{
-    Bead, BeadError, BeadStore, BeadUpdate, Dependency, ImportSummary, ListQuery, NewBead,
-    ReadyQuery, Result,
+    Bead, BeadError, BeadStore, BeadUpdate, DepDirection, Dependency, ImportSummary, ListQuery,
+    NewBead, ReadyQuery, Result,
 };
+use sql::{Filter, Time};
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A SQLite bead store.
 pub struct EmbeddedStore {
-    _prefix: String,
+    conn: Mutex<Connection>,
+    prefix: String,
+}
+
+impl From<rusqlite::Error> for BeadError {
+    fn from(e: rusqlite::Error) -> BeadError {
+        BeadError::Backend(e.to_string())
+    }
 }
 
 impl EmbeddedStore {
     /// Opens (creating when missing) the database at `path`; new ids get `prefix`.
-    pub fn open(_path: &Path, prefix: &str) -> Result<EmbeddedStore> {
-        Ok(EmbeddedStore { _prefix: prefix.to_owned() })
+    pub fn open(path: &Path, prefix: &str) -> Result<EmbeddedStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| BeadError::Backend(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        schema::prepare(&conn)
+            .map_err(|e| BeadError::Backend(format!("{}: {e}", path.display())))?;
+        Ok(EmbeddedStore { conn: Mutex::new(conn), prefix: prefix.to_owned() })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two
+    /// writers never both read-then-write).
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction, so a multi-query read sees one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
     }
 }
 
-fn todo<T>() -> Result<T> {
-    Err(BeadError::Backend("embedded store: being written".into()))
+fn require_title(title: &str) -> Result<()> {
+    if title.trim().is_empty() {
+        return Err(BeadError::Invalid("a bead needs a non-empty title".into()));
+    }
+    Ok(())
+}
+
+fn check_priority(priority: i64) -> Result<i64> {
+    if (0..=4).contains(&priority) {
+        Ok(priority)
+    } else {
+        Err(BeadError::Invalid(format!(
+            "priority {priority} is out of range (0 highest … 4 lowest)"
+        )))
+    }
+}
+
+fn exists(tx: &Transaction<'_>, id: &str) -> Result<bool> {
+    Ok(tx.query_row("SELECT 1 FROM issues WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+}
+
+fn require(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    if exists(tx, id)? { Ok(()) } else { Err(BeadError::NotFound(id.to_owned())) }
+}
+
+/// Adds an edge after checking both ends, self-loops and (for blocking edges) cycles.
+fn add_dep(tx: &Transaction<'_>, dep: &Dependency, actor: &str, now: &Time) -> Result<()> {
+    if dep.issue_id == dep.depends_on_id {
+        return Err(BeadError::SelfDependency(dep.issue_id.clone()));
+    }
+    require(tx, &dep.issue_id)?;
+    require(tx, &dep.depends_on_id)?;
+    if sql::BLOCKING_TYPES.contains(&dep.dep_type.as_str())
+        && sql::reaches(tx, &dep.depends_on_id, &dep.issue_id)?
+    {
+        return Err(BeadError::Cycle { from: dep.issue_id.clone(), to: dep.depends_on_id.clone() });
+    }
+    let created_at =
+        if dep.created_at.is_empty() { now.text.clone() } else { dep.created_at.clone() };
+    let created_by = if dep.created_by.is_empty() { actor } else { &dep.created_by };
+    tx.execute(
+        "INSERT INTO dependencies (issue_id, depends_on_id, type, created_at, created_by, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (issue_id, depends_on_id) DO UPDATE SET type = excluded.type,
+           metadata = excluded.metadata",
+        params![
+            dep.issue_id,
+            dep.depends_on_id,
+            dep.dep_type,
+            created_at,
+            created_by,
+            dep.metadata.as_ref().map(Value::to_string)
+        ],
+    )?;
+    Ok(())
+}
+
+fn touch(tx: &Transaction<'_>, id: &str, now: &Time) -> Result<()> {
+    tx.execute("UPDATE issues SET updated_at = ?2 WHERE id = ?1", params![id, now.text])?;
+    Ok(())
 }
 
 impl BeadStore for EmbeddedStore {
-    fn create(&self, _: NewBead, _: &str) -> Result<Bead> { todo() }
-    fn get(&self, _: &str) -> Result<Bead> { todo() }
-    fn update(&self, _: &str, _: &BeadUpdate, _: &str) -> Result<Bead> { todo() }
-    fn claim(&self, _: &str, _: &str) -> Result<Bead> { todo() }
-    fn claim_ready(&self, _: &ReadyQuery, _: &str) -> Result<Option<Bead>> { todo() }
-    fn close(&self, _: &str, _: Option<&str>, _: &str) -> Result<Bead> { todo() }
-    fn list(&self, _: &ListQuery) -> Result<Vec<Bead>> { todo() }
-    fn ready(&self, _: &ReadyQuery) -> Result<Vec<Bead>> { todo() }
-    fn children(&self, _: &str) -> Result<Vec<Bead>> { todo() }
-    fn dep_add(&self, _: &Dependency, _: &str) -> Result<()> { todo() }
-    fn dep_remove(&self, _: &str, _: &str, _: &str) -> Result<()> { todo() }
-    fn dep_list(&self, _: &str) -> Result<Vec<Dependency>> { todo() }
-    fn delete(&self, _: &str, _: &str) -> Result<()> { todo() }
-    fn export(&self) -> Result<Vec<Bead>> { todo() }
-    fn import(&self, _: Vec<Bead>, _: &str) -> Result<ImportSummary> { todo() }
+    fn create(&self, new: NewBead, actor: &str) -> Result<Bead> {
+        require_title(&new.title)?;
+        let priority = check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?;
+        let defer = new.defer_until.as_deref().map(Time::parse).transpose()?;
+        let now = Time::now();
+        let id = self.write(|tx| {
+            let id = match (&new.id, &new.parent) {
+                (Some(id), _) => {
+                    if exists(tx, id)? {
+                        return Err(BeadError::Exists(id.clone()));
+                    }
+                    id.clone()
+                }
+                (None, Some(parent)) => {
+                    require(tx, parent)?;
+                    ids::next_child(tx, parent)?
+                }
+                (None, None) => {
+                    ids::generate(tx, &self.prefix, &new.title, &new.description, actor, &now)?
+                }
+            };
+            tx.execute(
+                "INSERT INTO issues (id, title, description, status, priority, issue_type, assignee,
+                   created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata,
+                   ephemeral)
+                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)",
+                params![
+                    id,
+                    new.title,
+                    new.description,
+                    priority,
+                    new.issue_type.as_deref().unwrap_or(DEFAULT_TYPE),
+                    new.assignee.as_deref().unwrap_or(""),
+                    now.text,
+                    now.ns,
+                    actor,
+                    defer.as_ref().map(|t| &t.text),
+                    defer.as_ref().map(|t| t.ns),
+                    Value::Object(new.metadata.clone()).to_string(),
+                    new.ephemeral,
+                ],
+            )?;
+            sql::add_labels(tx, &id, &new.labels)?;
+            if let Some(parent) = &new.parent {
+                let edge = Dependency {
+                    issue_id: id.clone(),
+                    depends_on_id: parent.clone(),
+                    dep_type: dep_type::PARENT_CHILD.into(),
+                    ..Dependency::default()
+                };
+                add_dep(tx, &edge, actor, &now)?;
+            }
+            for dep in &new.deps {
+                let (issue_id, depends_on_id) = match dep.direction {
+                    DepDirection::NewDependsOnOther => (id.clone(), dep.other.clone()),
+                    DepDirection::OtherDependsOnNew => (dep.other.clone(), id.clone()),
+                };
+                let edge = Dependency {
+                    issue_id,
+                    depends_on_id,
+                    dep_type: dep.dep_type.clone(),
+                    ..Dependency::default()
+                };
+                add_dep(tx, &edge, actor, &now)?;
+            }
+            Ok(id)
+        })?;
+        self.get(&id)
+    }
+
+    fn get(&self, id: &str) -> Result<Bead> {
+        self.read(|tx| sql::load_full(tx, id)?.ok_or_else(|| BeadError::NotFound(id.to_owned())))
+    }
+
+    fn update(&self, id: &str, change: &BeadUpdate, _actor: &str) -> Result<Bead> {
+        if let Some(title) = &change.title {
+            require_title(title)?;
+        }
+        if let Some(priority) = change.priority {
+            check_priority(priority)?;
+        }
+        let defer = match &change.defer_until {
+            Some(Some(text)) => Some(Some(Time::parse(text)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let now = Time::now();
+        self.write(|tx| {
+            require(tx, id)?;
+            let set = |column: &str, value: &dyn rusqlite::ToSql| -> Result<()> {
+                tx.execute(
+                    &format!("UPDATE issues SET {column} = ?2 WHERE id = ?1"),
+                    params![id, value],
+                )?;
+                Ok(())
+            };
+            if let Some(title) = &change.title {
+                set("title", title)?;
+            }
+            if let Some(description) = &change.description {
+                set("description", description)?;
+            }
+            if let Some(notes) = &change.notes {
+                set("notes", notes)?;
+            }
+            if let Some(priority) = change.priority {
+                set("priority", &priority)?;
+            }
+            if let Some(assignee) = &change.assignee {
+                set("assignee", assignee)?;
+            }
+            if let Some(new_status) = &change.status {
+                sql::set_status(tx, id, new_status, None, &now)?;
+            }
+            if let Some(defer) = &defer {
+                set("defer_until", &defer.as_ref().map(|t| t.text.clone()))?;
+                set("defer_ns", &defer.as_ref().map(|t| t.ns))?;
+            }
+            sql::add_labels(tx, id, &change.add_labels)?;
+            for label in &change.remove_labels {
+                tx.execute(
+                    "DELETE FROM labels WHERE issue_id = ?1 AND label = ?2",
+                    params![id, label],
+                )?;
+            }
+            if !change.set_metadata.is_empty() {
+                let current: String =
+                    tx.query_row("SELECT metadata FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
+                let mut map: Map<String, Value> =
+                    serde_json::from_str(&current).unwrap_or_default();
+                for (key, value) in &change.set_metadata {
+                    if value.is_null() {
+                        map.remove(key);
+                    } else {
+                        map.insert(key.clone(), value.clone());
+                    }
+                }
+                set("metadata", &Value::Object(map).to_string())?;
+            }
+            touch(tx, id, &now)
+        })?;
+        self.get(id)
+    }
+
+    fn claim(&self, id: &str, actor: &str) -> Result<Bead> {
+        let now = Time::now();
+        self.write(|tx| {
+            if sql::claim_row(tx, id, actor, &now)? {
+                return Ok(());
+            }
+            let row: Option<(String, String)> = tx
+                .query_row("SELECT status, assignee FROM issues WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match row {
+                None => Err(BeadError::NotFound(id.to_owned())),
+                Some((s, by)) if s == status::IN_PROGRESS && by == actor => Ok(()),
+                Some((_, by)) if !by.is_empty() && by != actor => {
+                    Err(BeadError::AlreadyClaimed { id: id.to_owned(), by })
+                }
+                Some((status, _)) => Err(BeadError::NotClaimable { id: id.to_owned(), status }),
+            }
+        })?;
+        self.get(id)
+    }
+
+    fn claim_ready(&self, query: &ReadyQuery, actor: &str) -> Result<Option<Bead>> {
+        let now = Time::now();
+        let query =
+            ReadyQuery { unassigned: true, assignee: None, limit: Some(1), ..query.clone() };
+        let claimed = self.write(|tx| {
+            let Some(id) = sql::ready_ids(tx, &query, &now)?.into_iter().next() else {
+                return Ok(None);
+            };
+            // Inside the write transaction nobody else can have taken it since the select.
+            sql::claim_row(tx, &id, actor, &now)?;
+            Ok(Some(id))
+        })?;
+        claimed.map(|id| self.get(&id)).transpose()
+    }
+
+    fn close(&self, id: &str, reason: Option<&str>, _actor: &str) -> Result<Bead> {
+        let now = Time::now();
+        self.write(|tx| {
+            require(tx, id)?;
+            let current: String =
+                tx.query_row("SELECT status FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
+            if current == status::CLOSED {
+                return Ok(());
+            }
+            sql::set_status(tx, id, status::CLOSED, reason, &now)?;
+            touch(tx, id, &now)
+        })?;
+        self.get(id)
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Bead>> {
+        let mut filter = Filter::default();
+        if !query.statuses.is_empty() {
+            filter.any_of("i.status", &query.statuses);
+        } else if !query.all {
+            filter.push("i.status <> 'closed'", vec![]);
+        }
+        filter.common(
+            query.assignee.as_deref(),
+            query.no_assignee,
+            &query.labels,
+            query.issue_type.as_deref(),
+            &query.metadata,
+        );
+        if let Some(parent) = &query.parent {
+            filter.push(
+                "i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = 'parent-child')",
+                vec![parent.clone().into()],
+            );
+        }
+        self.read(|tx| sql::load_listed(tx, &filter, query.limit))
+    }
+
+    fn ready(&self, query: &ReadyQuery) -> Result<Vec<Bead>> {
+        let now = Time::now();
+        self.read(|tx| sql::load_ready(tx, query, &now))
+    }
+
+    fn children(&self, id: &str) -> Result<Vec<Bead>> {
+        self.read(|tx| {
+            require(tx, id)?;
+            let mut filter = Filter::default();
+            filter.push(
+                "i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = 'parent-child')",
+                vec![id.to_owned().into()],
+            );
+            sql::load_listed(tx, &filter, None)
+        })
+    }
+
+    fn dep_add(&self, dep: &Dependency, actor: &str) -> Result<()> {
+        let now = Time::now();
+        self.write(|tx| {
+            add_dep(tx, dep, actor, &now)?;
+            touch(tx, &dep.issue_id, &now)
+        })
+    }
+
+    fn dep_remove(&self, issue: &str, depends_on: &str, _actor: &str) -> Result<()> {
+        let now = Time::now();
+        self.write(|tx| {
+            let removed = tx.execute(
+                "DELETE FROM dependencies WHERE issue_id = ?1 AND depends_on_id = ?2",
+                params![issue, depends_on],
+            )?;
+            if removed == 0 {
+                require(tx, issue)?;
+                require(tx, depends_on)?;
+                return Err(BeadError::Invalid(format!("{issue} does not depend on {depends_on}")));
+            }
+            touch(tx, issue, &now)
+        })
+    }
+
+    fn dep_list(&self, id: &str) -> Result<Vec<Dependency>> {
+        self.read(|tx| {
+            require(tx, id)?;
+            sql::deps_touching(tx, id)
+        })
+    }
+
+    fn delete(&self, id: &str, _actor: &str) -> Result<()> {
+        self.write(|tx| {
+            require(tx, id)?;
+            tx.execute("DELETE FROM dependencies WHERE issue_id = ?1 OR depends_on_id = ?1", [id])?;
+            tx.execute("DELETE FROM labels WHERE issue_id = ?1", [id])?;
+            tx.execute("DELETE FROM issues WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn export(&self) -> Result<Vec<Bead>> {
+        self.read(sql::load_everything)
+    }
+
+    fn import(&self, beads: Vec<Bead>, _actor: &str) -> Result<ImportSummary> {
+        for bead in &beads {
+            if bead.id.trim().is_empty() {
+                return Err(BeadError::Invalid("an imported bead has no id".into()));
+            }
+            require_title(&bead.title).map_err(|_| {
+                BeadError::Invalid(format!("imported bead {} has no title", bead.id))
+            })?;
+        }
+        self.write(|tx| {
+            let mut summary = ImportSummary::default();
+            for bead in &beads {
+                match sql::load_full(tx, &bead.id)? {
+                    Some(existing) if sql::same_for_import(&existing, bead) => {
+                        summary.unchanged += 1
+                    }
+                    Some(_) => {
+                        sql::store_imported(tx, bead)?;
+                        summary.updated += 1;
+                    }
+                    None => {
+                        sql::store_imported(tx, bead)?;
+                        summary.created += 1;
+                    }
+                }
+            }
+            // Edges last, so a line may depend on a bead that comes later in the file.
+            for bead in &beads {
+                sql::replace_imported_deps(tx, bead)?;
+            }
+            Ok(summary)
+        })
+    }
 }

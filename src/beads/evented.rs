@@ -123,8 +123,10 @@ impl BeadStore for Evented {
 
     fn dep_add(&self, dep: &Dependency, actor: &str) -> Result<()> {
         self.inner.dep_add(dep, actor)?;
-        let message = format!("{} now depends on {} ({})", dep.issue_id, dep.depends_on_id, dep.dep_type);
-        let mut event = self.event("bead.dependency_added", "DependencyAdded", message, &dep.issue_id);
+        let message =
+            format!("{} now depends on {} ({})", dep.issue_id, dep.depends_on_id, dep.dep_type);
+        let mut event =
+            self.event("bead.dependency_added", "DependencyAdded", message, &dep.issue_id);
         event.payload.insert("dependsOn".into(), json!(dep.depends_on_id));
         event.payload.insert("depType".into(), json!(dep.dep_type));
         self.record(vec![event], actor);
@@ -146,7 +148,10 @@ impl BeadStore for Evented {
 
     fn delete(&self, id: &str, actor: &str) -> Result<()> {
         self.inner.delete(id, actor)?;
-        self.record(vec![self.event("bead.deleted", "Deleted", format!("deleted {id}"), id)], actor);
+        self.record(
+            vec![self.event("bead.deleted", "Deleted", format!("deleted {id}"), id)],
+            actor,
+        );
         Ok(())
     }
 

@@ -208,7 +208,9 @@ fn open_backend(dir: &Path, config: &StoreConfig) -> Result<Box<dyn BeadStore>> 
         BeadsBackend::Embedded => {
             Ok(Box::new(super::embedded::EmbeddedStore::open(&dir.join(DB_FILE), &config.prefix)?))
         }
-        BeadsBackend::Exec => Err(BeadError::Backend("the exec bead store is not built yet".into())),
+        BeadsBackend::Exec => {
+            Err(BeadError::Backend("the exec bead store is not built yet".into()))
+        }
         BeadsBackend::Bd => Err(BeadError::Backend("the bd bead store is not built yet".into())),
     }
 }

@@ -74,7 +74,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 fn init_city_store(dir: &Path, name: &str) -> Result<(), crate::beads::BeadError> {
     use crate::beads::layout::{self, StoreConfig};
     let config = StoreConfig {
-        prefix: crate::controllers::rig::city_prefix(name),
+        prefix: crate::work::stores::city_prefix(name),
         backend: crate::api::city::BeadsBackend::Embedded,
         command: None,
         city: Some(dir.to_path_buf()),

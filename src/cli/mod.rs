@@ -7,17 +7,22 @@ mod describe;
 mod diff;
 mod events;
 mod get;
+mod hook;
 mod init;
 mod internal;
+mod mail;
 mod present;
+mod prime;
 mod rig;
 mod schema;
 mod session;
+mod sling;
 mod start;
 mod status;
 mod stop;
 mod validate;
 mod wait;
+mod work_context;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +60,10 @@ enum Command {
     Stop(stop::Args),
     Status(status::Args),
     Session(session::Args),
+    Sling(sling::Args),
+    Hook(hook::Args),
+    Mail(mail::Args),
+    Prime(prime::Args),
     Rig(rig::Args),
     #[command(hide = true)]
     Internal(internal::Args),
@@ -144,6 +153,10 @@ pub fn run() -> ExitCode {
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
         Command::Session(args) => session::run(args, city),
+        Command::Sling(args) => sling::run(args, city),
+        Command::Hook(args) => hook::run(args, city),
+        Command::Mail(args) => mail::run(args, city),
+        Command::Prime(args) => prime::run(args, city),
         Command::Rig(args) => rig::run(args, city),
         Command::Internal(args) => internal::run(args),
     };

@@ -294,11 +294,24 @@ fn list_row(
             "source": "status",
         }),
         None => {
-            let config = rig::rig_store_config(model, name, spec);
-            let state = match rig_reconcile::store_state(&store_dir, &config) {
-                rig::StoreState::Current => "ready",
-                rig::StoreState::Differs => "differs",
-                rig::StoreState::Missing => "missing",
+            // Not applied: the store it would get, as if it were.
+            let mut as_applied = model.clone();
+            as_applied.rigs.insert(
+                name.to_owned(),
+                crate::controllers::model::Applied {
+                    name: name.to_owned(),
+                    generation: 0,
+                    uid: String::new(),
+                    spec: spec.clone(),
+                },
+            );
+            let config = crate::work::stores::store_config(&as_applied, Some(name))
+                .map(|(_, config)| config);
+            let state = match config.map(|c| rig_reconcile::store_state(&store_dir, &c)) {
+                Ok(rig::StoreState::Current) => "ready",
+                Ok(rig::StoreState::Differs) => "differs",
+                Ok(rig::StoreState::Missing) => "missing",
+                Err(_) => "unknown",
             };
             json!({"state": state, "source": "disk"})
         }

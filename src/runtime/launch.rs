@@ -94,6 +94,15 @@ fn run(path: &Path) -> Result<i32, String> {
         spec.argv.split_first().ok_or_else(|| "launch file has an empty argv".to_owned())?;
     let mut command = Command::new(program);
     command.args(args).envs(&spec.env).current_dir(&spec.work_dir);
+    if let Some(bin) = spec.env.get(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
+        match install_shims(Path::new(bin)) {
+            Ok(()) => {
+                let base = spec.env.get("PATH").map(std::ffi::OsString::from);
+                command.env("PATH", with_path_first(Path::new(bin), base));
+            }
+            Err(e) => eprintln!("gc internal exec: cannot install `bd` and `gc` in {bin}: {e}"),
+        }
+    }
     let Some(exit_file) = &spec.exit_file else {
         let err = command.exec();
         return Err(format!("cannot run `{program}` in {}: {err}", spec.work_dir.display()));
@@ -112,6 +121,37 @@ fn run(path: &Path) -> Result<i32, String> {
         eprintln!("gc internal exec: {e}");
     }
     status.map(|_| code)
+}
+
+/// Environment variable naming a directory where the launcher puts `bd` and `gc` (links to
+/// this gc) and which it puts first on the program's PATH, so agents' `bd ready` and
+/// `gc hook` work with nothing installed. Left unset when the City uses a real `bd`.
+pub const BIN_DIR_ENV: &str = "GC_BIN";
+
+/// Links `bd` and `gc` in `dir` to the running gc (replacing stale links).
+fn install_shims(dir: &Path) -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    fs::create_dir_all(dir)?;
+    for name in ["bd", "gc"] {
+        let link = dir.join(name);
+        if fs::read_link(&link).ok().as_deref() == Some(exe.as_path()) {
+            continue;
+        }
+        // A unique temporary name, then rename: sessions starting together do not race.
+        let temp = dir.join(format!(".{name}.{}", std::process::id()));
+        let _ = fs::remove_file(&temp);
+        std::os::unix::fs::symlink(&exe, &temp)?;
+        fs::rename(&temp, &link)?;
+    }
+    Ok(())
+}
+
+/// `base` (the session's own PATH, else the launcher's) with `dir` first.
+fn with_path_first(dir: &Path, base: Option<std::ffi::OsString>) -> std::ffi::OsString {
+    let rest = base.or_else(|| std::env::var_os("PATH")).unwrap_or_default();
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(&rest).filter(|p| p != dir));
+    std::env::join_paths(paths).unwrap_or(rest)
 }
 
 /// Makes the launcher immune to the signals a terminal sends its whole foreground group

@@ -1,0 +1,158 @@
+//! `gc mail`: messages between agents and people, stored as beads in the city's store.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::work_context::{WorkContext, actor};
+use crate::beads::Bead;
+use crate::work::{mail, stores};
+
+/// Send and read mail: messages are beads of type `message` in the city's own store, so
+/// agents and people can write to each other and the log records it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: MailCommand,
+    /// Who you are (default: BEADS_ACTOR, BD_ACTOR, USER).
+    #[arg(long, global = true)]
+    actor: Option<String>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MailCommand {
+    /// Send a message.
+    Send {
+        /// The recipient: an agent, a pool member (`worker-2`) or a person.
+        to: String,
+        /// The subject.
+        #[arg(short, long)]
+        subject: String,
+        /// The body (default: read from stdin when it is not a terminal).
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+    },
+    /// List your unread messages (all not archived with --all).
+    Inbox {
+        /// Whose inbox (default: you).
+        recipient: Option<String>,
+        /// Read messages too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show a message and mark it read.
+    Read {
+        /// The message id.
+        id: String,
+    },
+    /// Answer a message (to its sender, in its thread).
+    Reply {
+        /// The message id.
+        id: String,
+        /// The body.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+    },
+    /// Archive messages.
+    Archive {
+        /// Message ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// Runs `gc mail`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let ctx = WorkContext::load(city)?;
+    let (_, store) = stores::open(&ctx.model, None)?;
+    let me = actor(args.actor.as_deref());
+    let result = match args.command {
+        MailCommand::Send { to, subject, message } => {
+            let body = body(message)?;
+            mail::send(&*store, &me, &to, &subject, &body)
+                .map(|m| report(&m, args.json, || println!("Sent {} to {to}: {}", m.id, m.title)))
+        }
+        MailCommand::Inbox { recipient, all } => {
+            let whose = recipient.unwrap_or_else(|| me.clone());
+            mail::inbox(&*store, &whose, all).map(|messages| {
+                if args.json {
+                    println!("{}", serde_json::to_string(&messages).unwrap_or_default());
+                } else if messages.is_empty() {
+                    println!("No {}messages for {whose}.", if all { "" } else { "unread " });
+                } else {
+                    let rows: Vec<Vec<String>> = messages
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                m.id.clone(),
+                                m.meta_str("from").unwrap_or(&m.created_by).to_owned(),
+                                if mail::is_read(m) { "read" } else { "new" }.to_owned(),
+                                m.title.clone(),
+                            ]
+                        })
+                        .collect();
+                    print!("{}", super::present::table(&["ID", "FROM", "STATE", "SUBJECT"], &rows));
+                }
+            })
+        }
+        MailCommand::Read { id } => mail::read(&*store, &id, &me).map(|m| {
+            report(&m, args.json, || {
+                println!("From:    {}", m.meta_str("from").unwrap_or(&m.created_by));
+                println!("To:      {}", m.assignee);
+                println!("Subject: {}", m.title);
+                println!("Date:    {}", m.created_at);
+                println!("Thread:  {}", mail::thread_of(&m));
+                println!("\n{}", m.description);
+            })
+        }),
+        MailCommand::Reply { id, message } => {
+            let body = body(message)?;
+            mail::reply(&*store, &id, &me, &body).map(|m| {
+                report(&m, args.json, || {
+                    println!("Replied {} to {}: {}", m.id, m.assignee, m.title)
+                })
+            })
+        }
+        MailCommand::Archive { ids } => {
+            ids.iter().map(|id| mail::archive(&*store, id, &me)).collect::<Result<Vec<_>, _>>().map(
+                |done| {
+                    for m in &done {
+                        report(m, args.json, || println!("Archived {}", m.id));
+                    }
+                },
+            )
+        }
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("gc: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn report(message: &Bead, json: bool, human: impl FnOnce()) {
+    if json {
+        println!("{}", serde_json::to_string(message).unwrap_or_default());
+    } else {
+        human();
+    }
+}
+
+/// `-m TEXT`, else stdin when it is piped.
+fn body(message: Option<String>) -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    if let Some(text) = message {
+        return Ok(text);
+    }
+    if std::io::stdin().is_terminal() {
+        return Err("give the body with -m TEXT (or pipe it on stdin)".into());
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(text.trim_end().to_owned())
+}

@@ -1,0 +1,87 @@
+//! `gc sling`: route work to an agent.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::work_context::{WorkContext, actor};
+use crate::controllers::launch::session_name;
+use crate::controllers::reconcile::runtime_for;
+use crate::work::sling::sling;
+use crate::work::stores;
+
+/// Route work to an agent: a bead id, or text that becomes a new bead. The bead gets metadata
+/// `gc.routed_to=AGENT` in the agent's store (its rig's, or the city's), the controller is
+/// poked so a pool can grow for it, and with --nudge the agent's sessions are told.
+///
+/// Examples:
+///   gc sling worker demo-a1b2
+///   gc sling worker "Fix the flaky test in parser.rs"
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The agent that should do the work.
+    agent: String,
+    /// A bead id, or the text of a new bead (first line = title, the rest = description).
+    work: String,
+    /// Also type the agent's `nudge` text into its running sessions.
+    #[arg(long)]
+    nudge: bool,
+    /// Print the bead as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Who is slinging (default: BEADS_ACTOR, BD_ACTOR, USER).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+/// Runs `gc sling`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let ctx = WorkContext::load(city)?;
+    let agent = ctx.agent(Some(&args.agent))?;
+    let (_, store) = stores::open_for_agent(&ctx.model, &agent)?;
+    let slung = match sling(&*store, &agent, &args.work, &actor(args.actor.as_deref())) {
+        Ok(slung) => slung,
+        Err(e) => {
+            eprintln!("gc: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let poked = crate::notify::poke(&ctx.city_dir);
+    if args.json {
+        println!("{}", serde_json::to_string(&slung.bead)?);
+    } else {
+        let verb = if slung.created { "Created and slung" } else { "Slung" };
+        println!("{verb} {} to {agent}: {}", slung.bead.id, slung.bead.title);
+        if !poked {
+            println!("(no controller is running: `gc start` runs the agents)");
+        }
+    }
+    if args.nudge {
+        nudge(&ctx, &agent)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Types the agent's nudge into each of its live sessions.
+fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = &ctx.model.agents[agent].spec;
+    let text = spec.nudge.clone().unwrap_or_else(|| "You have new work: run `gc hook`.".into());
+    let runtime = runtime_for(&ctx.model)?;
+    let city = ctx.model.city_name();
+    let single = session_name(&city, agent, 0);
+    let sessions: Vec<String> = runtime
+        .list(&single)?
+        .into_iter()
+        .filter(|s| s.alive && crate::controllers::launch::is_session_of(&city, agent, &s.name))
+        .map(|s| s.name)
+        .collect();
+    if sessions.is_empty() {
+        println!("{agent} has no running session to nudge; it sees the work when it starts");
+    }
+    for session in sessions {
+        match runtime.nudge(&session, &text) {
+            Ok(()) => println!("nudged {session}"),
+            Err(e) => eprintln!("gc: could not nudge {session}: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! What the work verbs (`sling`, `hook`, `mail`, `prime`) share: the city's model, who is
+//! acting, and which agent a command is about.
+
+use std::path::PathBuf;
+
+use crate::controllers::model::CityModel;
+use crate::store::Store;
+use crate::work::stores::unknown_agent;
+
+/// A loaded city for a work verb.
+pub struct WorkContext {
+    /// Absolute city directory.
+    pub city_dir: PathBuf,
+    /// The applied resources.
+    pub model: CityModel,
+}
+
+impl WorkContext {
+    /// Loads the city `city` (or the one around the current directory).
+    pub fn load(city: Option<PathBuf>) -> Result<WorkContext, Box<dyn std::error::Error>> {
+        let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
+        let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
+        Ok(WorkContext { city_dir, model })
+    }
+
+    /// The agent named on the command line, else the one whose session this is (`GC_AGENT`);
+    /// an error naming the applied agents when neither names an applied agent.
+    pub fn agent(&self, named: Option<&str>) -> Result<String, Box<dyn std::error::Error>> {
+        let from_env = std::env::var("GC_AGENT").ok().filter(|a| !a.is_empty());
+        let Some(agent) = named.map(str::to_owned).or(from_env) else {
+            return Err(
+                "name an agent (or run this inside an agent's session, where GC_AGENT is set)"
+                    .into(),
+            );
+        };
+        if !self.model.agents.contains_key(&agent) {
+            return Err(unknown_agent(&self.model, &agent).into());
+        }
+        Ok(agent)
+    }
+}
+
+/// Who acts: `--actor`, else `BEADS_ACTOR`, `BD_ACTOR`, `USER`.
+pub fn actor(explicit: Option<&str>) -> String {
+    crate::beads::layout::actor(explicit)
+}

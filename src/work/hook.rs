@@ -1,0 +1,115 @@
+//! `hook`: an agent's next work, in Gas City's order.
+
+use super::ROUTED_TO;
+use crate::beads::model::status;
+use crate::beads::{Bead, BeadStore, ListQuery, ReadyQuery, Result};
+
+/// Why a bead is on the hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookReason {
+    /// Already in progress, held by the actor.
+    InProgress,
+    /// Ready and assigned to the actor.
+    Assigned,
+    /// Ready, unassigned, routed to the agent.
+    Routed,
+    /// An open molecule (workflow) routed to the agent.
+    Molecule,
+}
+
+impl HookReason {
+    /// For people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            HookReason::InProgress => "in progress, yours",
+            HookReason::Assigned => "ready, assigned to you",
+            HookReason::Routed => "ready, routed to you",
+            HookReason::Molecule => "workflow routed to you",
+        }
+    }
+}
+
+/// The next work of `agent` acting as `actor` (a pool member's actor is `<agent>-<n>`):
+/// its in-progress work, then ready work assigned to it, then ready unassigned work routed to
+/// the agent, then open molecules routed to the agent.
+pub fn next_work(
+    store: &dyn BeadStore,
+    agent: &str,
+    actor: &str,
+) -> Result<Option<(Bead, HookReason)>> {
+    let routed = vec![(ROUTED_TO.to_owned(), agent.to_owned())];
+    let in_progress = ListQuery {
+        statuses: vec![status::IN_PROGRESS.into()],
+        assignee: Some(actor.to_owned()),
+        limit: Some(1),
+        ..ListQuery::default()
+    };
+    if let Some(bead) = store.list(&in_progress)?.into_iter().next() {
+        return Ok(Some((bead, HookReason::InProgress)));
+    }
+    let assigned =
+        ReadyQuery { assignee: Some(actor.to_owned()), limit: Some(1), ..ReadyQuery::default() };
+    if let Some(bead) = store.ready(&assigned)?.into_iter().next() {
+        return Ok(Some((bead, HookReason::Assigned)));
+    }
+    let routed_ready = ReadyQuery {
+        unassigned: true,
+        metadata: routed.clone(),
+        limit: Some(1),
+        ..ReadyQuery::default()
+    };
+    if let Some(bead) = store.ready(&routed_ready)?.into_iter().next() {
+        return Ok(Some((bead, HookReason::Routed)));
+    }
+    let molecules = ListQuery {
+        statuses: vec![status::OPEN.into(), status::IN_PROGRESS.into()],
+        issue_type: Some("molecule".into()),
+        metadata: routed,
+        limit: Some(1),
+        ..ListQuery::default()
+    };
+    Ok(store.list(&molecules)?.into_iter().next().map(|b| (b, HookReason::Molecule)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beads::embedded::EmbeddedStore;
+    use crate::beads::{BeadUpdate, NewBead};
+
+    fn routed(title: &str, agent: &str) -> NewBead {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(ROUTED_TO.into(), agent.into());
+        NewBead { title: title.into(), metadata, ..NewBead::default() }
+    }
+
+    #[test]
+    fn the_hook_prefers_current_then_assigned_then_routed_then_molecules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("beads.db"), "gc").unwrap();
+        let next =
+            |actor: &str| next_work(&store, "worker", actor).unwrap().map(|(b, r)| (b.title, r));
+        assert_eq!(next("worker-1"), None);
+
+        let mol = NewBead { issue_type: Some("molecule".into()), ..routed("workflow", "worker") };
+        store.create(mol, "m").unwrap();
+        assert_eq!(next("worker-1"), Some(("workflow".into(), HookReason::Molecule)));
+        store.create(routed("for another agent", "mayor"), "m").unwrap();
+        let r = store.create(routed("routed", "worker"), "m").unwrap();
+        assert_eq!(next("worker-1"), Some(("routed".into(), HookReason::Routed)));
+        let mine = NewBead { assignee: Some("worker-1".into()), ..routed("assigned", "x") };
+        store.create(mine, "m").unwrap();
+        assert_eq!(next("worker-1"), Some(("assigned".into(), HookReason::Assigned)));
+        assert_eq!(next("worker-2"), Some(("routed".into(), HookReason::Routed)));
+        store.claim(&r.id, "worker-1").unwrap();
+        assert_eq!(next("worker-1"), Some(("routed".into(), HookReason::InProgress)));
+        store.close(&r.id, None, "worker-1").unwrap();
+        let done = BeadUpdate { status: Some("closed".into()), ..BeadUpdate::default() };
+        for bead in store.list(&ListQuery::default()).unwrap() {
+            if bead.title != "for another agent" {
+                store.update(&bead.id, &done, "m").unwrap();
+            }
+        }
+        assert_eq!(next("worker-1"), None, "work for other agents is not on this hook");
+    }
+}
