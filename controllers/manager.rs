@@ -565,15 +565,19 @@ async fn rig_controller(
         .await;
 }
 
-/// Reconciles a rig, then looks again at the resync interval: a path that vanishes or a
-/// failed clone is noticed without any applied change.
+/// How soon a rig that is not ready is looked at again (a clone is retried at this pace too).
+const RIG_RECHECK: Duration = Duration::from_secs(2);
+
+/// Reconciles a rig, then looks again at the resync interval, or soon when it is not ready: a
+/// path that appears or vanishes is noticed without any applied change.
 async fn reconcile_rig(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let name = object.name().to_owned();
     let resync = resync_interval(&ctx);
-    tokio::task::spawn_blocking(move || super::rig_reconcile::reconcile_rig(&ctx, &name))
-        .await
-        .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
-    Ok(Action::requeue(resync))
+    let settled =
+        tokio::task::spawn_blocking(move || super::rig_reconcile::reconcile_rig(&ctx, &name))
+            .await
+            .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    Ok(Action::requeue(if settled { resync } else { RIG_RECHECK.min(resync) }))
 }
 
 fn rig_error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {

@@ -36,8 +36,11 @@ pub fn store_state(dir: &Path, wanted: &StoreConfig) -> StoreState {
     }
 }
 
-/// Reconciles the rig `name`; a rig no longer applied has its status removed.
-pub fn reconcile_rig(ctx: &Context, name: &str) -> Result<(), ReconcileError> {
+/// Reconciles the rig `name`; a rig no longer applied has its status removed. Returns whether
+/// the rig can wait for the next resync: true when it is ready or its clone failed (retried
+/// at the resync pace, not hammering a remote); false when it should be looked at again soon
+/// (a directory created by hand is noticed without an apply).
+pub fn reconcile_rig(ctx: &Context, name: &str) -> Result<bool, ReconcileError> {
     let model = CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
     reconcile_rig_in(ctx, &model, name)
 }
@@ -47,10 +50,10 @@ pub fn reconcile_rig_in(
     ctx: &Context,
     model: &CityModel,
     name: &str,
-) -> Result<(), ReconcileError> {
+) -> Result<bool, ReconcileError> {
     let Some(applied) = model.rigs.get(name) else {
         ctx.store.delete_status(Kind::Rig, name)?;
-        return Ok(());
+        return Ok(true);
     };
     let spec = &applied.spec;
     let dir = model.rig_dir(spec);
@@ -96,7 +99,7 @@ pub fn reconcile_rig_in(
         emit(ctx, event.event_type, event.reason, Some(name), event.message.clone(), json!({}));
     }
     ctx.store.put_status(Kind::Rig, name, &plan.status)?;
-    Ok(())
+    Ok(matches!(rig::ready_reason(&plan.status), Some("Ready" | "CloneFailed")))
 }
 
 /// Carries out one action; a failure is returned for the planner to report.
