@@ -57,6 +57,28 @@ pub fn clone(repo: &str, dest: &Path) -> Result<(), GitError> {
     git(None, &[os("clone"), os("--quiet"), os("--"), os(repo), dest.as_os_str()]).map(drop)
 }
 
+/// Makes `dir` a git repository holding its current files as one commit (authored by `gc`
+/// unless the user's git says otherwise), so worktrees can be taken of it.
+pub fn init_with_commit(dir: &Path, message: &str) -> Result<(), GitError> {
+    git(Some(dir), &[os("init"), os("--quiet")])?;
+    git(Some(dir), &[os("add"), os("--all")])?;
+    git(
+        Some(dir),
+        &[
+            os("-c"),
+            os("user.name=gc"),
+            os("-c"),
+            os("user.email=gc@localhost"),
+            os("commit"),
+            os("--quiet"),
+            os("--allow-empty"),
+            os("-m"),
+            os(message),
+        ],
+    )
+    .map(drop)
+}
+
 /// Whether `branch` exists in the repository at `repo`.
 fn has_branch(repo: &Path, branch: &str) -> bool {
     let full = format!("refs/heads/{branch}");

@@ -393,8 +393,9 @@ fn rig_add_writes_a_rig_file_that_applies_and_lists() {
     for rig in list.as_array().unwrap() {
         assert_eq!(rig["applied"], true, "{rig}");
         assert_eq!(rig["store"]["state"], "ready", "{rig}");
+        assert_eq!(rig["ready"]["ready"], true, "{rig}");
     }
     let table = String::from_utf8_lossy(&city.run(&["rig", "list"]).stdout).into_owned();
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains("my-app") && table.contains("ready"), "{table}");
+    assert!(table.contains("my-app") && table.contains("ready   yes"), "{table}");
 }

@@ -55,10 +55,14 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     };
     let written = init(&dir, &name)?;
     init_city_store(&dir, &name)?;
+    let rig_note = init_sample_rig(&dir);
     let shown = display_dir(&dir, &cwd);
     println!("Created city `{name}` in {shown}:");
     for path in &written {
         println!("  {path}");
+    }
+    if let Some(note) = rig_note {
+        println!("\nNote: {note}");
     }
     println!("\nNext steps:");
     if dir == cwd {
@@ -81,6 +85,25 @@ fn init_city_store(dir: &Path, name: &str) -> Result<(), crate::beads::BeadError
         rig: None,
     };
     layout::init(&layout::city_beads_dir(dir), &config)
+}
+
+/// The sample rig's directory (see `rigs/demo.yaml` in the sample city).
+const SAMPLE_RIG: &str = "rigs/demo-repo";
+
+/// Makes the sample rig a git repository, since the sample reviewer asks for its own git
+/// worktree. Best effort: without git the city still works, bar that agent; the note returned
+/// says so.
+fn init_sample_rig(dir: &Path) -> Option<String> {
+    let rig = dir.join(SAMPLE_RIG);
+    if !rig.is_dir() {
+        return None;
+    }
+    crate::controllers::git::init_with_commit(&rig, "Sample rig").err().map(|e| {
+        format!(
+            "{SAMPLE_RIG} could not be made a git repository ({e}); the reviewer agent \
+             (isolation: worktree) needs one: run `git init` there and commit"
+        )
+    })
 }
 
 /// Why a city could not be created.

@@ -60,9 +60,11 @@ struct AddArgs {
 
 /// List the city's rigs: path, bead prefix, whether the path exists, and the bead store.
 ///
-/// Rigs declared in the city's files and rigs applied are both listed. The STORE column comes
-/// from the rig's status when it is applied (what the controller found), else it is computed
-/// from the disk now.
+/// Rigs declared in the city's files and rigs applied are both listed. STORE (the bead store:
+/// ready, missing, differs) comes from the rig's status when it is applied (what the
+/// controller found), else it is computed from the disk now. READY is the rig's Ready
+/// condition (`yes`, or why not: PathMissing, NotAGitRepo, CloneFailed, …; `-` when not
+/// applied); `gc describe rig/NAME` shows the whole message.
 #[derive(Debug, clap::Args)]
 struct ListArgs {
     /// Output format.
@@ -287,14 +289,10 @@ fn list_row(
             .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
             .cloned()
     });
-    let store = match condition {
-        Some(c) => json!({
-            "state": if c["status"] == "True" { "ready".to_owned() } else { c["reason"].as_str().unwrap_or("unknown").to_owned() },
-            "message": c["message"],
-            "source": "status",
-        }),
+    let (store, source) = match status.and_then(|s| s.get("store")).and_then(Value::as_str) {
+        Some(state) => (state.to_owned(), "status"),
         None => {
-            // Not applied: the store it would get, as if it were.
+            // Not applied (or not reconciled yet): the store it would get, as if it were.
             let mut as_applied = model.clone();
             as_applied.rigs.insert(
                 name.to_owned(),
@@ -313,8 +311,13 @@ fn list_row(
                 Ok(rig::StoreState::Missing) => "missing",
                 Err(_) => "unknown",
             };
-            json!({"state": state, "source": "disk"})
+            (state.to_owned(), "disk")
         }
+    };
+    let ready = match &condition {
+        Some(c) if c["status"] == "True" => json!({"ready": true, "reason": c["reason"]}),
+        Some(c) => json!({"ready": false, "reason": c["reason"], "message": c["message"]}),
+        None => Value::Null,
     };
     json!({
         "name": name,
@@ -324,7 +327,8 @@ fn list_row(
         "pathExists": dir.is_dir(),
         "applied": applied,
         "storeDir": store_dir.display().to_string(),
-        "store": store,
+        "store": {"state": store, "source": source},
+        "ready": ready,
     })
 }
 
@@ -371,11 +375,19 @@ fn list(
                         cell(&r["prefix"]),
                         cell(&r["pathExists"]),
                         cell(&r["store"]["state"]),
+                        match &r["ready"] {
+                            Value::Null => "-".to_owned(),
+                            v if v["ready"] == true => "yes".to_owned(),
+                            v => cell(&v["reason"]),
+                        },
                         cell(&r["applied"]),
                     ]
                 })
                 .collect();
-            print!("{}", table(&["NAME", "PATH", "PREFIX", "EXISTS", "STORE", "APPLIED"], &lines));
+            print!(
+                "{}",
+                table(&["NAME", "PATH", "PREFIX", "EXISTS", "STORE", "READY", "APPLIED"], &lines)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
