@@ -139,7 +139,7 @@ pub struct Outcome {
 
 /// The desired number of sessions of an agent. Pools run their minimum until work-driven
 /// scaling arrives.
-fn desired_count(model: &CityModel, agent: &str) -> u32 {
+pub(crate) fn desired_count(model: &CityModel, agent: &str) -> u32 {
     model.agents.get(agent).and_then(|a| a.spec.scaling.as_ref()).map_or(1, |s| s.min)
 }
 

@@ -73,11 +73,16 @@ pub fn unwanted(model: &CityModel, found: &[Found], sessions: &BTreeSet<String>)
         if agent.spec.isolation != Isolation::Worktree {
             continue;
         }
-        let count = agent.spec.scaling.as_ref().map_or(1, |s| s.min);
-        for l in launch::launches(model, name, count).unwrap_or_default() {
-            if let Some(tree) = l.worktree {
-                wanted.insert(tree.path);
-            }
+        // From names alone, not from the launches: a prompt that fails to render must not
+        // make an agent's worktree look abandoned.
+        let Some(rig) = &agent.spec.rig else { continue };
+        let members: Vec<u32> = match &agent.spec.scaling {
+            Some(_) => (1..=super::reconcile::desired_count(model, name)).collect(),
+            None => vec![0],
+        };
+        for index in members {
+            let member = launch::member_name(name, index);
+            wanted.insert(launch::worktrees_dir(&model.dir, rig).join(member));
         }
     }
     let city = model.city_name();
