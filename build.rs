@@ -1,6 +1,10 @@
 //! Build script: embeds every file of the sample city (`manifests/sample-city/`) so `gc init`
 //! can write it anywhere. Generates `$OUT_DIR/sample_city.rs`, a list of
 //! `(relative path, contents, executable)` in path order.
+//!
+//! It also notes whether a `bd` is on PATH (cfg `gc_bd_on_path`), so the bd bead store's
+//! conformance tests (tests/bead_store_conformance.rs) are compiled only where they can run;
+//! elsewhere one test stands in for them and says they were skipped.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,20 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("sample_city.rs");
     std::fs::write(dest, out).expect("write sample_city.rs");
+    detect_bd();
+}
+
+/// Looked at when the script runs (a fresh build, CI): after installing or removing bd,
+/// `touch build.rs`. Not rerun on every PATH change, which would rebuild the crate whenever
+/// two shells differ in PATH.
+fn detect_bd() {
+    println!("cargo:rustc-check-cfg=cfg(gc_bd_on_path)");
+    println!("cargo:rerun-if-changed=build.rs");
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("bd").is_file()));
+    if on_path {
+        println!("cargo:rustc-cfg=gc_bd_on_path");
+    }
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String, bool)>) {

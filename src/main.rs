@@ -6,5 +6,10 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    gascity::cli::run()
+    // Installed under the name `bd` (`gc bd install-shim`), gc answers bd's command line.
+    if gascity::cli::bd::invoked_as_bd(std::env::args_os().next().as_deref()) {
+        gascity::cli::bd::main()
+    } else {
+        gascity::cli::run()
+    }
 }

@@ -209,9 +209,22 @@ fn open_backend(dir: &Path, config: &StoreConfig) -> Result<Box<dyn BeadStore>> 
             Ok(Box::new(super::embedded::EmbeddedStore::open(&dir.join(DB_FILE), &config.prefix)?))
         }
         BeadsBackend::Exec => {
-            Err(BeadError::Backend("the exec bead store is not built yet".into()))
+            let command = config.command.as_deref().ok_or_else(|| {
+                BeadError::Invalid(format!(
+                    "{} selects the exec bead store but names no command: set `command` to \
+                     the script (the City's beads.command)",
+                    dir.join(CONFIG_FILE).display()
+                ))
+            })?;
+            let store = super::exec::ExecStore::new(command, dir, &config.prefix)?;
+            // The City's beads.command is written relative to the city directory.
+            let store = match &config.city {
+                Some(city) => store.relative_to(city),
+                None => store,
+            };
+            Ok(Box::new(store))
         }
-        BeadsBackend::Bd => Err(BeadError::Backend("the bd bead store is not built yet".into())),
+        BeadsBackend::Bd => Ok(Box::new(super::bd::BdStore::new(dir))),
     }
 }
 

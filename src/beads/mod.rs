@@ -7,11 +7,17 @@
 //! `.beads/redirect`) and opens it; [`evented::Evented`] wraps any backend so each mutation is
 //! recorded in the city's event log.
 
+pub mod bd;
+mod bd_json;
 pub mod embedded;
 pub mod error;
 pub mod evented;
+pub mod exec;
+pub mod exec_server;
 pub mod layout;
 pub mod model;
+mod process;
+pub mod protocol;
 
 pub use error::{BeadError, Result};
 pub use model::{

@@ -1,6 +1,11 @@
 //! `gc internal …`: hidden subcommands gc runs itself, not meant for people.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::beads::embedded::EmbeddedStore;
+use crate::beads::layout::{self, StoreConfig};
+use crate::beads::{BeadError, exec_server, protocol};
 
 /// Commands gc runs itself (hidden from help).
 #[derive(Debug, clap::Args)]
@@ -17,11 +22,80 @@ enum InternalCommand {
         /// The launch file (JSON: argv, env, work_dir).
         file: PathBuf,
     },
+    /// Serve one operation of the exec bead store protocol (docs/exec-bead-store.md) on the
+    /// embedded store in DIR: the reference implementation of the protocol, and a ready-made
+    /// `beads.command` (`gc internal bead-exec-store`).
+    BeadExecStore {
+        /// The beads directory whose `beads.db` holds the beads. Default: GC_BEADS_DIR, which
+        /// the exec backend sets.
+        #[arg(long, env = protocol::ENV_DIR, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Id prefix of new beads. Default: GC_BEADS_PREFIX (set by the exec backend), else
+        /// the prefix in DIR/gc-store.json.
+        #[arg(long, env = protocol::ENV_PREFIX)]
+        prefix: Option<String>,
+        /// The operation (create, get, update, claim, …).
+        op: String,
+        /// Its arguments (bead ids).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs `gc internal …`; never returns.
 pub fn run(args: Args) -> ! {
     match args.command {
         InternalCommand::Exec { file } => crate::runtime::launch::exec_from_file(&file),
+        InternalCommand::BeadExecStore { dir, prefix, op, args } => {
+            // A missing directory is an op failure (exit 1), not a usage error: clap's exit 2
+            // would read as "unsupported op" to the exec backend.
+            let reply = match dir {
+                Some(dir) => bead_exec_store(&dir, prefix, &op, &args),
+                None => failure(&BeadError::Invalid(format!(
+                    "no beads directory: pass --dir or set {}",
+                    protocol::ENV_DIR
+                ))),
+            };
+            if !reply.stdout.is_empty() {
+                println!("{}", reply.stdout);
+            }
+            if !reply.stderr.is_empty() {
+                eprintln!("{}", reply.stderr);
+            }
+            let _ = std::io::stdout().flush();
+            std::process::exit(reply.code)
+        }
+    }
+}
+
+/// Opens the embedded store in `dir` and answers one op.
+fn bead_exec_store(
+    dir: &Path,
+    prefix: Option<String>,
+    op: &str,
+    args: &[String],
+) -> exec_server::Reply {
+    let store = prefix
+        .map(Ok)
+        .unwrap_or_else(|| StoreConfig::read(dir).map(|c| c.prefix))
+        .and_then(|prefix| EmbeddedStore::open(&dir.join(layout::DB_FILE), &prefix));
+    let store = match store {
+        Ok(store) => store,
+        Err(e) => return failure(&e),
+    };
+    let mut stdin = String::new();
+    if exec_server::takes_body(op)
+        && let Err(e) = std::io::stdin().read_to_string(&mut stdin)
+    {
+        return failure(&BeadError::Invalid(format!("{op}: could not read stdin: {e}")));
+    }
+    exec_server::serve(&store, op, args, &stdin)
+}
+
+fn failure(err: &BeadError) -> exec_server::Reply {
+    exec_server::Reply {
+        code: protocol::EXIT_ERROR,
+        stdout: String::new(),
+        stderr: err.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! The `gc` command line: argument parsing and dispatch to one module per command.
 
 mod apply;
+pub mod bd;
 mod city_dir;
 mod delete;
 mod describe;
@@ -64,6 +65,7 @@ enum Command {
     Hook(hook::Args),
     Mail(mail::Args),
     Prime(prime::Args),
+    Bd(Box<bd::Args>),
     Rig(rig::Args),
     #[command(hide = true)]
     Internal(internal::Args),
@@ -157,6 +159,7 @@ pub fn run() -> ExitCode {
         Command::Hook(args) => hook::run(args, city),
         Command::Mail(args) => mail::run(args, city),
         Command::Prime(args) => prime::run(args, city),
+        Command::Bd(args) => Ok(bd::run(*args, city)),
         Command::Rig(args) => rig::run(args, city),
         Command::Internal(args) => internal::run(args),
     };

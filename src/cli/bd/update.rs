@@ -1,0 +1,195 @@
+//! `bd update ID…` (claim, status, fields, metadata, labels) and `bd close ID…`.
+
+use serde_json::{Map, Value};
+
+use super::{Ctx, Failure, Report, flags, output};
+use crate::beads::{Bead, BeadError, BeadStore, BeadUpdate};
+
+/// Change issues and print them (`--json`: an array).
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The issues.
+    #[arg(required = true, value_name = "ID")]
+    ids: Vec<String>,
+    /// Claim the issue atomically: an open, unassigned issue becomes in_progress, assigned to
+    /// the actor. Fails with "already claimed by X" when someone else holds it.
+    #[arg(long)]
+    claim: bool,
+    /// New status (open, in_progress, blocked, deferred, closed, …).
+    #[arg(short = 's', long, value_parser = flags::word)]
+    status: Option<String>,
+    /// New assignee ("" unassigns).
+    #[arg(short = 'a', long)]
+    assignee: Option<String>,
+    /// New title.
+    #[arg(long)]
+    title: Option<String>,
+    /// New priority, 0-4 or P0-P4.
+    #[arg(short = 'p', long, value_parser = flags::priority)]
+    priority: Option<i64>,
+    /// New description.
+    #[arg(short = 'd', long)]
+    description: Option<String>,
+    /// New notes.
+    #[arg(long)]
+    notes: Option<String>,
+    /// Set a metadata key (repeatable).
+    #[arg(long = "set-metadata", value_name = "KEY=VALUE", value_parser = flags::key_value)]
+    set_metadata: Vec<(String, String)>,
+    /// Remove a metadata key (repeatable).
+    #[arg(long = "unset-metadata", value_name = "KEY")]
+    unset_metadata: Vec<String>,
+    /// Add labels (comma-separated or repeated).
+    #[arg(long = "add-label", value_name = "LABEL", value_delimiter = ',', value_parser = flags::word)]
+    add_label: Vec<String>,
+    /// Remove labels (comma-separated or repeated).
+    #[arg(long = "remove-label", value_name = "LABEL", value_delimiter = ',', value_parser = flags::word)]
+    remove_label: Vec<String>,
+}
+
+impl UpdateArgs {
+    /// The change besides the claim.
+    fn change(&self) -> BeadUpdate {
+        let mut metadata: Map<String, Value> =
+            self.set_metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        // A null value is how the store removes a key.
+        metadata.extend(self.unset_metadata.iter().map(|k| (k.clone(), Value::Null)));
+        BeadUpdate {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            notes: self.notes.clone(),
+            status: self.status.clone(),
+            priority: self.priority,
+            assignee: self.assignee.clone(),
+            add_labels: self.add_label.clone(),
+            remove_labels: self.remove_label.clone(),
+            set_metadata: metadata,
+            defer_until: None,
+        }
+    }
+}
+
+/// Claims (when asked) and then applies `change` to one bead.
+fn update_one(
+    store: &dyn BeadStore,
+    id: &str,
+    claim: bool,
+    change: &BeadUpdate,
+    actor: &str,
+) -> Result<Bead, BeadError> {
+    // The claim goes first: it is the compare-and-swap, and nothing else should change when it
+    // fails.
+    let claimed = if claim { Some(store.claim(id, actor)?) } else { None };
+    match claimed {
+        Some(bead) if change.is_empty() => Ok(bead),
+        _ => store.update(id, change, actor),
+    }
+}
+
+/// Runs `bd update`.
+pub fn update(args: UpdateArgs, ctx: &Ctx) -> Result<Report, Failure> {
+    let change = args.change();
+    if !args.claim && change.is_empty() {
+        return Err(Failure::Usage(
+            "nothing to update: give --claim, --status, --assignee, --title, --priority, \
+             --description, --notes, --set-metadata, --add-label or --remove-label"
+                .into(),
+        ));
+    }
+    let (beads, errors) = super::each_id(&args.ids, |id| {
+        update_one(ctx.store.as_ref(), id, args.claim, &change, &ctx.actor)
+    })?;
+    let report = if args.claim && change.is_empty() {
+        output::claimed(&beads)
+    } else {
+        output::changed("Updated", &beads)
+    };
+    Ok(report.with_errors(errors))
+}
+
+/// Close issues and print them (`--json`: an array).
+#[derive(Debug, clap::Args)]
+pub struct CloseArgs {
+    /// The issues.
+    #[arg(required = true, value_name = "ID")]
+    ids: Vec<String>,
+    /// Why (recorded as close_reason).
+    #[arg(short = 'r', long)]
+    reason: Option<String>,
+}
+
+/// Runs `bd close`. Closing a closed issue succeeds and changes nothing.
+pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
+    let reason = args.reason.as_deref().filter(|r| !r.is_empty());
+    let (beads, errors) = super::each_id(&args.ids, |id| ctx.store.close(id, reason, &ctx.actor))?;
+    Ok(output::changed("Closed", &beads).with_errors(errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: UpdateArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<UpdateArgs, String> {
+        Cli::try_parse_from(std::iter::once("update").chain(argv.iter().copied()))
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn set_metadata_without_equals_is_a_usage_error_naming_the_flag() {
+        let err = parse(&["gc-1", "--set-metadata", "gc.routed_to"]).unwrap_err();
+        assert!(err.contains("--set-metadata"), "{err}");
+        assert!(err.contains("KEY=VALUE"), "{err}");
+        let err = Cli::try_parse_from(["update", "gc-1", "--set-metadata", "x"]).err().unwrap();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn flags_become_one_partial_change() {
+        let args = parse(&[
+            "gc-1",
+            "gc-2",
+            "--status",
+            "blocked",
+            "-p",
+            "0",
+            "--assignee",
+            "",
+            "--set-metadata",
+            "a=1",
+            "--set-metadata",
+            "b=x=y",
+            "--unset-metadata",
+            "c",
+            "--add-label",
+            "l1,l2",
+            "--remove-label",
+            "old",
+        ])
+        .unwrap();
+        assert_eq!(args.ids, ["gc-1", "gc-2"]);
+        let change = args.change();
+        assert_eq!(change.status.as_deref(), Some("blocked"));
+        assert_eq!(change.priority, Some(0));
+        assert_eq!(change.assignee.as_deref(), Some(""));
+        assert_eq!(change.set_metadata["a"], "1");
+        assert_eq!(change.set_metadata["b"], "x=y");
+        assert_eq!(change.set_metadata["c"], Value::Null);
+        assert_eq!(change.add_labels, ["l1", "l2"]);
+        assert_eq!(change.remove_labels, ["old"]);
+    }
+
+    #[test]
+    fn claim_alone_is_not_a_change() {
+        let args = parse(&["gc-1", "--claim"]).unwrap();
+        assert!(args.claim && args.change().is_empty());
+        assert!(parse(&["--claim"]).is_err(), "an id is required");
+    }
+}

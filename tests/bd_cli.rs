@@ -1,0 +1,489 @@
+//! `gc bd …` and the binary run as `bd`, end to end on a real embedded store in a temporary
+//! directory: the agent flow (create, ready, claim, close), bd's JSON shapes, exit codes, store
+//! discovery, and JSONL export/import.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+/// A temporary project with a bead store in `.beads` (prefix `gc`).
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// `gc bd`, run in `dir`, isolated from the caller's bd environment, acting as `tester`.
+fn gc_bd(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("gc").unwrap();
+    cmd.arg("bd").current_dir(dir);
+    isolate(&mut cmd);
+    cmd
+}
+
+fn isolate(cmd: &mut assert_cmd::Command) {
+    for var in ["BEADS_DIR", "BEADS_ACTOR", "BD_ACTOR", "GC_CITY"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("USER", "tester").env("NO_COLOR", "1");
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+impl Project {
+    fn new() -> Project {
+        let project = Project { dir: tempfile::tempdir().unwrap() };
+        project.ok(&["init", "--prefix", "gc"]);
+        project
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        gc_bd(self.path()).args(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "bd {args:?} failed: {}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs with `--json`, expects success, parses stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(&[args, &["--json"]].concat());
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bd {args:?}: {e}: {text}"))
+    }
+
+    /// Creates a bead and returns its id.
+    fn create(&self, args: &[&str]) -> String {
+        let bead = self.json(&[&["create"], args].concat());
+        bead["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn the_agent_flow_create_ready_claim_close() {
+    let p = Project::new();
+    let first = p.create(&["First", "-p", "1", "-l", "a,b"]);
+    let second = p.create(&["Second", "--deps", &first, "-t", "bug"]);
+    assert!(first.starts_with("gc-"), "{first}");
+
+    // Only the unblocked bead is ready.
+    assert_eq!(ids(&p.json(&["ready"])), [first.as_str()]);
+
+    let shown = p.json(&["show", &first]);
+    assert_eq!(shown[0]["labels"], serde_json::json!(["a", "b"]));
+    assert_eq!(shown[0]["dependents"][0]["id"], second.as_str());
+    assert_eq!(shown[0]["dependents"][0]["dependency_type"], "blocks");
+    let shown = p.json(&["show", &second]);
+    assert_eq!(shown[0]["dependencies"][0]["id"], first.as_str());
+
+    let claimed = p.json(&["update", &first, "--claim"]);
+    assert_eq!(claimed[0]["status"], "in_progress");
+    assert_eq!(claimed[0]["assignee"], "tester");
+    assert!(claimed[0]["started_at"].is_string());
+    assert_eq!(p.json(&["ready"]), serde_json::json!([]));
+
+    let closed = p.json(&["close", &first, "--reason", "done"]);
+    assert_eq!(closed[0]["status"], "closed");
+    assert_eq!(closed[0]["close_reason"], "done");
+    assert_eq!(ids(&p.json(&["ready"])), [second.as_str()]);
+
+    // Closed beads are left out unless asked for.
+    assert_eq!(ids(&p.json(&["list"])), [second.as_str()]);
+    assert_eq!(p.json(&["list", "--all"]).as_array().unwrap().len(), 2);
+    assert_eq!(ids(&p.json(&["list", "--status", "closed"])), [first.as_str()]);
+
+    // Text output is a table with the columns people need.
+    let text = p.ok(&["list", "--all"]);
+    assert!(text.starts_with("ID"), "{text}");
+    for word in ["PRI", "STATUS", "TYPE", "ASSIGNEE", "TITLE", "P1", "closed", "bug", "tester"] {
+        assert!(text.contains(word), "{word} missing from\n{text}");
+    }
+    let text = p.ok(&["create", "Third"]);
+    assert!(text.starts_with("Created issue: gc-"), "{text}");
+    assert!(text.contains("  Title: Third\n  Priority: P2\n  Status: open\n"), "{text}");
+}
+
+#[test]
+fn update_fields_metadata_and_labels() {
+    let p = Project::new();
+    let id = p.create(&["Title"]);
+    let updated = p.json(&[
+        "update",
+        &id,
+        "--title",
+        "New title",
+        "--priority",
+        "P0",
+        "--description",
+        "body",
+        "--notes",
+        "n",
+        "--assignee",
+        "ann",
+        "--status",
+        "blocked",
+        "--set-metadata",
+        "gc.routed_to=worker",
+        "--set-metadata",
+        "k=v",
+        "--add-label",
+        "x",
+    ]);
+    let b = &updated[0];
+    assert_eq!(b["title"], "New title");
+    assert_eq!(b["priority"], 0);
+    assert_eq!(b["description"], "body");
+    assert_eq!(b["notes"], "n");
+    assert_eq!(b["assignee"], "ann");
+    assert_eq!(b["status"], "blocked");
+    assert_eq!(b["metadata"]["gc.routed_to"], "worker");
+    assert_eq!(b["labels"], serde_json::json!(["x"]));
+
+    let routed = p.json(&["list", "--metadata-field", "gc.routed_to=worker"]);
+    assert_eq!(ids(&routed), [id.as_str()]);
+    assert_eq!(p.json(&["list", "--metadata-field", "gc.routed_to=other"]), serde_json::json!([]));
+    assert_eq!(ids(&p.json(&["list", "--label", "x"])), [id.as_str()]);
+    assert_eq!(ids(&p.json(&["list", "--assignee", "ann"])), [id.as_str()]);
+    assert_eq!(p.json(&["list", "--no-assignee"]), serde_json::json!([]));
+
+    let b = &p.json(&["update", &id, "--unset-metadata", "k", "--remove-label", "x"])[0];
+    assert!(b["metadata"].get("k").is_none(), "{b}");
+    assert!(b.get("labels").is_none(), "{b}");
+}
+
+#[test]
+fn json_shapes_match_bd() {
+    let p = Project::new();
+    // Empty lists are `[]`, not `null` or nothing.
+    for args in [&["list"][..], &["ready"], &["list", "--all"], &["ready", "--claim"]] {
+        assert_eq!(p.ok(&[args, &["--json"]].concat()).trim(), "[]", "{args:?}");
+    }
+
+    let created = p.json(&["create", "Urgent", "-p", "0"]);
+    assert!(created.is_object());
+    assert_eq!(created["priority"], 0, "priority is always present, even 0");
+    for key in ["id", "title", "status", "issue_type", "created_at", "updated_at"] {
+        assert!(created.get(key).is_some(), "{key} missing from {created}");
+    }
+    assert!(created.get("closed_at").is_none());
+    let id = created["id"].as_str().unwrap().to_owned();
+    let plain = p.create(&["Plain"]);
+    assert_eq!(p.json(&["show", &plain])[0]["priority"], 2);
+
+    // show, update, close, list, ready: arrays.
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["update", id.as_str(), "--notes", "x"],
+        vec!["list"],
+        vec!["ready"],
+        vec!["close", plain.as_str()],
+    ] {
+        assert!(p.json(&args).is_array(), "{args:?}");
+    }
+    // list and ready carry bd's counts.
+    let listed = &p.json(&["list"])[0];
+    for key in ["dependency_count", "dependent_count", "comment_count"] {
+        assert!(listed.get(key).is_some(), "{key} missing from {listed}");
+    }
+
+    // closed_at is set exactly when the status is closed.
+    for bead in p.json(&["list", "--all"]).as_array().unwrap() {
+        assert_eq!(bead["status"] == "closed", bead.get("closed_at").is_some(), "{bead}");
+    }
+    let reopened = &p.json(&["update", &plain, "--status", "open"])[0];
+    assert!(reopened.get("closed_at").is_none(), "{reopened}");
+
+    let dep = p.json(&["dep", "add", &plain, &id]);
+    assert_eq!(
+        dep,
+        serde_json::json!({"status": "added", "issue_id": plain, "depends_on_id": id, "type": "blocks"})
+    );
+    let labels = p.json(&["label", "add", &id, "l1", "l2"]);
+    assert_eq!(labels[0], serde_json::json!({"status": "added", "issue_id": id, "label": "l1"}));
+    assert_eq!(p.json(&["label", "list", &id]), serde_json::json!(["l1", "l2"]));
+}
+
+#[test]
+fn a_claim_held_by_someone_else_fails_with_exit_1() {
+    let p = Project::new();
+    let id = p.create(&["Contested"]);
+    p.ok(&["update", &id, "--claim", "--actor", "ann"]);
+    // Re-claiming one's own bead is fine.
+    p.ok(&["update", &id, "--claim", "--actor", "ann"]);
+
+    let out = p.run(&["update", &id, "--claim", "--actor", "bob"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already claimed by ann"), "{}", stderr(&out));
+
+    // Under --json the error is also on stdout, as bd prints it.
+    let out = p.run(&["update", &id, "--claim", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let body: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("already claimed by ann"), "{body}");
+    assert_eq!(p.json(&["show", &id])[0]["assignee"], "ann");
+}
+
+#[test]
+fn ready_claim_takes_the_first_unassigned_bead_and_then_reports_none() {
+    let p = Project::new();
+    let low = p.create(&["Later", "-p", "3"]);
+    let high = p.create(&["Now", "-p", "1"]);
+    let claimed = p.json(&["ready", "--claim", "--actor", "ann"]);
+    assert_eq!(ids(&claimed), [high.as_str()]);
+    assert_eq!(claimed[0]["assignee"], "ann");
+    assert_eq!(ids(&p.json(&["ready", "--claim"])), [low.as_str()]);
+
+    let out = p.run(&["ready", "--claim"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("No ready work"), "{}", stdout(&out));
+}
+
+#[test]
+fn dependencies_add_list_remove_and_refuse_cycles() {
+    let p = Project::new();
+    let a = p.create(&["A"]);
+    let b = p.create(&["B"]);
+    p.ok(&["dep", "add", &b, &a]);
+    let down = p.json(&["dep", "list", &b]);
+    assert_eq!(ids(&down), [a.as_str()]);
+    assert_eq!(down[0]["dependency_type"], "blocks");
+    assert_eq!(ids(&p.json(&["dep", "list", &a, "--direction", "up"])), [b.as_str()]);
+    assert_eq!(p.json(&["dep", "list", &a]), serde_json::json!([]));
+
+    let out = p.run(&["dep", "add", &a, &b]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cycle"), "{}", stderr(&out));
+
+    p.ok(&["dep", "add", &a, &b, "--type", "related"]);
+    assert_eq!(p.json(&["dep", "list", &a, "--type", "related"])[0]["id"], b.as_str());
+
+    let removed = p.json(&["dep", "remove", &b, &a]);
+    assert_eq!(removed["status"], "removed");
+    assert_eq!(p.json(&["dep", "list", &b]), serde_json::json!([]));
+    assert_eq!(ids(&p.json(&["ready"])).len(), 2);
+
+    // A child is created with a parent-child edge and listed by --parent.
+    let child = p.create(&["Child", "--parent", &a]);
+    assert_eq!(child, format!("{a}.1"));
+    assert_eq!(ids(&p.json(&["list", "--parent", &a])), [child.as_str()]);
+    assert_eq!(p.json(&["show", &child])[0]["parent"], a.as_str());
+
+    // `--deps blocks:X` means X depends on the new bead.
+    let blocker = p.create(&["Blocker", "--deps", &format!("blocks:{b}")]);
+    assert_eq!(ids(&p.json(&["dep", "list", &b])), [blocker.as_str()]);
+}
+
+#[test]
+fn labels_add_remove_list() {
+    let p = Project::new();
+    let id = p.create(&["Labelled"]);
+    let text = p.ok(&["label", "add", &id, "x", "y"]);
+    assert!(text.contains(&format!("Added label 'x' to {id}")), "{text}");
+    assert_eq!(p.json(&["label", "list", &id]), serde_json::json!(["x", "y"]));
+    let removed = p.json(&["label", "remove", &id, "x"]);
+    assert_eq!(removed[0]["status"], "removed");
+    assert_eq!(p.json(&["label", "list", &id]), serde_json::json!(["y"]));
+}
+
+#[test]
+fn export_then_import_round_trips_and_reports_counts() {
+    let p = Project::new();
+    let a = p.create(&["A", "-l", "x", "--metadata", r#"{"k":"v"}"#]);
+    p.create(&["B", "--deps", &a]);
+    p.ok(&["close", &a]);
+
+    let file = p.path().join("issues.jsonl");
+    let text = p.ok(&["export", "-o", file.to_str().unwrap()]);
+    assert!(text.contains("Exported 2"), "{text}");
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 2);
+    assert_eq!(p.ok(&["export"]), exported, "stdout and file hold the same JSONL");
+    for line in exported.lines() {
+        let bead: Value = serde_json::from_str(line).unwrap();
+        assert!(bead["id"].is_string() && bead["priority"].is_number(), "{line}");
+    }
+
+    let other = Project::new();
+    let summary = other.json(&["import", "-i", file.to_str().unwrap()]);
+    assert_eq!(summary, serde_json::json!({"created": 2, "updated": 0, "unchanged": 0}));
+    assert_eq!(other.ok(&["export"]), exported);
+    let again = other.json(&["import", file.to_str().unwrap()]);
+    assert_eq!(again, serde_json::json!({"created": 0, "updated": 0, "unchanged": 2}));
+
+    // From stdin too.
+    let third = Project::new();
+    let out =
+        gc_bd(third.path()).args(["import", "--json"]).write_stdin(exported).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_malformed_import_line_is_named_and_nothing_is_imported() {
+    let p = Project::new();
+    let good = r#"{"id":"gc-a1","title":"t","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}"#;
+    let file = p.path().join("bad.jsonl");
+    std::fs::write(&file, format!("{good}\n{{not json\n")).unwrap();
+    let out = p.run(&["import", "-i", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    assert_eq!(p.json(&["list", "--all"]), serde_json::json!([]));
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_flag() {
+    let p = Project::new();
+    let id = p.create(&["T"]);
+    let out = p.run(&["update", &id, "--set-metadata", "novalue"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--set-metadata"), "{}", stderr(&out));
+
+    let out = p.run(&["update", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nothing to update"), "{}", stderr(&out));
+
+    for args in [&["create"][..], &["create", "T", "-p", "9"], &["list", "--limit", "x"]] {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn store_errors_exit_1_and_multi_id_commands_do_what_they_can() {
+    let p = Project::new();
+    let out = p.run(&["show", "gc-nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("gc-nope"), "{}", stderr(&out));
+
+    let id = p.create(&["Real"]);
+    let out = p.run(&["close", &id, "gc-nope", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let closed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(ids(&closed), [id.as_str()]);
+    assert!(stderr(&out).contains("gc-nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_binary_named_bd_answers_bds_command_line() {
+    let p = Project::new();
+    let bin = tempfile::tempdir().unwrap();
+    let bd = bin.path().join("bd");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gc"), &bd).unwrap();
+
+    let run = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::new(&bd);
+        cmd.current_dir(p.path()).args(args);
+        isolate(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let out = run(&["create", "Via bd", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id =
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"].as_str().unwrap().to_owned();
+    let out = run(&["--json", "ready"]);
+    let ready: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(ids(&ready), [id.as_str()]);
+    let help = stdout(&run(&["--help"]));
+    assert!(help.contains("Usage: bd"), "{help}");
+}
+
+#[test]
+fn install_shim_links_bd_to_gc() {
+    let bin = tempfile::tempdir().unwrap();
+    let mut cmd = assert_cmd::Command::cargo_bin("gc").unwrap();
+    let out = cmd.args(["bd", "install-shim"]).arg(bin.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let link = bin.path().join("bd");
+    assert!(stdout(&out).contains(&link.display().to_string()), "{}", stdout(&out));
+    let target = std::fs::read_link(&link).unwrap();
+    assert_eq!(target, std::fs::canonicalize(env!("CARGO_BIN_EXE_gc")).unwrap());
+}
+
+/// A directory tree for discovery tests.
+fn tree() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rig = tmp.path().join("rig");
+    std::fs::create_dir_all(rig.join("src/deep")).unwrap();
+    gc_bd(&rig).args(["init", "--prefix", "rg"]).assert().success();
+    (tmp, rig)
+}
+
+#[test]
+fn the_nearest_beads_directory_is_found_from_below() {
+    let (_tmp, rig) = tree();
+    let out = gc_bd(&rig.join("src/deep")).args(["create", "Deep", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id =
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("rg-"), "{id}");
+    let listed = gc_bd(&rig).args(["list", "--json"]).output().unwrap();
+    assert!(stdout(&listed).contains(&id));
+}
+
+#[test]
+fn beads_dir_and_redirects_point_elsewhere() {
+    let (tmp, rig) = tree();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = gc_bd(&elsewhere)
+        .env("BEADS_DIR", rig.join(".beads"))
+        .args(["create", "Via BEADS_DIR", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A worktree whose .beads/redirect names the rig's store shares it.
+    let worktree = tmp.path().join("worktree");
+    std::fs::create_dir_all(worktree.join(".beads")).unwrap();
+    std::fs::write(worktree.join(".beads/redirect"), "../rig/.beads\n").unwrap();
+    let out = gc_bd(&worktree).args(["list", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed[0]["title"], "Via BEADS_DIR");
+}
+
+#[test]
+fn a_citys_own_store_is_found_from_inside_the_city() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join(".gc/beads");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("gc-store.json"), r#"{"prefix":"town"}"#).unwrap();
+    std::fs::create_dir_all(tmp.path().join("agents")).unwrap();
+    let out =
+        gc_bd(&tmp.path().join("agents")).args(["create", "Mayor's", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"town-"), "{}", stdout(&out));
+
+    // Outside the city, `gc -C CITY bd` falls back to the city's store.
+    let outside = tempfile::tempdir().unwrap();
+    let mut cmd = assert_cmd::Command::cargo_bin("gc").unwrap();
+    isolate(&mut cmd);
+    let out =
+        cmd.current_dir(outside.path()).arg("-C").arg(tmp.path()).args(["bd", "list", "--json"]);
+    let out = out.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Mayor's"), "{}", stdout(&out));
+}
+
+#[test]
+fn no_store_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = gc_bd(tmp.path()).args(["list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no bead store") && err.contains("bd init"), "{err}");
+}
