@@ -32,12 +32,24 @@ pub struct AgentInput<'a> {
     pub held: &'a BTreeSet<String>,
     /// `Err(dependency)` while an agent it depends on is not ready.
     pub dependencies: Result<(), String>,
+    /// `Err` while its rig cannot take sessions (path missing, store not initialised, not a
+    /// git repository for worktrees): nothing starts, running sessions are left alone.
+    pub rig: Result<(), RigBlock>,
     /// Recent restarts per session, oldest first.
     pub restarts: &'a BTreeMap<String, Vec<SystemTime>>,
     /// Crash-loop backoff: first and largest delay, and the window restarts are counted in.
     pub backoff: Backoff,
     /// Now.
     pub now: SystemTime,
+}
+
+/// Why an agent's rig cannot take sessions now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RigBlock {
+    /// A CamelCase reason for the agent's conditions (`RigPathMissing`, …).
+    pub reason: &'static str,
+    /// What is wrong, naming the rig and its path.
+    pub message: String,
 }
 
 /// Restart backoff after crashes.
@@ -261,8 +273,12 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
                     let since_last = recent.last().map_or(Duration::MAX, |t| {
                         input.now.duration_since(**t).unwrap_or_default()
                     });
-                    if let Err(dependency) = &input.dependencies {
-                        let _ = dependency;
+                    if input.rig.is_err() {
+                        // The rig may be fixed without any applied change (a clone finishing,
+                        // a directory created): look again soon.
+                        requeue(Duration::from_secs(2));
+                        state = "blocked";
+                    } else if input.dependencies.is_err() {
                         requeue(Duration::from_secs(1));
                         state = "waiting";
                     } else if since_last < wait {
@@ -298,6 +314,14 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         }
         (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
         (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
+        (Ok(_), None) if input.rig.is_err() && ready < desired => {
+            let block = input
+                .rig
+                .clone()
+                .err()
+                .unwrap_or(RigBlock { reason: "RigNotReady", message: String::new() });
+            ("Blocked", "False", block.reason, block.message)
+        }
         (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
             let dep = input.dependencies.clone().err().unwrap_or_default();
             (
@@ -317,6 +341,7 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
             ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
         }
     };
+    let degraded = matches!(phase, "Degraded" | "CrashLoop" | "Blocked");
     let restarts: usize =
         launches.iter().map(|l| input.restarts.get(&l.session).map_or(0, Vec::len)).sum();
     let status = json!({
@@ -331,8 +356,8 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
             {"type": "Progressing", "status": if actions.is_empty() { "False" } else { "True" },
              "reason": if actions.is_empty() { "Settled" } else { "Reconciling" },
              "message": actions.iter().map(SessionAction::describe).collect::<Vec<_>>().join("; ")},
-            {"type": "Degraded", "status": if phase == "Degraded" || phase == "CrashLoop" { "True" } else { "False" },
-             "reason": reason, "message": if phase == "Degraded" || phase == "CrashLoop" { message.clone() } else { String::new() }},
+            {"type": "Degraded", "status": if degraded { "True" } else { "False" },
+             "reason": reason, "message": if degraded { message.clone() } else { String::new() }},
         ],
     });
     AgentPlan { actions, status, requeue_after }
@@ -352,6 +377,7 @@ mod tests {
             session: session.into(),
             index: 0,
             work_dir: PathBuf::from("/city"),
+            worktree: None,
             program: vec!["agent-cli".into()],
             prompt: None,
             prompt_mode: PromptMode::Arg,
@@ -391,6 +417,7 @@ mod tests {
         off: Option<&'static str>,
         on_drift: OnDrift,
         dependencies: Result<(), String>,
+        rig: Result<(), RigBlock>,
     }
 
     impl Case {
@@ -404,6 +431,7 @@ mod tests {
                 off: None,
                 on_drift: OnDrift::Immediate,
                 dependencies: Ok(()),
+                rig: Ok(()),
             }
         }
 
@@ -418,6 +446,7 @@ mod tests {
                 was_up: &self.was_up,
                 held: &self.held,
                 dependencies: self.dependencies.clone(),
+                rig: self.rig.clone(),
                 restarts: &self.restarts,
                 backoff: Backoff {
                     initial: Duration::from_secs(1),
@@ -555,6 +584,28 @@ mod tests {
         assert!(plan.actions.is_empty());
         assert_eq!(plan.status["phase"], "Waiting");
         assert!(plan.requeue_after.is_some());
+    }
+
+    #[test]
+    fn a_blocked_rig_keeps_new_sessions_from_starting_but_leaves_running_ones() {
+        let block = RigBlock { reason: "RigPathMissing", message: "rig `demo`: gone".into() };
+        let mut case = Case::new(vec![launch("gc-c-worker", "f")], vec![]);
+        case.rig = Err(block.clone());
+        let plan = case.plan();
+        assert!(plan.actions.is_empty(), "{:?}", described(&plan));
+        assert_eq!(plan.status["phase"], "Blocked");
+        assert_eq!(plan.status["conditions"][0]["reason"], "RigPathMissing");
+        assert_eq!(plan.status["conditions"][2]["status"], "True");
+        assert!(plan.requeue_after.is_some(), "a rig fixed on disk is noticed without an apply");
+
+        let mut case = Case::new(
+            vec![launch("gc-c-worker", "f")],
+            vec![session("gc-c-worker", true, "f", true)],
+        );
+        case.rig = Err(block);
+        let plan = case.plan();
+        assert!(plan.actions.is_empty(), "a running session is not stopped for its rig");
+        assert_eq!(plan.status["phase"], "Running");
     }
 
     #[test]

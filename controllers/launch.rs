@@ -1,13 +1,17 @@
-//! How an agent's sessions are launched: names, work directory, command line, environment,
-//! rendered prompt and readiness, and the one canonical fingerprint drift is judged by. Pure.
+//! How an agent's sessions are launched: names, work directory (a git worktree of the rig for
+//! `isolation: worktree`), command line, environment (`BEADS_DIR` and `BEADS_ACTOR` included,
+//! so `bd` in the session uses the right store as the right actor), rendered prompt and
+//! readiness, and the one canonical fingerprint drift is judged by. Pure.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::model::CityModel;
+use crate::api::agent::Isolation;
 use crate::api::provider::PromptMode;
+use crate::beads::layout;
 use crate::prompt::{AgentContext, CityContext, PromptContext, RigContext, SessionContext};
 use crate::runtime::{Readiness, SessionConfig};
 
@@ -36,8 +40,10 @@ pub struct Launch {
     pub session: String,
     /// 0 for a single session, 1… for pool members.
     pub index: u32,
-    /// Where it starts.
+    /// Where it starts (inside [`Launch::worktree`] when the agent is isolated).
     pub work_dir: PathBuf,
+    /// The git worktree to create before it starts (`isolation: worktree`), else none.
+    pub worktree: Option<Worktree>,
     /// Program and arguments, without the prompt.
     pub program: Vec<String>,
     /// The rendered prompt, without the startup beacon.
@@ -53,6 +59,32 @@ pub struct Launch {
     /// Digest of everything above that shapes the running program. The beacon's timestamp
     /// is not part of it, so the same spec always gives the same fingerprint.
     pub fingerprint: String,
+}
+
+/// A session's own git worktree of its rig.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Worktree {
+    /// The rig's name.
+    pub rig: String,
+    /// The rig's directory (the repository the worktree is taken from).
+    pub rig_dir: PathBuf,
+    /// Where the worktree lives: `<city>/.gc/worktrees/<rig>/<member>`.
+    pub path: PathBuf,
+    /// Its branch: `gc/<member>`.
+    pub branch: String,
+}
+
+/// The directory holding every worktree of `rig`. Under `.gc/` so the city's own file scan
+/// (which skips hidden directories) never reads a rig's files, and one per rig so a rig's
+/// worktrees are found without knowing its agents.
+pub fn worktrees_dir(city_dir: &Path, rig: &str) -> PathBuf {
+    city_dir.join(".gc").join("worktrees").join(rig)
+}
+
+/// The name a session's member goes by in bead actors, worktree directories and branches:
+/// the agent's name for its only session, `<agent>-<n>` for pool member `n`.
+pub fn member_name(agent: &str, index: u32) -> String {
+    if index == 0 { agent.to_owned() } else { format!("{agent}-{index}") }
 }
 
 impl Launch {
@@ -95,6 +127,9 @@ pub enum LaunchError {
     /// The prompt template cannot be read or rendered.
     #[error("{0}")]
     Prompt(String),
+    /// `isolation: worktree` without a rig to take worktrees of.
+    #[error("isolation: worktree needs spec.rig (a git repository to take worktrees of)")]
+    WorktreeWithoutRig,
 }
 
 /// The session name of member `index` (0 = the only session) of `agent` in `city`.
@@ -133,8 +168,15 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
         )),
         None => None,
     };
-    let base = rig.map_or_else(|| model.dir.clone(), |(_, r)| model.rig_dir(r));
-    let work_dir = spec.work_dir.as_ref().map_or_else(|| base.clone(), |d| base.join(d));
+    let isolated = spec.isolation == Isolation::Worktree;
+    if isolated && rig.is_none() {
+        return Err(LaunchError::WorktreeWithoutRig);
+    }
+    // Where bd in the session finds its store: the rig's (worktrees share it), else the city's.
+    let beads_dir = rig.map_or_else(
+        || layout::city_beads_dir(&model.dir),
+        |(_, r)| layout::rig_beads_dir(&model.rig_dir(r)),
+    );
     // A command with a slash is a path inside the city; a bare name is looked up on PATH.
     let command = if provider.command.contains('/') {
         model.dir.join(&provider.command).to_string_lossy().into_owned()
@@ -155,6 +197,22 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
         .into_iter()
         .map(|index| {
             let session = session_name(&city, agent, index);
+            let member = member_name(agent, index);
+            let worktree = match rig {
+                Some((name, r)) if isolated => Some(Worktree {
+                    rig: name.clone(),
+                    rig_dir: model.rig_dir(r),
+                    path: worktrees_dir(&model.dir, name).join(&member),
+                    branch: format!("gc/{member}"),
+                }),
+                _ => None,
+            };
+            let base = match (&worktree, rig) {
+                (Some(tree), _) => tree.path.clone(),
+                (None, Some((_, r))) => model.rig_dir(r),
+                (None, None) => model.dir.clone(),
+            };
+            let work_dir = spec.work_dir.as_ref().map_or_else(|| base.clone(), |d| base.join(d));
             let context = PromptContext {
                 city: CityContext { name: city.clone(), dir: model.dir.to_string_lossy().into() },
                 agent: AgentContext {
@@ -180,6 +238,8 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
             if let Some((name, _)) = rig {
                 env.insert("GC_RIG".into(), name.clone());
             }
+            env.insert("BEADS_DIR".into(), beads_dir.to_string_lossy().into());
+            env.insert("BEADS_ACTOR".into(), member);
             // The launcher links `bd` and `gc` there and puts it first on PATH; a real `bd`
             // must not be shadowed when the City asked for it.
             if city_spec.beads.backend != crate::api::city::BeadsBackend::Bd {
@@ -193,7 +253,8 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
                 agent: agent.to_owned(),
                 session,
                 index,
-                work_dir: work_dir.clone(),
+                work_dir,
+                worktree,
                 program: program.clone(),
                 prompt,
                 prompt_mode: provider.prompt_mode,

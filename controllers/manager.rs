@@ -9,7 +9,10 @@
 //!   is reconciled even if a file event was missed;
 //! - a session observer (one `list` per half second) → the agent owning a session that died,
 //!   appeared or vanished is reconciled at once;
-//! - a sweep for deleted agents (kube-runtime never reconciles a deleted object).
+//! - a sweep for deleted agents and rigs (kube-runtime never reconciles a deleted object), which
+//!   also removes the worktrees of agents gone and keeps the city's bead store initialised.
+//!
+//! Controllers: agents (sessions), rigs (path, clone, bead store), providers (command probe).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -116,11 +119,16 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let (rescan_tx, rescan_rx) = mpsc::unbounded_channel::<Rescan>();
     let (agent_tx, agent_rx) = mpsc::unbounded_channel();
     let (provider_tx, provider_rx) = mpsc::unbounded_channel();
+    let (rig_tx, rig_rx) = mpsc::unbounded_channel();
     let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
 
     let _watcher = watch_store(&city_dir, rescan_tx.clone());
     tokio::spawn(serve_socket(listener, rescan_tx.clone(), shutdown_tx.clone()));
-    tokio::spawn(feed(ctx.clone(), rescan_rx, agent_tx, provider_tx));
+    tokio::spawn(feed(
+        ctx.clone(),
+        rescan_rx,
+        Senders { agents: agent_tx, providers: provider_tx, rigs: rig_tx },
+    ));
     let _ = rescan_tx.send(Rescan::Full);
     let resync = resync_interval(&ctx);
     tokio::spawn({
@@ -147,7 +155,8 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
-    tokio::join!(agents, providers);
+    let rigs = rig_controller(ctx.clone(), rig_rx, until(shutdown_rx.clone()));
+    tokio::join!(agents, providers, rigs);
 
     let stop_sessions = *shutdown_rx.borrow() == Shutdown::StopSessions;
     if stop_sessions {
@@ -304,16 +313,19 @@ fn watch_store(
     Some(watcher)
 }
 
-/// Turns rescans into watcher events per kind, remembering what was sent. A full rescan (and
-/// any change to a City, Rig or Provider, which can change every agent's launch) re-lists
-/// every agent (`Init…InitDone`), so each is reconciled; it also sweeps deleted agents'
-/// sessions. Otherwise only changed agents are sent.
-async fn feed(
-    ctx: Arc<Context>,
-    mut rescans: mpsc::UnboundedReceiver<Rescan>,
+/// Where [`feed`] sends each kind's watcher events.
+struct Senders {
     agents: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     providers: mpsc::UnboundedSender<watcher::Event<GcObject>>,
-) {
+    rigs: mpsc::UnboundedSender<watcher::Event<GcObject>>,
+}
+
+/// Turns rescans into watcher events per kind, remembering what was sent. A full rescan (and
+/// any change to a City, Rig or Provider, which can change every agent's launch and, for the
+/// City's bead backend, every rig's store) re-lists every agent and rig (`Init…InitDone`), so
+/// each is reconciled; it also sweeps deleted agents' sessions and worktrees, deleted rigs'
+/// statuses, and sees to the city's own bead store. Otherwise only changed objects are sent.
+async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, senders: Senders) {
     let mut known: BTreeMap<(Kind, String), String> = BTreeMap::new();
     while let Some(first) = rescans.recv().await {
         // Coalesce a burst (an apply writes many files) into one rescan.
@@ -337,9 +349,14 @@ async fn feed(
                 && (known.get(key) != Some(version) || next.get(key) != Some(version))
         });
         let agent_removed = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
-        for (kind, sender) in [(Kind::Agent, &agents), (Kind::Provider, &providers)] {
+        let kinds = [
+            (Kind::Agent, &senders.agents),
+            (Kind::Provider, &senders.providers),
+            (Kind::Rig, &senders.rigs),
+        ];
+        for (kind, sender) in kinds {
             let of_kind: Vec<&StoredObject> = objects.iter().filter(|o| o.kind == kind).collect();
-            if full || (kind == Kind::Agent && others_changed) {
+            if full || (matches!(kind, Kind::Agent | Kind::Rig) && others_changed) {
                 let _ = sender.send(watcher::Event::Init);
                 for o in &of_kind {
                     let _ = sender.send(watcher::Event::InitApply(GcObject::new((*o).clone())));
@@ -365,7 +382,15 @@ async fn feed(
         // City change may ask for stray sessions to be stopped).
         if full || agent_removed || others_changed {
             let ctx = ctx.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || reconcile::sweep(&ctx)).await {
+            let swept = tokio::task::spawn_blocking(move || {
+                let model = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
+                if let Err(e) = super::rig_reconcile::ensure_city_store(&ctx, &model) {
+                    tracing::warn!("city bead store: {e}");
+                }
+                super::rig_reconcile::sweep_statuses(&ctx, &model)?;
+                reconcile::sweep(&ctx)
+            });
+            if let Ok(Err(e)) = swept.await {
                 tracing::warn!("sweep: {e}");
             }
         }
@@ -521,6 +546,43 @@ async fn provider_controller(
         .run(reconcile_provider, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
         .for_each(|_| async {})
         .await;
+}
+
+async fn rig_controller(
+    ctx: Arc<Context>,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (stream, reader) = reflected(Kind::Rig, events);
+    Controller::for_stream_with(stream, reader, Kind::Rig)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_rig, rig_error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("rig controller: {e}");
+            }
+        })
+        .await;
+}
+
+/// How soon a rig that is not ready is looked at again (a clone is retried at this pace too).
+const RIG_RECHECK: Duration = Duration::from_secs(2);
+
+/// Reconciles a rig, then looks again at the resync interval, or soon when it is not ready: a
+/// path that appears or vanishes is noticed without any applied change.
+async fn reconcile_rig(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let name = object.name().to_owned();
+    let resync = resync_interval(&ctx);
+    let settled =
+        tokio::task::spawn_blocking(move || super::rig_reconcile::reconcile_rig(&ctx, &name))
+            .await
+            .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    Ok(Action::requeue(if settled { resync } else { RIG_RECHECK.min(resync) }))
+}
+
+fn rig_error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!("reconciling rig/{}: {error}", object.name());
+    Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile_provider(

@@ -1,10 +1,12 @@
 //! Per-kind controllers and the manager that runs them.
 //!
 //! Each controller is a pure planner (`(desired, observed) → actions + status`, see
-//! [`agent::plan`]) and an executor that carries the actions out ([`reconcile`]). The
+//! [`agent::plan`], [`rig::plan`]) and an executor that carries the actions out
+//! ([`reconcile`], [`rig_reconcile`]). The
 //! [`manager`] drives them level-triggered with kube-runtime, one controller process per city.
 
 pub mod agent;
+pub mod git;
 pub mod holds;
 pub mod launch;
 pub mod manager;
@@ -12,3 +14,6 @@ pub mod model;
 pub mod object;
 pub mod provider;
 pub mod reconcile;
+pub mod rig;
+pub mod rig_reconcile;
+pub mod worktree;

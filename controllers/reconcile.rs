@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::agent::{self, AgentInput, AgentPlan, Backoff, SessionAction, StartReason};
+use super::agent::{self, AgentInput, AgentPlan, Backoff, RigBlock, SessionAction, StartReason};
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
 use crate::api::Kind;
@@ -32,6 +32,15 @@ pub enum ReconcileError {
     /// Events or holds could not be read or written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A git command (clone, worktree) failed.
+    #[error(transparent)]
+    Git(#[from] super::git::GitError),
+    /// A bead store could not be initialised.
+    #[error(transparent)]
+    Beads(#[from] crate::beads::BeadError),
+    /// A session's worktree cannot be made (the message says why and what to do).
+    #[error("{0}")]
+    Worktree(String),
 }
 
 /// What the controllers share: where the city is and how sessions are run.
@@ -51,6 +60,8 @@ pub struct Context {
     pub reported_unready: Mutex<BTreeSet<String>>,
     /// Sessions already reported as belonging to no resource.
     pub reported_orphans: Mutex<BTreeSet<String>>,
+    /// Worktrees already reported as kept, and worktree failures already reported.
+    pub reported_worktrees: Mutex<BTreeSet<PathBuf>>,
     /// Who the events are from.
     pub actor: String,
 }
@@ -66,6 +77,7 @@ impl Context {
             seen_up: Mutex::default(),
             reported_unready: Mutex::default(),
             reported_orphans: Mutex::default(),
+            reported_worktrees: Mutex::default(),
             actor: actor.to_owned(),
         }
     }
@@ -127,7 +139,7 @@ pub struct Outcome {
 
 /// The desired number of sessions of an agent. Pools run their minimum until work-driven
 /// scaling arrives.
-fn desired_count(model: &CityModel, agent: &str) -> u32 {
+pub(crate) fn desired_count(model: &CityModel, agent: &str) -> u32 {
     model.agents.get(agent).and_then(|a| a.spec.scaling.as_ref()).map_or(1, |s| s.min)
 }
 
@@ -151,7 +163,7 @@ fn sessions_of<'a>(
 /// hold nobody up).
 fn is_ready(model: &CityModel, observed: &[SessionInfo], agent: &str) -> bool {
     let Some(applied) = model.agents.get(agent) else { return true };
-    if applied.spec.suspended {
+    if applied.spec.suspended || rig_suspended(model, agent) {
         return true;
     }
     let Ok(launches) = launch::launches(model, agent, desired_count(model, agent)) else {
@@ -164,7 +176,55 @@ fn is_ready(model: &CityModel, observed: &[SessionInfo], agent: &str) -> bool {
     })
 }
 
-/// Plans `agent` against `observed` (pure, given the model).
+/// Whether the rig `agent` works on is suspended.
+fn rig_suspended(model: &CityModel, agent: &str) -> bool {
+    let rig = model.agents.get(agent).and_then(|a| a.spec.rig.as_ref());
+    rig.and_then(|r| model.rigs.get(r)).is_some_and(|r| r.spec.suspended)
+}
+
+/// Whether `agent`'s rig can take sessions now, from what is on disk: its path is a directory,
+/// its bead store is initialised (so `bd` works from the first moment), and, for worktree
+/// isolation, it is a git repository. Agents without a rig (or whose rig is not applied,
+/// which their launch reports) are never blocked.
+pub fn rig_gate(model: &CityModel, agent: &str) -> Result<(), RigBlock> {
+    let Some(applied) = model.agents.get(agent) else { return Ok(()) };
+    let Some(name) = &applied.spec.rig else { return Ok(()) };
+    let Some(rig) = model.rigs.get(name) else { return Ok(()) };
+    let dir = model.rig_dir(&rig.spec);
+    let see = format!("(`gc describe rig/{name}` says more)");
+    if !dir.is_dir() {
+        return Err(RigBlock {
+            reason: "RigPathMissing",
+            message: format!("rig `{name}`: {} is not a directory {see}", dir.display()),
+        });
+    }
+    let store = crate::beads::layout::rig_beads_dir(&dir);
+    if !store.join(crate::beads::layout::CONFIG_FILE).is_file() {
+        return Err(RigBlock {
+            reason: "RigStoreMissing",
+            message: format!(
+                "rig `{name}`: its bead store {} is not initialised yet {see}",
+                store.display()
+            ),
+        });
+    }
+    if applied.spec.isolation == crate::api::agent::Isolation::Worktree
+        && !super::git::is_repo(&dir)
+    {
+        return Err(RigBlock {
+            reason: "RigNotGitRepo",
+            message: format!(
+                "rig `{name}`: {} is not the top of a git repository, which isolation: \
+                 worktree needs {see}",
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Plans `agent` against `observed` (pure, given the model and the rig gate).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_agent(
     model: &CityModel,
     observed: &[SessionInfo],
@@ -172,6 +232,7 @@ pub fn plan_agent(
     held: &BTreeSet<String>,
     restarts: &BTreeMap<String, Vec<SystemTime>>,
     agent: &str,
+    rig: Result<(), RigBlock>,
     now: SystemTime,
 ) -> AgentPlan {
     let city = model.city_spec();
@@ -180,6 +241,7 @@ pub fn plan_agent(
         None => Some("Deleted"),
         Some(_) if city.suspended => Some("CitySuspended"),
         Some(a) if a.spec.suspended => Some("Suspended"),
+        Some(_) if rig_suspended(model, agent) => Some("RigSuspended"),
         Some(_) => None,
     };
     let launches =
@@ -201,6 +263,7 @@ pub fn plan_agent(
         was_up,
         held,
         dependencies,
+        rig,
         restarts,
         backoff: Backoff {
             initial: crash_loop.backoff.initial.get(),
@@ -229,7 +292,9 @@ fn reconcile_agent_in(
     let held = super::holds::held(&ctx.city_dir)?;
     let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let was_up = ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now());
+    let gate = rig_gate(model, agent);
+    let now = SystemTime::now();
+    let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, gate.clone(), now);
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
         // Show what is under way while it happens (a start may wait for readiness). Without
@@ -250,7 +315,8 @@ fn reconcile_agent_in(
             let observed = ctx.runtime.list(&model.session_prefix())?;
             let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let was_up = BTreeSet::new();
-            plan_agent(model, &observed, &was_up, &held, &restarts, agent, SystemTime::now()).status
+            let now = SystemTime::now();
+            plan_agent(model, &observed, &was_up, &held, &restarts, agent, gate, now).status
         };
         let mut status = status;
         status["observedInputs"] = json!(model.inputs_of(agent));
@@ -343,6 +409,9 @@ fn start(
     launch: &Launch,
     reason: StartReason,
 ) -> Result<Option<Duration>, ReconcileError> {
+    if let Some(tree) = &launch.worktree {
+        prepare_worktree(ctx, agent, tree)?;
+    }
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
     let meta = BTreeMap::from([
@@ -373,6 +442,52 @@ fn start(
     );
     // Most programs are ready at once: look for a moment before handing over to requeues.
     await_ready(ctx, model, agent, launch, QUICK_READY_WAIT)
+}
+
+/// Creates the session's worktree if needed, recording it; a failure is recorded once (it is
+/// retried with the reconcile) and stops the start.
+fn prepare_worktree(
+    ctx: &Context,
+    agent: &str,
+    tree: &launch::Worktree,
+) -> Result<(), ReconcileError> {
+    match super::worktree::ensure(tree) {
+        Ok(created) => {
+            ctx.reported_worktrees.lock().unwrap_or_else(|e| e.into_inner()).remove(&tree.path);
+            if created {
+                ctx.emit(
+                    "worktree.created",
+                    "Created",
+                    Some(agent),
+                    format!(
+                        "created worktree {} on branch {} of rig {}",
+                        tree.path.display(),
+                        tree.branch,
+                        tree.rig
+                    ),
+                    json!({"path": tree.path.display().to_string(), "branch": tree.branch, "rig": tree.rig}),
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let first = ctx
+                .reported_worktrees
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(tree.path.clone());
+            if first {
+                ctx.emit(
+                    "worktree.failed",
+                    "WorktreeFailed",
+                    Some(agent),
+                    format!("cannot create worktree {}: {e}", tree.path.display()),
+                    json!({"path": tree.path.display().to_string(), "branch": tree.branch, "rig": tree.rig}),
+                );
+            }
+            Err(e)
+        }
+    }
 }
 
 /// How long a start waits for readiness before the reconcile ends and looks again later.
@@ -500,14 +615,20 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     for agent in gone {
         outcome.actions += reconcile_agent(ctx, &agent)?.actions;
     }
+    // Worktrees of agents (or pool members) that went away, now that their sessions stopped.
+    let observed = ctx.runtime.list(&model.session_prefix())?;
+    outcome.actions += super::worktree::sweep(ctx, &model, &observed);
     Ok(outcome)
 }
 
-/// Reconciles every agent once, then sweeps. Agents go in waves by `dependsOn` depth
-/// (dependencies first); within a wave up to `controller.maxStartsPerPass` agents are
-/// reconciled at once, so fifty new sessions start in parallel rather than one by one.
+/// Reconciles the city's bead store and every rig, then every agent once, then sweeps.
+/// Rigs come first so agents find their paths and stores ready. Agents go in waves by
+/// `dependsOn` depth (dependencies first); within a wave up to `controller.maxStartsPerPass`
+/// agents are reconciled at once, so fifty new sessions start in parallel rather than one by
+/// one.
 pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    super::rig_reconcile::reconcile_rigs(ctx, &model)?;
     let parallel = model.city_spec().controller.max_starts_per_pass.max(1) as usize;
     let mut outcome = Outcome::default();
     for wave in waves(&model) {

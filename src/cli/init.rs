@@ -15,7 +15,7 @@ const CITY_MARKERS: [&str; 4] = ["city.yaml", "city.yml", "city.toml", ".gc"];
 /// Create a new city from the built-in sample city.
 ///
 /// Writes city.yaml, agents/, providers/, rigs/, formulas/, orders/, prompts/ and scripts/
-/// into DIR (created if missing). DIR may already exist but must not hold a city (city.yaml,
+/// into DIR (created if missing), and creates the city's own bead store in .gc/beads/. DIR may already exist but must not hold a city (city.yaml,
 /// city.yml, city.toml or .gc/), nor any of the files init writes: then nothing is changed.
 /// The sample agents are shell scripts, so the city runs without any AI CLI.
 #[derive(Debug, clap::Args)]
@@ -54,10 +54,15 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         None => default_name(&dir),
     };
     let written = init(&dir, &name)?;
+    init_city_store(&dir, &name)?;
+    let rig_note = init_sample_rig(&dir);
     let shown = display_dir(&dir, &cwd);
     println!("Created city `{name}` in {shown}:");
     for path in &written {
         println!("  {path}");
+    }
+    if let Some(note) = rig_note {
+        println!("\nNote: {note}");
     }
     println!("\nNext steps:");
     if dir == cwd {
@@ -66,6 +71,39 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("  cd {} && gc apply && gc start", shell_quote(&shown));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the new city's own bead store (`.gc/beads/`), so `bd` works in the city before
+/// the controller first runs. The sample City uses the embedded backend.
+fn init_city_store(dir: &Path, name: &str) -> Result<(), crate::beads::BeadError> {
+    use crate::beads::layout::{self, StoreConfig};
+    let config = StoreConfig {
+        prefix: crate::work::stores::city_prefix(name),
+        backend: crate::api::city::BeadsBackend::Embedded,
+        command: None,
+        city: Some(dir.to_path_buf()),
+        rig: None,
+    };
+    layout::init(&layout::city_beads_dir(dir), &config)
+}
+
+/// The sample rig's directory (see `rigs/demo.yaml` in the sample city).
+const SAMPLE_RIG: &str = "rigs/demo-repo";
+
+/// Makes the sample rig a git repository, since the sample reviewer asks for its own git
+/// worktree. Best effort: without git the city still works, bar that agent; the note returned
+/// says so.
+fn init_sample_rig(dir: &Path) -> Option<String> {
+    let rig = dir.join(SAMPLE_RIG);
+    if !rig.is_dir() {
+        return None;
+    }
+    crate::controllers::git::init_with_commit(&rig, "Sample rig").err().map(|e| {
+        format!(
+            "{SAMPLE_RIG} could not be made a git repository ({e}); the reviewer agent \
+             (isolation: worktree) needs one: run `git init` there and commit"
+        )
+    })
 }
 
 /// Why a city could not be created.

@@ -14,6 +14,7 @@ mod internal;
 mod mail;
 mod present;
 mod prime;
+mod rig;
 mod schema;
 mod session;
 mod sling;
@@ -65,6 +66,7 @@ enum Command {
     Mail(mail::Args),
     Prime(prime::Args),
     Bd(Box<bd::Args>),
+    Rig(rig::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -158,6 +160,7 @@ pub fn run() -> ExitCode {
         Command::Mail(args) => mail::run(args, city),
         Command::Prime(args) => prime::run(args, city),
         Command::Bd(args) => Ok(bd::run(*args, city)),
+        Command::Rig(args) => rig::run(args, city),
         Command::Internal(args) => internal::run(args),
     };
     match result {

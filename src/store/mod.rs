@@ -244,7 +244,17 @@ impl Store {
 
     /// Names of the stored objects of one kind, sorted, without reading them.
     pub fn names(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
-        let dir = self.applied_dir().join(kind.plural());
+        self.names_in("applied", kind)
+    }
+
+    /// Names of the objects of one kind that have a recorded status (some may no longer be
+    /// applied: controllers use this to clear those), sorted.
+    pub fn status_names(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        self.names_in("status", kind)
+    }
+
+    fn names_in(&self, root: &str, kind: Kind) -> Result<Vec<String>, StoreError> {
+        let dir = self.state_dir.join(root).join(kind.plural());
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
