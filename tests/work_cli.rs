@@ -165,7 +165,7 @@ fn mail_and_prime_work_in_the_sample_city() {
 
     let prompt = city.run(&["prime", "worker"]);
     assert!(prompt.contains("You are worker"), "{prompt}");
-    assert!(prompt.contains("Bead ids here start with `demo-`"), "{prompt}");
+    assert!(prompt.contains("`demo-`"), "the rig prefix is rendered: {prompt}");
     let missing = city.gc(&["prime", "nobody"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("agents: mayor, reviewer, worker"));
