@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds gc, creates the sample city in a new directory, starts it and shows its agents
-# running. The sample agents are shell scripts, so no AI CLI is needed.
+# Builds gc, creates the sample city in a new directory, starts it, shows its agents running,
+# then slings five beads to the worker pool and shows the agents claim and close them (the
+# sample agents are shell scripts that run `gc hook`, `bd update --claim` and `bd close`, so
+# no AI CLI is needed).
 #
 #   scripts/demo.sh [DIR]      # DIR defaults to a new temporary directory
 set -euo pipefail
@@ -24,6 +26,28 @@ echo "==> gc session list"
 "$GC" session list
 echo "==> gc session peek mayor"
 "$GC" session peek mayor -n 8
+echo "==> gc rig list"
+"$GC" rig list
+echo "==> gc sling worker \"Sample task N\"   (N = 1..5)"
+for n in 1 2 3 4 5; do
+  "$GC" sling worker "Sample task $n"
+done
+echo "==> waiting for the worker pool to close them"
+deadline=$((SECONDS + 60))
+while :; do
+  open=$(cd rigs/demo-repo && "$GC" bd list --json | grep -c '"id"' || true)
+  [ "$open" -eq 0 ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "still $open open after 60s; see: $GC session peek gc-sample-worker-1" >&2
+    break
+  fi
+  echo "    $open open"
+  sleep 1
+done
+echo "==> gc bd list --all   (in the rig: rigs/demo-repo)"
+(cd rigs/demo-repo && "$GC" bd list --all)
+echo "==> gc events --type 'bead.*' --limit 10"
+"$GC" events --type 'bead.*' --limit 10
 cat <<EOT
 
 The sample city runs in $CITY (its own tmux server). Try:
@@ -31,6 +55,8 @@ The sample city runs in $CITY (its own tmux server). Try:
   $GC status                       # the city at a glance
   $GC session attach mayor         # watch an agent (detach: Ctrl-b d)
   $GC session nudge mayor hello    # type into it
+  $GC sling worker "Another task"  # route work to the worker pool
+  $GC mail send mayor -s Hi -m Hello   # mail an agent
   $GC events                       # what happened
   $GC stop                         # stop the agents and the controller
 EOT
