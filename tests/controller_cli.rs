@@ -1,15 +1,15 @@
 //! The controller end to end on real tmux (and the subprocess backend): each test runs its own
 //! city on its own tmux socket and always kills that tmux server and its controller afterwards.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
+#[path = "common/tmux.rs"]
+mod tmux_city;
+use tmux_city::{TmuxCity, wait_until};
 
 const AGENT_SCRIPT: &str = r#"#!/usr/bin/env bash
 # Records how it was started, then answers like an agent CLI behind a "ready> " prompt.
@@ -29,9 +29,14 @@ while true; do
 done
 "#;
 
-struct TestCity {
-    dir: tempfile::TempDir,
-    socket: String,
+/// A city with the `probe` provider running [`AGENT_SCRIPT`].
+struct TestCity(TmuxCity);
+
+impl std::ops::Deref for TestCity {
+    type Target = TmuxCity;
+    fn deref(&self) -> &TmuxCity {
+        &self.0
+    }
 }
 
 impl TestCity {
@@ -40,11 +45,7 @@ impl TestCity {
     }
 
     fn with_backend(backend: &str) -> TestCity {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            panic!("these tests need tmux on PATH (scripts/test.sh installs it)");
-        }
-        let socket = format!("gct-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let city = TestCity { dir: tempfile::tempdir().unwrap(), socket };
+        let city = TestCity(TmuxCity::new("gct"));
         city.write(
             "city.yaml",
             &format!(
@@ -56,21 +57,8 @@ impl TestCity {
                 city.socket
             ),
         );
-        city.write("scripts/agent.sh", AGENT_SCRIPT);
-        let script = city.path().join("scripts/agent.sh");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        city.write_script("scripts/agent.sh", AGENT_SCRIPT);
         city
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let path = self.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
     }
 
     fn agent(&self, name: &str, extra: &str, more: &str) {
@@ -83,36 +71,10 @@ impl TestCity {
         );
     }
 
-    fn gc(&self) -> Command {
-        let mut cmd = Command::new(cargo_bin("gc"));
-        cmd.current_dir(self.path()).env_remove("GC_CITY");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.gc().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "gc {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// `(session, pane pid, dead)` for every pane on the city's socket.
     fn panes(&self) -> Vec<(String, u32, bool)> {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "list-panes",
-                "-a",
-                "-F",
-                "#{session_name} #{pane_pid} #{pane_dead}",
-            ])
-            .output()
-            .unwrap();
+        let out =
+            self.tmux(&["list-panes", "-a", "-F", "#{session_name} #{pane_pid} #{pane_dead}"]);
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| {
@@ -129,65 +91,18 @@ impl TestCity {
         names
     }
 
-    fn tmux(&self, args: &[&str]) {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
-    }
-
-    fn events(&self, event_type: &str) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.path().join(".gc/events.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["type"] == event_type)
-            .collect()
-    }
-
     /// The names of the objects of `event_type` events, in log order.
     fn event_objects(&self, event_type: &str) -> Vec<String> {
         let names = self.events(event_type).into_iter();
         names.filter_map(|e| e["object"]["name"].as_str().map(str::to_owned)).collect()
     }
 
-    fn controller_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path().join(".gc/controller.lock")).ok()?.trim().parse().ok()
-    }
-
-    fn status(&self, agent: &str) -> Value {
-        let path = self.path().join(format!(".gc/status/agents/{agent}.json"));
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null)
+    fn agent_status(&self, agent: &str) -> Value {
+        self.status("agents", agent)
     }
 
     fn out_file(&self, session: &str) -> PathBuf {
         self.path().join("out").join(format!("{session}.txt"))
-    }
-}
-
-impl Drop for TestCity {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let read = |p: &str| std::fs::read_to_string(self.path().join(p)).unwrap_or_default();
-            eprintln!(
-                "--- controller.log\n{}\n--- events\n{}",
-                read(".gc/controller.log"),
-                read(".gc/events.jsonl")
-            );
-        }
-        if let Some(pid) = self.controller_pid() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
-        }
-        self.tmux(&["kill-server"]);
-    }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; panics with `what` then.
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -271,7 +186,7 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
     city.agent("gamma", "$(touch /tmp/gc-never-run)", "  workDir: sub/dir\n  suspended: true\n");
     city.run(&["apply"]);
     wait_until("gamma's status to say Stopped", LONG, || {
-        city.status("gamma")["phase"] == "Stopped"
+        city.agent_status("gamma")["phase"] == "Stopped"
     });
     assert!(!city.live_sessions().contains(&"gc-town-gamma".to_owned()));
     // Later passes (a crash elsewhere re-triggers reconciles) leave it stopped.
@@ -348,7 +263,7 @@ fn a_suspended_city_stops_everything_until_resumed() {
     city.run(&["apply", "--wait", "--timeout", "30s"]);
     assert!(city.live_sessions().is_empty());
     for agent in ["alpha", "beta", "gamma"] {
-        assert_eq!(city.status(agent)["conditions"][0]["reason"], "CitySuspended");
+        assert_eq!(city.agent_status(agent)["conditions"][0]["reason"], "CitySuspended");
     }
     city.write("city.yaml", &yaml);
     city.run(&["apply", "--wait", "--timeout", "30s"]);
@@ -365,7 +280,7 @@ fn a_session_stopped_on_purpose_stays_stopped_until_started() {
     assert!(city.live_sessions().is_empty());
     // The controller has seen the stop (its status says held) and has not brought it back.
     wait_until("alpha's status to say held", LONG, || {
-        city.status("alpha")["sessions"][0]["state"] == "held"
+        city.agent_status("alpha")["sessions"][0]["state"] == "held"
     });
     assert!(city.live_sessions().is_empty());
     city.run(&["session", "start", "alpha"]);

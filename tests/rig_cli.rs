@@ -3,15 +3,15 @@
 //! `BEADS_DIR`/`BEADS_ACTOR` in sessions, and `gc rig add|list`. Each test runs its own city
 //! on its own tmux socket and always kills that tmux server and its controller afterwards.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
+#[path = "common/tmux.rs"]
+mod tmux_city;
+use tmux_city::{TmuxCity, wait_until};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -30,18 +30,19 @@ while true; do
 done
 "#;
 
-struct TestCity {
-    dir: tempfile::TempDir,
-    socket: String,
+/// A city with the `probe` provider running [`AGENT_SCRIPT`].
+struct TestCity(TmuxCity);
+
+impl std::ops::Deref for TestCity {
+    type Target = TmuxCity;
+    fn deref(&self) -> &TmuxCity {
+        &self.0
+    }
 }
 
 impl TestCity {
     fn new() -> TestCity {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            panic!("these tests need tmux on PATH (scripts/test.sh installs it)");
-        }
-        let socket = format!("gcr-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let city = TestCity { dir: tempfile::tempdir().unwrap(), socket };
+        let city = TestCity(TmuxCity::new("gcr"));
         city.write(
             "city.yaml",
             &format!(
@@ -53,22 +54,8 @@ impl TestCity {
                 city.socket
             ),
         );
-        city.write("scripts/agent.sh", AGENT_SCRIPT);
-        let script = city.path().join("scripts/agent.sh");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        city.write_script("scripts/agent.sh", AGENT_SCRIPT);
         city
-    }
-
-    /// The city directory, with symlinks resolved (as the sessions see it).
-    fn path(&self) -> PathBuf {
-        std::fs::canonicalize(self.dir.path()).unwrap()
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let path = self.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
     }
 
     fn rig(&self, name: &str, spec: &str) {
@@ -89,51 +76,14 @@ impl TestCity {
         );
     }
 
-    fn gc(&self) -> Command {
-        let mut cmd = Command::new(cargo_bin("gc"));
-        cmd.current_dir(self.path()).env_remove("GC_CITY").env_remove("BEADS_DIR");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.gc().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "gc {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     fn live_sessions(&self) -> Vec<String> {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "list-panes", "-a", "-F", "#{session_name} #{pane_dead}"])
-            .output()
-            .unwrap();
+        let out = self.tmux(&["list-panes", "-a", "-F", "#{session_name} #{pane_dead}"]);
         let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.strip_suffix(" 0").map(str::to_owned))
             .collect();
         names.sort();
         names
-    }
-
-    fn events(&self, event_type: &str) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.path().join(".gc/events.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["type"] == event_type)
-            .collect()
-    }
-
-    fn status(&self, kind: &str, name: &str) -> Value {
-        let path = self.path().join(format!(".gc/status/{kind}/{name}.json"));
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null)
     }
 
     /// What the session recorded about itself (`key=value` lines), once it has.
@@ -147,36 +97,6 @@ impl TestCity {
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
             .collect()
-    }
-
-    fn controller_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path().join(".gc/controller.lock")).ok()?.trim().parse().ok()
-    }
-}
-
-impl Drop for TestCity {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let read = |p: &str| std::fs::read_to_string(self.path().join(p)).unwrap_or_default();
-            eprintln!(
-                "--- controller.log\n{}\n--- events\n{}",
-                read(".gc/controller.log"),
-                read(".gc/events.jsonl")
-            );
-        }
-        if let Some(pid) = self.controller_pid() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
-        }
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-    }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; panics with `what` then.
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
