@@ -45,20 +45,7 @@ impl TestCity {
     }
 
     fn with_backend(backend: &str) -> TestCity {
-        let city = TestCity(TmuxCity::new("gct"));
-        city.write(
-            "city.yaml",
-            &format!(
-                "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
-                 defaultProvider: probe\n  session:\n    backend: {backend}\n    socket: {}\n    startupTimeout: 20s\n  \
-                 controller:\n    shutdownTimeout: 2s\n---\napiVersion: gascity.dev/v1alpha1\n\
-                 kind: Provider\nmetadata:\n  name: probe\nspec:\n  command: scripts/agent.sh\n  \
-                 readyPromptPrefix: \"ready> \"\n",
-                city.socket
-            ),
-        );
-        city.write_script("scripts/agent.sh", AGENT_SCRIPT);
-        city
+        TestCity(TmuxCity::with_probe("gct", backend, AGENT_SCRIPT))
     }
 
     fn agent(&self, name: &str, extra: &str, more: &str) {

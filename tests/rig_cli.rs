@@ -42,20 +42,7 @@ impl std::ops::Deref for TestCity {
 
 impl TestCity {
     fn new() -> TestCity {
-        let city = TestCity(TmuxCity::new("gcr"));
-        city.write(
-            "city.yaml",
-            &format!(
-                "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
-                 defaultProvider: probe\n  session:\n    socket: {}\n    startupTimeout: 20s\n  \
-                 controller:\n    shutdownTimeout: 2s\n---\napiVersion: gascity.dev/v1alpha1\n\
-                 kind: Provider\nmetadata:\n  name: probe\nspec:\n  command: scripts/agent.sh\n  \
-                 readyPromptPrefix: \"ready> \"\n",
-                city.socket
-            ),
-        );
-        city.write_script("scripts/agent.sh", AGENT_SCRIPT);
-        city
+        TestCity(TmuxCity::with_probe("gcr", "tmux", AGENT_SCRIPT))
     }
 
     fn rig(&self, name: &str, spec: &str) {

@@ -33,6 +33,25 @@ impl TmuxCity {
         TmuxCity { dir: tempfile::tempdir().unwrap(), socket }
     }
 
+    /// A city `town` whose default provider `probe` runs `script` (written to
+    /// `scripts/agent.sh`) and is ready at the prompt `ready> `; sessions on `backend`.
+    pub fn with_probe(tag: &str, backend: &str, script: &str) -> TmuxCity {
+        let city = TmuxCity::new(tag);
+        city.write(
+            "city.yaml",
+            &format!(
+                "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
+                 defaultProvider: probe\n  session:\n    backend: {backend}\n    socket: {}\n    \
+                 startupTimeout: 20s\n  controller:\n    shutdownTimeout: 2s\n---\n\
+                 apiVersion: gascity.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: probe\nspec:\n  \
+                 command: scripts/agent.sh\n  readyPromptPrefix: \"ready> \"\n",
+                city.socket
+            ),
+        );
+        city.write_script("scripts/agent.sh", script);
+        city
+    }
+
     /// The city directory, with symlinks resolved (as the sessions see it).
     pub fn path(&self) -> PathBuf {
         std::fs::canonicalize(self.dir.path()).unwrap()
