@@ -3,6 +3,8 @@
 //! `BEGIN IMMEDIATE` transaction and the claim itself is a guarded `UPDATE`.
 
 mod ids;
+#[doc(hidden)]
+pub mod replay;
 mod schema;
 mod sql;
 
@@ -10,10 +12,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
+};
 use serde_json::{Map, Value};
 
-use super::model::{DEFAULT_PRIORITY, DEFAULT_TYPE, dep_type, status};
+use super::model::{DEFAULT_PRIORITY, dep_type, status};
 use super::{
     Bead, BeadError, BeadStore, BeadUpdate, DepDirection, Dependency, ImportSummary, ListQuery,
     NewBead, ReadyQuery, Result,
@@ -153,27 +157,8 @@ impl BeadStore for EmbeddedStore {
                     ids::generate(tx, &self.prefix, &new.title, &new.description, actor, &now)?
                 }
             };
-            tx.execute(
-                "INSERT INTO issues (id, title, description, status, priority, issue_type, assignee,
-                   created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata,
-                   ephemeral)
-                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)",
-                params![
-                    id,
-                    new.title,
-                    new.description,
-                    priority,
-                    new.issue_type.as_deref().unwrap_or(DEFAULT_TYPE),
-                    new.assignee.as_deref().unwrap_or(""),
-                    now.text,
-                    now.ns,
-                    actor,
-                    defer.as_ref().map(|t| &t.text),
-                    defer.as_ref().map(|t| t.ns),
-                    Value::Object(new.metadata.clone()).to_string(),
-                    new.ephemeral,
-                ],
-            )?;
+            let row = sql::new_issue_params(&id, &new, priority, actor, &now, defer.as_ref());
+            tx.execute(sql::INSERT_ISSUE, params_from_iter(row))?;
             sql::add_labels(tx, &id, &new.labels)?;
             if let Some(parent) = &new.parent {
                 let edge = Dependency {

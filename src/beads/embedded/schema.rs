@@ -3,9 +3,10 @@
 use rusqlite::Connection;
 
 /// Bumped when the tables change; `prepare` refuses a database from a newer gc.
-const VERSION: i64 = 1;
+pub const VERSION: i64 = 1;
 
-const TABLES: &str = "
+/// The tables and indexes (run once, inside the transaction that sets the version).
+pub const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS issues (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -58,12 +59,16 @@ CREATE TABLE IF NOT EXISTS dependencies (
 CREATE INDEX IF NOT EXISTS deps_by_target ON dependencies (depends_on_id, type);
 ";
 
-/// Sets the connection up (WAL, full sync) and creates the tables when missing.
+/// Every connection's settings, in order: WAL lets readers run beside the one writer; FULL sync
+/// makes a committed claim survive a power cut.
+pub const PRAGMAS: &[(&str, &str)] = &[("journal_mode", "WAL"), ("synchronous", "FULL")];
+
+/// Sets the connection up ([`PRAGMAS`]) and creates the tables when missing.
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-    // WAL lets readers run beside the one writer; FULL sync makes a committed claim survive a
-    // power cut.
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    for (name, value) in PRAGMAS {
+        // `journal_mode` answers with a row; execute_batch steps past it.
+        conn.execute_batch(&format!("PRAGMA {name} = {value}"))?;
+    }
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(

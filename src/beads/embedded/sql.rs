@@ -5,8 +5,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::beads::model::{NOT_WORK_TYPES, status};
-use crate::beads::{Bead, BeadError, Dependency, ReadyQuery, Result};
+use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, status};
+use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Edge types that make a bead wait for another; cycles among them are refused.
 pub const BLOCKING_TYPES: &[&str] = &["blocks", "conditional-blocks"];
@@ -118,13 +118,18 @@ impl Filter {
 /// Every bead that cannot start: blocked directly (an open `blocks` / `conditional-blocks`
 /// blocker, or a `waits-for` gate whose spawner's children are not done) or a descendant of a
 /// blocked bead through `parent-child` edges.
+///
+/// `blocked_directly` may list a bead twice (`UNION ALL`): `blocked`'s `UNION` removes the
+/// duplicates anyway, and a `UNION` here made SQLite 3.54 sort both halves for a merge and scan
+/// the whole dependencies table instead of its covering index (about 35% of a `ready` on a
+/// 100,000-bead store; see benches/beads-vs-sqlite3.sh).
 const BLOCKED_CTE: &str = "
 WITH RECURSIVE
 blocked_directly(id) AS (
     SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
     WHERE d.type IN ('blocks', 'conditional-blocks')
       AND b.status NOT IN ('closed', 'pinned') AND b.pinned = 0
-    UNION
+    UNION ALL
     SELECT d.issue_id FROM dependencies d
     WHERE d.type = 'waits-for' AND CASE
         WHEN COALESCE(json_extract(d.metadata, '$.gate'), 'all-children') = 'any-children'
@@ -176,25 +181,38 @@ fn limit_sql(limit: Option<usize>) -> String {
     limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
 }
 
-/// Ids of ready beads, in ready order.
-pub fn ready_ids(tx: &Transaction<'_>, query: &ReadyQuery, now: &Time) -> Result<Vec<String>> {
+/// The statement selecting the ids of ready beads, in ready order, and its parameters.
+pub fn ready_ids_sql(query: &ReadyQuery, now: &Time) -> (String, Vec<SqlValue>) {
     let filter = ready_filter(query, now);
     let sql = format!(
         "{BLOCKED_CTE} SELECT i.id FROM issues i WHERE {} {ORDER}{}",
         filter.sql(),
         limit_sql(query.limit)
     );
+    (sql, filter.params)
+}
+
+/// Ids of ready beads, in ready order.
+pub fn ready_ids(tx: &Transaction<'_>, query: &ReadyQuery, now: &Time) -> Result<Vec<String>> {
+    let (sql, params) = ready_ids_sql(query, now);
     let mut stmt = tx.prepare_cached(&sql)?;
     let ids = stmt
-        .query_map(params_from_iter(filter.params.iter()), |r| r.get(0))?
+        .query_map(params_from_iter(params.iter()), |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(ids)
 }
 
+/// The statement selecting ready beads with list fields, and its parameters ([`load_ready`]
+/// then reads each bead's labels with [`LABELS_OF`]).
+pub fn ready_sql(query: &ReadyQuery, now: &Time) -> (String, Vec<SqlValue>) {
+    let filter = ready_filter(query, now);
+    (listed_sql(BLOCKED_CTE, &filter, query.limit), filter.params)
+}
+
 /// Ready beads with list fields (counts, parent, labels), in ready order.
 pub fn load_ready(tx: &Transaction<'_>, query: &ReadyQuery, now: &Time) -> Result<Vec<Bead>> {
-    let filter = ready_filter(query, now);
-    select_listed(tx, BLOCKED_CTE, &filter, query.limit)
+    let (sql, params) = ready_sql(query, now);
+    select_listed(tx, &sql, &params)
 }
 
 /// Whether `to` can be reached from `from` along blocking edges.
@@ -252,15 +270,53 @@ pub fn set_status(
     Ok(())
 }
 
-/// The compare-and-swap at the heart of a claim; true when this call took the bead.
-pub fn claim_row(tx: &Transaction<'_>, id: &str, actor: &str, now: &Time) -> Result<bool> {
-    let changed = tx.execute(
+/// The compare-and-swap at the heart of a claim, taking the bead whose id `target` gives (`?1`
+/// in [`claim_row`]); its parameters are `?2` the actor and `?3` the time, as text.
+pub fn claim_sql(target: &str) -> String {
+    format!(
         "UPDATE issues SET assignee = ?2, status = 'in_progress', updated_at = ?3,
            started_at = COALESCE(started_at, ?3)
-         WHERE id = ?1 AND status = 'open' AND (assignee = '' OR assignee = ?2)",
-        params![id, actor, now.text],
-    )?;
+         WHERE id = {target} AND status = 'open' AND (assignee = '' OR assignee = ?2)"
+    )
+}
+
+/// The compare-and-swap at the heart of a claim; true when this call took the bead.
+pub fn claim_row(tx: &Transaction<'_>, id: &str, actor: &str, now: &Time) -> Result<bool> {
+    let changed = tx.execute(&claim_sql("?1"), params![id, actor, now.text])?;
     Ok(changed == 1)
+}
+
+/// A new bead's row; its parameters are [`new_issue_params`].
+pub const INSERT_ISSUE: &str =
+    "INSERT INTO issues (id, title, description, status, priority, issue_type, assignee,
+       created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata, ephemeral)
+     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)";
+
+/// What [`INSERT_ISSUE`] binds for `new` (its priority checked and its defer time parsed by the
+/// caller).
+pub fn new_issue_params(
+    id: &str,
+    new: &NewBead,
+    priority: i64,
+    actor: &str,
+    now: &Time,
+    defer: Option<&Time>,
+) -> Vec<SqlValue> {
+    vec![
+        id.to_owned().into(),
+        new.title.clone().into(),
+        new.description.clone().into(),
+        priority.into(),
+        new.issue_type.as_deref().unwrap_or(DEFAULT_TYPE).to_owned().into(),
+        new.assignee.clone().unwrap_or_default().into(),
+        now.text.clone().into(),
+        now.ns.into(),
+        actor.to_owned().into(),
+        defer.map(|t| t.text.clone()).into(),
+        defer.map(|t| t.ns).into(),
+        Value::Object(new.metadata.clone()).to_string().into(),
+        new.ephemeral.into(),
+    ]
 }
 
 const COLUMNS: &str = "i.id, i.title, i.description, i.design, i.acceptance_criteria, i.notes,
@@ -313,9 +369,11 @@ fn bead_from_row(r: &Row<'_>) -> rusqlite::Result<Bead> {
     })
 }
 
+/// A bead's labels, sorted; `?1` is its id.
+pub const LABELS_OF: &str = "SELECT label FROM labels WHERE issue_id = ?1 ORDER BY label";
+
 fn labels_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>> {
-    let mut stmt =
-        tx.prepare_cached("SELECT label FROM labels WHERE issue_id = ?1 ORDER BY label")?;
+    let mut stmt = tx.prepare_cached(LABELS_OF)?;
     let labels = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(labels)
 }
@@ -369,23 +427,23 @@ pub fn load_listed(
     filter: &Filter,
     limit: Option<usize>,
 ) -> Result<Vec<Bead>> {
-    select_listed(tx, "", filter, limit)
+    select_listed(tx, &listed_sql("", filter, limit), &filter.params)
 }
 
-fn select_listed(
-    tx: &Transaction<'_>,
-    with: &str,
-    filter: &Filter,
-    limit: Option<usize>,
-) -> Result<Vec<Bead>> {
-    let sql = format!(
+/// The statement selecting beads as `list` shows them, after the `with` clause (or "").
+fn listed_sql(with: &str, filter: &Filter, limit: Option<usize>) -> String {
+    format!(
         "{with} SELECT {COLUMNS}, {LIST_COLUMNS} FROM issues i WHERE {} {ORDER}{}",
         filter.sql(),
         limit_sql(limit)
-    );
-    let mut stmt = tx.prepare_cached(&sql)?;
+    )
+}
+
+/// Runs a [`listed_sql`] statement and reads each bead's labels.
+fn select_listed(tx: &Transaction<'_>, sql: &str, params: &[SqlValue]) -> Result<Vec<Bead>> {
+    let mut stmt = tx.prepare_cached(sql)?;
     let mut beads = stmt
-        .query_map(params_from_iter(filter.params.iter()), |r| {
+        .query_map(params_from_iter(params.iter()), |r| {
             let mut bead = bead_from_row(r)?;
             bead.dependency_count = Some(r.get::<_, i64>(27)?.unsigned_abs());
             bead.dependent_count = Some(r.get::<_, i64>(28)?.unsigned_abs());
