@@ -329,10 +329,7 @@ impl BeadStore for EmbeddedStore {
             &query.metadata,
         );
         if let Some(parent) = &query.parent {
-            filter.push(
-                "i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = 'parent-child')",
-                vec![parent.clone().into()],
-            );
+            filter.child_of(parent);
         }
         self.read(|tx| sql::load_listed(tx, &filter, query.limit))
     }
@@ -346,10 +343,7 @@ impl BeadStore for EmbeddedStore {
         self.read(|tx| {
             require(tx, id)?;
             let mut filter = Filter::default();
-            filter.push(
-                "i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = 'parent-child')",
-                vec![id.to_owned().into()],
-            );
+            filter.child_of(id);
             sql::load_listed(tx, &filter, None)
         })
     }

@@ -5,7 +5,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, status};
+use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, dep_type, status};
 use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Edge types that make a bead wait for another; cycles among them are refused.
@@ -68,11 +68,30 @@ impl Filter {
         self.params.extend(params);
     }
 
-    pub fn any_of(&mut self, column: &str, values: &[String]) {
+    /// `column` is one of `values`.
+    pub fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
+        self.in_list(column, "IN", values);
+    }
+
+    /// `column` is none of `values`.
+    pub fn none_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
+        self.in_list(column, "NOT IN", values);
+    }
+
+    fn in_list(&mut self, column: &str, op: &str, values: &[impl AsRef<str>]) {
         let marks = vec!["?"; values.len()].join(", ");
         self.push(
-            &format!("{column} IN ({marks})"),
-            values.iter().map(|v| SqlValue::Text(v.clone())).collect(),
+            &format!("{column} {op} ({marks})"),
+            values.iter().map(|v| SqlValue::Text(v.as_ref().to_owned())).collect(),
+        );
+    }
+
+    /// The bead is a direct child of `parent`.
+    pub fn child_of(&mut self, parent: &str) {
+        self.push(
+            "i.id IN (SELECT issue_id FROM dependencies
+                      WHERE depends_on_id = ? AND type = 'parent-child')",
+            vec![parent.to_owned().into()],
         );
     }
 
@@ -159,12 +178,7 @@ fn ready_filter(query: &ReadyQuery, now: &Time) -> Filter {
         "i.status = 'open' AND i.pinned = 0 AND i.ephemeral = 0 AND i.is_template = 0",
         vec![],
     );
-    let excluded: Vec<String> = NOT_WORK_TYPES.iter().map(|t| (*t).to_owned()).collect();
-    let marks = vec!["?"; excluded.len()].join(", ");
-    filter.push(
-        &format!("i.issue_type NOT IN ({marks})"),
-        excluded.into_iter().map(SqlValue::Text).collect(),
-    );
+    filter.none_of("i.issue_type", NOT_WORK_TYPES);
     filter.push("(i.defer_ns IS NULL OR i.defer_ns <= ?)", vec![now.ns.into()]);
     filter.push("i.id NOT IN (SELECT id FROM blocked)", vec![]);
     filter.common(
@@ -492,6 +506,53 @@ pub fn same_for_import(existing: &Bead, line: &Bead) -> bool {
     import_form(existing) == import_form(line)
 }
 
+/// The columns an import writes, in the order of [`store_imported`]'s parameters.
+const IMPORTED_COLUMNS: [&str; 29] = [
+    "id",
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "owner",
+    "created_at",
+    "created_ns",
+    "created_by",
+    "updated_at",
+    "started_at",
+    "closed_at",
+    "close_reason",
+    "due_at",
+    "defer_until",
+    "defer_ns",
+    "external_ref",
+    "metadata",
+    "comments",
+    "ephemeral",
+    "pinned",
+    "is_template",
+    "source_formula",
+    "mol_type",
+];
+
+/// Inserts an imported row, or replaces every imported column of an existing one (its child
+/// counter is kept, so child numbers are never reused).
+static UPSERT_IMPORTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let marks: Vec<String> = (1..=IMPORTED_COLUMNS.len()).map(|n| format!("?{n}")).collect();
+    let updates: Vec<String> =
+        IMPORTED_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO issues ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+        IMPORTED_COLUMNS.join(", "),
+        marks.join(", "),
+        updates.join(", ")
+    )
+});
+
 /// Writes an imported bead's row and labels (its edges come later).
 pub fn store_imported(tx: &Transaction<'_>, bead: &Bead) -> Result<()> {
     let now = Time::now();
@@ -506,29 +567,9 @@ pub fn store_imported(tx: &Transaction<'_>, bead: &Bead) -> Result<()> {
         (true, None) => Some(updated_at.clone()),
         (false, _) => None,
     };
-    let issue_type = if bead.issue_type.is_empty() { "task" } else { &bead.issue_type };
+    let issue_type = if bead.issue_type.is_empty() { DEFAULT_TYPE } else { &bead.issue_type };
     tx.execute(
-        "INSERT INTO issues (id, title, description, design, acceptance_criteria, notes, status,
-           priority, issue_type, assignee, owner, created_at, created_ns, created_by, updated_at,
-           started_at, closed_at, close_reason, due_at, defer_until, defer_ns, external_ref,
-           metadata, comments, ephemeral, pinned, is_template, source_formula, mol_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-           ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
-         ON CONFLICT (id) DO UPDATE SET title = excluded.title,
-           description = excluded.description, design = excluded.design,
-           acceptance_criteria = excluded.acceptance_criteria, notes = excluded.notes,
-           status = excluded.status, priority = excluded.priority,
-           issue_type = excluded.issue_type, assignee = excluded.assignee,
-           owner = excluded.owner, created_at = excluded.created_at,
-           created_ns = excluded.created_ns, created_by = excluded.created_by,
-           updated_at = excluded.updated_at, started_at = excluded.started_at,
-           closed_at = excluded.closed_at, close_reason = excluded.close_reason,
-           due_at = excluded.due_at, defer_until = excluded.defer_until,
-           defer_ns = excluded.defer_ns, external_ref = excluded.external_ref,
-           metadata = excluded.metadata, comments = excluded.comments,
-           ephemeral = excluded.ephemeral, pinned = excluded.pinned,
-           is_template = excluded.is_template, source_formula = excluded.source_formula,
-           mol_type = excluded.mol_type",
+        &UPSERT_IMPORTED,
         params![
             bead.id,
             bead.title,
@@ -577,7 +618,7 @@ pub fn replace_imported_deps(tx: &Transaction<'_>, bead: &Bead) -> Result<()> {
         if dep.depends_on_id.is_empty() || dep.depends_on_id == bead.id {
             continue;
         }
-        let dep_type = if dep.dep_type.is_empty() { "blocks" } else { &dep.dep_type };
+        let dep_type = if dep.dep_type.is_empty() { dep_type::BLOCKS } else { &dep.dep_type };
         stmt.execute(params![
             bead.id,
             dep.depends_on_id,
