@@ -140,10 +140,14 @@ pub fn session_name(city: &str, agent: &str, index: u32) -> String {
 /// Whether `session` is named as a session of `agent` in `city` (the single one or a pool
 /// member), for sessions that carry no `agent` metadata.
 pub fn is_session_of(city: &str, agent: &str, session: &str) -> bool {
-    let single = session_name(city, agent, 0);
-    session == single
-        || session
-            .strip_prefix(&single)
+    is_base_or_member(&session_name(city, agent, 0), session)
+}
+
+/// Whether `name` is `base` or pool member `base-<n>` (session names, bead actors).
+pub fn is_base_or_member(base: &str, name: &str) -> bool {
+    name == base
+        || name
+            .strip_prefix(base)
             .and_then(|rest| rest.strip_prefix('-'))
             .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }

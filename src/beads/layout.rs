@@ -187,8 +187,12 @@ pub fn init(dir: &Path, config: &StoreConfig) -> Result<()> {
 /// Opens the store in `dir` (already located), recording mutations in the city's event log
 /// when the store belongs to a city.
 pub fn open(dir: &Path) -> Result<Box<dyn BeadStore>> {
-    let config = StoreConfig::read(dir)?;
-    let backend = open_backend(dir, &config)?;
+    open_with(dir, &StoreConfig::read(dir)?)
+}
+
+/// Opens the store in `dir` whose config the caller has already read.
+pub fn open_with(dir: &Path, config: &StoreConfig) -> Result<Box<dyn BeadStore>> {
+    let backend = open_backend(dir, config)?;
     Ok(match &config.city {
         Some(city) => Box::new(Evented::new(backend, city.clone(), config.rig.clone())),
         None => backend,

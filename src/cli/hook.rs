@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::work_context::WorkContext;
+use crate::controllers::launch::is_base_or_member;
 use crate::work::hook::next_work;
 use crate::work::stores;
 
@@ -69,11 +70,6 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 fn default_actor(agent: &str) -> String {
     std::env::var("BEADS_ACTOR")
         .ok()
-        .filter(|a| {
-            a == agent
-                || a.strip_prefix(agent)
-                    .and_then(|r| r.strip_prefix('-'))
-                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        })
+        .filter(|actor| is_base_or_member(agent, actor))
         .unwrap_or_else(|| agent.to_owned())
 }

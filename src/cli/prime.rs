@@ -17,7 +17,7 @@ pub struct Args {
 
 /// Runs `gc prime`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let ctx = WorkContext::load(city)?;
+    let ctx = WorkContext::load_with_templates(city)?;
     let agent = ctx.agent(args.agent.as_deref())?;
     let launch = launches(&ctx.model, &agent, 1)?.into_iter().next();
     match launch.and_then(|l| l.prompt) {

@@ -16,10 +16,30 @@ pub struct WorkContext {
 }
 
 impl WorkContext {
-    /// Loads the city `city` (or the one around the current directory).
+    /// Loads the applied resources of the city `city` (or the one around the current
+    /// directory), without reading prompt templates: agents run `gc hook` in a loop.
     pub fn load(city: Option<PathBuf>) -> Result<WorkContext, Box<dyn std::error::Error>> {
+        WorkContext::open(city, false)
+    }
+
+    /// Like [`WorkContext::load`], with the prompt templates (to render prompts).
+    pub fn load_with_templates(
+        city: Option<PathBuf>,
+    ) -> Result<WorkContext, Box<dyn std::error::Error>> {
+        WorkContext::open(city, true)
+    }
+
+    fn open(
+        city: Option<PathBuf>,
+        templates: bool,
+    ) -> Result<WorkContext, Box<dyn std::error::Error>> {
         let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
-        let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
+        let store = Store::new(&city_dir);
+        let model = if templates {
+            CityModel::load(&city_dir, &store)?
+        } else {
+            CityModel::load_specs(&city_dir, &store)?
+        };
         Ok(WorkContext { city_dir, model })
     }
 

@@ -1,6 +1,6 @@
 //! Which bead store an agent, a rig or the city uses, created on first use.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::api::rig::derive_prefix;
 use crate::beads::layout::{self, StoreConfig};
@@ -44,22 +44,17 @@ pub fn city_prefix(city_name: &str) -> String {
 /// Opens (creating it when needed) the store of `rig`, or the city's.
 pub fn open(model: &CityModel, rig: Option<&str>) -> Result<(PathBuf, Box<dyn BeadStore>)> {
     let (dir, config) = store_config(model, rig)?;
-    ensure(&dir, &config)?;
-    Ok((dir.clone(), layout::open(&dir)?))
+    if StoreConfig::read(&dir).ok().as_ref() != Some(&config) {
+        layout::init(&dir, &config)?;
+    }
+    let store = layout::open_with(&dir, &config)?;
+    Ok((dir, store))
 }
 
 /// Opens the store `agent` works from: its rig's, or the city's for a city-wide agent.
 pub fn open_for_agent(model: &CityModel, agent: &str) -> Result<(PathBuf, Box<dyn BeadStore>)> {
     let applied = model.agents.get(agent).ok_or_else(|| unknown_agent(model, agent))?;
     open(model, applied.spec.rig.as_deref())
-}
-
-/// Creates the store when it is missing or configured differently.
-fn ensure(dir: &Path, config: &StoreConfig) -> Result<()> {
-    match StoreConfig::read(dir) {
-        Ok(current) if current == *config => Ok(()),
-        _ => layout::init(dir, config),
-    }
 }
 
 /// "no agent `x`", listing the agents there are.
