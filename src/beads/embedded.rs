@@ -130,6 +130,12 @@ fn add_dep(tx: &Transaction<'_>, dep: &Dependency, actor: &str, now: &Time) -> R
     Ok(())
 }
 
+/// The bead as the current transaction sees it (what a mutation returns: no later change by
+/// another process can slip in between).
+fn loaded(tx: &Transaction<'_>, id: &str) -> Result<Bead> {
+    sql::load_full(tx, id)?.ok_or_else(|| BeadError::NotFound(id.to_owned()))
+}
+
 fn touch(tx: &Transaction<'_>, id: &str, now: &Time) -> Result<()> {
     tx.execute("UPDATE issues SET updated_at = ?2 WHERE id = ?1", params![id, now.text])?;
     Ok(())
@@ -141,7 +147,7 @@ impl BeadStore for EmbeddedStore {
         let priority = check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?;
         let defer = new.defer_until.as_deref().map(Time::parse).transpose()?;
         let now = Time::now();
-        let id = self.write(|tx| {
+        self.write(|tx| {
             let id = match (&new.id, &new.parent) {
                 (Some(id), _) => {
                     if exists(tx, id)? {
@@ -182,13 +188,12 @@ impl BeadStore for EmbeddedStore {
                 };
                 add_dep(tx, &edge, actor, &now)?;
             }
-            Ok(id)
-        })?;
-        self.get(&id)
+            loaded(tx, &id)
+        })
     }
 
     fn get(&self, id: &str) -> Result<Bead> {
-        self.read(|tx| sql::load_full(tx, id)?.ok_or_else(|| BeadError::NotFound(id.to_owned())))
+        self.read(|tx| loaded(tx, id))
     }
 
     fn update(&self, id: &str, change: &BeadUpdate, _actor: &str) -> Result<Bead> {
@@ -256,16 +261,16 @@ impl BeadStore for EmbeddedStore {
                 }
                 set("metadata", &Value::Object(map).to_string())?;
             }
-            touch(tx, id, &now)
-        })?;
-        self.get(id)
+            touch(tx, id, &now)?;
+            loaded(tx, id)
+        })
     }
 
     fn claim(&self, id: &str, actor: &str) -> Result<Bead> {
         let now = Time::now();
         self.write(|tx| {
             if sql::claim_row(tx, id, actor, &now)? {
-                return Ok(());
+                return loaded(tx, id);
             }
             let row: Option<(String, String)> = tx
                 .query_row("SELECT status, assignee FROM issues WHERE id = ?1", [id], |r| {
@@ -274,29 +279,27 @@ impl BeadStore for EmbeddedStore {
                 .optional()?;
             match row {
                 None => Err(BeadError::NotFound(id.to_owned())),
-                Some((s, by)) if s == status::IN_PROGRESS && by == actor => Ok(()),
+                Some((s, by)) if s == status::IN_PROGRESS && by == actor => loaded(tx, id),
                 Some((_, by)) if !by.is_empty() && by != actor => {
                     Err(BeadError::AlreadyClaimed { id: id.to_owned(), by })
                 }
                 Some((status, _)) => Err(BeadError::NotClaimable { id: id.to_owned(), status }),
             }
-        })?;
-        self.get(id)
+        })
     }
 
     fn claim_ready(&self, query: &ReadyQuery, actor: &str) -> Result<Option<Bead>> {
         let now = Time::now();
         let query =
             ReadyQuery { unassigned: true, assignee: None, limit: Some(1), ..query.clone() };
-        let claimed = self.write(|tx| {
+        self.write(|tx| {
             let Some(id) = sql::ready_ids(tx, &query, &now)?.into_iter().next() else {
                 return Ok(None);
             };
             // Inside the write transaction nobody else can have taken it since the select.
             sql::claim_row(tx, &id, actor, &now)?;
-            Ok(Some(id))
-        })?;
-        claimed.map(|id| self.get(&id)).transpose()
+            loaded(tx, &id).map(Some)
+        })
     }
 
     fn close(&self, id: &str, reason: Option<&str>, _actor: &str) -> Result<Bead> {
@@ -305,13 +308,12 @@ impl BeadStore for EmbeddedStore {
             require(tx, id)?;
             let current: String =
                 tx.query_row("SELECT status FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
-            if current == status::CLOSED {
-                return Ok(());
+            if current != status::CLOSED {
+                sql::set_status(tx, id, status::CLOSED, reason, &now)?;
+                touch(tx, id, &now)?;
             }
-            sql::set_status(tx, id, status::CLOSED, reason, &now)?;
-            touch(tx, id, &now)
-        })?;
-        self.get(id)
+            loaded(tx, id)
+        })
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Bead>> {
