@@ -51,14 +51,33 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     if args.foreground {
         return foreground(&city_dir);
     }
+    let seen = crate::events::read_last(&city_dir, 1)?.last().map_or(0, |e| e.seq);
     let pid = spawn_background(&city_dir)?;
     eprintln!("controller started (pid {pid}); log: {}", log_path(&city_dir).display());
     if args.no_wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let converged = super::wait::until_converged(&city_dir, args.timeout.get())?;
+    let deadline = Instant::now() + args.timeout.get();
+    // Converged agents are not enough: until its first pass is done the new controller has
+    // not yet looked at (adopted, swept) everything, and `gc start` returning says it has.
+    first_pass_done(&city_dir, seen, deadline)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let converged = super::wait::until_converged(&city_dir, left)?;
     super::status::print_agents(&city_dir)?;
     Ok(if converged { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Waits until a `controller.ready` event newer than `seen` is logged, the controller exits,
+/// or `deadline` passes (the convergence wait that follows reports what is missing).
+fn first_pass_done(city_dir: &Path, seen: u64, deadline: Instant) -> std::io::Result<()> {
+    while Instant::now() < deadline && manager::running_pid(city_dir).is_some() {
+        let events = crate::events::read_since(city_dir, seen)?;
+        if events.iter().any(|e| e.event_type == "controller.ready") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn log_path(city_dir: &Path) -> PathBuf {
