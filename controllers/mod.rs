@@ -16,4 +16,5 @@ pub mod provider;
 pub mod reconcile;
 pub mod rig;
 pub mod rig_reconcile;
+pub mod scale_check;
 pub mod worktree;

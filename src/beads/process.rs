@@ -1,6 +1,7 @@
-//! Runs one store helper program (an exec store script, `bd`) to completion: argv only (never a
-//! shell), bytes on stdin, stdout and stderr captured, and a deadline after which the program
-//! and everything it started are killed, so a hung script is an error and never a hang.
+//! Runs one helper program (an exec store script, `bd`, an agent's scale check) to completion:
+//! bytes on stdin, stdout and stderr captured, and a deadline after which the program and
+//! everything it started are killed, so a hung script is an error and never a hang. The caller
+//! builds the command (store helpers get argv only, never a shell).
 
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
