@@ -6,6 +6,7 @@
 //! [`manager`] drives them level-triggered with kube-runtime, one controller process per city.
 
 pub mod agent;
+pub mod crash_ledger;
 pub mod git;
 pub mod holds;
 pub mod launch;

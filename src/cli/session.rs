@@ -1,5 +1,7 @@
 //! `gc session`: look at and steer the city's agent sessions.
 
+mod reset;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -10,7 +12,7 @@ use crate::controllers::model::CityModel;
 use crate::controllers::reconcile::{Context, reconcile_agent};
 use crate::runtime::validate_name;
 
-/// Look at and steer agent sessions: list, peek, attach, nudge, stop, start.
+/// Look at and steer agent sessions: list, peek, attach, nudge, stop, start, reset.
 ///
 /// SESSION is a session name (gc-<city>-<agent>[-<n>]) or an agent name, which means the
 /// agent's only session.
@@ -56,11 +58,23 @@ enum SessionCommand {
         /// The session.
         session: String,
     },
+    /// Lift a session's crash-loop quarantine and clear its restart count, so the controller
+    /// starts it again. For a pool agent: every session of it.
+    Reset {
+        /// The session, or an agent.
+        session: String,
+    },
 }
 
 /// Runs `gc session`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
+    if let SessionCommand::Reset { session } = &args.command {
+        // No runtime needed: the ledger is files under .gc/.
+        let model = CityModel::load_specs(&city_dir, &crate::store::Store::new(&city_dir))?;
+        reset::run(&city_dir, &model, session)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let ctx = Context::for_city(&city_dir, "gc session")?;
     let model = CityModel::load(&city_dir, &ctx.store)?;
     let rt = &ctx.runtime;
@@ -135,6 +149,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                 println!("{name} started (no controller is running: `gc start` keeps it running)");
             }
         }
+        // Handled before the runtime was set up.
+        SessionCommand::Reset { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }
