@@ -1,12 +1,28 @@
 //! The Agent planner: an agent's desired sessions against the sessions observed, as actions
-//! with reasons and the status to record. Pure: the executor and `gc diff` share it.
+//! with reasons and the status to record. Pure: the executor and `gc diff` share it, so what
+//! the diff announces is what the controller does.
+//!
+//! Rules, per session the agent should run:
+//! - missing → start, unless held (`gc session stop`), idle-stopped without work, quarantined,
+//!   in crash backoff, blocked by its rig, waiting for a dependency, or over the per-pass start
+//!   budget (each of these is said in the status and the plan's notes);
+//! - dead (its program exited) → a crash: restart after backoff, or quarantine once
+//!   `maxRestarts` restarts happened within the window;
+//! - live with a launch fingerprint that differs from the one recorded at its start → drift,
+//!   restarted as `restartPolicy.onDrift` allows (never compared when no fingerprint was
+//!   recorded);
+//! - live, quiet, detached and without in-progress work past `idleTimeout` → stopped until
+//!   work arrives.
+//!
+//! Sessions it should not run (suspended, deleted, held, scaled down) are stopped; when the
+//! agent is being turned off, not before the agents depending on it have stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::launch::{Launch, meta};
+use super::launch::{Launch, changed_fields, meta};
 use crate::api::agent::OnDrift;
 use crate::runtime::SessionInfo;
 
@@ -19,10 +35,17 @@ pub struct AgentInput<'a> {
     pub generation: u64,
     /// Why it has no sessions on purpose: `Suspended`, `CitySuspended`, `Deleted`; else none.
     pub off: Option<&'static str>,
+    /// While it is being turned off: an agent depending on it that still runs and is being
+    /// turned off too. Its sessions stop first (stop order is the reverse of start order).
+    pub dependent_up: Option<String>,
     /// What it should run, or why that cannot be worked out.
     pub launches: Result<Vec<Launch>, String>,
+    /// For pools: how many members are wanted and why (`3 beads ready or in progress`).
+    pub pool: Option<PoolWant>,
     /// Its drift policy.
-    pub on_drift: OnDrift,
+    pub drift: DriftPolicy,
+    /// `idleTimeout` (single-session agents).
+    pub idle_timeout: Option<Duration>,
     /// The sessions that belong to it (by name or by their `agent` metadata).
     pub observed: Vec<&'a SessionInfo>,
     /// Sessions the last status recorded as up: one of them missing now was killed, which
@@ -30,17 +53,56 @@ pub struct AgentInput<'a> {
     pub was_up: &'a BTreeSet<String>,
     /// Sessions a person stopped with `gc session stop` (not started until `gc session start`).
     pub held: &'a BTreeSet<String>,
+    /// Sessions stopped for idleness (started again when work arrives).
+    pub idle: &'a BTreeSet<String>,
+    /// The agent's work in the bead store.
+    pub work: Work,
     /// `Err(dependency)` while an agent it depends on is not ready.
     pub dependencies: Result<(), String>,
     /// `Err` while its rig cannot take sessions (path missing, store not initialised, not a
     /// git repository for worktrees): nothing starts, running sessions are left alone.
     pub rig: Result<(), RigBlock>,
-    /// Recent restarts per session, oldest first.
-    pub restarts: &'a BTreeMap<String, Vec<SystemTime>>,
-    /// Crash-loop backoff: first and largest delay, and the window restarts are counted in.
-    pub backoff: Backoff,
+    /// Crash history per session (persisted across controller restarts).
+    pub crashes: &'a BTreeMap<String, CrashHistory>,
+    /// The City's crash-loop policy.
+    pub crash_loop: CrashLoop,
+    /// Most sessions started (or restarted) by one plan.
+    pub max_starts: usize,
     /// Now.
     pub now: SystemTime,
+}
+
+/// How many members a pool wants, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolWant {
+    /// Members wanted (already clamped to `min..=max`).
+    pub wanted: u32,
+    /// For people: where the number came from.
+    pub why: String,
+}
+
+/// What `restartPolicy` says about drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriftPolicy {
+    /// The policy.
+    pub on_drift: OnDrift,
+    /// For `WhenIdle`: how long the session must be quiet (and detached).
+    pub quiet_period: Duration,
+}
+
+impl Default for DriftPolicy {
+    fn default() -> Self {
+        DriftPolicy { on_drift: OnDrift::WhenIdle, quiet_period: Duration::from_secs(60) }
+    }
+}
+
+/// An agent's work, as far as starting and stopping its sessions goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Whether ready work waits for it (routed to it, or assigned to it or a member).
+    pub ready: bool,
+    /// Sessions whose actor holds in-progress beads: never stopped for idleness or scaling.
+    pub busy: BTreeSet<String>,
 }
 
 /// Why an agent's rig cannot take sessions now.
@@ -50,6 +112,28 @@ pub struct RigBlock {
     pub reason: &'static str,
     /// What is wrong, naming the rig and its path.
     pub message: String,
+}
+
+/// One session's crash history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrashHistory {
+    /// When it was restarted after dying, oldest first.
+    pub restarts: Vec<SystemTime>,
+    /// Quarantined until then, when set.
+    pub quarantined_until: Option<SystemTime>,
+}
+
+/// The City's crash-loop policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashLoop {
+    /// Restart backoff and the window restarts are counted in.
+    pub backoff: Backoff,
+    /// Restarts within the window before quarantine; 0 never quarantines.
+    pub max_restarts: u32,
+    /// How long a quarantine lasts.
+    pub quarantine: Duration,
+    /// A session up this long has its restart history forgotten.
+    pub stable_after: Duration,
 }
 
 /// Restart backoff after crashes.
@@ -81,8 +165,10 @@ pub enum StartReason {
     NotRunning,
     /// Its program exited (the pane is dead); the exit status when known.
     Crashed(Option<i32>),
-    /// It was restarted because its launch no longer matches the spec.
-    Drifted,
+    /// A pool grew.
+    ScaledUp,
+    /// It was stopped for idleness and work arrived.
+    WorkArrived,
 }
 
 /// Why a session stops.
@@ -92,10 +178,10 @@ pub enum StopReason {
     Off(&'static str),
     /// A person stopped it with `gc session stop`.
     Held,
-    /// The pool has fewer members now.
+    /// The pool wants fewer members.
     ScaledDown,
-    /// Its launch no longer matches the spec and the policy restarts it.
-    Drifted,
+    /// It was idle for the agent's `idleTimeout`.
+    IdleTimeout,
 }
 
 impl StopReason {
@@ -105,7 +191,7 @@ impl StopReason {
             StopReason::Off(word) => word,
             StopReason::Held => "StoppedByUser",
             StopReason::ScaledDown => "ScaledDown",
-            StopReason::Drifted => "ConfigDrift",
+            StopReason::IdleTimeout => "IdleTimeout",
         }
     }
 }
@@ -119,6 +205,19 @@ pub enum SessionAction {
         launch: Box<Launch>,
         /// Why.
         reason: StartReason,
+        /// For people: more on why (a pool's wanted count, a crash's exit status).
+        detail: String,
+    },
+    /// Stop a live session whose launch drifted from its spec and start it anew.
+    Restart {
+        /// What to start in its place.
+        launch: Box<Launch>,
+        /// The instance token it was observed with; nothing is done if it changed since.
+        instance: Option<String>,
+        /// The launch fields that changed (`env.LOG_LEVEL`, `prompt`, …).
+        changed: Vec<String>,
+        /// The policy that allowed it.
+        policy: OnDrift,
     },
     /// Stop a running session, fenced by the instance token it was observed with.
     Stop {
@@ -128,6 +227,8 @@ pub enum SessionAction {
         instance: Option<String>,
         /// Why.
         reason: StopReason,
+        /// For people: more on why.
+        detail: String,
     },
     /// Clear away a dead session nobody wants any more (its last output was read).
     Remove {
@@ -139,29 +240,68 @@ pub enum SessionAction {
         /// The session's launch (for its readiness rule).
         launch: Box<Launch>,
     },
+    /// Stop restarting a session that keeps dying, until `until` or `gc session reset`.
+    Quarantine {
+        /// The session (dead; kept so its output can be read).
+        session: String,
+        /// When restarts may resume.
+        until: SystemTime,
+        /// For people: `5 restarts within 1h`.
+        reason: String,
+    },
+}
+
+/// `1h`, `5m`, `30s`, `1m30s`: a duration as people write it in specs.
+pub fn human(d: Duration) -> String {
+    crate::api::Duration::from_secs(d.as_secs()).to_string()
+}
+
+fn policy_word(policy: OnDrift) -> &'static str {
+    match policy {
+        OnDrift::Immediate => "Immediate",
+        OnDrift::WhenIdle => "WhenIdle",
+        OnDrift::Never => "Never",
+    }
 }
 
 impl SessionAction {
     /// One line for `gc diff` and logs: `start gc-sample-mayor (not running)`.
     pub fn describe(&self) -> String {
         match self {
-            SessionAction::Start { launch, reason } => {
+            SessionAction::Start { launch, reason, detail } => {
                 let why = match reason {
                     StartReason::NotRunning => "not running".to_owned(),
                     StartReason::Crashed(Some(code)) => format!("exited with status {code}"),
                     StartReason::Crashed(None) => "it died".to_owned(),
-                    StartReason::Drifted => "its spec changed".to_owned(),
+                    StartReason::ScaledUp => "pool scaled up".to_owned(),
+                    StartReason::WorkArrived => "work arrived after an idle stop".to_owned(),
                 };
-                format!("start {} ({why})", launch.session)
+                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                format!("start {} ({why}{detail})", launch.session)
             }
-            SessionAction::Stop { session, reason, .. } => {
-                format!("stop {session} ({})", reason.word())
+            SessionAction::Restart { launch, changed, policy, .. } => format!(
+                "restart {}: {} changed; policy {}",
+                launch.session,
+                changed.join(", "),
+                policy_word(*policy)
+            ),
+            SessionAction::Stop { session, reason, detail, .. } => {
+                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                format!("stop {session} ({}{detail})", reason.word())
             }
             SessionAction::Remove { session } => format!("remove dead session {session}"),
             SessionAction::AwaitReady { launch } => {
                 format!("wait for {} to be ready", launch.session)
             }
+            SessionAction::Quarantine { session, reason, .. } => {
+                format!("quarantine {session} ({reason})")
+            }
         }
+    }
+
+    /// Whether this action changes what runs (as opposed to waiting for readiness).
+    pub fn changes_sessions(&self) -> bool {
+        !matches!(self, SessionAction::AwaitReady { .. })
     }
 }
 
@@ -170,132 +310,157 @@ impl SessionAction {
 pub struct AgentPlan {
     /// What to do, in order.
     pub actions: Vec<SessionAction>,
+    /// What is deliberately not done now and why (drift left running, a start deferred or
+    /// backed off, a quarantine in force), one line each, for `gc diff` and the status.
+    pub notes: Vec<String>,
+    /// Sessions whose crash history is to be forgotten (a stable run, a quarantine over).
+    pub forget_crashes: Vec<String>,
     /// The status to record (`.gc/status/agents/<name>.json`).
     pub status: Value,
     /// Look again after this long even if nothing changes (backoff, waiting on dependencies).
     pub requeue_after: Option<Duration>,
 }
 
+/// The planner's running state while it walks one agent's sessions.
+struct Planner<'i, 'a> {
+    input: &'i AgentInput<'a>,
+    actions: Vec<SessionAction>,
+    notes: Vec<String>,
+    forget_crashes: Vec<String>,
+    requeue_after: Option<Duration>,
+    rows: Vec<Value>,
+    starts: usize,
+    ready: usize,
+    idle: usize,
+    backing_off: bool,
+    quarantined: Vec<String>,
+    drift: Vec<String>,
+}
+
 /// Plans one agent.
 pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
-    let mut actions = Vec::new();
-    let mut requeue_after: Option<Duration> = None;
-    let mut requeue = |d: Duration| {
-        requeue_after = Some(requeue_after.map_or(d, |r| r.min(d)));
+    let mut p = Planner {
+        input,
+        actions: Vec::new(),
+        notes: Vec::new(),
+        forget_crashes: Vec::new(),
+        requeue_after: None,
+        rows: Vec::new(),
+        starts: 0,
+        ready: 0,
+        idle: 0,
+        backing_off: false,
+        quarantined: Vec::new(),
+        drift: Vec::new(),
     };
-    let observed: BTreeMap<&str, &SessionInfo> =
-        input.observed.iter().map(|s| (s.name.as_str(), *s)).collect();
     let launches: &[Launch] = match (&input.launches, input.off) {
         (Ok(launches), None) => launches,
         _ => &[],
     };
-    let wanted: BTreeSet<&str> = launches.iter().map(|l| l.session.as_str()).collect();
-    let mut session_rows = Vec::new();
-    let mut ready = 0usize;
-    let mut blocked_by_backoff = false;
+    p.unwanted(launches);
+    for launch in launches {
+        p.wanted(launch);
+    }
+    let status = p.status(launches.len());
+    AgentPlan {
+        actions: p.actions,
+        notes: p.notes,
+        forget_crashes: p.forget_crashes,
+        status,
+        requeue_after: p.requeue_after,
+    }
+}
 
-    // Sessions that should not run: stop the live ones, clear away the dead ones.
-    for (name, info) in &observed {
-        if wanted.contains(name) && !input.held.contains(*name) {
-            continue;
+fn since(now: SystemTime, then: SystemTime) -> Duration {
+    now.duration_since(then).unwrap_or_default()
+}
+
+fn clock(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Planner<'_, '_> {
+    fn requeue(&mut self, after: Duration) {
+        let after = after.max(Duration::from_millis(100));
+        self.requeue_after = Some(self.requeue_after.map_or(after, |r| r.min(after)));
+    }
+
+    /// Whether the start budget of this plan has room for one more start.
+    fn take_start(&mut self, session: &str) -> bool {
+        if self.starts < self.input.max_starts.max(1) {
+            self.starts += 1;
+            return true;
         }
-        let reason = if let Some(word) = input.off {
-            StopReason::Off(word)
-        } else if input.held.contains(*name) {
-            StopReason::Held
-        } else {
-            StopReason::ScaledDown
-        };
-        if info.alive {
-            actions.push(SessionAction::Stop {
-                session: (*name).to_owned(),
+        self.notes.push(format!(
+            "{session}: start deferred to the next pass (controller.maxStartsPerPass is {})",
+            self.input.max_starts
+        ));
+        self.requeue(Duration::from_secs(1));
+        false
+    }
+
+    /// Sessions that should not run: stop the live ones, clear away the dead ones.
+    fn unwanted(&mut self, launches: &[Launch]) {
+        let input = self.input;
+        let wanted: BTreeSet<&str> = launches.iter().map(|l| l.session.as_str()).collect();
+        for info in &input.observed {
+            let name = info.name.as_str();
+            let held = input.held.contains(name);
+            if wanted.contains(name) && !held {
+                continue;
+            }
+            let (reason, detail) = match (input.off, held) {
+                (Some(word), _) => (StopReason::Off(word), String::new()),
+                (None, true) => (StopReason::Held, String::new()),
+                (None, false) => (
+                    StopReason::ScaledDown,
+                    input.pool.as_ref().map(|p| p.why.clone()).unwrap_or_default(),
+                ),
+            };
+            if !info.alive {
+                self.actions.push(SessionAction::Remove { session: name.to_owned() });
+                continue;
+            }
+            if let (Some(_), Some(dependent)) = (input.off, &input.dependent_up) {
+                self.notes.push(format!(
+                    "{name}: stops after agent {dependent}, which depends on it, has stopped"
+                ));
+                self.requeue(Duration::from_secs(1));
+                continue;
+            }
+            self.actions.push(SessionAction::Stop {
+                session: name.to_owned(),
                 instance: info.meta.get(meta::INSTANCE).cloned(),
                 reason,
+                detail,
             });
-        } else {
-            actions.push(SessionAction::Remove { session: (*name).to_owned() });
         }
     }
 
-    for launch in launches {
+    /// One session the agent should run.
+    fn wanted(&mut self, launch: &Launch) {
+        let input = self.input;
         let name = launch.session.as_str();
-        let info = observed.get(name).copied();
-        let recent: Vec<&SystemTime> = input
-            .restarts
-            .get(name)
-            .map(|times| {
-                times
-                    .iter()
-                    .filter(|t| {
-                        input.now.duration_since(**t).unwrap_or_default() < input.backoff.window
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let state;
-        if input.held.contains(name) {
-            state = "held";
+        let mut history = input.crashes.get(name).cloned().unwrap_or_default();
+        if history.quarantined_until.is_some_and(|until| until <= input.now) {
+            // The quarantine is over: it starts with a clean slate.
+            self.forget_crashes.push(name.to_owned());
+            history = CrashHistory::default();
+        }
+        let window = input.crash_loop.backoff.window;
+        let recent: Vec<SystemTime> =
+            history.restarts.iter().filter(|t| since(input.now, **t) < window).copied().collect();
+        let info = input.observed.iter().find(|s| s.name == name).copied();
+        let mut row = json!({"name": name, "restarts": recent.len()});
+        let state = if input.held.contains(name) {
+            "held"
         } else {
             match info {
-                Some(info) if info.alive => {
-                    let drifted = info
-                        .meta
-                        .get(meta::FINGERPRINT)
-                        .is_some_and(|fingerprint| *fingerprint != launch.fingerprint);
-                    let is_ready = info.meta.get(meta::READY).is_some_and(|v| v == "1");
-                    if drifted && input.on_drift == OnDrift::Immediate {
-                        actions.push(SessionAction::Stop {
-                            session: name.to_owned(),
-                            instance: info.meta.get(meta::INSTANCE).cloned(),
-                            reason: StopReason::Drifted,
-                        });
-                        actions.push(SessionAction::Start {
-                            launch: Box::new(launch.clone()),
-                            reason: StartReason::Drifted,
-                        });
-                        state = "restarting";
-                    } else if is_ready {
-                        ready += 1;
-                        state = if drifted { "drifted" } else { "running" };
-                    } else {
-                        actions
-                            .push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
-                        state = "starting";
-                    }
-                }
-                _ => {
-                    let reason = match info {
-                        Some(dead) => StartReason::Crashed(dead.exit_status),
-                        None if input.was_up.contains(name) => StartReason::Crashed(None),
-                        None => StartReason::NotRunning,
-                    };
-                    let wait = input.backoff.delay(recent.len());
-                    let since_last = recent.last().map_or(Duration::MAX, |t| {
-                        input.now.duration_since(**t).unwrap_or_default()
-                    });
-                    if input.rig.is_err() {
-                        // The rig may be fixed without any applied change (a clone finishing,
-                        // a directory created): look again soon.
-                        requeue(Duration::from_secs(2));
-                        state = "blocked";
-                    } else if input.dependencies.is_err() {
-                        requeue(Duration::from_secs(1));
-                        state = "waiting";
-                    } else if since_last < wait {
-                        requeue(wait - since_last);
-                        blocked_by_backoff = true;
-                        state = "backoff";
-                    } else {
-                        actions.push(SessionAction::Start {
-                            launch: Box::new(launch.clone()),
-                            reason,
-                        });
-                        state = "starting";
-                    }
-                }
+                Some(info) if info.alive => self.live(launch, info, &history, &mut row),
+                _ => self.not_running(launch, info, &history, &recent),
             }
-        }
-        let mut row = json!({"name": name, "state": state, "restarts": recent.len()});
+        };
+        row["state"] = json!(state);
         if let Some(info) = info {
             if let Some(pid) = info.pid {
                 row["pid"] = json!(pid);
@@ -304,319 +469,288 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
                 row["lastExit"] = json!(info.exit_status);
             }
         }
-        session_rows.push(row);
+        if let Some(until) = history.quarantined_until.filter(|u| *u > input.now) {
+            row["quarantinedUntil"] = json!(clock(until));
+        }
+        self.rows.push(row);
     }
 
-    let desired = launches.len();
-    let (phase, ready_condition, reason, message) = match (&input.launches, input.off) {
-        (_, Some(word)) if input.observed.iter().any(|s| s.alive) => {
-            ("Stopping", "False", word, format!("{word}: stopping its sessions"))
+    fn live(
+        &mut self,
+        launch: &Launch,
+        info: &SessionInfo,
+        history: &CrashHistory,
+        row: &mut Value,
+    ) -> &'static str {
+        let input = self.input;
+        let name = launch.session.as_str();
+        let is_ready = info.meta.get(meta::READY).is_some_and(|v| v == "1");
+        let up_for = info.created.map(|c| since(input.now, c));
+        if !history.restarts.is_empty()
+            && is_ready
+            && up_for.is_some_and(|d| d >= input.crash_loop.stable_after)
+        {
+            self.forget_crashes.push(name.to_owned());
         }
-        (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
-        (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
-        (Ok(_), None) if input.rig.is_err() && ready < desired => {
-            let block = input
-                .rig
-                .clone()
-                .err()
-                .unwrap_or(RigBlock { reason: "RigNotReady", message: String::new() });
-            ("Blocked", "False", block.reason, block.message)
+        // How long it has shown nothing: from its last output, else from its start.
+        let quiet_for =
+            info.last_activity.or(info.created).map_or(Duration::MAX, |t| since(input.now, t));
+        let mut drifted = false;
+        // Never compared before a fingerprint was recorded at its start (an adopted session).
+        if let Some(recorded) = info.meta.get(meta::FINGERPRINT)
+            && *recorded != launch.fingerprint
+        {
+            let changed = info
+                .meta
+                .get(meta::LAUNCH_FIELDS)
+                .map(|fields| changed_fields(fields, launch))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| vec!["launch".to_owned()]);
+            let what = changed.join(", ");
+            let policy = input.drift.on_drift;
+            let pending = match policy {
+                OnDrift::Immediate => None,
+                OnDrift::WhenIdle if info.attached => {
+                    self.requeue(Duration::from_secs(5));
+                    Some(
+                        "restart pending: policy WhenIdle waits until nobody is attached"
+                            .to_owned(),
+                    )
+                }
+                OnDrift::WhenIdle if quiet_for < input.drift.quiet_period => {
+                    self.requeue(input.drift.quiet_period - quiet_for);
+                    Some(format!(
+                        "restart pending: policy WhenIdle waits until it has been quiet for {}",
+                        human(input.drift.quiet_period)
+                    ))
+                }
+                OnDrift::WhenIdle => None,
+                OnDrift::Never => Some("not restarted: policy Never".to_owned()),
+            };
+            row["drift"] = json!({"changed": changed, "policy": policy_word(policy)});
+            match pending {
+                None if self.take_start(name) => {
+                    self.actions.push(SessionAction::Restart {
+                        launch: Box::new(launch.clone()),
+                        instance: info.meta.get(meta::INSTANCE).cloned(),
+                        changed,
+                        policy,
+                    });
+                    return "restarting";
+                }
+                None => {
+                    self.drift.push(format!("{name} drifted ({what} changed), restart deferred"));
+                }
+                Some(pending) => {
+                    row["drift"]["pending"] = json!(pending);
+                    let line = format!("{name} drifted ({what} changed), {pending}");
+                    self.notes.push(line.clone());
+                    self.drift.push(line);
+                }
+            }
+            drifted = true;
         }
-        (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
-            let dep = input.dependencies.clone().err().unwrap_or_default();
-            (
-                "Waiting",
+        if let Some(timeout) = input.idle_timeout
+            && input.pool.is_none()
+            && is_ready
+            && !info.attached
+            && !input.work.busy.contains(name)
+        {
+            if quiet_for >= timeout {
+                self.actions.push(SessionAction::Stop {
+                    session: name.to_owned(),
+                    instance: info.meta.get(meta::INSTANCE).cloned(),
+                    reason: StopReason::IdleTimeout,
+                    detail: format!("quiet for {} with no work in progress", human(timeout)),
+                });
+                return "stopping";
+            }
+            self.requeue(timeout - quiet_for);
+        }
+        if is_ready {
+            self.ready += 1;
+            if drifted { "drifted" } else { "running" }
+        } else {
+            self.actions.push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
+            "starting"
+        }
+    }
+
+    fn not_running(
+        &mut self,
+        launch: &Launch,
+        info: Option<&SessionInfo>,
+        history: &CrashHistory,
+        recent: &[SystemTime],
+    ) -> &'static str {
+        let input = self.input;
+        let name = launch.session.as_str();
+        let crashed = match info {
+            Some(dead) => Some(dead.exit_status),
+            None if input.was_up.contains(name) => Some(None),
+            None => None,
+        };
+        if let Some(until) = history.quarantined_until.filter(|u| *u > input.now) {
+            self.notes.push(format!(
+                "{name}: quarantined until {} after crashing repeatedly; `gc session reset {name}` \
+                 lifts it",
+                clock(until)
+            ));
+            self.quarantined.push(name.to_owned());
+            self.requeue(since(until, input.now) + Duration::from_millis(100));
+            return "quarantined";
+        }
+        let max = input.crash_loop.max_restarts as usize;
+        if crashed.is_some() && max > 0 && recent.len() >= max {
+            let until = input.now + input.crash_loop.quarantine;
+            let reason = format!(
+                "{} restarts within {}",
+                recent.len(),
+                human(input.crash_loop.backoff.window)
+            );
+            self.actions.push(SessionAction::Quarantine {
+                session: name.to_owned(),
+                until,
+                reason,
+            });
+            self.quarantined.push(name.to_owned());
+            self.requeue(input.crash_loop.quarantine);
+            return "quarantined";
+        }
+        if let Err(block) = &input.rig {
+            // The rig may be fixed without any applied change (a clone finishing, a directory
+            // created): look again soon.
+            self.notes.push(format!("{name}: not started: {}", block.message));
+            self.requeue(Duration::from_secs(2));
+            return "blocked";
+        }
+        if let Err(dependency) = &input.dependencies {
+            self.notes.push(format!("{name}: waits for agent {dependency} to be ready"));
+            self.requeue(Duration::from_secs(1));
+            return "waiting";
+        }
+        let idle_stopped = input.idle.contains(name) && crashed.is_none();
+        if idle_stopped && !input.work.ready && input.work.busy.is_empty() {
+            self.idle += 1;
+            return "idle";
+        }
+        let wait = input.crash_loop.backoff.delay(recent.len());
+        let since_last = recent.last().map_or(Duration::MAX, |t| since(input.now, *t));
+        if since_last < wait {
+            self.notes.push(format!(
+                "{name}: restarts in {}s (crash backoff)",
+                (wait - since_last).as_secs_f32().ceil()
+            ));
+            self.requeue(wait - since_last);
+            self.backing_off = true;
+            return "backoff";
+        }
+        if !self.take_start(name) {
+            return "pending";
+        }
+        let (reason, detail) = match (crashed, idle_stopped, &input.pool) {
+            (Some(code), _, _) => (StartReason::Crashed(code), String::new()),
+            (None, true, _) => (StartReason::WorkArrived, String::new()),
+            (None, false, Some(pool)) => (StartReason::ScaledUp, pool.why.clone()),
+            (None, false, None) => (StartReason::NotRunning, String::new()),
+        };
+        self.actions.push(SessionAction::Start {
+            launch: Box::new(launch.clone()),
+            reason,
+            detail,
+        });
+        "starting"
+    }
+
+    fn status(&self, wanted: usize) -> Value {
+        let input = self.input;
+        let desired = wanted - self.idle;
+        let ready = self.ready;
+        let alive = input.observed.iter().any(|s| s.alive);
+        let (phase, ready_condition, reason, message) = match (&input.launches, input.off) {
+            (_, Some(word)) if alive => {
+                ("Stopping", "False", word, format!("{word}: stopping its sessions"))
+            }
+            (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
+            (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
+            (Ok(_), None) if !self.quarantined.is_empty() => (
+                "Quarantined",
                 "False",
-                "WaitingForDependency",
-                format!("waiting for agent {dep} to be ready"),
-            )
+                "CrashLoop",
+                format!(
+                    "{} quarantined after crashing repeatedly; `gc session reset` lifts it",
+                    self.quarantined.join(", ")
+                ),
+            ),
+            (Ok(_), None) if input.rig.is_err() && ready < desired => {
+                let block = input
+                    .rig
+                    .clone()
+                    .err()
+                    .unwrap_or(RigBlock { reason: "RigNotReady", message: String::new() });
+                ("Blocked", "False", block.reason, block.message)
+            }
+            (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
+                let dep = input.dependencies.clone().err().unwrap_or_default();
+                (
+                    "Waiting",
+                    "False",
+                    "WaitingForDependency",
+                    format!("waiting for agent {dep} to be ready"),
+                )
+            }
+            (Ok(_), None) if self.backing_off => (
+                "CrashLoop",
+                "False",
+                "BackOff",
+                "restarting after crashes, with backoff".to_owned(),
+            ),
+            (Ok(_), None) if desired == 0 && self.idle > 0 => (
+                "Idle",
+                "True",
+                "IdleStopped",
+                "stopped after its idleTimeout; starts again when work arrives".to_owned(),
+            ),
+            (Ok(_), None) if ready >= desired => {
+                ("Running", "True", "AllReady", format!("{ready}/{desired} sessions ready"))
+            }
+            (Ok(_), None) => {
+                ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
+            }
+        };
+        let degraded = matches!(phase, "Degraded" | "CrashLoop" | "Blocked" | "Quarantined");
+        let changing: Vec<String> = self.actions.iter().map(SessionAction::describe).collect();
+        let restarts: usize =
+            self.rows.iter().filter_map(|r| r["restarts"].as_u64()).sum::<u64>() as usize;
+        let mut status = json!({
+            "observedGeneration": input.generation,
+            "phase": phase,
+            "desiredSessions": desired,
+            "readySessions": ready,
+            "restarts": restarts,
+            "sessions": self.rows,
+            "conditions": [
+                {"type": "Ready", "status": ready_condition, "reason": reason, "message": message},
+                {"type": "Progressing", "status": if self.actions.is_empty() { "False" } else { "True" },
+                 "reason": if self.actions.is_empty() { "Settled" } else { "Reconciling" },
+                 "message": changing.join("; ")},
+                {"type": "Degraded", "status": if degraded { "True" } else { "False" },
+                 "reason": reason, "message": if degraded { message.clone() } else { String::new() }},
+            ],
+        });
+        if let Some(pool) = &input.pool {
+            status["pool"] = json!({"wanted": pool.wanted, "why": pool.why});
         }
-        (Ok(_), None) if blocked_by_backoff => {
-            ("CrashLoop", "False", "BackOff", "restarting after crashes, with backoff".to_owned())
+        if !self.drift.is_empty() {
+            status["drift"] = json!(self.drift.join("; "));
         }
-        (Ok(_), None) if ready == desired => {
-            ("Running", "True", "AllReady", format!("{ready}/{desired} sessions ready"))
+        if !self.notes.is_empty() {
+            status["notes"] = json!(self.notes);
         }
-        (Ok(_), None) => {
-            ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
-        }
-    };
-    let degraded = matches!(phase, "Degraded" | "CrashLoop" | "Blocked");
-    let restarts: usize =
-        launches.iter().map(|l| input.restarts.get(&l.session).map_or(0, Vec::len)).sum();
-    let status = json!({
-        "observedGeneration": input.generation,
-        "phase": phase,
-        "desiredSessions": desired,
-        "readySessions": ready,
-        "restarts": restarts,
-        "sessions": session_rows,
-        "conditions": [
-            {"type": "Ready", "status": ready_condition, "reason": reason, "message": message},
-            {"type": "Progressing", "status": if actions.is_empty() { "False" } else { "True" },
-             "reason": if actions.is_empty() { "Settled" } else { "Reconciling" },
-             "message": actions.iter().map(SessionAction::describe).collect::<Vec<_>>().join("; ")},
-            {"type": "Degraded", "status": if degraded { "True" } else { "False" },
-             "reason": reason, "message": if degraded { message.clone() } else { String::new() }},
-        ],
-    });
-    AgentPlan { actions, status, requeue_after }
+        status
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-    use crate::api::provider::PromptMode;
-    use crate::runtime::Readiness;
-
-    fn launch(session: &str, fingerprint: &str) -> Launch {
-        Launch {
-            agent: "worker".into(),
-            session: session.into(),
-            index: 0,
-            work_dir: PathBuf::from("/city"),
-            worktree: None,
-            program: vec!["agent-cli".into()],
-            prompt: None,
-            prompt_mode: PromptMode::Arg,
-            prompt_flag: None,
-            env: BTreeMap::new(),
-            readiness: Readiness::None,
-            fingerprint: fingerprint.into(),
-        }
-    }
-
-    fn session(name: &str, alive: bool, fingerprint: &str, ready: bool) -> SessionInfo {
-        let mut meta = BTreeMap::from([
-            (meta::AGENT.to_owned(), "worker".to_owned()),
-            (meta::FINGERPRINT.to_owned(), fingerprint.to_owned()),
-            (meta::INSTANCE.to_owned(), format!("{name}-token")),
-        ]);
-        if ready {
-            meta.insert(meta::READY.into(), "1".into());
-        }
-        SessionInfo {
-            name: name.into(),
-            alive,
-            pid: alive.then_some(42),
-            exit_status: (!alive).then_some(3),
-            created: None,
-            last_activity: None,
-            meta,
-        }
-    }
-
-    struct Case {
-        launches: Vec<Launch>,
-        observed: Vec<SessionInfo>,
-        held: BTreeSet<String>,
-        was_up: BTreeSet<String>,
-        restarts: BTreeMap<String, Vec<SystemTime>>,
-        off: Option<&'static str>,
-        on_drift: OnDrift,
-        dependencies: Result<(), String>,
-        rig: Result<(), RigBlock>,
-    }
-
-    impl Case {
-        fn new(launches: Vec<Launch>, observed: Vec<SessionInfo>) -> Case {
-            Case {
-                launches,
-                observed,
-                held: BTreeSet::new(),
-                was_up: BTreeSet::new(),
-                restarts: BTreeMap::new(),
-                off: None,
-                on_drift: OnDrift::Immediate,
-                dependencies: Ok(()),
-                rig: Ok(()),
-            }
-        }
-
-        fn plan(&self) -> AgentPlan {
-            plan(&AgentInput {
-                name: "worker",
-                generation: 4,
-                off: self.off,
-                launches: Ok(self.launches.clone()),
-                on_drift: self.on_drift,
-                observed: self.observed.iter().collect(),
-                was_up: &self.was_up,
-                held: &self.held,
-                dependencies: self.dependencies.clone(),
-                rig: self.rig.clone(),
-                restarts: &self.restarts,
-                backoff: Backoff {
-                    initial: Duration::from_secs(1),
-                    max: Duration::from_secs(60),
-                    window: Duration::from_secs(3600),
-                },
-                now: SystemTime::UNIX_EPOCH + Duration::from_secs(10_000),
-            })
-        }
-    }
-
-    fn described(plan: &AgentPlan) -> Vec<String> {
-        plan.actions.iter().map(SessionAction::describe).collect()
-    }
-
-    #[test]
-    fn a_missing_session_starts_and_a_ready_one_is_left_alone() {
-        let plan = Case::new(vec![launch("gc-c-worker", "f1")], vec![]).plan();
-        assert_eq!(described(&plan), ["start gc-c-worker (not running)"]);
-        assert_eq!(plan.status["phase"], "Starting");
-        assert_eq!(plan.status["observedGeneration"], 4);
-
-        let running = vec![session("gc-c-worker", true, "f1", true)];
-        let plan = Case::new(vec![launch("gc-c-worker", "f1")], running).plan();
-        assert!(plan.actions.is_empty(), "running twice changes nothing: {:?}", described(&plan));
-        assert_eq!(plan.status["phase"], "Running");
-        assert_eq!(plan.status["readySessions"], 1);
-    }
-
-    #[test]
-    fn a_live_session_not_yet_ready_is_awaited_not_restarted() {
-        let observed = vec![session("gc-c-worker", true, "f1", false)];
-        let plan = Case::new(vec![launch("gc-c-worker", "f1")], observed).plan();
-        assert_eq!(described(&plan), ["wait for gc-c-worker to be ready"]);
-    }
-
-    #[test]
-    fn a_crashed_session_restarts_at_once_then_with_backoff() {
-        let dead = vec![session("gc-c-worker", false, "f1", false)];
-        let plan = Case::new(vec![launch("gc-c-worker", "f1")], dead.clone()).plan();
-        assert_eq!(described(&plan), ["start gc-c-worker (exited with status 3)"]);
-        // Up at the last look and gone now (its tmux session was killed): also a crash.
-        let mut vanished = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
-        vanished.was_up.insert("gc-c-worker".into());
-        assert_eq!(described(&vanished.plan()), ["start gc-c-worker (it died)"]);
-
-        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], dead);
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
-        // Two restarts in the window, the last 1s ago: the next waits 2s, so 1s more.
-        case.restarts.insert(
-            "gc-c-worker".into(),
-            vec![now - Duration::from_secs(5), now - Duration::from_secs(1)],
-        );
-        let plan = case.plan();
-        assert!(plan.actions.is_empty());
-        assert_eq!(plan.requeue_after, Some(Duration::from_secs(1)));
-        assert_eq!(plan.status["phase"], "CrashLoop");
-        assert_eq!(plan.status["restarts"], 2);
-    }
-
-    #[test]
-    fn suspended_agents_stop_and_are_not_started() {
-        let observed = vec![
-            session("gc-c-worker", true, "f1", true),
-            session("gc-c-worker-2", false, "f1", false),
-        ];
-        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], observed);
-        case.off = Some("Suspended");
-        let plan = case.plan();
-        assert_eq!(
-            described(&plan),
-            ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]
-        );
-        // Not "Stopped" until nothing runs: the status is shown while the stop is under way.
-        assert_eq!(plan.status["phase"], "Stopping");
-        // The stop is fenced by the instance token it was planned against.
-        assert!(
-            matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token")
-        );
-
-        let mut case = Case::new(vec![launch("gc-c-worker", "f1")], vec![]);
-        case.off = Some("Suspended");
-        let plan = case.plan();
-        assert!(plan.actions.is_empty(), "a stopped, suspended agent stays stopped");
-        assert_eq!(plan.status["phase"], "Stopped");
-    }
-
-    #[test]
-    fn a_held_session_is_stopped_and_never_resurrected() {
-        let mut case = Case::new(
-            vec![launch("gc-c-worker", "f1")],
-            vec![session("gc-c-worker", true, "f1", true)],
-        );
-        case.held.insert("gc-c-worker".into());
-        assert_eq!(described(&case.plan()), ["stop gc-c-worker (StoppedByUser)"]);
-        case.observed.clear();
-        let plan = case.plan();
-        assert!(plan.actions.is_empty());
-        assert_eq!(plan.status["sessions"][0]["state"], "held");
-    }
-
-    #[test]
-    fn drift_restarts_only_as_the_policy_allows() {
-        let observed = vec![session("gc-c-worker", true, "old", true)];
-        let case = Case::new(vec![launch("gc-c-worker", "new")], observed.clone());
-        assert_eq!(
-            described(&case.plan()),
-            ["stop gc-c-worker (ConfigDrift)", "start gc-c-worker (its spec changed)"]
-        );
-        let mut case = Case::new(vec![launch("gc-c-worker", "new")], observed);
-        case.on_drift = OnDrift::WhenIdle;
-        let plan = case.plan();
-        assert!(plan.actions.is_empty());
-        assert_eq!(plan.status["sessions"][0]["state"], "drifted");
-        // A session started without a fingerprint (adopted) is never restarted for drift.
-        let mut adopted = session("gc-c-worker", true, "x", true);
-        adopted.meta.remove(meta::FINGERPRINT);
-        assert!(
-            Case::new(vec![launch("gc-c-worker", "new")], vec![adopted]).plan().actions.is_empty()
-        );
-    }
-
-    #[test]
-    fn pools_scale_down_and_dependencies_gate_starts() {
-        let observed = vec![
-            session("gc-c-worker-1", true, "f", true),
-            session("gc-c-worker-2", true, "f", true),
-        ];
-        let plan = Case::new(vec![launch("gc-c-worker-1", "f")], observed).plan();
-        assert_eq!(described(&plan), ["stop gc-c-worker-2 (ScaledDown)"]);
-
-        let mut case = Case::new(vec![launch("gc-c-worker", "f")], vec![]);
-        case.dependencies = Err("mayor".into());
-        let plan = case.plan();
-        assert!(plan.actions.is_empty());
-        assert_eq!(plan.status["phase"], "Waiting");
-        assert!(plan.requeue_after.is_some());
-    }
-
-    #[test]
-    fn a_blocked_rig_keeps_new_sessions_from_starting_but_leaves_running_ones() {
-        let block = RigBlock { reason: "RigPathMissing", message: "rig `demo`: gone".into() };
-        let mut case = Case::new(vec![launch("gc-c-worker", "f")], vec![]);
-        case.rig = Err(block.clone());
-        let plan = case.plan();
-        assert!(plan.actions.is_empty(), "{:?}", described(&plan));
-        assert_eq!(plan.status["phase"], "Blocked");
-        assert_eq!(plan.status["conditions"][0]["reason"], "RigPathMissing");
-        assert_eq!(plan.status["conditions"][2]["status"], "True");
-        assert!(plan.requeue_after.is_some(), "a rig fixed on disk is noticed without an apply");
-
-        let mut case = Case::new(
-            vec![launch("gc-c-worker", "f")],
-            vec![session("gc-c-worker", true, "f", true)],
-        );
-        case.rig = Err(block);
-        let plan = case.plan();
-        assert!(plan.actions.is_empty(), "a running session is not stopped for its rig");
-        assert_eq!(plan.status["phase"], "Running");
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let b = Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(5),
-            window: Duration::ZERO,
-        };
-        let delays: Vec<u64> = (0..6).map(|n| b.delay(n).as_secs()).collect();
-        assert_eq!(delays, [0, 1, 2, 4, 5, 5]);
-        assert_eq!(b.delay(usize::MAX), Duration::from_secs(5));
-    }
-}
+#[path = "agent_tests.rs"]
+mod tests;

@@ -29,6 +29,9 @@ pub mod meta {
     pub const INSTANCE: &str = "instance";
     /// Set to `1` once the session was seen ready.
     pub const READY: &str = "ready";
+    /// The per-field digests the fingerprint is made of (see [`super::encode_fields`]), so a
+    /// drifted session can say which fields changed.
+    pub const LAUNCH_FIELDS: &str = "launch-fields";
 }
 
 /// One session to run for an agent.
@@ -36,6 +39,8 @@ pub mod meta {
 pub struct Launch {
     /// The agent.
     pub agent: String,
+    /// The provider that launches it.
+    pub provider: String,
     /// `gc-<city>-<agent>`, or `gc-<city>-<agent>-<n>` for pool member `n`.
     pub session: String,
     /// 0 for a single session, 1… for pool members.
@@ -56,8 +61,9 @@ pub struct Launch {
     pub env: BTreeMap<String, String>,
     /// When the session counts as ready.
     pub readiness: Readiness,
-    /// Digest of everything above that shapes the running program. The beacon's timestamp
-    /// is not part of it, so the same spec always gives the same fingerprint.
+    /// Digest of everything above that shapes the running program (see [`launch_fields`]).
+    /// The beacon's timestamp is not part of it, so the same spec always gives the same
+    /// fingerprint.
     pub fingerprint: String,
 }
 
@@ -137,6 +143,20 @@ pub fn session_name(city: &str, agent: &str, index: u32) -> String {
     if index == 0 { format!("gc-{city}-{agent}") } else { format!("gc-{city}-{agent}-{index}") }
 }
 
+/// The pool member index `session` has as a session of `agent` in `city` (0 for the single
+/// session), if it is one.
+pub fn member_index(city: &str, agent: &str, session: &str) -> Option<u32> {
+    let base = session_name(city, agent, 0);
+    if session == base {
+        return Some(0);
+    }
+    let n = session.strip_prefix(&base)?.strip_prefix('-')?;
+    if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// Whether `session` is named as a session of `agent` in `city` (the single one or a pool
 /// member), for sessions that carry no `agent` metadata.
 pub fn is_session_of(city: &str, agent: &str, session: &str) -> bool {
@@ -152,9 +172,13 @@ pub fn is_base_or_member(base: &str, name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// The launches of `count` sessions of `agent` (pool members 1…count when the agent scales,
-/// else the single session).
-pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch>, LaunchError> {
+/// The launches of `agent`'s sessions: the single session (index 0) of an agent that does not
+/// scale, else pool members `members` (indices from 1; which ones run is the planner's choice).
+pub fn launches(
+    model: &CityModel,
+    agent: &str,
+    members: &[u32],
+) -> Result<Vec<Launch>, LaunchError> {
     let Some(applied) = model.agents.get(agent) else { return Ok(Vec::new()) };
     let spec = &applied.spec;
     let city_spec = model.city_spec();
@@ -196,7 +220,11 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
         _ => Readiness::None,
     };
     let city = model.city_name();
-    let members: Vec<u32> = if spec.scaling.is_some() { (1..=count).collect() } else { vec![0] };
+    let members: Vec<u32> = if spec.scaling.is_some() {
+        members.iter().copied().filter(|i| *i > 0).collect()
+    } else {
+        vec![0]
+    };
     members
         .into_iter()
         .map(|index| {
@@ -255,6 +283,7 @@ pub fn launches(model: &CityModel, agent: &str, count: u32) -> Result<Vec<Launch
             }
             let mut launch = Launch {
                 agent: agent.to_owned(),
+                provider: provider_name.clone(),
                 session,
                 index,
                 work_dir,
@@ -293,32 +322,59 @@ fn render_prompt(
         .map_err(|e| LaunchError::Prompt(format!("{name}: {}", e.message)))
 }
 
-/// The canonical launch fingerprint: one function, one serialisation, no clock.
-fn fingerprint(launch: &Launch) -> String {
-    #[derive(Serialize)]
-    struct Shape<'a> {
-        work_dir: &'a std::path::Path,
-        program: &'a [String],
-        prompt: &'a Option<String>,
-        prompt_mode: &'a str,
-        prompt_flag: &'a Option<String>,
-        env: &'a BTreeMap<String, String>,
+/// The digest of each field of a launch that shapes the running program: `provider`,
+/// `program` (command and arguments), `workDir`, `prompt` (the rendered template, so a
+/// template edit counts), `promptMode` and one `env.<NAME>` per variable. Short digests only:
+/// env values may be secrets, and they end up in session metadata.
+pub fn launch_fields(launch: &Launch) -> BTreeMap<String, String> {
+    fn digest(value: &impl Serialize) -> String {
+        let bytes = serde_json::to_vec(value).expect("launch fields serialise");
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
     }
     let mode = match launch.prompt_mode {
-        PromptMode::Arg => "arg",
-        PromptMode::Flag => "flag",
-        PromptMode::None => "none",
+        PromptMode::Arg => "arg".to_owned(),
+        PromptMode::Flag => format!("flag {}", launch.prompt_flag.as_deref().unwrap_or_default()),
+        PromptMode::None => "none".to_owned(),
     };
-    let shape = Shape {
-        work_dir: &launch.work_dir,
-        program: &launch.program,
-        prompt: &launch.prompt,
-        prompt_mode: mode,
-        prompt_flag: &launch.prompt_flag,
-        env: &launch.env,
-    };
-    let bytes = serde_json::to_vec(&shape).expect("launch shapes serialise");
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+    let mut fields = BTreeMap::from([
+        ("provider".to_owned(), digest(&launch.provider)),
+        ("program".to_owned(), digest(&launch.program)),
+        ("workDir".to_owned(), digest(&launch.work_dir)),
+        ("prompt".to_owned(), digest(&launch.prompt)),
+        ("promptMode".to_owned(), digest(&mode)),
+    ]);
+    for (name, value) in &launch.env {
+        fields.insert(format!("env.{name}"), digest(value));
+    }
+    fields
+}
+
+/// [`launch_fields`] as one line for session metadata: `field=digest` joined by spaces (field
+/// names and digests hold no spaces or `=`).
+pub fn encode_fields(fields: &BTreeMap<String, String>) -> String {
+    fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The fields that differ between a session's recorded [`encode_fields`] line and `launch`:
+/// changed, added or removed, in name order.
+pub fn changed_fields(recorded: &str, launch: &Launch) -> Vec<String> {
+    let before: BTreeMap<&str, &str> =
+        recorded.split_whitespace().filter_map(|pair| pair.split_once('=')).collect();
+    let now = launch_fields(launch);
+    let mut changed: Vec<String> = now
+        .iter()
+        .filter(|(k, v)| before.get(k.as_str()) != Some(&v.as_str()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    changed.extend(before.keys().filter(|k| !now.contains_key(**k)).map(|k| (*k).to_owned()));
+    changed.sort();
+    changed
+}
+
+/// The canonical launch fingerprint: one function over [`launch_fields`], no clock.
+fn fingerprint(launch: &Launch) -> String {
+    let line = encode_fields(&launch_fields(launch));
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(line.as_bytes()))
 }
 
 #[cfg(test)]
@@ -334,5 +390,45 @@ mod tests {
         // `worker-pool` is another agent, not pool member "pool" of `worker`.
         assert!(!is_session_of("town", "worker", "gc-town-worker-pool"));
         assert!(!is_session_of("town", "worker", "gc-other-worker"));
+    }
+
+    fn sample() -> Launch {
+        Launch {
+            agent: "worker".into(),
+            provider: "claude".into(),
+            session: "gc-town-worker".into(),
+            index: 0,
+            work_dir: PathBuf::from("/city"),
+            worktree: None,
+            program: vec!["claude".into()],
+            prompt: Some("hello".into()),
+            prompt_mode: PromptMode::Arg,
+            prompt_flag: None,
+            env: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
+            readiness: Readiness::None,
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn changed_fields_name_what_differs_and_nothing_else() {
+        let before = sample();
+        let recorded = encode_fields(&launch_fields(&before));
+        assert!(changed_fields(&recorded, &before).is_empty());
+        let mut after = sample();
+        after.env.insert("LOG_LEVEL".into(), "debug".into());
+        after.env.insert("NEW".into(), "x".into());
+        after.prompt = Some("hello again".into());
+        assert_eq!(changed_fields(&recorded, &after), ["env.LOG_LEVEL", "env.NEW", "prompt"]);
+        let mut removed = sample();
+        removed.env.clear();
+        removed.provider = "codex".into();
+        assert_eq!(changed_fields(&recorded, &removed), ["env.LOG_LEVEL", "provider"]);
+        // The fingerprint follows the fields, and only them.
+        assert_eq!(fingerprint(&before), fingerprint(&sample()));
+        assert_ne!(fingerprint(&before), fingerprint(&after));
+        let mut ready_changed = sample();
+        ready_changed.readiness = Readiness::Delay(std::time::Duration::from_secs(3));
+        assert_eq!(fingerprint(&before), fingerprint(&ready_changed));
     }
 }

@@ -440,12 +440,20 @@ async fn observe(
     mut shutdown: watch::Receiver<Shutdown>,
 ) {
     let mut last: Option<Seen> = None;
+    let mut beads = BeadWatch::new(&ctx.city_dir);
     let mut tick = tokio::time::interval(OBSERVE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        if beads.changed() {
+            let ctx = ctx.clone();
+            let agents = tokio::task::spawn_blocking(move || work_driven_agents(&ctx)).await;
+            for agent in agents.unwrap_or_default() {
+                let _ = sessions.send(ObjectRef::new_with(&agent, Kind::Agent));
+            }
         }
         let runtime = ctx.runtime.clone();
         let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else {
@@ -477,6 +485,55 @@ async fn observe(
         }
         last = Some(now);
     }
+}
+
+/// Notices bead changes from the city's event log: every bead store appends `bead.*` events
+/// there, whoever changed the bead (`gc sling`, an agent's `bd close`).
+struct BeadWatch {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl BeadWatch {
+    fn new(city_dir: &Path) -> BeadWatch {
+        let path = crate::events::log_path(city_dir);
+        let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+        BeadWatch { path, offset }
+    }
+
+    /// Whether `bead.*` events were appended since the last call.
+    fn changed(&mut self) -> bool {
+        let Ok(mut file) = File::open(&self.path) else { return false };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0;
+        }
+        if len == self.offset {
+            return false;
+        }
+        let mut added = Vec::new();
+        if file.seek(std::io::SeekFrom::Start(self.offset)).is_err()
+            || file.read_to_end(&mut added).is_err()
+        {
+            return false;
+        }
+        self.offset += added.len() as u64;
+        String::from_utf8_lossy(&added).contains("\"type\":\"bead.")
+    }
+}
+
+/// The applied agents whose sessions follow their work: pools and agents with an
+/// `idleTimeout`.
+fn work_driven_agents(ctx: &Context) -> Vec<String> {
+    let Ok(model) = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store) else {
+        return Vec::new();
+    };
+    model
+        .agents
+        .iter()
+        .filter(|(_, a)| a.spec.scaling.is_some() || a.spec.idle_timeout.is_some())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// A local reflector store of one kind fed by `events`, and the stream of objects it applied:

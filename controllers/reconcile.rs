@@ -10,12 +10,22 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::agent::{self, AgentInput, AgentPlan, Backoff, RigBlock, SessionAction, StartReason};
+use super::agent::{
+    self, AgentInput, AgentPlan, Backoff, CrashHistory, CrashLoop, DriftPolicy, RigBlock,
+    SessionAction, StartReason, StopReason, Work,
+};
+use super::crash_ledger::CrashLedger;
+use super::holds::Marks;
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
 use crate::api::Kind;
+use crate::api::agent::AgentSpec;
 use crate::runtime::{Readiness, Runtime, SessionInfo};
 use crate::store::Store;
+use crate::work::demand::Demand;
+
+/// How often a pool with a `scaleCheck` is looked at again when nothing else changes.
+const SCALE_CHECK_EVERY: Duration = Duration::from_secs(10);
 
 /// How many lines of a crashed session's output go into its `session.crashed` event.
 const CRASH_TAIL_LINES: usize = 50;
@@ -51,8 +61,10 @@ pub struct Context {
     pub store: Store,
     /// The session runtime.
     pub runtime: Arc<dyn Runtime>,
-    /// Recent restarts per session, for crash-loop backoff.
-    pub restarts: Mutex<BTreeMap<String, Vec<SystemTime>>>,
+    /// Restarts and quarantines per session, on disk so they outlive this controller.
+    pub ledger: CrashLedger,
+    /// Starts in the current second, against `controller.maxStartsPerPass` across agents.
+    starts: Mutex<(std::time::Instant, u32)>,
     /// Sessions this controller has seen up: one missing later died (a crash), while sessions
     /// stopped by `gc stop` before this controller started are simply started.
     pub seen_up: Mutex<BTreeSet<String>>,
@@ -71,9 +83,10 @@ impl Context {
     pub fn new(city_dir: PathBuf, runtime: Arc<dyn Runtime>, actor: &str) -> Context {
         Context {
             store: Store::new(&city_dir),
+            ledger: CrashLedger::new(&city_dir),
             city_dir,
             runtime,
-            restarts: Mutex::default(),
+            starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             reported_unready: Mutex::default(),
             reported_orphans: Mutex::default(),
@@ -88,6 +101,22 @@ impl Context {
         let city_dir = std::path::absolute(city_dir)?;
         let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
         Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
+    }
+
+    /// Takes one of the City's `maxStartsPerPass` start permits of the current second; `false`
+    /// when they are used up (the start waits for the next pass), so many agents reconciled at
+    /// once do not stampede.
+    fn start_permit(&self, model: &CityModel) -> bool {
+        let max = model.city_spec().controller.max_starts_per_pass.max(1);
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        if starts.0.elapsed() >= Duration::from_secs(1) {
+            *starts = (std::time::Instant::now(), 0);
+        }
+        if starts.1 >= max {
+            return false;
+        }
+        starts.1 += 1;
+        true
     }
 
     fn emit(
@@ -137,10 +166,112 @@ pub struct Outcome {
     pub requeue_after: Option<Duration>,
 }
 
-/// The desired number of sessions of an agent. Pools run their minimum until work-driven
-/// scaling arrives.
-pub(crate) fn desired_count(model: &CityModel, agent: &str) -> u32 {
-    model.agents.get(agent).and_then(|a| a.spec.scaling.as_ref()).map_or(1, |s| s.min)
+/// What a pass read besides the applied city: the sessions, the marks on them, their crash
+/// history, and the work and scale checks of the agents that scale by them.
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    /// The city's sessions.
+    pub sessions: Vec<SessionInfo>,
+    /// Sessions this controller saw up (one missing now died).
+    pub was_up: BTreeSet<String>,
+    /// Sessions stopped by a person.
+    pub held: BTreeSet<String>,
+    /// Sessions stopped for idleness.
+    pub idle: BTreeSet<String>,
+    /// Crash history per session.
+    pub crashes: BTreeMap<String, CrashHistory>,
+    /// Work per agent, for pools and agents with an `idleTimeout` (absent: not readable).
+    pub work: BTreeMap<String, Demand>,
+    /// `scaleCheck` answers per agent.
+    pub checks: BTreeMap<String, Result<u32, String>>,
+}
+
+/// Whether `agent` scales by work (a pool without `scaleCheck`) or stops when idle: its work
+/// is read each pass.
+fn needs_work(spec: &AgentSpec) -> bool {
+    match &spec.scaling {
+        Some(scaling) => scaling.scale_check.is_none(),
+        None => spec.idle_timeout.is_some(),
+    }
+}
+
+/// Reads the world for `agents`: sessions, marks and crash history, plus the bead-store work
+/// and `scaleCheck` answers of those that need them. A store that cannot be read, or a check
+/// that fails, is recorded as an event and planned around (a pool falls back to its `min`).
+pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<World, ReconcileError> {
+    let mut world = World {
+        sessions: ctx.runtime.list(&model.session_prefix())?,
+        was_up: ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        held: super::holds::held(&ctx.city_dir)?,
+        idle: Marks::idle(&ctx.city_dir).all()?,
+        crashes: crash_histories(ctx),
+        ..World::default()
+    };
+    for agent in agents {
+        let Some(applied) = model.agents.get(*agent) else { continue };
+        if needs_work(&applied.spec) {
+            match crate::work::demand::demand_of(model, agent) {
+                Ok(work) => {
+                    world.work.insert((*agent).to_owned(), work);
+                }
+                Err(e) => tracing::warn!("agent/{agent}: cannot read its work: {e}"),
+            }
+        }
+        if let Some(scaling) = &applied.spec.scaling
+            && let Some(command) = &scaling.scale_check
+        {
+            let result =
+                run_scale_check(ctx, model, agent, command, scaling.scale_check_timeout.get());
+            world.checks.insert((*agent).to_owned(), result);
+        }
+    }
+    Ok(world)
+}
+
+/// The crash ledger as the planner reads it (a ledger that cannot be read is empty: restarts
+/// then start from a clean slate rather than stop).
+fn crash_histories(ctx: &Context) -> BTreeMap<String, CrashHistory> {
+    match ctx.ledger.load() {
+        Ok(records) => records
+            .into_iter()
+            .map(|(session, r)| {
+                (
+                    session,
+                    CrashHistory { restarts: r.restarts, quarantined_until: r.quarantined_until },
+                )
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("cannot read the crash ledger: {e}");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Runs `agent`'s `scaleCheck` in the city directory; a failure is recorded as an event.
+fn run_scale_check(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    command: &str,
+    timeout: Duration,
+) -> Result<u32, String> {
+    let env = BTreeMap::from([
+        ("GC_CITY".to_owned(), model.dir.to_string_lossy().into_owned()),
+        ("GC_CITY_NAME".to_owned(), model.city_name()),
+        ("GC_AGENT".to_owned(), agent.to_owned()),
+    ]);
+    super::scale_check::run(command, &model.dir, &env, timeout).map_err(|e| {
+        let message = e.to_string();
+        ctx.emit(
+            "agent.scale_check_failed",
+            "ScaleCheckFailed",
+            Some(agent),
+            format!("scaleCheck of {agent} failed: {message}; using scaling.min"),
+            json!({"command": command, "error": message}),
+        );
+        message
+    })
 }
 
 /// The sessions of the city that belong to `agent`: by name, or by their `agent` metadata.
@@ -159,21 +290,36 @@ fn sessions_of<'a>(
         .collect()
 }
 
-/// Whether every session `agent` should run is up and ready (suspended and missing agents
-/// hold nobody up).
-fn is_ready(model: &CityModel, observed: &[SessionInfo], agent: &str) -> bool {
+/// Why `agent` runs no sessions on purpose, if it does not.
+fn off_reason(model: &CityModel, agent: &str) -> Option<&'static str> {
+    match model.agents.get(agent) {
+        None => Some("Deleted"),
+        Some(_) if model.city_spec().suspended => Some("CitySuspended"),
+        Some(a) if a.spec.suspended => Some("Suspended"),
+        Some(_) if rig_suspended(model, agent) => Some("RigSuspended"),
+        Some(_) => None,
+    }
+}
+
+/// Whether `agent` is up enough for agents depending on it to start: off agents hold nobody
+/// up; otherwise at least its minimum of sessions (1, a pool's `min`, 0 when it was stopped
+/// for idleness) runs and is ready.
+fn is_ready(model: &CityModel, world: &World, agent: &str) -> bool {
     let Some(applied) = model.agents.get(agent) else { return true };
-    if applied.spec.suspended || rig_suspended(model, agent) {
+    if off_reason(model, agent).is_some() {
         return true;
     }
-    let Ok(launches) = launch::launches(model, agent, desired_count(model, agent)) else {
-        return false;
+    let city = model.city_name();
+    let required = match &applied.spec.scaling {
+        Some(scaling) => scaling.min as usize,
+        None if world.idle.contains(&launch::session_name(&city, agent, 0)) => 0,
+        None => 1,
     };
-    launches.iter().all(|l| {
-        observed.iter().any(|s| {
-            s.name == l.session && s.alive && s.meta.get(meta::READY).is_some_and(|v| v == "1")
-        })
-    })
+    let ready = sessions_of(model, &world.sessions, agent)
+        .iter()
+        .filter(|s| s.alive && s.meta.get(meta::READY).is_some_and(|v| v == "1"))
+        .count();
+    ready >= required
 }
 
 /// Whether the rig `agent` works on is suspended.
@@ -223,53 +369,99 @@ pub fn rig_gate(model: &CityModel, agent: &str) -> Result<(), RigBlock> {
     Ok(())
 }
 
-/// Plans `agent` against `observed` (pure, given the model and the rig gate).
-#[allow(clippy::too_many_arguments)]
+/// Plans `agent` against what `world` observed (pure, given the model and the rig gate): pool
+/// size and members, work, dependencies and the City's crash-loop policy are worked out here,
+/// the decisions are [`agent::plan`]'s.
 pub fn plan_agent(
     model: &CityModel,
-    observed: &[SessionInfo],
-    was_up: &BTreeSet<String>,
-    held: &BTreeSet<String>,
-    restarts: &BTreeMap<String, Vec<SystemTime>>,
+    world: &World,
     agent: &str,
     rig: Result<(), RigBlock>,
     now: SystemTime,
 ) -> AgentPlan {
     let city = model.city_spec();
+    let city_name = model.city_name();
     let applied = model.agents.get(agent);
-    let off = match applied {
-        None => Some("Deleted"),
-        Some(_) if city.suspended => Some("CitySuspended"),
-        Some(a) if a.spec.suspended => Some("Suspended"),
-        Some(_) if rig_suspended(model, agent) => Some("RigSuspended"),
-        Some(_) => None,
+    let off = off_reason(model, agent);
+    let observed = sessions_of(model, &world.sessions, agent);
+    let work = world.work.get(agent);
+    // Members holding in-progress beads, by index (`agent` is 0, `agent-<n>` is n).
+    let busy: BTreeSet<u32> = work
+        .map(|w| {
+            w.busy
+                .keys()
+                .filter_map(|actor| {
+                    launch::member_index(&city_name, agent, &format!("gc-{city_name}-{actor}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let scaling = applied.and_then(|a| a.spec.scaling.as_ref());
+    let pool = scaling.map(|s| super::pool::want(s, world.checks.get(agent), work));
+    let members = match &pool {
+        Some(want) => {
+            let existing: Vec<(u32, bool)> = observed
+                .iter()
+                .filter_map(|s| Some((launch::member_index(&city_name, agent, &s.name)?, s.alive)))
+                .collect();
+            super::pool::members(&existing, &busy, want.wanted)
+        }
+        None => vec![0],
     };
-    let launches =
-        launch::launches(model, agent, desired_count(model, agent)).map_err(|e| e.to_string());
+    let launches = launch::launches(model, agent, &members).map_err(|e| e.to_string());
     let dependencies = applied
         .map(|a| a.spec.depends_on.clone())
         .unwrap_or_default()
         .into_iter()
-        .find(|dep| !is_ready(model, observed, dep))
+        .find(|dep| !is_ready(model, world, dep))
         .map_or(Ok(()), Err);
+    // Stop order is start order reversed: while both are being turned off, an agent waits for
+    // those depending on it.
+    let dependent_up = off.and_then(|_| {
+        model
+            .agents
+            .iter()
+            .filter(|(_, a)| a.spec.depends_on.iter().any(|d| d == agent))
+            .map(|(name, _)| name)
+            .find(|name| {
+                off_reason(model, name).is_some()
+                    && sessions_of(model, &world.sessions, name).iter().any(|s| s.alive)
+            })
+            .cloned()
+    });
     let crash_loop = &city.controller.crash_loop;
+    let policy = applied.map(|a| a.spec.restart_policy.clone()).unwrap_or_default();
     let input = AgentInput {
         name: agent,
         generation: applied.map_or(0, |a| a.generation),
         off,
+        dependent_up,
         launches,
-        on_drift: applied.map(|a| a.spec.restart_policy.on_drift).unwrap_or_default(),
-        observed: sessions_of(model, observed, agent),
-        was_up,
-        held,
+        pool,
+        drift: DriftPolicy { on_drift: policy.on_drift, quiet_period: policy.quiet_period.get() },
+        idle_timeout: applied.and_then(|a| a.spec.idle_timeout).map(|d| d.get()),
+        observed,
+        was_up: &world.was_up,
+        held: &world.held,
+        idle: &world.idle,
+        work: Work {
+            ready: work.is_some_and(|w| w.ready > 0),
+            busy: busy.iter().map(|i| launch::session_name(&city_name, agent, *i)).collect(),
+        },
         dependencies,
         rig,
-        restarts,
-        backoff: Backoff {
-            initial: crash_loop.backoff.initial.get(),
-            max: crash_loop.backoff.max.get(),
-            window: crash_loop.window.get(),
+        crashes: &world.crashes,
+        crash_loop: CrashLoop {
+            backoff: Backoff {
+                initial: crash_loop.backoff.initial.get(),
+                max: crash_loop.backoff.max.get(),
+                window: crash_loop.window.get(),
+            },
+            max_restarts: crash_loop.max_restarts,
+            quarantine: crash_loop.quarantine.get(),
+            stable_after: crash_loop.stable_after.get(),
         },
+        max_starts: city.controller.max_starts_per_pass as usize,
         now,
     };
     agent::plan(&input)
@@ -288,20 +480,28 @@ fn reconcile_agent_in(
     model: &CityModel,
     agent: &str,
 ) -> Result<Outcome, ReconcileError> {
-    let observed = ctx.runtime.list(&model.session_prefix())?;
-    let held = super::holds::held(&ctx.city_dir)?;
-    let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let was_up = ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let world = observe(ctx, model, &[agent])?;
     let gate = rig_gate(model, agent);
-    let now = SystemTime::now();
-    let plan = plan_agent(model, &observed, &was_up, &held, &restarts, agent, gate.clone(), now);
+    let plan = plan_agent(model, &world, agent, gate.clone(), SystemTime::now());
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
         // Show what is under way while it happens (a start may wait for readiness). Without
         // `observedInputs`: it is not the outcome of these inputs yet.
         ctx.store.put_status(Kind::Agent, agent, &plan.status)?;
     }
+    for session in &plan.forget_crashes {
+        ctx.ledger.forget(session)?;
+    }
     let mut requeue_after = plan.requeue_after;
+    if model
+        .agents
+        .get(agent)
+        .and_then(|a| a.spec.scaling.as_ref())
+        .is_some_and(|s| s.scale_check.is_some())
+    {
+        // Nothing tells the controller that a scale check's answer changed: ask again soon.
+        requeue_after = Some(requeue_after.map_or(SCALE_CHECK_EVERY, |r| r.min(SCALE_CHECK_EVERY)));
+    }
     for action in &plan.actions {
         if let Some(again) = execute(ctx, model, agent, action)? {
             requeue_after = Some(requeue_after.map_or(again, |r| r.min(again)));
@@ -312,11 +512,12 @@ fn reconcile_agent_in(
             plan.status
         } else {
             // Record what the actions led to, not what was seen before them.
-            let observed = ctx.runtime.list(&model.session_prefix())?;
-            let restarts = ctx.restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let was_up = BTreeSet::new();
-            let now = SystemTime::now();
-            plan_agent(model, &observed, &was_up, &held, &restarts, agent, gate, now).status
+            let mut world = world;
+            world.sessions = ctx.runtime.list(&model.session_prefix())?;
+            world.was_up = BTreeSet::new();
+            world.idle = Marks::idle(&ctx.city_dir).all()?;
+            world.crashes = crash_histories(ctx);
+            plan_agent(model, &world, agent, gate, SystemTime::now()).status
         };
         let mut status = status;
         status["observedInputs"] = json!(model.inputs_of(agent));
@@ -335,7 +536,7 @@ fn remember_up(ctx: &Context, status: &Value) {
     for row in rows {
         let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
         match row.get("state").and_then(Value::as_str) {
-            Some("running" | "drifted" | "starting") => seen.insert(name.to_owned()),
+            Some("running" | "drifted" | "starting" | "restarting") => seen.insert(name.to_owned()),
             _ => seen.remove(name),
         };
     }
@@ -346,7 +547,7 @@ fn now_text() -> String {
 }
 
 /// Carries out one planned action; returns when to look again if the action is not finished
-/// (a session not ready yet).
+/// (a session not ready yet, or no start permit left in this second).
 fn execute(
     ctx: &Context,
     model: &CityModel,
@@ -355,7 +556,10 @@ fn execute(
 ) -> Result<Option<Duration>, ReconcileError> {
     let rt = &ctx.runtime;
     match action {
-        SessionAction::Start { launch, reason } => {
+        SessionAction::Start { launch, reason, .. } => {
+            if !ctx.start_permit(model) {
+                return Ok(Some(Duration::from_secs(1)));
+            }
             if let StartReason::Crashed(code) = reason {
                 let tail = rt.peek(&launch.session, CRASH_TAIL_LINES).unwrap_or_default();
                 ctx.emit(
@@ -369,28 +573,38 @@ fn execute(
                     ),
                     json!({"session": launch.session, "exitStatus": code, "output": tail}),
                 );
-                ctx.restarts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(launch.session.clone())
-                    .or_default()
-                    .push(SystemTime::now());
+                ctx.ledger.record_restart(&launch.session, SystemTime::now())?;
             }
             return start(ctx, model, agent, launch, *reason);
         }
-        SessionAction::Stop { session, instance, reason } => {
-            // Fence: act only on the incarnation that was planned against.
-            let live = rt.get_meta(session, meta::INSTANCE).ok().flatten();
-            if live.is_some() && live != *instance {
+        SessionAction::Restart { launch, instance, changed, policy } => {
+            if !ctx.start_permit(model) {
+                return Ok(Some(Duration::from_secs(1)));
+            }
+            if !fenced_stop(ctx, model, &launch.session, instance.as_ref())? {
                 return Ok(None);
             }
-            let grace = model.city_spec().controller.shutdown_timeout.get();
-            rt.stop(session, grace)?;
+            ctx.emit(
+                "session.restarted",
+                "ConfigDrift",
+                Some(agent),
+                action.describe(),
+                json!({"session": launch.session, "changed": changed, "policy": format!("{policy:?}")}),
+            );
+            return start_session(ctx, model, agent, launch, "RestartedForDrift");
+        }
+        SessionAction::Stop { session, instance, reason, .. } => {
+            if !fenced_stop(ctx, model, session, instance.as_ref())? {
+                return Ok(None);
+            }
+            if *reason == StopReason::IdleTimeout {
+                Marks::idle(&ctx.city_dir).set(session)?;
+            }
             ctx.emit(
                 "session.stopped",
                 reason.word(),
                 Some(agent),
-                format!("stopped {session} ({})", reason.word()),
+                action.describe().replacen("stop", "stopped", 1),
                 json!({"session": session}),
             );
         }
@@ -398,8 +612,42 @@ fn execute(
         SessionAction::AwaitReady { launch } => {
             return await_ready(ctx, model, agent, launch, Duration::ZERO);
         }
+        SessionAction::Quarantine { session, until, reason } => {
+            let tail = rt.peek(session, CRASH_TAIL_LINES).unwrap_or_default();
+            let now = SystemTime::now();
+            ctx.ledger.quarantine(session, now, *until, reason)?;
+            let until = chrono::DateTime::<chrono::Utc>::from(*until)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            ctx.emit(
+                "session.quarantined",
+                "CrashLoop",
+                Some(agent),
+                format!(
+                    "{session} quarantined until {until} ({reason}); `gc session reset {session}` \
+                     lifts it"
+                ),
+                json!({"session": session, "until": until, "reason": reason, "output": tail}),
+            );
+        }
     }
     Ok(None)
+}
+
+/// Stops `session` if it is still the incarnation `instance` planned against. Returns whether
+/// it stopped (a session started anew since is left alone).
+fn fenced_stop(
+    ctx: &Context,
+    model: &CityModel,
+    session: &str,
+    instance: Option<&String>,
+) -> Result<bool, ReconcileError> {
+    let live = ctx.runtime.get_meta(session, meta::INSTANCE).ok().flatten();
+    if live.is_some() && live.as_ref() != instance {
+        return Ok(false);
+    }
+    let grace = model.city_spec().controller.shutdown_timeout.get();
+    ctx.runtime.stop(session, grace)?;
+    Ok(true)
 }
 
 fn start(
@@ -408,6 +656,25 @@ fn start(
     agent: &str,
     launch: &Launch,
     reason: StartReason,
+) -> Result<Option<Duration>, ReconcileError> {
+    let why = match reason {
+        StartReason::NotRunning => "Started",
+        StartReason::Crashed(_) => "Restarted",
+        StartReason::ScaledUp => "ScaledUp",
+        StartReason::WorkArrived => "WorkArrived",
+    };
+    start_session(ctx, model, agent, launch, why)
+}
+
+/// Starts `launch` with gc's metadata (fingerprint and its fields recorded at the start, a
+/// new instance token), records `session.started` with `why`, and waits briefly for
+/// readiness.
+fn start_session(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    launch: &Launch,
+    why: &str,
 ) -> Result<Option<Duration>, ReconcileError> {
     if let Some(tree) = &launch.worktree {
         prepare_worktree(ctx, agent, tree)?;
@@ -419,6 +686,7 @@ fn start(
         (meta::AGENT_UID.to_owned(), applied.map(|a| a.uid.clone()).unwrap_or_default()),
         (meta::GENERATION.to_owned(), applied.map_or(0, |a| a.generation).to_string()),
         (meta::FINGERPRINT.to_owned(), launch.fingerprint.clone()),
+        (meta::LAUNCH_FIELDS.to_owned(), launch::encode_fields(&launch::launch_fields(launch))),
         (meta::INSTANCE.to_owned(), uuid::Uuid::new_v4().to_string()),
     ]);
     let config = launch.config(&model.city_name(), &now_text(), meta);
@@ -428,11 +696,7 @@ fn start(
         Err(crate::runtime::RuntimeError::Exists(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let why = match reason {
-        StartReason::NotRunning => "Started",
-        StartReason::Crashed(_) => "Restarted",
-        StartReason::Drifted => "RestartedForDrift",
-    };
+    Marks::idle(&ctx.city_dir).clear(&launch.session)?;
     ctx.emit(
         "session.started",
         why,

@@ -77,7 +77,9 @@ pub fn unwanted(model: &CityModel, found: &[Found], sessions: &BTreeSet<String>)
         // make an agent's worktree look abandoned.
         let Some(rig) = &agent.spec.rig else { continue };
         let members: Vec<u32> = match &agent.spec.scaling {
-            Some(_) => (1..=super::reconcile::desired_count(model, name)).collect(),
+            // Every member a pool may run: members come and go with the work, and a worktree
+            // is worth keeping between their runs.
+            Some(scaling) => (1..=scaling.max.max(scaling.min)).collect(),
             None => vec![0],
         };
         for index in members {
@@ -242,17 +244,33 @@ mod tests {
         model.agents.insert("solo".into(), applied("solo", agent(None)));
         model.agents.insert(
             "pool".into(),
-            applied("pool", agent(Some(ScalingSpec { min: 1, max: 3, scale_check: None }))),
+            applied(
+                "pool",
+                agent(Some(ScalingSpec {
+                    min: 1,
+                    max: 3,
+                    scale_check: None,
+                    scale_check_timeout: crate::api::Duration::from_secs(30),
+                })),
+            ),
         );
         let tree = |member: &str| Found {
             rig: "r".into(),
             member: member.into(),
             path: PathBuf::from(format!("/c/.gc/worktrees/r/{member}")),
         };
-        let found = [tree("solo"), tree("pool-1"), tree("pool-2"), tree("gone"), tree("old")];
+        let found = [
+            tree("solo"),
+            tree("pool-1"),
+            tree("pool-3"),
+            tree("pool-4"),
+            tree("gone"),
+            tree("old"),
+        ];
         let sessions = BTreeSet::from(["gc-c-old".to_owned()]);
         let names: Vec<String> =
             unwanted(&model, &found, &sessions).into_iter().map(|f| f.member).collect();
-        assert_eq!(names, ["pool-2", "gone"]);
+        // Pool members up to `max` keep their trees between runs.
+        assert_eq!(names, ["pool-4", "gone"]);
     }
 }

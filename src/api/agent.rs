@@ -53,8 +53,9 @@ pub struct AgentSpec {
     /// What to do when a running session no longer matches its spec.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
-    /// Stop a session that has been idle this long; it starts again when work arrives.
-    /// Default: never.
+    /// Stop the agent's session once it has shown no output, had nobody attached and held no
+    /// in-progress bead for this long; it starts again when work is routed to it. Pools
+    /// scale down by work instead (members without work stop). Default: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<Duration>,
     /// Whether each session gets its own git worktree of the rig. Default: `none`.
@@ -92,9 +93,17 @@ pub struct ScalingSpec {
     #[schemars(range(min = 1))]
     pub max: u32,
     /// Shell command whose stdout is the number of sessions wanted (clamped to min..max).
-    /// Default: the number of ready beads routed to the agent.
+    /// Default: the number of ready beads routed to the agent plus those its members hold
+    /// in progress. A failing check counts as `min` (and is recorded as an event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_check: Option<String>,
+    /// How long `scaleCheck` may run before it is killed and counts as failed. Default: `30s`.
+    #[serde(default = "default_scale_check_timeout")]
+    pub scale_check_timeout: Duration,
+}
+
+fn default_scale_check_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_max() -> u32 {
@@ -102,13 +111,28 @@ fn default_max() -> u32 {
 }
 
 /// Restart rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RestartPolicy {
-    /// When a session drifts from its spec: restart at once, when idle, or never. Default:
-    /// `WhenIdle`.
+    /// When a session drifts from its spec (its command, arguments, environment, work
+    /// directory, prompt or provider changed): restart at once, when idle, or never.
+    /// Default: `WhenIdle`.
     #[serde(default)]
     pub on_drift: OnDrift,
+    /// For `WhenIdle`: how long a drifted session must have shown no output (and had nobody
+    /// attached) before it is restarted. Default: `1m`.
+    #[serde(default = "default_quiet_period")]
+    pub quiet_period: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { on_drift: OnDrift::default(), quiet_period: default_quiet_period() }
+    }
+}
+
+fn default_quiet_period() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Drift restart policies.

@@ -169,6 +169,14 @@ pub struct CrashLoopSpec {
     /// Default: `30m`.
     #[serde(default = "default_quarantine")]
     pub quarantine: Duration,
+    /// A session that has run this long since its last restart has its restart count reset.
+    /// Default: `5m`.
+    #[serde(default = "default_stable_after")]
+    pub stable_after: Duration,
+}
+
+fn default_stable_after() -> Duration {
+    Duration::from_secs(300)
 }
 
 impl Default for CrashLoopSpec {
@@ -178,6 +186,7 @@ impl Default for CrashLoopSpec {
             window: default_window(),
             backoff: BackoffSpec::default(),
             quarantine: default_quarantine(),
+            stable_after: default_stable_after(),
         }
     }
 }

@@ -88,7 +88,13 @@ pub fn row(shown: &Shown, wide: bool, now: chrono::DateTime<chrono::Utc>) -> Vec
                 .map(str::to_owned)
                 .or_else(|| shown.default_provider.clone())
                 .unwrap_or_else(|| "-".into());
-            r.extend([provider, sp("/rig"), ready, restarts, st("phase")]);
+            // A drifted session shows in the status column: a restart is coming (or is not
+            // allowed), and people should see that before it happens.
+            let phase = match status.and_then(|s| s.get("drift")).and_then(Value::as_str) {
+                Some(drift) => format!("{} ({drift})", st("phase")),
+                None => st("phase"),
+            };
+            r.extend([provider, sp("/rig"), ready, restarts, phase]);
         }
         Kind::Rig => {
             let prefix = spec

@@ -19,7 +19,7 @@ pub struct Args {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let ctx = WorkContext::load_with_templates(city)?;
     let agent = ctx.agent(args.agent.as_deref())?;
-    let launch = launches(&ctx.model, &agent, 1)?.into_iter().next();
+    let launch = launches(&ctx.model, &agent, &[1])?.into_iter().next();
     match launch.and_then(|l| l.prompt) {
         Some(prompt) => println!("{}", prompt.trim_end()),
         None => println!(

@@ -53,7 +53,8 @@ enum SessionCommand {
         /// The session.
         session: String,
     },
-    /// Let the controller run a session stopped with `gc session stop` again.
+    /// Let the controller run a session stopped with `gc session stop` (or stopped for
+    /// idleness) again.
     Start {
         /// The session.
         session: String,
@@ -138,8 +139,11 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         SessionCommand::Start { session } => {
             let name = resolve(&model, &session)?;
-            if !holds::release(&city_dir, &name)? {
-                println!("{name} was not stopped with `gc session stop`; nothing to do");
+            let idle = holds::Marks::idle(&city_dir).clear(&name)?;
+            if !holds::release(&city_dir, &name)? && !idle {
+                println!(
+                    "{name} was not stopped with `gc session stop` or for idleness; nothing to do"
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             if crate::notify::request(&city_dir, "reload", Duration::from_secs(2)).is_some() {

@@ -10,8 +10,9 @@ use serde_json::Value;
 use crate::api::Kind;
 use crate::store::Store;
 
-/// Phases in which an agent has nothing more to do.
-const SETTLED: &[&str] = &["Running", "Stopped"];
+/// Phases in which an agent has nothing more to do (a quarantined agent waits for a person
+/// or its quarantine's end, an idle one for work).
+const SETTLED: &[&str] = &["Running", "Stopped", "Idle", "Quarantined"];
 
 /// The agents not yet converged, as `name (phase)`. An agent has converged when its status
 /// was recorded from the current generations of everything it derives from (`observedInputs`:

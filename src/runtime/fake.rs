@@ -34,6 +34,7 @@ struct Session {
     exit_status: Option<i32>,
     created: SystemTime,
     last_activity: SystemTime,
+    attached: bool,
     output: String,
 }
 
@@ -97,6 +98,25 @@ impl FakeRuntime {
         true
     }
 
+    /// Marks session `name` as having a person's terminal attached (or not). Returns whether
+    /// there was such a session.
+    pub fn set_attached(&self, name: &str, attached: bool) -> bool {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get_mut(name) else { return false };
+        session.attached = attached;
+        true
+    }
+
+    /// Sets when session `name` was created and last showed output, as a fake clock sees it.
+    /// Returns whether there was such a session.
+    pub fn set_times(&self, name: &str, created: SystemTime, last_activity: SystemTime) -> bool {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get_mut(name) else { return false };
+        session.created = created;
+        session.last_activity = last_activity;
+        true
+    }
+
     /// Makes the next start of session `name` fail with `error` (once).
     pub fn fail_next_start(&self, name: &str, error: RuntimeError) {
         self.lock().start_errors.insert(name.to_owned(), error);
@@ -143,6 +163,7 @@ impl Runtime for FakeRuntime {
             exit_status: None,
             created: now,
             last_activity: now,
+            attached: false,
             output: String::new(),
         };
         state.sessions.insert(config.name.clone(), session);
@@ -175,6 +196,7 @@ impl Runtime for FakeRuntime {
                 exit_status: if s.alive { None } else { s.exit_status },
                 created: Some(s.created),
                 last_activity: Some(s.last_activity),
+                attached: s.attached,
                 meta: s.config.meta.clone(),
             })
             .collect())

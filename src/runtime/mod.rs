@@ -58,6 +58,9 @@ pub struct SessionInfo {
     pub created: Option<SystemTime>,
     /// When the session last produced output.
     pub last_activity: Option<SystemTime>,
+    /// Whether a person's terminal is attached to it now (never for runtimes without
+    /// attachable terminals).
+    pub attached: bool,
     /// Every metadata key of the session.
     pub meta: BTreeMap<String, String>,
 }

@@ -98,6 +98,7 @@ impl SubprocessRuntime {
             exit_status,
             created: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(state.created)),
             last_activity: self.log_mtime(name),
+            attached: false,
             meta: state.meta,
         }
     }

@@ -29,7 +29,7 @@ const META_OPTION: &str = "@gc-meta";
 /// names cannot contain tabs, hex-encoded metadata neither.
 const LIST_FORMAT: &str = "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t\
                            #{pane_dead_signal}\t#{session_created}\t#{window_activity}\t\
-                           #{@gc-meta}";
+                           #{session_attached}\t#{@gc-meta}";
 
 /// Pause between typing a nudge and pressing Enter: agent TUIs treat an Enter arriving in the
 /// same burst as the text as part of a paste (a newline), not as "submit".
@@ -280,7 +280,8 @@ fn parse_list(out: &str) -> Vec<SessionInfo> {
     let mut sessions: BTreeMap<String, SessionInfo> = BTreeMap::new();
     for line in out.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, pid, dead, status, signal, created, activity, meta] = fields[..] else {
+        let [name, pid, dead, status, signal, created, activity, attached, meta] = fields[..]
+        else {
             continue;
         };
         let alive = dead != "1";
@@ -296,6 +297,7 @@ fn parse_list(out: &str) -> Vec<SessionInfo> {
             exit_status,
             created: epoch(created),
             last_activity: epoch(activity),
+            attached: attached.parse::<u32>().is_ok_and(|n| n > 0),
             meta: decode_meta(meta),
         };
         match sessions.get_mut(name) {
@@ -498,15 +500,16 @@ mod tests {
     fn list_output_is_parsed() {
         let meta = encode_meta(&BTreeMap::from([("k".to_owned(), "v".to_owned())]));
         let out = format!(
-            "b\t20\t1\t3\t\t1700000000\t1700000001\t\n\
-             a\t10\t0\t\t\t1700000000\t1700000002\t{meta}\n\
-             c\t30\t1\t\t15\t0\t0\t\n\
+            "b\t20\t1\t3\t\t1700000000\t1700000001\t0\t\n\
+             a\t10\t0\t\t\t1700000000\t1700000002\t1\t{meta}\n\
+             c\t30\t1\t\t15\t0\t0\t0\t\n\
              garbage line\n"
         );
         let list = parse_list(&out);
         let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert!(list[0].alive && list[0].pid == Some(10) && list[0].meta["k"] == "v");
+        assert!(list[0].attached && !list[1].attached);
         assert_eq!((list[1].alive, list[1].exit_status), (false, Some(3)));
         assert_eq!(list[2].exit_status, Some(128 + 15));
         assert_eq!(list[2].created, None);
