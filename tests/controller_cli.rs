@@ -209,14 +209,7 @@ fn a_restarted_controller_adopts_running_sessions() {
     city.run(&["start", "--timeout", "30s"]);
     let before = city.panes();
     assert_eq!(before.len(), 3);
-    let pid = city.controller_pid().unwrap();
-    Command::new("kill").args(["-9", &pid.to_string()]).output().unwrap();
-    wait_until("the controller to die", LONG, || {
-        Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .output()
-            .map_or(true, |o| !o.status.success())
-    });
+    city.kill_controller();
     city.run(&["start", "--timeout", "30s"]);
     // The new controller's first pass over every agent is done when it says it is ready.
     wait_until("the second controller's first pass", LONG, || {

@@ -115,6 +115,16 @@ impl TmuxCity {
             .unwrap_or(Value::Null)
     }
 
+    /// Kills the controller with SIGKILL (as a crash would: sessions stay) and waits until it
+    /// is gone.
+    pub fn kill_controller(&self) {
+        let pid = self.controller_pid().expect("a controller runs").to_string();
+        Command::new("kill").args(["-9", &pid]).output().unwrap();
+        wait_until("the controller to die", Duration::from_secs(30), || {
+            Command::new("kill").args(["-0", &pid]).output().map_or(true, |o| !o.status.success())
+        });
+    }
+
     /// The running controller's pid, from its lock file.
     pub fn controller_pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.path().join(".gc/controller.lock")).ok()?.trim().parse().ok()
