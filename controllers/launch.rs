@@ -411,6 +411,52 @@ mod tests {
     }
 
     #[test]
+    fn settings_outside_the_launch_change_no_fingerprint() {
+        use crate::api::agent::{AgentSpec, OnDrift, PromptSpec, ScalingSpec};
+        use crate::api::provider::ProviderSpec;
+        use crate::controllers::model::Applied;
+        let model = |spec: AgentSpec| {
+            let mut model = CityModel { dir: "/c".into(), ..CityModel::default() };
+            let applied = |spec| Applied { name: "n".into(), generation: 1, uid: "u".into(), spec };
+            model.providers.insert(
+                "p".into(),
+                applied(ProviderSpec { command: "x".into(), ..ProviderSpec::default() }),
+            );
+            let agent = Applied { name: "worker".into(), generation: 1, uid: "u".into(), spec };
+            model.agents.insert("worker".into(), agent);
+            model
+        };
+        let base = AgentSpec {
+            provider: Some("p".into()),
+            prompt: Some(PromptSpec { template: None, inline: Some("Hi {{ agent.name }}".into()) }),
+            scaling: Some(ScalingSpec {
+                min: 1,
+                max: 2,
+                scale_check: None,
+                scale_check_timeout: crate::api::Duration::from_secs(30),
+            }),
+            ..AgentSpec::default()
+        };
+        let fingerprint = |spec: AgentSpec| {
+            launches(&model(spec), "worker", &[1]).unwrap()[0].fingerprint.clone()
+        };
+        let before = fingerprint(base.clone());
+        let mut same = base.clone();
+        same.nudge = Some("check your hook".into());
+        same.scaling.as_mut().unwrap().max = 5;
+        same.depends_on = vec!["mayor".into()];
+        same.idle_timeout = Some(crate::api::Duration::from_secs(60));
+        same.restart_policy.on_drift = OnDrift::Never;
+        assert_eq!(fingerprint(same), before, "no restart for settings the session never sees");
+        let mut env = base.clone();
+        env.env.insert("LOG_LEVEL".into(), "debug".into());
+        assert_ne!(fingerprint(env), before);
+        let mut prompt = base;
+        prompt.prompt = Some(PromptSpec { template: None, inline: Some("Bye".into()) });
+        assert_ne!(fingerprint(prompt), before);
+    }
+
+    #[test]
     fn changed_fields_name_what_differs_and_nothing_else() {
         let before = sample();
         let recorded = encode_fields(&launch_fields(&before));
