@@ -94,6 +94,8 @@ fn a_command_that_exits_at_once_ends_quarantined_until_reset() {
     });
     let table = gc_out(&city, &["get", "agents"]);
     assert!(table.contains("Quarantined"), "{table}");
+    let sessions = gc_out(&city, &["session", "list"]);
+    assert!(sessions.contains("exited (3), quarantined"), "{sessions}");
 
     // A City change makes the controller plan every agent again; it still does not restart it.
     let yaml = std::fs::read_to_string(city.path().join("city.yaml")).unwrap();

@@ -83,6 +83,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         SessionCommand::List => {
             let now = SystemTime::now();
             let held = holds::held(&city_dir)?;
+            let crashes = ctx.ledger.load().unwrap_or_default();
             let rows: Vec<Vec<String>> = rt
                 .list(&model.session_prefix())?
                 .into_iter()
@@ -97,6 +98,12 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                             Some(code) => format!("exited ({code})"),
                             None => "exited".to_owned(),
                         },
+                    };
+                    let state = match crashes.get(&s.name) {
+                        Some(record) if !s.alive && record.is_quarantined(now) => {
+                            format!("{state}, quarantined")
+                        }
+                        _ => state,
                     };
                     let age = s
                         .created
