@@ -84,8 +84,22 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             let now = SystemTime::now();
             let held = holds::held(&city_dir)?;
             let crashes = ctx.ledger.load().unwrap_or_default();
-            let rows: Vec<Vec<String>> = rt
-                .list(&model.session_prefix())?
+            let listed = rt.list(&model.session_prefix())?;
+            let names: std::collections::BTreeSet<&str> =
+                listed.iter().map(|s| s.name.as_str()).collect();
+            // A quarantined session whose pane is gone still deserves a line: it is why the
+            // agent runs nothing.
+            let gone: Vec<Vec<String>> = crashes
+                .iter()
+                .filter(|(name, record)| {
+                    record.is_quarantined(now) && !names.contains(name.as_str())
+                })
+                .map(|(name, _)| {
+                    let agent = owner(&model, name).unwrap_or_else(|| "-".to_owned());
+                    vec![name.clone(), agent, "quarantined".into(), "-".into(), "-".into()]
+                })
+                .collect();
+            let mut rows: Vec<Vec<String>> = listed
                 .into_iter()
                 .map(|s| {
                     let state = match (s.alive, held.contains(&s.name)) {
@@ -118,6 +132,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                     ]
                 })
                 .collect();
+            rows.extend(gone);
             if rows.is_empty() {
                 println!("No sessions.");
             } else {
