@@ -70,6 +70,8 @@ pub struct Context {
     pub seen_up: Mutex<BTreeSet<String>>,
     /// Sessions already reported as not ready within the startup timeout.
     pub reported_unready: Mutex<BTreeSet<String>>,
+    /// The last failure of each agent's `scaleCheck` that was recorded as an event.
+    pub failing_checks: Mutex<BTreeMap<String, String>>,
     /// Sessions already reported as belonging to no resource.
     pub reported_orphans: Mutex<BTreeSet<String>>,
     /// Worktrees already reported as kept, and worktree failures already reported.
@@ -89,6 +91,7 @@ impl Context {
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             reported_unready: Mutex::default(),
+            failing_checks: Mutex::default(),
             reported_orphans: Mutex::default(),
             reported_worktrees: Mutex::default(),
             actor: actor.to_owned(),
@@ -261,17 +264,27 @@ fn run_scale_check(
         ("GC_CITY_NAME".to_owned(), model.city_name()),
         ("GC_AGENT".to_owned(), agent.to_owned()),
     ]);
-    super::scale_check::run(command, &model.dir, &env, timeout).map_err(|e| {
-        let message = e.to_string();
-        ctx.emit(
-            "agent.scale_check_failed",
-            "ScaleCheckFailed",
-            Some(agent),
-            format!("scaleCheck of {agent} failed: {message}; using scaling.min"),
-            json!({"command": command, "error": message}),
-        );
-        message
-    })
+    let result = super::scale_check::run(command, &model.dir, &env, timeout);
+    let mut failing = ctx.failing_checks.lock().unwrap_or_else(|e| e.into_inner());
+    result
+        .map_err(|e| {
+            let message = e.to_string();
+            // Once per failure, not once per pass: a broken check must not flood the log.
+            if failing.insert(agent.to_owned(), message.clone()).as_ref() == Some(&message) {
+                return message;
+            }
+            ctx.emit(
+                "agent.scale_check_failed",
+                "ScaleCheckFailed",
+                Some(agent),
+                format!("scaleCheck of {agent} failed: {message}; using scaling.min"),
+                json!({"command": command, "error": message}),
+            );
+            message
+        })
+        .inspect(|_| {
+            failing.remove(agent);
+        })
 }
 
 /// The sessions of the city that belong to `agent`: by name, or by their `agent` metadata.
@@ -597,6 +610,8 @@ fn execute(
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
                 return Ok(None);
             }
+            // Stopped on purpose: its absence from now on is no crash.
+            ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
             if *reason == StopReason::IdleTimeout {
                 Marks::idle(&ctx.city_dir).set(session)?;
             }
@@ -608,7 +623,10 @@ fn execute(
                 json!({"session": session}),
             );
         }
-        SessionAction::Remove { session } => rt.stop(session, Duration::ZERO)?,
+        SessionAction::Remove { session } => {
+            ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
+            rt.stop(session, Duration::ZERO)?;
+        }
         SessionAction::AwaitReady { launch } => {
             return await_ready(ctx, model, agent, launch, Duration::ZERO);
         }
