@@ -11,8 +11,8 @@
 //! - live with a launch fingerprint that differs from the one recorded at its start → drift,
 //!   restarted as `restartPolicy.onDrift` allows (never compared when no fingerprint was
 //!   recorded);
-//! - live, quiet, detached and without in-progress work past `idleTimeout` → stopped until
-//!   work arrives.
+//! - live, quiet, detached, holding no in-progress work and with no ready work waiting past
+//!   `idleTimeout` → stopped until work arrives.
 //!
 //! Sessions it should not run (suspended, deleted, held, scaled down) are stopped; when the
 //! agent is being turned off, not before the agents depending on it have stopped.
@@ -555,6 +555,7 @@ impl Planner<'_, '_> {
             && is_ready
             && !info.attached
             && !input.work.busy.contains(name)
+            && !input.work.ready
         {
             if quiet_for >= timeout {
                 self.actions.push(SessionAction::Stop {

@@ -404,10 +404,13 @@ fn an_idle_session_stops_and_starts_again_when_work_arrives() {
         described(&case.plan()),
         ["stop gc-c-worker (IdleTimeout: quiet for 10m with no work in progress)"]
     );
-    // Holding in-progress work, or attached: not idle.
+    // Holding in-progress work, with ready work waiting, or attached: not idle.
     case.work.busy.insert("gc-c-worker".into());
     assert!(case.plan().actions.is_empty());
     case.work.busy.clear();
+    case.work.ready = true;
+    assert!(case.plan().actions.is_empty());
+    case.work.ready = false;
     live.attached = true;
     case.observed = vec![live.clone()];
     assert!(case.plan().actions.is_empty());

@@ -134,7 +134,7 @@ fn drift_is_handled_as_each_agents_restart_policy_says() {
             name,
             &format!(
                 "  env:\n    LOG_LEVEL: info\n  restartPolicy:\n    onDrift: {policy}\n    \
-                 quietPeriod: 1s\n"
+                 quietPeriod: 3s\n"
             ),
         );
     }
@@ -282,4 +282,30 @@ fn dependencies_start_in_waves_and_stop_in_reverse() {
     let stopped = |session: &str| seq("session.stopped", session);
     assert!(stopped("gc-town-top") < stopped("gc-town-middle"));
     assert!(stopped("gc-town-middle") < stopped("gc-town-base"));
+}
+
+#[test]
+fn an_idle_session_stops_and_comes_back_when_work_is_slung() {
+    let city = city("gcli", "");
+    city.write("quiet", "");
+    agent(&city, "idler", "  idleTimeout: 2s\n");
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    let session = "gc-town-idler";
+    wait_until("the idle stop", Duration::from_secs(20), || {
+        events_of(&city, "session.stopped", session).iter().any(|e| e["reason"] == "IdleTimeout")
+    });
+    wait_until("phase Idle", Duration::from_secs(10), || {
+        city.status("agents", "idler")["phase"] == "Idle"
+    });
+    assert!(live_sessions(&city).is_empty());
+
+    city.run(&["sling", "idler", "wake up"]);
+    wait_until("the start for the work", Duration::from_secs(15), || {
+        events_of(&city, "session.started", session).iter().any(|e| e["reason"] == "WorkArrived")
+    });
+    assert_eq!(live_sessions(&city), [session]);
+    // Ready work waiting for it keeps it from counting as idle.
+    std::thread::sleep(Duration::from_secs(3)); // past its idleTimeout: nothing to wait for
+    assert_eq!(live_sessions(&city), [session]);
 }
