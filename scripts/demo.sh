@@ -48,6 +48,13 @@ echo "==> gc bd list --all   (in the rig: rigs/demo-repo)"
 (cd rigs/demo-repo && "$GC" bd list --all)
 echo "==> gc events --type 'bead.*' --limit 10"
 "$GC" events --type 'bead.*' --limit 10
+echo "==> the worker pool grew with the work and shrinks back to its min of 1"
+deadline=$((SECONDS + 30))
+until "$GC" status | grep -q '^worker .* 1/1 '; do
+  [ "$SECONDS" -ge "$deadline" ] && break
+  sleep 0.5
+done
+"$GC" events --object agent/worker --type session.started --type session.stopped
 cat <<EOT
 
 The sample city runs in $CITY (its own tmux server). Try:
