@@ -68,6 +68,9 @@ pub struct AgentInput<'a> {
     pub crash_loop: CrashLoop,
     /// Most sessions started (or restarted) by one plan.
     pub max_starts: usize,
+    /// How many more sessions may run city-wide (the City's `maxActiveSessions` less those
+    /// running), when it sets a limit.
+    pub session_room: Option<usize>,
     /// Now.
     pub now: SystemTime,
 }
@@ -330,6 +333,7 @@ struct Planner<'i, 'a> {
     requeue_after: Option<Duration>,
     rows: Vec<Value>,
     starts: usize,
+    added: usize,
     ready: usize,
     idle: usize,
     backing_off: bool,
@@ -347,6 +351,7 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         requeue_after: None,
         rows: Vec::new(),
         starts: 0,
+        added: 0,
         ready: 0,
         idle: 0,
         backing_off: false,
@@ -385,9 +390,17 @@ impl Planner<'_, '_> {
         self.requeue_after = Some(self.requeue_after.map_or(after, |r| r.min(after)));
     }
 
-    /// Whether the start budget of this plan has room for one more start.
-    fn take_start(&mut self, session: &str) -> bool {
+    /// Whether the start budget of this plan has room for one more start; `adds` when the
+    /// start makes one more session run (not a restart in place).
+    fn take_start(&mut self, session: &str, adds: bool) -> bool {
+        if adds && self.input.session_room.is_some_and(|room| self.added >= room) {
+            self.notes
+                .push(format!("{session}: start waits: the City's maxActiveSessions are running"));
+            self.requeue(Duration::from_secs(2));
+            return false;
+        }
         if self.starts < self.input.max_starts.max(1) {
+            self.added += usize::from(adds);
             self.starts += 1;
             return true;
         }
@@ -529,7 +542,7 @@ impl Planner<'_, '_> {
             };
             row["drift"] = json!({"changed": changed, "policy": policy_word(policy)});
             match pending {
-                None if self.take_start(name) => {
+                None if self.take_start(name, false) => {
                     self.actions.push(SessionAction::Restart {
                         launch: Box::new(launch.clone()),
                         instance: info.meta.get(meta::INSTANCE).cloned(),
@@ -646,7 +659,8 @@ impl Planner<'_, '_> {
             self.backing_off = true;
             return "backoff";
         }
-        if !self.take_start(name) {
+        // A dead session being replaced does not add one.
+        if !self.take_start(name, info.is_none()) {
             return "pending";
         }
         let (reason, detail) = match (crashed, idle_stopped, &input.pool) {

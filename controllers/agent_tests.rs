@@ -74,6 +74,7 @@ struct Case {
     dependencies: Result<(), String>,
     rig: Result<(), RigBlock>,
     max_starts: usize,
+    session_room: Option<usize>,
 }
 
 impl Case {
@@ -94,6 +95,7 @@ impl Case {
             dependencies: Ok(()),
             rig: Ok(()),
             max_starts: 5,
+            session_room: None,
         }
     }
 
@@ -122,6 +124,7 @@ impl Case {
                 stable_after: secs(300),
             },
             max_starts: self.max_starts,
+            session_room: self.session_room,
             now: now(),
         })
     }
@@ -391,6 +394,26 @@ fn starts_beyond_the_per_pass_budget_are_deferred() {
     assert_eq!(plan.status["sessions"][3]["state"], "pending");
     assert_eq!(plan.requeue_after, Some(secs(1)));
     assert!(plan.notes[0].contains("maxStartsPerPass"), "{:?}", plan.notes);
+}
+
+#[test]
+fn the_citys_max_active_sessions_caps_new_sessions_not_restarts() {
+    let launches: Vec<Launch> = (1..=3).map(|n| launch(&format!("gc-c-worker-{n}"), &[])).collect();
+    let dead = session(&launches[0], false, false);
+    let mut case = Case::new(launches, vec![dead]);
+    case.pool = Some(PoolWant { wanted: 3, why: "3 beads".into() });
+    case.session_room = Some(1);
+    let plan = case.plan();
+    // The dead member is replaced (it adds nothing); one new member fits, the third waits.
+    assert_eq!(
+        described(&plan),
+        [
+            "start gc-c-worker-1 (exited with status 3)",
+            "start gc-c-worker-2 (pool scaled up: 3 beads)"
+        ]
+    );
+    assert!(plan.notes[0].contains("maxActiveSessions"), "{:?}", plan.notes);
+    assert_eq!(plan.status["sessions"][2]["state"], "pending");
 }
 
 #[test]

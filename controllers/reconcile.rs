@@ -475,6 +475,14 @@ pub fn plan_agent(
             stable_after: crash_loop.stable_after.get(),
         },
         max_starts: city.controller.max_starts_per_pass as usize,
+        session_room: city.max_active_sessions.map(|max| {
+            let running = world
+                .sessions
+                .iter()
+                .filter(|s| s.alive && s.meta.get(meta::AGENT).is_some())
+                .count();
+            (max as usize).saturating_sub(running)
+        }),
         now,
     };
     agent::plan(&input)

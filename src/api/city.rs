@@ -24,7 +24,9 @@ pub struct CitySpec {
     /// Controller timing and crash-loop policy.
     #[serde(default)]
     pub controller: ControllerSpec,
-    /// Most sessions running at once across the whole city. Default: no limit.
+    /// Most agent sessions running at once across the whole city: further starts wait (a
+    /// restart in place or a crashed session being replaced does not count as one more).
+    /// Agents reconciled at the same moment may overshoot it by a session. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_active_sessions: Option<u32>,
     /// When true every session is stopped and none is started. Default: `false`.
