@@ -479,7 +479,7 @@ pub fn plan_agent(
             let running = world
                 .sessions
                 .iter()
-                .filter(|s| s.alive && s.meta.get(meta::AGENT).is_some())
+                .filter(|s| s.alive && s.meta.contains_key(meta::AGENT))
                 .count();
             (max as usize).saturating_sub(running)
         }),
