@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Times `gc diff` (no change) and `gc apply -f` of one changed file on a 1,000-resource city,
+# Times `gc diff` (no change; the resource diff alone, then with the runtime plan, which plans
+# every agent against tmux) and `gc apply -f` of one changed file on a 1,000-resource city,
 # each as a ratio to `gc validate` of the whole city, in the same run.
 #
 #   benches/store-vs-validate.sh          # from any directory
@@ -38,7 +39,8 @@ bash -c "$FLIP"
 "$GC" diff >/dev/null || { echo "gc diff should see no change after apply" >&2; exit 1; }
 
 "$HYPERFINE" -N -w 3 -r "$RUNS" --export-json "$CITY/read.json" \
-    -n validate "$GC validate" -n diff "$GC diff" >/dev/null
+    -n validate "$GC validate" -n diff "$GC diff --no-runtime" \
+    -n "diff + runtime plan" "$GC diff" >/dev/null
 "$HYPERFINE" -w 1 -r "$RUNS" --export-json "$CITY/apply.json" --prepare "$FLIP" \
     -n "apply -f one file" "$GC apply -f $ONE" >/dev/null
 
@@ -50,7 +52,8 @@ for path in sys.argv[1:3]:
         res[r["command"]] = r["median"]
 v = res["validate"]
 print(f"{sys.argv[3]} resources; medians over the same city:")
-for name, goal in [("validate", None), ("diff", 1.5), ("apply -f one file", 0.5)]:
+for name, goal in [("validate", None), ("diff", 1.5), ("diff + runtime plan", None),
+                   ("apply -f one file", 0.5)]:
     t = res[name]
     line = f"  {name:<20} {t * 1e3:7.1f} ms  {t / v:5.2f}x validate"
     if goal is not None:

@@ -18,5 +18,6 @@ pub mod provider;
 pub mod reconcile;
 pub mod rig;
 pub mod rig_reconcile;
+pub mod runtime_plan;
 pub mod scale_check;
 pub mod worktree;

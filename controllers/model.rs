@@ -46,17 +46,20 @@ impl CityModel {
     /// Reads the applied city from `store` (and the prompt templates its agents name).
     pub fn load(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
         let mut model = CityModel::load_specs(city_dir, store)?;
-        let paths: Vec<String> = model
-            .agents
-            .values()
-            .filter_map(|a| a.spec.prompt.as_ref()?.template.clone())
-            .collect();
-        for path in paths {
-            let text = std::fs::read_to_string(model.dir.join(&path))
-                .map_err(|e| format!("cannot read prompt template {path}: {e}"));
-            model.templates.insert(path, text);
-        }
+        model.read_templates();
         Ok(model)
+    }
+
+    /// (Re)reads from disk the prompt templates the agents name, forgetting any others.
+    pub fn read_templates(&mut self) {
+        let paths: Vec<String> =
+            self.agents.values().filter_map(|a| a.spec.prompt.as_ref()?.template.clone()).collect();
+        self.templates.clear();
+        for path in paths {
+            let text = std::fs::read_to_string(self.dir.join(&path))
+                .map_err(|e| format!("cannot read prompt template {path}: {e}"));
+            self.templates.insert(path, text);
+        }
     }
 
     /// Reads the applied resources only, without the prompt templates (enough to know names,
@@ -96,6 +99,17 @@ impl CityModel {
                 self.agents.insert(meta.name.clone(), applied(meta, o.spec));
             }
             Resource::Formula(_) | Resource::Order(_) => {}
+        }
+    }
+
+    /// Removes the object `kind/name` (as deleting or pruning it would).
+    pub fn remove(&mut self, kind: Kind, name: &str) {
+        match kind {
+            Kind::City if self.city.as_ref().is_some_and(|c| c.name == name) => self.city = None,
+            Kind::Provider => drop(self.providers.remove(name)),
+            Kind::Rig => drop(self.rigs.remove(name)),
+            Kind::Agent => drop(self.agents.remove(name)),
+            _ => {}
         }
     }
 

@@ -78,6 +78,9 @@ pub struct Context {
     pub reported_worktrees: Mutex<BTreeSet<PathBuf>>,
     /// Who the events are from.
     pub actor: String,
+    /// Set for a dry run (`gc diff`): observing records no events (a failed `scaleCheck`) and
+    /// creates no bead store. Only [`observe`] is meant to run with it.
+    pub dry_run: bool,
 }
 
 impl Context {
@@ -95,6 +98,7 @@ impl Context {
             reported_orphans: Mutex::default(),
             reported_worktrees: Mutex::default(),
             actor: actor.to_owned(),
+            dry_run: false,
         }
     }
 
@@ -130,6 +134,9 @@ impl Context {
         message: String,
         payload: Value,
     ) {
+        if self.dry_run {
+            return;
+        }
         let mut event = crate::events::Event::new(event_type, reason, message).payload(payload);
         if let Some(agent) = agent {
             event = event.object(Kind::Agent, agent);
@@ -213,7 +220,12 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
     for agent in agents {
         let Some(applied) = model.agents.get(*agent) else { continue };
         if needs_work(&applied.spec) {
-            match crate::work::demand::demand_of(model, agent) {
+            let read = if ctx.dry_run {
+                crate::work::demand::demand_if_present
+            } else {
+                crate::work::demand::demand_of
+            };
+            match read(model, agent) {
                 Ok(work) => {
                     world.work.insert((*agent).to_owned(), work);
                 }

@@ -153,7 +153,9 @@ fn diff_exit_codes_follow_kubectl_and_ignore_formatting() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("agent/worker: created"));
     city.gc().arg("apply").assert().success();
-    city.gc().arg("diff").assert().code(0).stdout("");
+    // No resource differs: nothing but the runtime plan, which --no-runtime leaves out.
+    city.gc().arg("diff").assert().code(0).stdout(contains("Runtime plan"));
+    city.gc().args(["diff", "--no-runtime"]).assert().code(0).stdout("");
 
     // Same content, different formatting and key order: no difference.
     city.write(

@@ -168,30 +168,54 @@ fn lexical_absolute(cwd: &Path, path: &Path) -> PathBuf {
 pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<(), StoreError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for change in changes {
-        match (change.action, &change.desired, &change.applied) {
-            (Action::Create, Some(desired), _) => {
-                let object =
-                    stored(desired, 1, now.clone(), uuid::Uuid::new_v4().to_string(), store, lock)?;
-                store.put(lock, &object)?;
+        match change.action {
+            Action::Create | Action::Configure => {
+                if let Some(object) = stored_after(change, store.next_resource_version(lock)?, &now)
+                {
+                    store.put(lock, &object)?;
+                }
             }
-            (Action::Configure, Some(desired), Some(current)) => {
-                let generation = current.metadata.generation + u64::from(change.spec_changed());
-                let meta = &current.metadata;
-                let object = stored(
-                    desired,
-                    generation,
-                    meta.creation_timestamp.clone(),
-                    meta.uid.clone(),
-                    store,
-                    lock,
-                )?;
-                store.put(lock, &object)?;
-            }
-            (Action::Prune, _, _) => store.delete(lock, change.kind, &change.name)?,
-            _ => {}
+            Action::Prune => store.delete(lock, change.kind, &change.name)?,
+            Action::Unchanged => {}
         }
     }
     Ok(())
+}
+
+/// The object `change` leaves in the store, or `None` when it writes none (a prune, an
+/// unchanged object). A create gets generation 1, a new uid and `now` as its creation time; a
+/// configure keeps the stored uid and creation time, and bumps the generation only when the
+/// spec changes. `resource_version` is stamped as given. `gc apply` stores exactly this, and
+/// `gc diff` plans the runtime against it.
+pub fn stored_after(change: &Change, resource_version: String, now: &str) -> Option<StoredObject> {
+    let desired = change.desired.as_ref()?;
+    let (generation, creation_timestamp, uid) = match (change.action, &change.applied) {
+        (Action::Create, _) => (1, now.to_owned(), uuid::Uuid::new_v4().to_string()),
+        (Action::Configure, Some(current)) => {
+            let meta = &current.metadata;
+            (
+                meta.generation + u64::from(change.spec_changed()),
+                meta.creation_timestamp.clone(),
+                meta.uid.clone(),
+            )
+        }
+        _ => return None,
+    };
+    Some(StoredObject {
+        api_version: crate::api::API_VERSION.to_owned(),
+        kind: desired.kind,
+        metadata: StoredMeta {
+            name: desired.name.clone(),
+            labels: desired.labels.clone(),
+            annotations: desired.annotations.clone(),
+            generation,
+            resource_version,
+            creation_timestamp,
+            uid,
+        },
+        spec: desired.spec.clone(),
+        source: desired.source.clone(),
+    })
 }
 
 /// The events an executed plan records, one per change that is not `unchanged`:
@@ -237,29 +261,4 @@ pub fn events(changes: &[Change]) -> Vec<crate::events::NewEvent> {
             event.object(c.kind, &c.name)
         })
         .collect()
-}
-
-fn stored(
-    desired: &DesiredObject,
-    generation: u64,
-    creation_timestamp: String,
-    uid: String,
-    store: &Store,
-    lock: &WriteLock,
-) -> Result<StoredObject, StoreError> {
-    Ok(StoredObject {
-        api_version: crate::api::API_VERSION.to_owned(),
-        kind: desired.kind,
-        metadata: StoredMeta {
-            name: desired.name.clone(),
-            labels: desired.labels.clone(),
-            annotations: desired.annotations.clone(),
-            generation,
-            resource_version: store.next_resource_version(lock)?,
-            creation_timestamp,
-            uid,
-        },
-        spec: desired.spec.clone(),
-        source: desired.source.clone(),
-    })
 }

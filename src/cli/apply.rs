@@ -17,7 +17,8 @@ pub struct Args {
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     files: Vec<PathBuf>,
 
-    /// Print what would change without changing anything.
+    /// Print what would change without changing anything: the resource changes, then the
+    /// runtime plan (sessions started, stopped, restarted or left drifted), as `gc diff` does.
     #[arg(long)]
     dry_run: bool,
 
@@ -64,6 +65,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("{} {}{suffix}", change.key(), change.action.past_tense());
     }
     println!("{}{suffix}", summary(&changes));
+    if args.dry_run {
+        println!("\n{}", super::runtime_plan::section(&declared.city_dir, &changes).trim_end());
+    }
     let city_dir = declared.city_dir.clone();
     // The process ends here; skip tearing down every loaded document (see gc validate).
     std::mem::forget((declared, changes));

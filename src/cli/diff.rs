@@ -13,7 +13,13 @@ use crate::store::Store;
 ///
 /// For each resource that differs, prints a unified diff of its spec (stored → files, in
 /// canonical key order, so formatting-only edits show nothing) and one line per changed
-/// field. Exit status: 0 no difference, 1 differences, 2 or more an error.
+/// field. Then the runtime plan: every session the controller would start, stop or restart
+/// once this is applied, and every one it would leave drifted, with the reason (planned by the
+/// controller's own planner against the live sessions; a pool's scaleCheck is run for it).
+///
+/// Exit status reflects resource differences only (the runtime plan never changes it, and a
+/// plan that cannot be worked out is said in one line): 0 no difference, 1 differences, 2 or
+/// more an error.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files or directories to compare. Default: the whole city directory (and then resources
@@ -24,6 +30,11 @@ pub struct Args {
     /// With -f: also show resources last applied from these files that they no longer declare.
     #[arg(long)]
     prune: bool,
+
+    /// Skip the runtime plan: no tmux, bead store or scaleCheck is looked at (for CI, where
+    /// only the resource diff matters).
+    #[arg(long)]
+    no_runtime: bool,
 
     /// When to colour the diff.
     #[arg(long, value_enum, default_value_t = super::Color::Auto)]
@@ -48,6 +59,12 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     for change in &changed {
         out.push_str(&summary_lines(change));
+    }
+    if !args.no_runtime {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&super::runtime_plan::section(&declared.city_dir, &changes));
     }
     print!("{out}");
     let code = ExitCode::from(if changed.is_empty() { 0 } else { 1 });

@@ -15,6 +15,7 @@ mod mail;
 mod present;
 mod prime;
 mod rig;
+mod runtime_plan;
 mod schema;
 mod session;
 mod sling;

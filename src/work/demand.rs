@@ -56,6 +56,19 @@ pub fn demand_of(model: &CityModel, agent: &str) -> Result<Demand> {
     demand(store.as_ref(), agent)
 }
 
+/// [`demand_of`] without creating anything: a store that is not initialised yet holds no work
+/// (a dry run must not make one; the controller would create it empty).
+pub fn demand_if_present(model: &CityModel, agent: &str) -> Result<Demand> {
+    let applied =
+        model.agents.get(agent).ok_or_else(|| super::stores::unknown_agent(model, agent))?;
+    let (dir, _) = super::stores::store_config(model, applied.spec.rig.as_deref())?;
+    if !dir.join(crate::beads::layout::CONFIG_FILE).is_file() {
+        return Ok(Demand::default());
+    }
+    let store = crate::beads::layout::open(&dir)?;
+    demand(store.as_ref(), agent)
+}
+
 /// Counts `ready` and `in_progress` beads that belong to `agent`.
 fn tally(agent: &str, ready: &[Bead], in_progress: &[Bead]) -> Demand {
     let mine = |assignee: &str| is_base_or_member(agent, assignee);
