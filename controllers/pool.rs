@@ -27,7 +27,13 @@ pub fn want(
         (None, _, Some(work)) => {
             let total = work.total();
             let beads = if total == 1 { "bead" } else { "beads" };
-            (clamp(total as u64), format!("{total} {beads} ready or in progress"))
+            let wanted = clamp(total as u64);
+            let bound = match wanted as usize {
+                w if w > total => format!(", min {}", scaling.min),
+                w if w < total => format!(", max {}", scaling.max),
+                _ => String::new(),
+            };
+            (wanted, format!("{total} {beads} ready or in progress{bound}"))
         }
         (None, _, None) => {
             (scaling.min, format!("bead store not readable; using min {}", scaling.min))
@@ -84,8 +90,13 @@ mod tests {
         assert_eq!(want(&s, None, Some(&work(0, &[]))).wanted, 0);
         let w = want(&s, None, Some(&work(2, &[("worker-1", 1)])));
         assert_eq!((w.wanted, w.why.as_str()), (3, "3 beads ready or in progress"));
-        assert_eq!(want(&s, None, Some(&work(9, &[]))).wanted, 3);
-        assert_eq!(want(&scaling(2, 3, None), None, Some(&work(0, &[]))).wanted, 2);
+        let capped = want(&s, None, Some(&work(9, &[])));
+        assert_eq!(
+            (capped.wanted, capped.why.as_str()),
+            (3, "9 beads ready or in progress, max 3")
+        );
+        let floor = want(&scaling(2, 3, None), None, Some(&work(0, &[])));
+        assert_eq!((floor.wanted, floor.why.as_str()), (2, "0 beads ready or in progress, min 2"));
         assert_eq!(want(&s, None, None).wanted, 0);
     }
 
