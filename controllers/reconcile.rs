@@ -575,6 +575,13 @@ fn remember_up(ctx: &Context, status: &Value) {
     }
 }
 
+/// Forgets that `session` was seen up, once this controller stopped or removed it on purpose:
+/// when it is started again later (the agent resumed, re-created or scaled back up), that is
+/// a first start, not a restart after a crash.
+fn forget_up(ctx: &Context, session: &str) {
+    ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
+}
+
 fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -630,8 +637,7 @@ fn execute(
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
                 return Ok(None);
             }
-            // Stopped on purpose: its absence from now on is no crash.
-            ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
+            forget_up(ctx, session);
             if *reason == StopReason::IdleTimeout {
                 Marks::idle(&ctx.city_dir).set(session)?;
             }
@@ -644,8 +650,8 @@ fn execute(
             );
         }
         SessionAction::Remove { session } => {
-            ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
             rt.stop(session, Duration::ZERO)?;
+            forget_up(ctx, session);
         }
         SessionAction::AwaitReady { launch } => {
             return await_ready(ctx, model, agent, launch, Duration::ZERO);
@@ -871,9 +877,10 @@ pub fn start_order(model: &CityModel) -> Vec<String> {
     order
 }
 
-/// The agents whose sessions are observed but which are no longer applied, and sessions on
-/// the city's socket that belong to no agent (reported once each; stopped only when the City
-/// sets `session.stopOrphans`).
+/// The agents whose sessions are observed or whose status is recorded but which are no longer
+/// applied (their sessions stopped, their status cleared), and sessions on the city's socket
+/// that belong to no agent (reported once each; stopped only when the City sets
+/// `session.stopOrphans`).
 pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
     let observed = ctx.runtime.list("")?;
@@ -912,6 +919,12 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
                     );
                 }
             }
+        }
+    }
+    // Deleted agents without sessions too, so their status is cleared.
+    for agent in ctx.store.status_names(Kind::Agent)? {
+        if !model.agents.contains_key(&agent) {
+            gone.insert(agent);
         }
     }
     for agent in gone {
