@@ -45,25 +45,36 @@ pub fn want(
 /// The member indices (from 1) to run: every member holding in-progress work (never stopped
 /// for scaling), then existing members, live ones and lowest indices first, then new members
 /// at the lowest free indices, until `wanted` are chosen. `existing` is each observed member's
-/// index and whether it is alive.
-pub fn members(existing: &[(u32, bool)], busy: &BTreeSet<u32>, wanted: u32) -> Vec<u32> {
-    let wanted = wanted as usize;
-    let mut chosen: BTreeSet<u32> = busy.iter().copied().filter(|i| *i > 0).collect();
-    let mut rest: Vec<(u32, bool)> = existing.iter().copied().filter(|(i, _)| *i > 0).collect();
+/// index and whether it is alive. Quarantined members are always listed (so their state
+/// shows) and hold a slot of `max`: the others run in the slots left, so a broken command
+/// cannot spread its crash loop over ever new members.
+pub fn members(
+    existing: &[(u32, bool)],
+    busy: &BTreeSet<u32>,
+    quarantined: &BTreeSet<u32>,
+    wanted: u32,
+    max: u32,
+) -> Vec<u32> {
+    let room = (wanted.min(max.saturating_sub(quarantined.len() as u32))) as usize;
+    let mut chosen: BTreeSet<u32> =
+        busy.iter().copied().filter(|i| *i > 0 && !quarantined.contains(i)).collect();
+    let mut rest: Vec<(u32, bool)> =
+        existing.iter().copied().filter(|(i, _)| *i > 0 && !quarantined.contains(i)).collect();
     rest.sort_by_key(|(index, alive)| (!alive, *index));
     for (index, _) in rest {
-        if chosen.len() >= wanted {
+        if chosen.len() >= room {
             break;
         }
         chosen.insert(index);
     }
     let mut next = 1;
-    while chosen.len() < wanted {
-        if !chosen.contains(&next) {
+    while chosen.len() < room {
+        if !quarantined.contains(&next) {
             chosen.insert(next);
         }
         next += 1;
     }
+    chosen.extend(quarantined.iter().copied().filter(|i| *i > 0));
     chosen.into_iter().collect()
 }
 
@@ -113,23 +124,38 @@ mod tests {
 
     #[test]
     fn scale_down_keeps_busy_members_and_stops_idle_ones_first() {
+        let none = BTreeSet::new();
         // Members 1..3 run; 3 holds work; one wanted: 3 stays (busy), 1 and 2 go.
         let running = [(1, true), (2, true), (3, true)];
-        assert_eq!(members(&running, &BTreeSet::from([3]), 1), [3]);
+        assert_eq!(members(&running, &BTreeSet::from([3]), &none, 1, 3), [3]);
         // Two wanted: the busy one and the lowest idle one.
-        assert_eq!(members(&running, &BTreeSet::from([3]), 2), [1, 3]);
+        assert_eq!(members(&running, &BTreeSet::from([3]), &none, 2, 3), [1, 3]);
         // Busy members are never dropped, even past the wanted count.
-        assert_eq!(members(&running, &BTreeSet::from([2, 3]), 0), [2, 3]);
+        assert_eq!(members(&running, &BTreeSet::from([2, 3]), &none, 0, 3), [2, 3]);
         // A dead member keeps its slot only after live ones.
-        assert_eq!(members(&[(1, false), (2, true)], &BTreeSet::new(), 1), [2]);
+        assert_eq!(members(&[(1, false), (2, true)], &none, &none, 1, 3), [2]);
     }
 
     #[test]
     fn scale_up_fills_the_lowest_free_indices() {
-        assert_eq!(members(&[], &BTreeSet::new(), 3), [1, 2, 3]);
-        assert_eq!(members(&[(2, true)], &BTreeSet::new(), 3), [1, 2, 3]);
-        assert_eq!(members(&[(5, true)], &BTreeSet::new(), 2), [1, 5]);
+        let none = BTreeSet::new();
+        assert_eq!(members(&[], &none, &none, 3, 3), [1, 2, 3]);
+        assert_eq!(members(&[(2, true)], &none, &none, 3, 3), [1, 2, 3]);
+        assert_eq!(members(&[(5, true)], &none, &none, 2, 5), [1, 5]);
         // A member that died holding work comes back (its work is on its hook).
-        assert_eq!(members(&[], &BTreeSet::from([4]), 1), [4]);
+        assert_eq!(members(&[], &BTreeSet::from([4]), &none, 1, 3), [4]);
+    }
+
+    #[test]
+    fn quarantined_members_are_listed_and_hold_their_slot_of_max() {
+        let none = BTreeSet::new();
+        let q1 = BTreeSet::from([1]);
+        // Member 1 is quarantined: the one wanted member runs as 2, and 1 still shows.
+        assert_eq!(members(&[(1, false)], &none, &q1, 1, 3), [1, 2]);
+        // Three wanted, max 3, one slot quarantined: two others run.
+        assert_eq!(members(&[(1, false)], &none, &q1, 3, 3), [1, 2, 3]);
+        // Every slot quarantined: nothing new starts.
+        let all = BTreeSet::from([1, 2]);
+        assert_eq!(members(&[(1, false), (2, false)], &none, &all, 2, 2), [1, 2]);
     }
 }

@@ -429,7 +429,14 @@ pub fn plan_agent(
                 .iter()
                 .filter_map(|s| Some((launch::member_index(&city_name, agent, &s.name)?, s.alive)))
                 .collect();
-            super::pool::members(&existing, &busy, want.wanted)
+            let quarantined: BTreeSet<u32> = world
+                .crashes
+                .iter()
+                .filter(|(_, history)| history.quarantined_until.is_some_and(|u| u > now))
+                .filter_map(|(session, _)| launch::member_index(&city_name, agent, session))
+                .collect();
+            let max = scaling.map_or(1, |s| s.max.max(s.min));
+            super::pool::members(&existing, &busy, &quarantined, want.wanted, max)
         }
         None => vec![0],
     };
