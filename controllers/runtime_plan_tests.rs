@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::apply::{Applied, Prune};
-use crate::store::{DesiredObject, StoredMeta, StoredObject};
+use crate::store::{DesiredObject, StoredObject};
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
@@ -26,21 +26,7 @@ fn desired(kind: Kind, name: &str, spec: Value) -> DesiredObject {
 }
 
 fn stored(d: &DesiredObject) -> StoredObject {
-    StoredObject {
-        api_version: crate::api::API_VERSION.into(),
-        kind: d.kind,
-        metadata: StoredMeta {
-            name: d.name.clone(),
-            labels: d.labels.clone(),
-            annotations: d.annotations.clone(),
-            generation: 3,
-            resource_version: "7".into(),
-            creation_timestamp: "2026-01-01T00:00:00Z".into(),
-            uid: format!("{}-uid", d.name),
-        },
-        spec: d.spec.clone(),
-        source: d.source.clone(),
-    }
+    d.stored(3, "7".into(), "2026-01-01T00:00:00Z".into(), format!("{}-uid", d.name))
 }
 
 /// The City `town` with the provider `cli`, then `agents`.

@@ -14,9 +14,7 @@ pub use plan::{Action, Applied, Change, Prune, plan, summary};
 
 use crate::api::Kind;
 use crate::manifest::DiscoverError;
-use crate::store::{
-    DesiredObject, KnownApplied, Store, StoreError, StoredMeta, StoredObject, WriteLock,
-};
+use crate::store::{DesiredObject, KnownApplied, Store, StoreError, StoredObject, WriteLock};
 use crate::validate::{Scope, Validation, validate, validate_against};
 
 /// The declared state a command works from.
@@ -201,21 +199,7 @@ pub fn stored_after(change: &Change, resource_version: String, now: &str) -> Opt
         }
         _ => return None,
     };
-    Some(StoredObject {
-        api_version: crate::api::API_VERSION.to_owned(),
-        kind: desired.kind,
-        metadata: StoredMeta {
-            name: desired.name.clone(),
-            labels: desired.labels.clone(),
-            annotations: desired.annotations.clone(),
-            generation,
-            resource_version,
-            creation_timestamp,
-            uid,
-        },
-        spec: desired.spec.clone(),
-        source: desired.source.clone(),
-    })
+    Some(desired.stored(generation, resource_version, creation_timestamp, uid))
 }
 
 /// The events an executed plan records, one per change that is not `unchanged`:

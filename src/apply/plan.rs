@@ -190,7 +190,6 @@ pub fn summary(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoredMeta;
     use serde_json::json;
 
     fn desired(kind: Kind, name: &str, spec: Value) -> DesiredObject {
@@ -205,21 +204,7 @@ mod tests {
     }
 
     fn stored(d: &DesiredObject) -> StoredObject {
-        StoredObject {
-            api_version: crate::api::API_VERSION.into(),
-            kind: d.kind,
-            metadata: StoredMeta {
-                name: d.name.clone(),
-                labels: d.labels.clone(),
-                annotations: d.annotations.clone(),
-                generation: 1,
-                resource_version: "1".into(),
-                creation_timestamp: "2026-01-01T00:00:00Z".into(),
-                uid: "u".into(),
-            },
-            spec: d.spec.clone(),
-            source: d.source.clone(),
-        }
+        d.stored(1, "1".into(), "2026-01-01T00:00:00Z".into(), "u".into())
     }
 
     #[test]

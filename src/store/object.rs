@@ -111,6 +111,31 @@ impl DesiredObject {
         self.kind.key(&self.name)
     }
 
+    /// The object as the store keeps it, with the server-set fields apply decided.
+    pub fn stored(
+        &self,
+        generation: u64,
+        resource_version: String,
+        creation_timestamp: String,
+        uid: String,
+    ) -> StoredObject {
+        StoredObject {
+            api_version: crate::api::API_VERSION.to_owned(),
+            kind: self.kind,
+            metadata: StoredMeta {
+                name: self.name.clone(),
+                labels: self.labels.clone(),
+                annotations: self.annotations.clone(),
+                generation,
+                resource_version,
+                creation_timestamp,
+                uid,
+            },
+            spec: self.spec.clone(),
+            source: self.source.clone(),
+        }
+    }
+
     /// The [digest](super::digest) of what apply compares.
     pub fn digest(&self) -> String {
         super::digest(self.kind, &self.labels, &self.annotations, &self.spec)
