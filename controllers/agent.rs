@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use super::crash_ledger::CrashRecord;
 use super::launch::{Launch, changed_fields, meta};
 use crate::api::agent::OnDrift;
 use crate::runtime::SessionInfo;
@@ -63,7 +64,7 @@ pub struct AgentInput<'a> {
     /// git repository for worktrees): nothing starts, running sessions are left alone.
     pub rig: Result<(), RigBlock>,
     /// Crash history per session (persisted across controller restarts).
-    pub crashes: &'a BTreeMap<String, CrashHistory>,
+    pub crashes: &'a BTreeMap<String, CrashRecord>,
     /// The City's crash-loop policy.
     pub crash_loop: CrashLoop,
     /// Most sessions started (or restarted) by one plan.
@@ -115,15 +116,6 @@ pub struct RigBlock {
     pub reason: &'static str,
     /// What is wrong, naming the rig and its path.
     pub message: String,
-}
-
-/// One session's crash history.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CrashHistory {
-    /// When it was restarted after dying, oldest first.
-    pub restarts: Vec<SystemTime>,
-    /// Quarantined until then, when set.
-    pub quarantined_until: Option<SystemTime>,
 }
 
 /// The City's crash-loop policy.
@@ -458,19 +450,19 @@ impl Planner<'_, '_> {
         if history.quarantined_until.is_some_and(|until| until <= input.now) {
             // The quarantine is over: it starts with a clean slate.
             self.forget_crashes.push(name.to_owned());
-            history = CrashHistory::default();
+            history = CrashRecord::default();
         }
-        let window = input.crash_loop.backoff.window;
-        let recent: Vec<SystemTime> =
-            history.restarts.iter().filter(|t| since(input.now, **t) < window).copied().collect();
+        let recent = history.recent(input.now, input.crash_loop.backoff.window);
+        // Restarts are kept oldest first: the last one is the latest, and is recent if any is.
+        let last_restart = history.restarts.last().copied().filter(|_| recent > 0);
         let info = input.observed.iter().find(|s| s.name == name).copied();
-        let mut row = json!({"name": name, "restarts": recent.len()});
+        let mut row = json!({"name": name, "restarts": recent});
         let state = if input.held.contains(name) {
             "held"
         } else {
             match info {
                 Some(info) if info.alive => self.live(launch, info, &history, &mut row),
-                _ => self.not_running(launch, info, &history, &recent),
+                _ => self.not_running(launch, info, &history, recent, last_restart),
             }
         };
         row["state"] = json!(state);
@@ -492,7 +484,7 @@ impl Planner<'_, '_> {
         &mut self,
         launch: &Launch,
         info: &SessionInfo,
-        history: &CrashHistory,
+        history: &CrashRecord,
         row: &mut Value,
     ) -> &'static str {
         let input = self.input;
@@ -594,8 +586,9 @@ impl Planner<'_, '_> {
         &mut self,
         launch: &Launch,
         info: Option<&SessionInfo>,
-        history: &CrashHistory,
-        recent: &[SystemTime],
+        history: &CrashRecord,
+        recent: usize,
+        last_restart: Option<SystemTime>,
     ) -> &'static str {
         let input = self.input;
         let name = launch.session.as_str();
@@ -615,13 +608,10 @@ impl Planner<'_, '_> {
             return "quarantined";
         }
         let max = input.crash_loop.max_restarts as usize;
-        if crashed.is_some() && max > 0 && recent.len() >= max {
+        if crashed.is_some() && max > 0 && recent >= max {
             let until = input.now + input.crash_loop.quarantine;
-            let reason = format!(
-                "{} restarts within {}",
-                recent.len(),
-                human(input.crash_loop.backoff.window)
-            );
+            let reason =
+                format!("{} restarts within {}", recent, human(input.crash_loop.backoff.window));
             self.actions.push(SessionAction::Quarantine {
                 session: name.to_owned(),
                 until,
@@ -648,8 +638,8 @@ impl Planner<'_, '_> {
             self.idle += 1;
             return "idle";
         }
-        let wait = input.crash_loop.backoff.delay(recent.len());
-        let since_last = recent.last().map_or(Duration::MAX, |t| since(input.now, *t));
+        let wait = input.crash_loop.backoff.delay(recent);
+        let since_last = last_restart.map_or(Duration::MAX, |t| since(input.now, t));
         if since_last < wait {
             self.notes.push(format!(
                 "{name}: restarts in {}s (crash backoff)",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::api::provider::PromptMode;
+use crate::controllers::crash_ledger::CrashRecord;
 use crate::controllers::launch::{encode_fields, launch_fields};
 use crate::runtime::Readiness;
 
@@ -64,7 +65,7 @@ struct Case {
     held: BTreeSet<String>,
     idle: BTreeSet<String>,
     was_up: BTreeSet<String>,
-    crashes: BTreeMap<String, CrashHistory>,
+    crashes: BTreeMap<String, CrashRecord>,
     off: Option<&'static str>,
     dependent_up: Option<String>,
     pool: Option<PoolWant>,
@@ -171,7 +172,11 @@ fn a_crashed_session_restarts_at_once_then_with_backoff() {
     // Two restarts in the window, the last 1s ago: the next waits 2s, so 1s more.
     case.crashes.insert(
         "gc-c-worker".into(),
-        CrashHistory { restarts: vec![now() - secs(5), now() - secs(1)], quarantined_until: None },
+        CrashRecord {
+            restarts: vec![now() - secs(5), now() - secs(1)],
+            quarantined_until: None,
+            ..CrashRecord::default()
+        },
     );
     let plan = case.plan();
     assert!(plan.actions.is_empty());
@@ -188,7 +193,11 @@ fn a_session_that_keeps_dying_is_quarantined_and_not_restarted() {
     let restarts = vec![now() - secs(600), now() - secs(300), now() - secs(100)];
     case.crashes.insert(
         "gc-c-worker".into(),
-        CrashHistory { restarts: restarts.clone(), quarantined_until: None },
+        CrashRecord {
+            restarts: restarts.clone(),
+            quarantined_until: None,
+            ..CrashRecord::default()
+        },
     );
     let plan = case.plan();
     assert_eq!(described(&plan), ["quarantine gc-c-worker (3 restarts within 1h)"]);
@@ -201,7 +210,11 @@ fn a_session_that_keeps_dying_is_quarantined_and_not_restarted() {
     // While quarantined: nothing starts, the plan says why and when.
     case.crashes.insert(
         "gc-c-worker".into(),
-        CrashHistory { restarts, quarantined_until: Some(now() + secs(60)) },
+        CrashRecord {
+            restarts,
+            quarantined_until: Some(now() + secs(60)),
+            ..CrashRecord::default()
+        },
     );
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "{:?}", described(&plan));
@@ -223,7 +236,11 @@ fn a_stable_run_forgets_earlier_crashes() {
     let mut case = Case::new(vec![w.clone()], vec![up.clone()]);
     case.crashes.insert(
         "gc-c-worker".into(),
-        CrashHistory { restarts: vec![now() - secs(400)], quarantined_until: None },
+        CrashRecord {
+            restarts: vec![now() - secs(400)],
+            quarantined_until: None,
+            ..CrashRecord::default()
+        },
     );
     assert_eq!(case.plan().forget_crashes, ["gc-c-worker"]);
     // Up for less than stableAfter: remembered.

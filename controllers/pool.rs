@@ -14,10 +14,9 @@ pub fn want(
     check: Option<&Result<u32, String>>,
     work: Option<&Demand>,
 ) -> PoolWant {
-    let clamp =
-        |n: u64| n.clamp(u64::from(scaling.min), u64::from(scaling.max.max(scaling.min))) as u32;
+    let clamp = |n: u32| super::scale_check::clamp(n, scaling.min, scaling.max);
     let (wanted, why) = match (&scaling.scale_check, check, work) {
-        (Some(_), Some(Ok(n)), _) => (clamp(u64::from(*n)), format!("scaleCheck says {n}")),
+        (Some(_), Some(Ok(n)), _) => (clamp(*n), format!("scaleCheck says {n}")),
         (Some(_), Some(Err(e)), _) => {
             (scaling.min, format!("scaleCheck failed ({e}); using min {}", scaling.min))
         }
@@ -27,7 +26,7 @@ pub fn want(
         (None, _, Some(work)) => {
             let total = work.total();
             let beads = if total == 1 { "bead" } else { "beads" };
-            let wanted = clamp(total as u64);
+            let wanted = clamp(u32::try_from(total).unwrap_or(u32::MAX));
             let bound = match wanted as usize {
                 w if w > total => format!(", min {}", scaling.min),
                 w if w < total => format!(", max {}", scaling.max),

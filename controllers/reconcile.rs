@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::agent::{
-    self, AgentInput, AgentPlan, Backoff, CrashHistory, CrashLoop, DriftPolicy, RigBlock,
-    SessionAction, StartReason, StopReason, Work,
+    self, AgentInput, AgentPlan, Backoff, CrashLoop, DriftPolicy, RigBlock, SessionAction,
+    StartReason, StopReason, Work,
 };
-use super::crash_ledger::CrashLedger;
+use super::crash_ledger::{CrashLedger, CrashRecord};
 use super::holds::Marks;
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
@@ -189,7 +189,7 @@ pub struct World {
     /// Sessions stopped for idleness.
     pub idle: BTreeSet<String>,
     /// Crash history per session.
-    pub crashes: BTreeMap<String, CrashHistory>,
+    pub crashes: BTreeMap<String, CrashRecord>,
     /// Work per agent, for pools and agents with an `idleTimeout` (absent: not readable).
     pub work: BTreeMap<String, Demand>,
     /// `scaleCheck` answers per agent.
@@ -245,22 +245,11 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
 
 /// The crash ledger as the planner reads it (a ledger that cannot be read is empty: restarts
 /// then start from a clean slate rather than stop).
-fn crash_histories(ctx: &Context) -> BTreeMap<String, CrashHistory> {
-    match ctx.ledger.load() {
-        Ok(records) => records
-            .into_iter()
-            .map(|(session, r)| {
-                (
-                    session,
-                    CrashHistory { restarts: r.restarts, quarantined_until: r.quarantined_until },
-                )
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!("cannot read the crash ledger: {e}");
-            BTreeMap::new()
-        }
-    }
+fn crash_histories(ctx: &Context) -> BTreeMap<String, CrashRecord> {
+    ctx.ledger.load().unwrap_or_else(|e| {
+        tracing::warn!("cannot read the crash ledger: {e}");
+        BTreeMap::new()
+    })
 }
 
 /// Runs `agent`'s `scaleCheck` in the city directory; a failure is recorded as an event.

@@ -24,11 +24,6 @@ impl Demand {
     pub fn total(&self) -> usize {
         self.ready + self.busy.values().sum::<usize>()
     }
-
-    /// Whether the member with actor `actor` holds in-progress work (a pool must not stop it).
-    pub fn is_busy(&self, actor: &str) -> bool {
-        self.busy.contains_key(actor)
-    }
 }
 
 /// The demand of `agent` in `store`, in two queries (every ready bead, every in-progress bead),
@@ -180,8 +175,8 @@ mod tests {
         let got = demand(&store, "worker").unwrap();
         assert_eq!(got.ready, 1);
         assert_eq!(got.busy, BTreeMap::from([("worker-2".to_owned(), 2)]));
-        assert!(got.is_busy("worker-2"));
-        assert!(!got.is_busy("worker-1"));
+        assert!(got.busy.contains_key("worker-2"));
+        assert!(!got.busy.contains_key("worker-1"));
         assert_eq!(got.total(), 3);
     }
 
