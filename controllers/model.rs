@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::api::agent::AgentSpec;
 use crate::api::city::CitySpec;
+use crate::api::formula::FormulaSpec;
+use crate::api::order::OrderSpec;
 use crate::api::provider::ProviderSpec;
 use crate::api::rig::RigSpec;
 use crate::api::{Kind, Resource};
@@ -38,6 +40,10 @@ pub struct CityModel {
     pub rigs: BTreeMap<String, Applied<RigSpec>>,
     /// Agents by name.
     pub agents: BTreeMap<String, Applied<AgentSpec>>,
+    /// Formulas by name.
+    pub formulas: BTreeMap<String, Applied<FormulaSpec>>,
+    /// Orders by name.
+    pub orders: BTreeMap<String, Applied<OrderSpec>>,
     /// Prompt template texts by path (relative to the city directory), or why one is unreadable.
     pub templates: BTreeMap<String, Result<String, String>>,
 }
@@ -67,7 +73,8 @@ impl CityModel {
     pub fn load_specs(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
         let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
         let mut model = CityModel { dir, ..CityModel::default() };
-        for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent] {
+        for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent, Kind::Formula, Kind::Order]
+        {
             for object in store.list_kind(kind)? {
                 model.insert(&object);
             }
@@ -98,7 +105,12 @@ impl CityModel {
             Resource::Agent(o) => {
                 self.agents.insert(meta.name.clone(), applied(meta, o.spec));
             }
-            Resource::Formula(_) | Resource::Order(_) => {}
+            Resource::Formula(o) => {
+                self.formulas.insert(meta.name.clone(), applied(meta, o.spec));
+            }
+            Resource::Order(o) => {
+                self.orders.insert(meta.name.clone(), applied(meta, o.spec));
+            }
         }
     }
 
@@ -109,7 +121,9 @@ impl CityModel {
             Kind::Provider => drop(self.providers.remove(name)),
             Kind::Rig => drop(self.rigs.remove(name)),
             Kind::Agent => drop(self.agents.remove(name)),
-            _ => {}
+            Kind::Formula => drop(self.formulas.remove(name)),
+            Kind::Order => drop(self.orders.remove(name)),
+            Kind::City => {}
         }
     }
 

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod controllers;
 pub mod events;
 pub mod failpoint;
+pub mod formula;
 pub mod manifest;
 pub mod notify;
 pub mod prompt;
