@@ -1,7 +1,9 @@
 //! Loading resource files with source positions: YAML (multi-document) and TOML, each turned
-//! into JSON values plus a map from JSON pointer to the span in the file.
+//! into JSON values plus a map from JSON pointer to the span in the file. Gas City's own
+//! formula and order files are translated into resources on the way in ([`gascity`]).
 
 mod discover;
+pub mod gascity;
 mod source;
 mod spans;
 mod toml;
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 pub use discover::{DiscoverError, Input, discover};
+pub use gascity::{Finding, FindingKind, GasCityKind};
 pub use source::{SourceFile, display_path};
 pub use spans::{NodeSpan, SpanMap, push_pointer};
 
@@ -78,6 +81,26 @@ pub struct Document {
     pub value: serde_json::Value,
     format: Format,
     spans: OnceLock<SpanMap>,
+    gascity: Option<Arc<GasCitySource>>,
+}
+
+/// What is kept of a Gas City formula or order file translated into a resource.
+#[derive(Debug)]
+pub struct GasCitySource {
+    /// Which Gas City file it was.
+    pub kind: GasCityKind,
+    /// Unsupported features and other problems of the translation, located in the file.
+    pub findings: Vec<Finding>,
+    remap: gascity::Remap,
+    original: SpanMap,
+}
+
+impl GasCitySource {
+    /// Where each node of the document as written (before translation) is in the file:
+    /// [`Finding::pointer`]s are pointers into it.
+    pub fn original_spans(&self) -> &SpanMap {
+        &self.original
+    }
 }
 
 impl Document {
@@ -86,6 +109,9 @@ impl Document {
     /// a span per node is most of the cost of loading.
     pub fn spans(&self) -> &SpanMap {
         self.spans.get_or_init(|| {
+            if let Some(g) = &self.gascity {
+                return gascity::translate_spans(&self.value, &g.remap, &g.original);
+            }
             let parsed = match self.format {
                 Format::Yaml => yaml::parse(&self.file.text, true),
                 Format::Toml => toml::parse(&self.file.text, true),
@@ -99,23 +125,52 @@ impl Document {
                 .unwrap_or_else(|| SpanMap::whole(0..self.file.text.len()))
         })
     }
+
+    /// The Gas City file this document was translated from, when it was one.
+    pub fn gascity(&self) -> Option<&GasCitySource> {
+        self.gascity.as_deref()
+    }
 }
 
-/// Parses every document of `file`.
+/// Parses every document of `file`. A TOML Gas City formula or order (see
+/// [`gascity::detect`]) comes back translated into a `Formula` or `Order` resource.
 pub fn parse(file: &Arc<SourceFile>, format: Format) -> Result<Vec<Document>, SyntaxError> {
     let parsed = match format {
         Format::Yaml => yaml::parse(&file.text, false)?,
-        Format::Toml => toml::parse(&file.text, false)?,
+        // The TOML parser records spans anyway; they are kept only for Gas City files, whose
+        // translation findings need them.
+        Format::Toml => toml::parse(&file.text, true)?,
     };
     Ok(parsed
         .into_iter()
         .enumerate()
-        .map(|(index, d)| Document {
-            file: Arc::clone(file),
-            index,
-            value: d.value,
-            format,
-            spans: OnceLock::new(),
+        .map(|(index, mut d)| {
+            let translation = match format {
+                Format::Toml => gascity::translate(&d.value, &file.name),
+                Format::Yaml => None,
+            };
+            let (value, gascity) = match translation {
+                Some(t) => {
+                    let original =
+                        d.spans.take().unwrap_or_else(|| SpanMap::whole(0..file.text.len()));
+                    let source = GasCitySource {
+                        kind: t.kind,
+                        findings: t.findings,
+                        remap: t.remap,
+                        original,
+                    };
+                    (t.value, Some(Arc::new(source)))
+                }
+                None => (d.value, None),
+            };
+            let spans = OnceLock::new();
+            if gascity.is_none()
+                && let Some(map) = d.spans
+            {
+                // Already computed: saves parsing the file again when a finding needs them.
+                let _ = spans.set(map);
+            }
+            Document { file: Arc::clone(file), index, value, format, spans, gascity }
         })
         .collect())
 }

@@ -65,6 +65,12 @@ pub enum Code {
     InconsistentSettings,
     /// `status` written in a file: controllers own it, apply ignores it.
     StatusIgnored,
+    /// A Gas City formula or order uses a feature (or a key) gc does not support; the file
+    /// is not applied rather than applied without it.
+    UnsupportedGasCityFeature,
+    /// A value of a Gas City file that gc stores in another form than written (a non-string
+    /// step metadata value, kept as its JSON text).
+    ConvertedValue,
 }
 
 impl Code {
@@ -93,6 +99,8 @@ impl Code {
             Code::PromptTemplate => "prompt-template",
             Code::InconsistentSettings => "inconsistent-settings",
             Code::StatusIgnored => "status-ignored",
+            Code::UnsupportedGasCityFeature => "unsupported-gas-city-feature",
+            Code::ConvertedValue => "converted-value",
         }
     }
 }

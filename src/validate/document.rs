@@ -13,10 +13,54 @@ use crate::api::meta::NAME_PATTERN;
 use crate::api::{
     API_VERSION, DURATION_PATTERN, GROUP, Kind, Resource, SERVED_API_VERSIONS, schema,
 };
-use crate::manifest::{Document, push_pointer};
+use crate::manifest::{Document, FindingKind, push_pointer};
 
 /// Checks `doc` and returns the typed resource when it is valid on its own, with every finding.
 pub fn check(doc: &Document) -> (Option<Resource>, Vec<Diagnostic>) {
+    // A translated Gas City file: its translation findings come first, and any error among
+    // them (an unsupported feature) keeps the resource out, so it is never half-applied. The
+    // schema still runs, so one pass reports everything.
+    let translation = translation_findings(doc);
+    let (resource, mut diagnostics) = check_resource(doc);
+    let failed = translation.iter().any(Diagnostic::is_error);
+    diagnostics.splice(0..0, translation);
+    (resource.filter(|_| !failed), diagnostics)
+}
+
+/// The findings of translating a Gas City file, placed in the file as written.
+fn translation_findings(doc: &Document) -> Vec<Diagnostic> {
+    let Some(source) = doc.gascity() else { return Vec::new() };
+    let spans = source.original_spans();
+    source
+        .findings
+        .iter()
+        .map(|f| {
+            let diagnostic = match f.kind {
+                FindingKind::Unsupported => {
+                    Diagnostic::error(Code::UnsupportedGasCityFeature, f.message.clone())
+                }
+                FindingKind::Invalid => Diagnostic::error(Code::InvalidValue, f.message.clone()),
+                FindingKind::Conflict => {
+                    Diagnostic::error(Code::InconsistentSettings, f.message.clone())
+                }
+                FindingKind::Converted => {
+                    Diagnostic::warning(Code::ConvertedValue, f.message.clone())
+                }
+            };
+            let span =
+                if f.on_key { spans.key_span(&f.pointer) } else { spans.value_span(&f.pointer) };
+            let help = f.help.clone().or_else(|| {
+                (!f.known_keys.is_empty())
+                    .then(|| help_for(&f.feature, f.known_keys, "keys gc reads here"))
+                    .flatten()
+            });
+            diagnostic.in_file(&doc.file, span).with_pointer(&f.pointer).with_help_opt(help)
+        })
+        .collect()
+}
+
+/// The envelope, schema and typed checks of a resource document.
+fn check_resource(doc: &Document) -> (Option<Resource>, Vec<Diagnostic>) {
     let kind = match envelope(doc) {
         Ok(kind) => kind,
         Err(diagnostics) => return (None, diagnostics),
