@@ -671,6 +671,11 @@ impl Translator {
             // The gate's name and its table both come from the one `gate = "…"` value.
             self.remap.insert("/spec/gate".into(), gate_from.clone());
             self.remap.insert(format!("/spec/gate/{gate_name}"), gate_from.clone());
+            if let Some(field) = gate_type.and_then(|(_, f)| f) {
+                // So a missing `interval` is named as the `[order]` key it should be.
+                self.remap
+                    .insert(format!("/spec/gate/{gate_name}/{field}"), format!("/order/{field}"));
+            }
             spec.insert("gate".into(), json!({ gate_name: {} }));
         }
         for (key, value) in &order {

@@ -126,6 +126,15 @@ impl Document {
         })
     }
 
+    /// The pointer into the document as written in its file that `pointer` (into
+    /// [`Document::value`]) stands for: itself, except in a translated Gas City file.
+    pub fn pointer_in_file(&self, pointer: &str) -> String {
+        match &self.gascity {
+            Some(g) => g.remap.original(pointer),
+            None => pointer.to_owned(),
+        }
+    }
+
     /// The Gas City file this document was translated from, when it was one.
     pub fn gascity(&self) -> Option<&GasCitySource> {
         self.gascity.as_deref()

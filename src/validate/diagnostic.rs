@@ -146,16 +146,17 @@ impl Diagnostic {
         self
     }
 
-    /// Places the finding on the value at `pointer` of `doc`.
+    /// Places the finding on the value at `pointer` of `doc`. The recorded pointer is the one
+    /// into the file as written (they differ for translated Gas City files).
     pub fn at_value(self, doc: &Document, pointer: &str) -> Diagnostic {
         let span = doc.spans().value_span(pointer);
-        self.in_file(&doc.file, span).with_pointer(pointer)
+        self.in_file(&doc.file, span).with_pointer(&doc.pointer_in_file(pointer))
     }
 
     /// Places the finding on the key of the entry at `pointer` of `doc`.
     pub fn at_key(self, doc: &Document, pointer: &str) -> Diagnostic {
         let span = doc.spans().key_span(pointer);
-        self.in_file(&doc.file, span).with_pointer(pointer)
+        self.in_file(&doc.file, span).with_pointer(&doc.pointer_in_file(pointer))
     }
 
     /// Records the JSON pointer of the offending value.

@@ -59,6 +59,27 @@ fn translation_findings(doc: &Document) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// How findings name the field at `pointer` of `doc`: `spec.steps[0].id`, or for a
+/// translated Gas City file the key as written there (`steps[0].id`, `order.interval`). `None`
+/// when the field has no place of its own in a Gas City file (an order's name is its file name).
+fn shown_path(doc: &Document, pointer: &str) -> Option<String> {
+    if doc.gascity().is_none() {
+        return Some(field_path(pointer));
+    }
+    let original = doc.pointer_in_file(pointer);
+    (original.is_empty() == pointer.is_empty()).then(|| field_path(&original))
+}
+
+/// [`shown_path`] as the subject of a message: "`spec.gate`", "the resource".
+fn shown_at(doc: &Document, pointer: &str) -> String {
+    match shown_path(doc, pointer) {
+        Some(path) if !path.is_empty() => format!("`{path}`"),
+        Some(_) => "the resource".to_owned(),
+        None if pointer == "/metadata/name" => "the name, taken from the file name".to_owned(),
+        None => format!("`{}`", field_path(pointer)),
+    }
+}
+
 /// The envelope, schema and typed checks of a resource document.
 fn check_resource(doc: &Document) -> (Option<Resource>, Vec<Diagnostic>) {
     let kind = match envelope(doc) {
@@ -184,11 +205,7 @@ fn compiled(kind: Kind) -> &'static (Value, Validator) {
 /// Turns one JSON Schema error into findings placed where the user can see them.
 fn describe(doc: &Document, schema: &Value, err: &ValidationError<'_>) -> Vec<Diagnostic> {
     let pointer = err.instance_path().as_str();
-    let at = if pointer.is_empty() {
-        "the resource".to_owned()
-    } else {
-        format!("`{}`", field_path(pointer))
-    };
+    let at = shown_at(doc, pointer);
     let keyword_schema = schema_at(schema, err.evaluation_path().as_str());
     let parent_schema = schema_at(schema, parent(err.evaluation_path().as_str()));
     match err.kind() {
@@ -198,10 +215,9 @@ fn describe(doc: &Document, schema: &Value, err: &ValidationError<'_>) -> Vec<Di
                 .iter()
                 .map(|field| {
                     let p = push_pointer(pointer, field);
-                    let where_ = if pointer.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" in {}", field_path(pointer))
+                    let where_ = match shown_path(doc, pointer) {
+                        Some(path) if !path.is_empty() => format!(" in {path}"),
+                        _ => String::new(),
                     };
                     Diagnostic::error(
                         Code::UnknownField,
@@ -214,13 +230,25 @@ fn describe(doc: &Document, schema: &Value, err: &ValidationError<'_>) -> Vec<Di
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
+            // Named as the file would spell it: in a Gas City order a cooldown gate's missing
+            // `interval` belongs under `[order]`.
+            let missing = doc.pointer_in_file(&push_pointer(pointer, name));
+            let message = match missing.rsplit_once('/') {
+                Some((parent, key)) if doc.gascity().is_some() => {
+                    let key = key.replace("~1", "/").replace("~0", "~");
+                    let in_ = if parent.is_empty() {
+                        "the file".to_owned()
+                    } else {
+                        format!("`{}`", field_path(parent))
+                    };
+                    format!("missing required field `{key}` in {in_}")
+                }
+                _ => format!("missing required field `{name}` in {at}"),
+            };
             vec![
-                Diagnostic::error(
-                    Code::MissingField,
-                    format!("missing required field `{name}` in {at}"),
-                )
-                .at_key(doc, pointer)
-                .with_pointer(&push_pointer(pointer, name)),
+                Diagnostic::error(Code::MissingField, message)
+                    .at_key(doc, pointer)
+                    .with_pointer(&missing),
             ]
         }
         ValidationErrorKind::Type { kind } => {
