@@ -145,6 +145,9 @@ fn quoted(message: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_owned())
 }
 
+/// A resource that loaded: its kind, its name and the fixture it came from.
+type LoadedAs = (Kind, String, PathBuf);
+
 /// Validates one pack as a city: the City of the e2e tests, the pack's files as they are,
 /// the formulas they extend from other packs, and an Agent for each `pool` an order names.
 /// Returns the outcome of each of the pack's files and the resources that loaded.
@@ -152,7 +155,7 @@ fn validate_pack(
     root: &Path,
     files: &[PathBuf],
     by_name: &BTreeMap<String, PathBuf>,
-) -> (BTreeMap<PathBuf, Outcome>, BTreeSet<(Kind, String, PathBuf)>) {
+) -> (BTreeMap<PathBuf, Outcome>, BTreeSet<LoadedAs>) {
     let city = tempfile::tempdir().unwrap();
     let write = |path: &Path, text: &str| {
         let full = city.path().join(path);
