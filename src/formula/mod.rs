@@ -5,6 +5,7 @@
 //! steps. [`vars::resolve`] checks the values given for a cook against the declared vars.
 //! [`cook::cook`] creates the root bead and one bead per step in a single atomic batch.
 
+
 /// Metadata key on every bead of a molecule naming the formula it was cooked from.
 pub const FORMULA: &str = "gc.formula";
 /// Metadata key on a step bead naming its step id.
