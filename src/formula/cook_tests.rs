@@ -113,9 +113,7 @@ fn steps_become_ready_in_dependency_order_and_the_hook_follows() {
     let (root, _, _) = cook(&store, &pancakes(), &request(&[("guest", "Ada")])).unwrap();
     let mut order = Vec::new();
     while let Some((bead, reason)) = next_work(&store, "worker", "worker-1").unwrap() {
-        if bead.id == root.id {
-            break;
-        }
+        assert_ne!(bead.id, root.id, "a cooked molecule's root is never on the hook");
         assert_eq!(reason, crate::work::hook::HookReason::Routed, "{}", bead.title);
         let ready: Vec<String> = store
             .ready(&ReadyQuery::default())
