@@ -680,7 +680,8 @@ async fn reconcile_formula(
     let name = object.name().to_owned();
     tokio::task::spawn_blocking(move || {
         let model = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
-        if let Some(status) = super::formula::status(&model, &name) {
+        if let Some(mut status) = super::formula::status(&model, &name) {
+            locate_error(&ctx, &mut status);
             ctx.store.put_status(Kind::Formula, &name, &status)?;
         }
         Ok::<(), ReconcileError>(())
@@ -688,6 +689,24 @@ async fn reconcile_formula(
     .await
     .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
     Ok(Action::await_change())
+}
+
+/// Adds `file:line:col` to a formula status's error, from the source file of the formula
+/// the error is in (which may be one it extends).
+fn locate_error(ctx: &Context, status: &mut serde_json::Value) {
+    let error = status["error"].clone();
+    let (Some(formula), Some(path)) = (error["formula"].as_str(), error["path"].as_str()) else {
+        return;
+    };
+    let source = ctx.store.get(Kind::Formula, formula).ok().flatten().and_then(|o| o.source);
+    let location = source.and_then(|file| {
+        crate::validate::locate(&ctx.city_dir, &file, Kind::Formula, formula, path)
+    });
+    if let Some(location) = location {
+        status["error"]["location"] = json!(location);
+        let message = format!("{location}: {}", error["message"].as_str().unwrap_or_default());
+        status["conditions"][0]["message"] = json!(message);
+    }
 }
 
 async fn reconcile_provider(

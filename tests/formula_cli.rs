@@ -248,4 +248,5 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
     });
     let status = city.status("formulas", "patrol-plus");
     assert_eq!(status["error"]["message"], "`patrol-plus` extends `patrol`, which is not applied");
+    assert_eq!(status["error"]["location"], "formulas/patrol-plus.yaml:6:12", "{status}");
 }
