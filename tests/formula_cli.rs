@@ -11,7 +11,10 @@ use common::City;
 
 #[path = "common/tmux.rs"]
 mod tmux_city;
-use tmux_city::{TmuxCity, wait_until};
+use tmux_city::wait_until;
+#[path = "common/sample.rs"]
+mod sample;
+use sample::{rig_beads, sample_city};
 
 const WORKER: &str = "\
 apiVersion: gascity.dev/v1alpha1
@@ -174,36 +177,9 @@ fn a_slung_formula_is_validated_cooked_and_handed_out_in_dependency_order() {
     assert_eq!(root_now["status"], "closed", "the molecule closes with its last step");
 }
 
-/// The sample city (`gc init`) on its own tmux socket.
-fn sample_city() -> TmuxCity {
-    let city = TmuxCity::new("gcf");
-    let path = city.path();
-    city.run(&["init", path.to_str().unwrap(), "--name", "formtown"]);
-    let city_yaml = path.join("city.yaml");
-    let text = std::fs::read_to_string(&city_yaml).unwrap();
-    let text = text.replacen(
-        "    backend: tmux\n",
-        &format!("    backend: tmux\n    socket: {}\n", city.socket),
-        1,
-    );
-    assert!(text.contains(&city.socket), "the sample city.yaml changed shape");
-    std::fs::write(&city_yaml, text).unwrap();
-    city
-}
-
-fn rig_beads(city: &TmuxCity) -> Vec<Value> {
-    let out = city
-        .gc()
-        .args(["bd", "list", "--all", "--limit", "0", "--json"])
-        .current_dir(city.path().join("rigs/demo-repo"))
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_default()
-}
-
 #[test]
 fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usability() {
-    let city = sample_city();
+    let city = sample_city("gcf", "formtown");
     city.write(
         "formulas/patrol-plus.yaml",
         "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: patrol-plus\nspec:\n  \
