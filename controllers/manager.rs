@@ -120,6 +120,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let (agent_tx, agent_rx) = mpsc::unbounded_channel();
     let (provider_tx, provider_rx) = mpsc::unbounded_channel();
     let (rig_tx, rig_rx) = mpsc::unbounded_channel();
+    let (formula_tx, formula_rx) = mpsc::unbounded_channel();
     let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
 
     let _watcher = watch_store(&city_dir, rescan_tx.clone());
@@ -127,7 +128,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     tokio::spawn(feed(
         ctx.clone(),
         rescan_rx,
-        Senders { agents: agent_tx, providers: provider_tx, rigs: rig_tx },
+        Senders { agents: agent_tx, providers: provider_tx, rigs: rig_tx, formulas: formula_tx },
     ));
     let _ = rescan_tx.send(Rescan::Full);
     let resync = resync_interval(&ctx);
@@ -156,7 +157,8 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     let rigs = rig_controller(ctx.clone(), rig_rx, until(shutdown_rx.clone()));
-    tokio::join!(agents, providers, rigs);
+    let formulas = formula_controller(ctx.clone(), formula_rx, until(shutdown_rx.clone()));
+    tokio::join!(agents, providers, rigs, formulas);
 
     let stop_sessions = *shutdown_rx.borrow() == Shutdown::StopSessions;
     if stop_sessions {
@@ -318,6 +320,7 @@ struct Senders {
     agents: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     providers: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     rigs: mpsc::UnboundedSender<watcher::Event<GcObject>>,
+    formulas: mpsc::UnboundedSender<watcher::Event<GcObject>>,
 }
 
 /// Turns rescans into watcher events per kind, remembering what was sent. A full rescan (and
@@ -349,14 +352,23 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
                 && (known.get(key) != Some(version) || next.get(key) != Some(version))
         });
         let agent_removed = known.keys().any(|k| k.0 == Kind::Agent && !next.contains_key(k));
+        // A formula's status depends on the formulas it extends: any formula change re-lists
+        // them all.
+        let formulas_changed = next.iter().chain(known.iter()).any(|(key, version)| {
+            key.0 == Kind::Formula
+                && (known.get(key) != Some(version) || next.get(key) != Some(version))
+        });
         let kinds = [
             (Kind::Agent, &senders.agents),
             (Kind::Provider, &senders.providers),
             (Kind::Rig, &senders.rigs),
+            (Kind::Formula, &senders.formulas),
         ];
         for (kind, sender) in kinds {
             let of_kind: Vec<&StoredObject> = objects.iter().filter(|o| o.kind == kind).collect();
-            if full || (matches!(kind, Kind::Agent | Kind::Rig) && others_changed) {
+            let relist = (matches!(kind, Kind::Agent | Kind::Rig) && others_changed)
+                || (kind == Kind::Formula && formulas_changed);
+            if full || relist {
                 let _ = sender.send(watcher::Event::Init);
                 for o in &of_kind {
                     let _ = sender.send(watcher::Event::InitApply(GcObject::new((*o).clone())));
@@ -380,7 +392,7 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
         known = next;
         // kube-runtime never reconciles a deleted object: its sessions are swept here (and a
         // City change may ask for stray sessions to be stopped).
-        if full || agent_removed || others_changed {
+        if full || agent_removed || others_changed || formulas_changed {
             let ctx = ctx.clone();
             let swept = tokio::task::spawn_blocking(move || {
                 let model = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
@@ -388,6 +400,11 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
                     tracing::warn!("city bead store: {e}");
                 }
                 super::rig_reconcile::sweep_statuses(&ctx, &model)?;
+                for name in ctx.store.status_names(Kind::Formula)? {
+                    if !model.formulas.contains_key(&name) {
+                        ctx.store.delete_status(Kind::Formula, &name)?;
+                    }
+                }
                 reconcile::sweep(&ctx)
             });
             if let Ok(Err(e)) = swept.await {
@@ -640,6 +657,56 @@ async fn reconcile_rig(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Actio
 fn rig_error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
     tracing::warn!("reconciling rig/{}: {error}", object.name());
     Action::requeue(Duration::from_secs(5))
+}
+
+async fn formula_controller(
+    ctx: Arc<Context>,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (stream, reader) = reflected(Kind::Formula, events);
+    Controller::for_stream_with(stream, reader, Kind::Formula)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_formula, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Records whether the formula compiles (with the formulas it extends), and its step graph.
+async fn reconcile_formula(
+    object: Arc<GcObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let name = object.name().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let model = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
+        if let Some(mut status) = super::formula::status(&model, &name) {
+            locate_error(&ctx, &mut status);
+            ctx.store.put_status(Kind::Formula, &name, &status)?;
+        }
+        Ok::<(), ReconcileError>(())
+    })
+    .await
+    .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    Ok(Action::await_change())
+}
+
+/// Adds `file:line:col` to a formula status's error, from the source file of the formula
+/// the error is in (which may be one it extends).
+fn locate_error(ctx: &Context, status: &mut serde_json::Value) {
+    let error = status["error"].clone();
+    let (Some(formula), Some(path)) = (error["formula"].as_str(), error["path"].as_str()) else {
+        return;
+    };
+    let source = ctx.store.get(Kind::Formula, formula).ok().flatten().and_then(|o| o.source);
+    let location = source.and_then(|file| {
+        crate::validate::locate(&ctx.city_dir, &file, Kind::Formula, formula, path)
+    });
+    if let Some(location) = location {
+        status["error"]["location"] = json!(location);
+        let message = format!("{location}: {}", error["message"].as_str().unwrap_or_default());
+        status["conditions"][0]["message"] = json!(message);
+    }
 }
 
 async fn reconcile_provider(

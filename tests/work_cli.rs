@@ -9,6 +9,8 @@ use serde_json::Value;
 #[path = "common/tmux.rs"]
 mod tmux_city;
 use tmux_city::{TmuxCity, wait_until};
+#[path = "common/sample.rs"]
+mod sample;
 
 /// The sample city (`gc init`) on its own tmux socket.
 struct SampleCity(TmuxCity);
@@ -22,19 +24,7 @@ impl std::ops::Deref for SampleCity {
 
 impl SampleCity {
     fn new(name: &str) -> SampleCity {
-        let city = SampleCity(TmuxCity::new("gcw"));
-        let path = city.path();
-        city.run(&["init", path.to_str().unwrap(), "--name", name]);
-        let city_yaml = path.join("city.yaml");
-        let text = std::fs::read_to_string(&city_yaml).unwrap();
-        let text = text.replacen(
-            "    backend: tmux\n",
-            &format!("    backend: tmux\n    socket: {}\n", city.socket),
-            1,
-        );
-        assert!(text.contains(&city.socket), "the sample city.yaml changed shape");
-        std::fs::write(&city_yaml, text).unwrap();
-        city
+        SampleCity(sample::sample_city("gcw", name))
     }
 
     /// Runs gc as the person `tester`, asserting success; its stdout.
@@ -51,13 +41,7 @@ impl SampleCity {
 
     /// Every bead of the demo rig, closed ones included.
     fn rig_beads(&self) -> Vec<Value> {
-        let out = self
-            .gc()
-            .args(["bd", "list", "--all", "--limit", "0", "--json"])
-            .current_dir(self.path().join("rigs/demo-repo"))
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or_default()
+        sample::rig_beads(self)
     }
 }
 

@@ -211,6 +211,7 @@ fn create_args(new: &NewBead, actor: &str) -> Result<Vec<String>> {
         .opt("type", new.issue_type.as_deref())
         .opt("priority", priority.as_deref())
         .opt("description", (!new.description.is_empty()).then_some(new.description.as_str()))
+        .opt("notes", (!new.notes.is_empty()).then_some(new.notes.as_str()))
         .opt("assignee", new.assignee.as_deref())
         .opt("labels", (!new.labels.is_empty()).then(|| new.labels.join(",")).as_deref())
         .opt("parent", new.parent.as_deref())

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::model::{DEFAULT_PRIORITY, dep_type, status};
 use super::{
     Bead, BeadError, BeadStore, BeadUpdate, DepDirection, Dependency, ImportSummary, ListQuery,
-    NewBead, ReadyQuery, Result,
+    NewBead, ReadyQuery, Result, resolve_batch_refs,
 };
 use sql::{Filter, Time};
 
@@ -141,54 +141,76 @@ fn touch(tx: &Transaction<'_>, id: &str, now: &Time) -> Result<()> {
     Ok(())
 }
 
+/// Inserts `new` (its labels, parent edge and dependencies) and returns its id.
+fn insert(
+    tx: &Transaction<'_>,
+    prefix: &str,
+    new: &NewBead,
+    actor: &str,
+    now: &Time,
+) -> Result<String> {
+    require_title(&new.title)?;
+    let priority = check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?;
+    let defer = new.defer_until.as_deref().map(Time::parse).transpose()?;
+    let id = match (&new.id, &new.parent) {
+        (Some(id), _) => {
+            if exists(tx, id)? {
+                return Err(BeadError::Exists(id.clone()));
+            }
+            id.clone()
+        }
+        (None, Some(parent)) => {
+            require(tx, parent)?;
+            ids::next_child(tx, parent)?
+        }
+        (None, None) => ids::generate(tx, prefix, &new.title, &new.description, actor, now)?,
+    };
+    let row = sql::new_issue_params(&id, new, priority, actor, now, defer.as_ref());
+    tx.execute(sql::INSERT_ISSUE, params_from_iter(row))?;
+    sql::add_labels(tx, &id, &new.labels)?;
+    if let Some(parent) = &new.parent {
+        let edge = Dependency {
+            issue_id: id.clone(),
+            depends_on_id: parent.clone(),
+            dep_type: dep_type::PARENT_CHILD.into(),
+            ..Dependency::default()
+        };
+        add_dep(tx, &edge, actor, now)?;
+    }
+    for dep in &new.deps {
+        let (issue_id, depends_on_id) = match dep.direction {
+            DepDirection::NewDependsOnOther => (id.clone(), dep.other.clone()),
+            DepDirection::OtherDependsOnNew => (dep.other.clone(), id.clone()),
+        };
+        let edge = Dependency {
+            issue_id,
+            depends_on_id,
+            dep_type: dep.dep_type.clone(),
+            ..Dependency::default()
+        };
+        add_dep(tx, &edge, actor, now)?;
+    }
+    Ok(id)
+}
+
 impl BeadStore for EmbeddedStore {
     fn create(&self, new: NewBead, actor: &str) -> Result<Bead> {
-        require_title(&new.title)?;
-        let priority = check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?;
-        let defer = new.defer_until.as_deref().map(Time::parse).transpose()?;
         let now = Time::now();
         self.write(|tx| {
-            let id = match (&new.id, &new.parent) {
-                (Some(id), _) => {
-                    if exists(tx, id)? {
-                        return Err(BeadError::Exists(id.clone()));
-                    }
-                    id.clone()
-                }
-                (None, Some(parent)) => {
-                    require(tx, parent)?;
-                    ids::next_child(tx, parent)?
-                }
-                (None, None) => {
-                    ids::generate(tx, &self.prefix, &new.title, &new.description, actor, &now)?
-                }
-            };
-            let row = sql::new_issue_params(&id, &new, priority, actor, &now, defer.as_ref());
-            tx.execute(sql::INSERT_ISSUE, params_from_iter(row))?;
-            sql::add_labels(tx, &id, &new.labels)?;
-            if let Some(parent) = &new.parent {
-                let edge = Dependency {
-                    issue_id: id.clone(),
-                    depends_on_id: parent.clone(),
-                    dep_type: dep_type::PARENT_CHILD.into(),
-                    ..Dependency::default()
-                };
-                add_dep(tx, &edge, actor, &now)?;
-            }
-            for dep in &new.deps {
-                let (issue_id, depends_on_id) = match dep.direction {
-                    DepDirection::NewDependsOnOther => (id.clone(), dep.other.clone()),
-                    DepDirection::OtherDependsOnNew => (dep.other.clone(), id.clone()),
-                };
-                let edge = Dependency {
-                    issue_id,
-                    depends_on_id,
-                    dep_type: dep.dep_type.clone(),
-                    ..Dependency::default()
-                };
-                add_dep(tx, &edge, actor, &now)?;
-            }
+            let id = insert(tx, &self.prefix, &new, actor, &now)?;
             loaded(tx, &id)
+        })
+    }
+
+    fn create_all(&self, beads: Vec<NewBead>, actor: &str) -> Result<Vec<Bead>> {
+        let now = Time::now();
+        self.write(|tx| {
+            let mut ids: Vec<String> = Vec::with_capacity(beads.len());
+            for new in beads {
+                let new = resolve_batch_refs(new, &ids)?;
+                ids.push(insert(tx, &self.prefix, &new, actor, &now)?);
+            }
+            ids.iter().map(|id| loaded(tx, id)).collect()
         })
     }
 

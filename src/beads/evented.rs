@@ -68,6 +68,14 @@ impl BeadStore for Evented {
         Ok(bead)
     }
 
+    fn create_all(&self, beads: Vec<NewBead>, actor: &str) -> Result<Vec<Bead>> {
+        let made = self.inner.create_all(beads, actor)?;
+        let events =
+            made.iter().map(|b| self.bead_event("bead.created", "Created", "created", b)).collect();
+        self.record(events, actor);
+        Ok(made)
+    }
+
     fn get(&self, id: &str) -> Result<Bead> {
         self.inner.get(id)
     }

@@ -30,6 +30,29 @@ pub use model::{
 pub trait BeadStore: Send + Sync {
     /// Creates a bead (and its labels, parent edge and dependencies) and returns it.
     fn create(&self, new: NewBead, actor: &str) -> Result<Bead>;
+    /// Creates several beads as one change: all of them, or none when any fails. Within the
+    /// batch a `parent` or a dependency's `other` written `@N` is the N-th bead of the batch
+    /// (from 0, an earlier one), so a whole graph is created at once. Stores without
+    /// transactions create the beads in turn and delete those made when one fails.
+    fn create_all(&self, beads: Vec<NewBead>, actor: &str) -> Result<Vec<Bead>> {
+        let mut made: Vec<Bead> = Vec::with_capacity(beads.len());
+        for new in beads {
+            let ids: Vec<String> = made.iter().map(|b| b.id.clone()).collect();
+            match resolve_batch_refs(new, &ids).and_then(|new| self.create(new, actor)) {
+                Ok(bead) => made.push(bead),
+                Err(e) => {
+                    // Children first, so no parent is deleted under them.
+                    for bead in made.iter().rev() {
+                        if let Err(undo) = self.delete(&bead.id, actor) {
+                            tracing::warn!("could not undo creating {}: {undo}", bead.id);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(made)
+    }
     /// The bead with `id`, with labels and dependencies.
     fn get(&self, id: &str) -> Result<Bead>;
     /// Applies a partial change and returns the bead as it now is.
@@ -79,4 +102,27 @@ pub trait BeadStore: Send + Sync {
     fn add_labels(&self, id: &str, labels: &[String], actor: &str) -> Result<Bead> {
         self.update(id, &BeadUpdate { add_labels: labels.to_vec(), ..BeadUpdate::default() }, actor)
     }
+}
+
+/// Replaces `@N` references in `new`'s parent and dependencies with the ids of beads created
+/// earlier in the same batch.
+pub(crate) fn resolve_batch_refs(mut new: NewBead, ids: &[String]) -> Result<NewBead> {
+    let resolve = |reference: &mut String| -> Result<()> {
+        if let Some(index) = reference.strip_prefix('@') {
+            let id = index.parse::<usize>().ok().and_then(|i| ids.get(i)).ok_or_else(|| {
+                BeadError::Invalid(format!(
+                    "batch reference `{reference}` names no earlier bead of the batch"
+                ))
+            })?;
+            *reference = id.clone();
+        }
+        Ok(())
+    };
+    if let Some(parent) = new.parent.as_mut() {
+        resolve(parent)?;
+    }
+    for dep in &mut new.deps {
+        resolve(&mut dep.other)?;
+    }
+    Ok(new)
 }

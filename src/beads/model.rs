@@ -238,6 +238,8 @@ pub struct NewBead {
     pub title: String,
     /// The body.
     pub description: String,
+    /// Free-form notes.
+    pub notes: String,
     /// Default [`DEFAULT_TYPE`].
     pub issue_type: Option<String>,
     /// Default [`DEFAULT_PRIORITY`].

@@ -71,6 +71,9 @@ pub struct CreateRequest {
     /// Not ready before this RFC 3339 time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defer_until: Option<String>,
+    /// Free-form notes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
 }
 
 /// A dependency given at creation.
@@ -124,6 +127,7 @@ impl CreateRequest {
             metadata: new.metadata,
             ephemeral: new.ephemeral,
             defer_until: new.defer_until,
+            notes: new.notes,
         }
     }
 
@@ -154,6 +158,7 @@ impl CreateRequest {
             metadata: self.metadata,
             ephemeral: self.ephemeral,
             defer_until: self.defer_until,
+            notes: self.notes,
         };
         (new, self.actor)
     }

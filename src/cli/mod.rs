@@ -7,6 +7,7 @@ mod delete;
 mod describe;
 mod diff;
 mod events;
+mod formula;
 mod get;
 mod hook;
 mod init;
@@ -63,6 +64,7 @@ enum Command {
     Status(status::Args),
     Session(session::Args),
     Sling(sling::Args),
+    Formula(formula::Args),
     Hook(hook::Args),
     Mail(mail::Args),
     Prime(prime::Args),
@@ -157,6 +159,7 @@ pub fn run() -> ExitCode {
         Command::Status(args) => status::run(args, city),
         Command::Session(args) => session::run(args, city),
         Command::Sling(args) => sling::run(args, city),
+        Command::Formula(args) => formula::run(args, city),
         Command::Hook(args) => hook::run(args, city),
         Command::Mail(args) => mail::run(args, city),
         Command::Prime(args) => prime::run(args, city),

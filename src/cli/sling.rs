@@ -9,19 +9,29 @@ use crate::controllers::reconcile::runtime_for;
 use crate::work::sling::sling;
 use crate::work::stores;
 
-/// Route work to an agent: a bead id, or text that becomes a new bead. The bead gets metadata
-/// `gc.routed_to=AGENT` in the agent's store (its rig's, or the city's), the controller is
-/// poked so a pool can grow for it, and with --nudge the agent's sessions are told.
+/// Route work to an agent: a bead id, or text that becomes a new bead, or (with --formula) a
+/// formula cooked into a molecule whose steps the agent's `gc hook` hands out in dependency
+/// order. The beads get metadata `gc.routed_to=AGENT` in the agent's store (its rig's, or the
+/// city's), the controller is poked so a pool can grow for it, and with --nudge the agent's
+/// sessions are told.
 ///
 /// Examples:
 ///   gc sling worker demo-a1b2
 ///   gc sling worker "Fix the flaky test in parser.rs"
+///   gc sling worker --formula mol-do-work --var issue=demo-a1b2
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent that should do the work.
     agent: String,
     /// A bead id, or the text of a new bead (first line = title, the rest = description).
-    work: String,
+    #[arg(required_unless_present = "formula", conflicts_with = "formula")]
+    work: Option<String>,
+    /// Cook this formula and route its molecule to the agent.
+    #[arg(long, value_name = "NAME")]
+    formula: Option<String>,
+    /// A var value for --formula, NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
     /// Also type the agent's `nudge` text into its running sessions.
     #[arg(long)]
     nudge: bool,
@@ -36,9 +46,26 @@ pub struct Args {
 /// Runs `gc sling`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let ctx = WorkContext::load(city)?;
+    if args.formula.is_none() && !args.vars.is_empty() {
+        return Err("--var only applies with --formula NAME".into());
+    }
     let agent = ctx.agent(Some(&args.agent))?;
+    if let Some(formula) = &args.formula {
+        let request = crate::formula::CookRequest {
+            vars: crate::formula::vars::parse_assignments(&args.vars)?,
+            route_to: Some(agent.clone()),
+            actor: actor(args.actor.as_deref()),
+            ..Default::default()
+        };
+        let code = super::formula::print_cooked(&ctx, formula, &request, args.json)?;
+        if args.nudge && code == ExitCode::SUCCESS {
+            nudge(&ctx, &agent)?;
+        }
+        return Ok(code);
+    }
+    let work = args.work.as_deref().unwrap_or_default();
     let (_, store) = stores::open_for_agent(&ctx.model, &agent)?;
-    let slung = match sling(&*store, &agent, &args.work, &actor(args.actor.as_deref())) {
+    let slung = match sling(&*store, &agent, work, &actor(args.actor.as_deref())) {
         Ok(slung) => slung,
         Err(e) => {
             eprintln!("gc: {e}");

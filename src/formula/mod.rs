@@ -5,10 +5,17 @@
 //! steps. [`vars::resolve`] checks the values given for a cook against the declared vars.
 //! [`cook::cook`] creates the root bead and one bead per step in a single atomic batch.
 
+pub mod compile;
+pub mod condition;
+pub mod cook;
+pub mod vars;
+
+pub use compile::{CompileError, CompiledFormula, CompiledStep, compile};
+pub use cook::{
+    CookError, CookRequest, Molecule, compile_applied, cook, cook_named, molecule_open,
+};
 
 /// Metadata key on every bead of a molecule naming the formula it was cooked from.
 pub const FORMULA: &str = "gc.formula";
 /// Metadata key on a step bead naming its step id.
 pub const STEP: &str = "gc.step";
-/// Metadata key on a step bead naming the molecule's root bead.
-pub const MOLECULE: &str = "gc.molecule";

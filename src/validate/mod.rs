@@ -219,3 +219,31 @@ fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by_cached_key(key);
     diagnostics.dedup_by(|a, b| key(a) == key(b));
 }
+
+/// Where the node at `pointer` of resource `kind/name` is in `file` (relative to `city_dir`),
+/// as `file:line:col`, re-reading the file: controllers know an applied object's source file
+/// and a JSON pointer, people want a line. `None` when the file no longer holds it.
+pub fn locate(
+    city_dir: &Path,
+    file: &str,
+    kind: Kind,
+    name: &str,
+    pointer: &str,
+) -> Option<String> {
+    let path = city_dir.join(file);
+    let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+    let scope = Scope {
+        inputs: vec![Input::File(path, format)],
+        context: Vec::new(),
+        city_dir: city_dir.to_path_buf(),
+        expect_city: false,
+    };
+    let validation = validate(&scope);
+    let loaded = validation
+        .resources
+        .iter()
+        .find(|l| l.resource.kind() == kind && l.resource.name() == name)?;
+    let span = loaded.doc.spans().get(pointer)?;
+    let (line, col) = loaded.doc.file.line_col(span.value.start);
+    Some(format!("{file}:{line}:{col}"))
+}

@@ -10,9 +10,11 @@ use super::diagnostic::{Code, Diagnostic};
 use super::graph::cycles;
 use super::suggest::help_for;
 use crate::api::city::{BeadsBackend, SessionBackend};
-use crate::api::formula::StepSpec;
+use crate::api::formula::{FormulaSpec, StepSpec};
 use crate::api::provider::PromptMode;
 use crate::api::{Kind, Object, Resource, agent::AgentSpec};
+use crate::formula::CompileError;
+use crate::formula::vars::VarError;
 use crate::manifest::{Document, SourceFile, display_path};
 use crate::prompt::{self, AgentContext, CityContext, PromptContext, RigContext, SessionContext};
 
@@ -64,6 +66,7 @@ pub fn check(
     }
     dependency_cycles(loaded, &index, &mut out);
     extends_cycles(loaded, &index, &mut out);
+    extended_formulas(loaded, &index, &mut out);
     prefix_collisions(loaded, &index, &mut out);
     out
 }
@@ -540,6 +543,70 @@ fn extends_cycles(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic
     }
 }
 
+/// The formulas `name` extends, transitively, with itself; `None` when one is missing or
+/// the chain is circular (both reported by `extends_cycles`).
+fn formula_family(index: &Index<'_>, name: &str) -> Option<BTreeMap<String, FormulaSpec>> {
+    let mut family = BTreeMap::new();
+    let mut todo = vec![name.to_owned()];
+    while let Some(next) = todo.pop() {
+        if family.contains_key(&next) {
+            continue;
+        }
+        let Some(Resource::Formula(f)) = index.resource(Kind::Formula, &next) else { return None };
+        todo.extend(f.spec.extends.iter().cloned());
+        family.insert(next, f.spec);
+        if family.len() > 64 {
+            return None;
+        }
+    }
+    Some(family)
+}
+
+/// Compiles each loaded formula that extends others, so `needs` naming an inherited step are
+/// resolved and cycles through inherited steps are found before anything is cooked.
+fn extended_formulas(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+    for item in loaded {
+        let Resource::Formula(f) = &item.resource else { continue };
+        if f.spec.extends.is_empty() {
+            continue;
+        }
+        let name = f.metadata.name.as_str();
+        let Some(family) = formula_family(index, name) else { continue };
+        let doc = &item.doc;
+        match crate::formula::compile(name, &|n| family.get(n)) {
+            Err(CompileError::UnknownNeed { step, need, formula, path }) if formula == name => {
+                out.push(
+                    Diagnostic::error(
+                        Code::UnknownReference,
+                        format!("step `{step}` needs unknown step `{need}`"),
+                    )
+                    .at_value(doc, &path)
+                    .with_help(format!(
+                        "steps of `{name}` and of the formulas it extends ({}) can be needed",
+                        f.spec.extends.join(", ")
+                    )),
+                );
+            }
+            Err(CompileError::NeedsCycle(cycle)) => {
+                let at = f.spec.steps.iter().position(|s| cycle.contains(&s.id)).map_or_else(
+                    || "/spec/extends/0".to_owned(),
+                    |i| format!("/spec/steps/{i}/needs"),
+                );
+                out.push(
+                    Diagnostic::error(
+                        Code::Cycle,
+                        format!("needs cycle through inherited steps: {}", cycle.join(" → ")),
+                    )
+                    .at_value(doc, &at)
+                    .with_help("a step can only need steps that can finish before it"),
+                );
+            }
+            // Missing parents, extends cycles and duplicate ids are reported where they are.
+            _ => {}
+        }
+    }
+}
+
 fn prefix_collisions(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     // Rigs already applied come first, unless a loaded file replaces them.
     let loaded_rigs: BTreeSet<&str> = loaded
@@ -628,6 +695,9 @@ fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<D
                 );
             } else if ids.contains_key(need.as_str()) {
                 edges.entry(step.id.as_str()).or_default().push(need);
+            } else if !spec.extends.is_empty() {
+                // May be a step of a formula this one extends: checked once `extends` is
+                // resolved (`extended_formulas`).
             } else {
                 out.push(
                     Diagnostic::error(
@@ -711,6 +781,7 @@ fn check_order(
     let spec = &order.spec;
     if let Some(f) = &spec.formula {
         index.reference(doc, "/spec/formula", Kind::Formula, f, out);
+        order_vars(doc, f, &spec.vars, index, out);
     }
     if let Some(t) = &spec.target {
         index.reference(doc, "/spec/target", Kind::Agent, t, out);
@@ -732,6 +803,46 @@ fn check_order(
                 .at_value(doc, "/spec/gate/cron/schedule")
                 .with_help("five fields: minute hour day-of-month month day-of-week, e.g. `*/15 9-17 * * MON-FRI`"),
         );
+    }
+}
+
+/// An order's `vars` against its formula's: each order run would fail the same way, so the
+/// mistake is reported now.
+fn order_vars(
+    doc: &Document,
+    formula: &str,
+    given: &BTreeMap<String, String>,
+    index: &Index<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(family) = formula_family(index, formula) else { return };
+    let Ok(compiled) = crate::formula::compile(formula, &|n| family.get(n)) else { return };
+    let Err(errors) = crate::formula::vars::resolve(&compiled.vars, given) else { return };
+    for error in errors {
+        let var_pointer = |name: &str| crate::manifest::push_pointer("/spec/vars", name);
+        let diagnostic = match &error {
+            VarError::Unknown { name, known } => {
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                Diagnostic::error(
+                    Code::UnknownReference,
+                    format!("formula `{formula}` has no var `{name}`"),
+                )
+                .at_key(doc, &var_pointer(name))
+                .with_help_opt(help_for(name, &known, "vars"))
+            }
+            VarError::Missing { name, .. } => Diagnostic::error(
+                Code::MissingField,
+                format!("formula `{formula}` needs var `{name}`, which this order does not set"),
+            )
+            .at_value(doc, "/spec/formula")
+            .with_help(format!("add `{name}` under spec.vars")),
+            VarError::NotAllowed { name, .. } | VarError::NoMatch { name, .. } => {
+                Diagnostic::error(Code::InvalidValue, error.to_string())
+                    .at_value(doc, &var_pointer(name))
+            }
+            VarError::Malformed(_) => continue,
+        };
+        out.push(diagnostic);
     }
 }
 

@@ -65,10 +65,16 @@ pub fn next_work(
         statuses: vec![status::OPEN.into(), status::IN_PROGRESS.into()],
         issue_type: Some("molecule".into()),
         metadata: routed,
-        limit: Some(1),
         ..ListQuery::default()
     };
-    Ok(store.list(&molecules)?.into_iter().next().map(|b| (b, HookReason::Molecule)))
+    // A molecule gc cooked has each step routed on its own: its root is never work to take
+    // (an agent claiming and closing it would end the workflow early); it closes by itself
+    // with its last step.
+    Ok(store
+        .list(&molecules)?
+        .into_iter()
+        .find(|b| b.meta_str(crate::formula::FORMULA).is_none())
+        .map(|b| (b, HookReason::Molecule)))
 }
 
 #[cfg(test)]

@@ -303,8 +303,9 @@ pub fn claim_row(tx: &Transaction<'_>, id: &str, actor: &str, now: &Time) -> Res
 /// A new bead's row; its parameters are [`new_issue_params`].
 pub const INSERT_ISSUE: &str =
     "INSERT INTO issues (id, title, description, status, priority, issue_type, assignee,
-       created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata, ephemeral)
-     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)";
+       created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata, ephemeral,
+       notes)
+     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13, ?14)";
 
 /// What [`INSERT_ISSUE`] binds for `new` (its priority checked and its defer time parsed by the
 /// caller).
@@ -330,6 +331,7 @@ pub fn new_issue_params(
         defer.map(|t| t.ns).into(),
         Value::Object(new.metadata.clone()).to_string().into(),
         new.ephemeral.into(),
+        new.notes.clone().into(),
     ]
 }
 

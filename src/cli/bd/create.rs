@@ -23,6 +23,9 @@ pub struct Args {
     /// The body.
     #[arg(short = 'd', long, default_value = "")]
     description: String,
+    /// Free-form notes.
+    #[arg(long, default_value = "")]
+    notes: String,
     /// Who works on it.
     #[arg(short = 'a', long)]
     assignee: Option<String>,
@@ -60,6 +63,7 @@ fn new_bead(args: Args) -> Result<NewBead, Failure> {
         id: args.id,
         title,
         description: args.description,
+        notes: args.notes,
         issue_type: args.issue_type,
         priority: args.priority,
         assignee: args.assignee.filter(|a| !a.is_empty()),

@@ -1,0 +1,293 @@
+//! Cooking: turning a compiled formula into a molecule — a root bead of type `molecule` plus
+//! one bead per step, children under their step, `blocks` edges for `needs` — created in one
+//! atomic batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::compile::{CompileError, CompiledFormula, CompiledStep, compile};
+use super::vars::{VarError, resolve, substitute};
+use super::{FORMULA, STEP, condition};
+use crate::beads::model::{dep_type, status};
+use crate::beads::{Bead, BeadError, BeadStore, DepDirection, ListQuery, NewBead, NewDep};
+use crate::controllers::model::CityModel;
+use crate::work::{ROUTED_TO, stores};
+
+/// Bead type of a molecule's root.
+pub const MOLECULE_TYPE: &str = "molecule";
+
+/// What a cook is asked to do besides the formula.
+#[derive(Clone, Debug, Default)]
+pub struct CookRequest {
+    /// Values for the formula's vars (`--var k=v`).
+    pub vars: BTreeMap<String, String>,
+    /// The agent the molecule is routed to (`gc sling`), if any.
+    pub route_to: Option<String>,
+    /// The rig whose store gets the molecule (default: the agent's rig, else the city's).
+    pub rig: Option<String>,
+    /// Extra metadata put on every bead of the molecule.
+    pub metadata: Map<String, Value>,
+    /// Who cooks.
+    pub actor: String,
+}
+
+/// A cooked molecule.
+#[derive(Clone, Debug)]
+pub struct Molecule {
+    /// The root bead.
+    pub root: Bead,
+    /// One bead per created step, in the compiled order.
+    pub steps: Vec<Bead>,
+    /// Steps whose condition was false, so no bead was made.
+    pub skipped: Vec<String>,
+    /// The `.beads` directory of the store holding it.
+    pub store_dir: PathBuf,
+}
+
+/// Why a cook failed; nothing was created.
+#[derive(Debug, thiserror::Error)]
+pub enum CookError {
+    /// The formula does not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The values given for vars are wrong (every problem is listed).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Vars(Vec<VarError>),
+    /// Every step's condition was false.
+    #[error("formula `{0}`: no step's condition holds, so there is nothing to cook")]
+    Empty(String),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] BeadError),
+}
+
+/// The beads a cook creates, as one batch for [`BeadStore::create_all`]: the root first, then
+/// the steps in compiled order (`@N` references point inside the batch). Pure: the same
+/// formula and values always give the same batch. Returns the batch and the skipped steps.
+pub fn batch(
+    formula: &CompiledFormula,
+    values: &BTreeMap<String, String>,
+    request: &CookRequest,
+) -> Result<(Vec<NewBead>, Vec<String>), CookError> {
+    let skipped = skipped_steps(&formula.steps, values);
+    if skipped.len() == formula.steps.len() {
+        return Err(CookError::Empty(formula.name.clone()));
+    }
+    let mut common = request.metadata.clone();
+    common.insert(FORMULA.into(), Value::String(formula.name.clone()));
+    if let Some(agent) = &request.route_to {
+        common.insert(ROUTED_TO.into(), Value::String(agent.clone()));
+    }
+    let root = NewBead {
+        title: formula.name.clone(),
+        description: formula
+            .description
+            .as_deref()
+            .map(|d| substitute(d, values))
+            .unwrap_or_default(),
+        issue_type: Some(MOLECULE_TYPE.into()),
+        metadata: common.clone(),
+        ..NewBead::default()
+    };
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut beads = vec![root];
+    for step in formula.steps.iter().filter(|s| !skipped.contains(&s.id)) {
+        let parent = match &step.parent {
+            Some(p) => index[p.as_str()],
+            None => 0,
+        };
+        let mut deps: Vec<NewDep> = effective_needs(step, &formula.steps, &skipped)
+            .into_iter()
+            .map(|need| NewDep {
+                other: format!("@{}", index[need]),
+                dep_type: dep_type::BLOCKS.into(),
+                direction: DepDirection::NewDependsOnOther,
+            })
+            .collect();
+        deps.dedup_by(|a, b| a.other == b.other);
+        let text = &step.spec;
+        let mut metadata = common.clone();
+        for (key, value) in &text.metadata {
+            metadata.insert(key.clone(), Value::String(substitute(value, values)));
+        }
+        metadata.insert(STEP.into(), Value::String(step.id.clone()));
+        index.insert(&step.id, beads.len());
+        beads.push(NewBead {
+            title: substitute(&text.title, values),
+            description: text
+                .description
+                .as_deref()
+                .map(|d| substitute(d, values))
+                .unwrap_or_default(),
+            notes: text.notes.as_deref().map(|n| substitute(n, values)).unwrap_or_default(),
+            issue_type: text.step_type.clone(),
+            priority: text.priority.map(i64::from),
+            assignee: text.assignee.as_deref().map(|a| substitute(a, values)),
+            labels: text.labels.iter().map(|l| substitute(l, values)).collect(),
+            parent: Some(format!("@{parent}")),
+            deps,
+            metadata,
+            ..NewBead::default()
+        });
+    }
+    Ok((beads, skipped.into_iter().collect()))
+}
+
+/// Steps not created: their condition is false, or their parent's is.
+fn skipped_steps(steps: &[CompiledStep], values: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut skipped = BTreeSet::new();
+    // Compiled order puts parents first, so a parent's fate is known before its children's.
+    for step in steps {
+        let parent_skipped = step.parent.as_ref().is_some_and(|p| skipped.contains(p));
+        let fails = step.spec.condition.as_deref().is_some_and(|c| !condition::holds(c, values));
+        if parent_skipped || fails {
+            skipped.insert(step.id.clone());
+        }
+    }
+    skipped
+}
+
+/// What a step waits for once skipped steps are gone: a skipped step's own needs stand in
+/// for it, so order is kept across the gap.
+fn effective_needs<'a>(
+    step: &'a CompiledStep,
+    steps: &'a [CompiledStep],
+    skipped: &BTreeSet<String>,
+) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut todo: Vec<&str> = step.needs.iter().map(String::as_str).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(need) = todo.pop() {
+        if !seen.insert(need) {
+            continue;
+        }
+        if skipped.contains(need) {
+            if let Some(s) = steps.iter().find(|s| s.id == need) {
+                todo.extend(s.needs.iter().map(String::as_str));
+            }
+        } else {
+            out.push(need);
+        }
+    }
+    out.sort_by_key(|n| steps.iter().position(|s| s.id == *n));
+    out
+}
+
+/// Cooks `formula` into `store`: checks the vars, then creates every bead in one batch.
+pub fn cook(
+    store: &dyn BeadStore,
+    formula: &CompiledFormula,
+    request: &CookRequest,
+) -> Result<(Bead, Vec<Bead>, Vec<String>), CookError> {
+    let values = resolve(&formula.vars, &request.vars).map_err(CookError::Vars)?;
+    let (beads, skipped) = batch(formula, &values, request)?;
+    let mut made = store.create_all(beads, &request.actor)?.into_iter();
+    let root = made.next().ok_or_else(|| BeadError::Backend("store created no beads".into()))?;
+    Ok((root, made.collect(), skipped))
+}
+
+/// Compiles the applied formula `name` of `model`.
+pub fn compile_applied(model: &CityModel, name: &str) -> Result<CompiledFormula, CompileError> {
+    compile(name, &|n| model.formulas.get(n).map(|f| &f.spec)).map_err(|e| match e {
+        CompileError::NotFound { name, .. } => {
+            CompileError::NotFound { name, known: model.formulas.keys().cloned().collect() }
+        }
+        other => other,
+    })
+}
+
+/// Cooks the applied formula `name` into the right store: `request.rig`'s, else the store of
+/// the agent it is routed to, else the city's.
+pub fn cook_named(
+    model: &CityModel,
+    name: &str,
+    request: &CookRequest,
+) -> Result<Molecule, CookError> {
+    let formula = compile_applied(model, name)?;
+    let (store_dir, store) = match (&request.rig, &request.route_to) {
+        (Some(rig), _) => stores::open(model, Some(rig))?,
+        (None, Some(agent)) => stores::open_for_agent(model, agent)?,
+        (None, None) => stores::open(model, None)?,
+    };
+    let (root, steps, skipped) = cook(&*store, &formula, request)?;
+    Ok(Molecule { root, steps, skipped, store_dir })
+}
+
+/// Whether the molecule rooted at `root_id` in the store at `store_dir` still has open work:
+/// any bead below the root that is not closed.
+pub fn molecule_open(
+    model: &CityModel,
+    store_dir: &Path,
+    root_id: &str,
+) -> Result<bool, CookError> {
+    let store = open_store_at(model, store_dir)?;
+    Ok(open_descendants(&*store, root_id)? > 0)
+}
+
+fn open_store_at(model: &CityModel, store_dir: &Path) -> Result<Box<dyn BeadStore>, CookError> {
+    let city = stores::store_config(model, None)?;
+    if city.0 == store_dir {
+        return Ok(stores::open(model, None)?.1);
+    }
+    for rig in model.rigs.keys() {
+        if stores::store_config(model, Some(rig))?.0 == store_dir {
+            return Ok(stores::open(model, Some(rig))?.1);
+        }
+    }
+    Err(BeadError::Invalid(format!("{} is not a store of this city", store_dir.display())).into())
+}
+
+/// How many beads below `id` (children, their children, …) are not closed.
+pub fn open_descendants(store: &dyn BeadStore, id: &str) -> Result<usize, BeadError> {
+    let mut open = 0;
+    let mut todo = vec![id.to_owned()];
+    while let Some(next) = todo.pop() {
+        let query = ListQuery { parent: Some(next), all: true, ..ListQuery::default() };
+        for child in store.list(&query)? {
+            if child.status != status::CLOSED {
+                open += 1;
+            }
+            todo.push(child.id);
+        }
+    }
+    Ok(open)
+}
+
+/// After `closed` was closed, closes each enclosing molecule root (or step with children)
+/// whose descendants are now all closed, walking up. Returns the beads it closed.
+pub fn close_finished_parents(
+    store: &dyn BeadStore,
+    closed: &Bead,
+    actor: &str,
+) -> Result<Vec<Bead>, BeadError> {
+    let mut done = Vec::new();
+    let mut current = closed.clone();
+    while let Some(parent) = parent_of(&current) {
+        let parent = store.get(&parent)?;
+        if parent.meta_str(FORMULA).is_none() || open_descendants(store, &parent.id)? > 0 {
+            break;
+        }
+        // A step closed before its children were done is passed through on the way up.
+        current = if parent.is_closed() {
+            parent
+        } else {
+            let closed = store.close(&parent.id, Some("every step of it is closed"), actor)?;
+            done.push(closed.clone());
+            closed
+        };
+    }
+    Ok(done)
+}
+
+fn parent_of(bead: &Bead) -> Option<String> {
+    bead.dependencies
+        .iter()
+        .find(|d| d.dep_type == dep_type::PARENT_CHILD && d.issue_id == bead.id)
+        .map(|d| d.depends_on_id.clone())
+}
+
+#[cfg(test)]
+#[path = "cook_tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+//! Formulas end to end: validation that resolves `extends`, cooking into a bead graph, and a
+//! slung molecule whose steps the agent's hook hands out in dependency order — first by
+//! hand through the CLI, then worked by the sample city's real agents under a controller.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+mod common;
+use common::City;
+
+#[path = "common/tmux.rs"]
+mod tmux_city;
+use tmux_city::wait_until;
+#[path = "common/sample.rs"]
+mod sample;
+use sample::{rig_beads, sample_city};
+
+const WORKER: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Agent
+metadata:
+  name: worker
+spec:
+  scaling: {min: 0, max: 2}
+";
+
+const BASE: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Formula
+metadata:
+  name: base
+spec:
+  description: Shared steps for {{issue}}
+  vars:
+    issue: {required: true, description: the bead to work on}
+    branch: {default: main}
+  steps:
+    - {id: load, title: 'Load {{issue}}'}
+    - {id: setup, title: 'Check out {{branch}}', needs: [load]}
+";
+
+const VARIANT: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Formula
+metadata:
+  name: variant
+spec:
+  extends: [base]
+  steps:
+    - {id: setup, title: 'Make a worktree off {{branch}}', needs: [load]}
+    - id: build
+      title: Build
+      needs: [setup]
+      children:
+        - {id: compile, title: Compile}
+        - {id: link, title: Link, needs: [compile]}
+    - {id: submit, title: 'Submit {{issue}}', needs: [build, missing-step]}
+";
+
+const ORDER: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Order
+metadata:
+  name: nightly
+spec:
+  gate: {manual: {}}
+  formula: variant
+  vars: {isue: gc-1}
+";
+
+fn run(city: &City, args: &[&str]) -> (bool, String, String) {
+    let out = city.gc().env("BEADS_ACTOR", "worker-1").args(args).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+fn ok(city: &City, args: &[&str]) -> String {
+    let (success, stdout, stderr) = run(city, args);
+    assert!(success, "gc {args:?} failed:\n{stdout}{stderr}");
+    stdout
+}
+
+#[test]
+fn a_slung_formula_is_validated_cooked_and_handed_out_in_dependency_order() {
+    let city = City::new(WORKER);
+    city.write("formulas/base.yaml", BASE);
+    city.write("formulas/variant.yaml", VARIANT);
+    city.write("orders/nightly.yaml", ORDER);
+
+    // Inherited steps can be needed; a missing one is named at its line, as are the order's
+    // wrong var and the required var it leaves unset.
+    let (valid, stderr, _) = run(&city, &["validate"]);
+    assert!(!valid);
+    assert!(stderr.contains("step `submit` needs unknown step `missing-step`"), "{stderr}");
+    assert!(stderr.contains("formulas/variant.yaml:15:"), "{stderr}");
+    assert!(!stderr.contains("needs unknown step `load`"), "inherited steps resolve: {stderr}");
+
+    city.write("formulas/variant.yaml", &VARIANT.replace(", missing-step", ""));
+    let (valid, stdout, _) = run(&city, &["validate"]);
+    assert!(!valid);
+    assert!(stdout.contains("formula `variant` has no var `isue`"), "{stdout}");
+    assert!(stdout.contains("orders/nightly.yaml:8:10"), "{stdout}");
+    assert!(stdout.contains("help: did you mean `issue`?"), "{stdout}");
+    assert!(stdout.contains("formula `variant` needs var `issue`"), "{stdout}");
+    city.write("orders/nightly.yaml", &ORDER.replace("isue", "issue"));
+    ok(&city, &["validate"]);
+    ok(&city, &["apply"]);
+
+    let list = ok(&city, &["formula", "list"]);
+    let variant_row = list.lines().find(|l| l.starts_with("variant")).unwrap();
+    assert!(
+        variant_row.contains(" 6 ")
+            && variant_row.contains(" base ")
+            && variant_row.contains("yes"),
+        "{list}"
+    );
+
+    let show = ok(&city, &["formula", "show", "variant", "--var", "issue=gc-9"]);
+    let order: Vec<&str> = show
+        .lines()
+        .filter_map(|l| {
+            l.trim().split_once(". ").map(|(_, rest)| rest.split_whitespace().next().unwrap())
+        })
+        .collect();
+    assert_eq!(order, ["load", "setup", "build", "compile", "link", "submit"], "{show}");
+    assert!(
+        show.contains("Make a worktree off main"),
+        "the variant's step replaces the base's: {show}"
+    );
+
+    // A missing required var creates nothing.
+    let (cooked, _, stderr) = run(&city, &["sling", "worker", "--formula", "variant"]);
+    assert!(!cooked);
+    assert!(
+        stderr.contains("missing required var `issue`") && stderr.contains("nothing was created"),
+        "{stderr}"
+    );
+    assert_eq!(ok(&city, &["bd", "list", "--all", "--json"]).trim(), "[]");
+
+    let out =
+        ok(&city, &["sling", "worker", "--formula", "variant", "--var", "issue=gc-9", "--json"]);
+    let cooked: Value = serde_json::from_str(&out).unwrap();
+    let root = cooked["root"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(cooked["root"]["issue_type"], "molecule");
+    let steps = cooked["steps"].as_array().unwrap();
+    let step_of = |id: &str| {
+        steps.iter().find(|s| s["id"] == id).unwrap()["metadata"]["gc.step"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ids: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 6);
+    assert_eq!(steps[5]["title"], "Submit gc-9");
+    assert!(steps.iter().all(|s| s["metadata"]["gc.routed_to"] == "worker"));
+
+    // The worker takes what its hook offers, one at a time, closing each.
+    let mut worked = Vec::new();
+    loop {
+        let (has_work, out, _) = run(&city, &["hook", "worker", "--json"]);
+        if !has_work || out.trim().is_empty() {
+            break;
+        }
+        let bead: Value = serde_json::from_str(&out).unwrap();
+        let id = bead["id"].as_str().unwrap().to_owned();
+        assert_ne!(id, root, "the molecule's root is not work");
+        ok(&city, &["bd", "update", &id, "--claim"]);
+        ok(&city, &["bd", "close", &id]);
+        worked.push(step_of(&id));
+        assert!(worked.len() <= 6, "the hook keeps offering work: {worked:?}");
+    }
+    assert_eq!(worked, ["load", "setup", "build", "compile", "link", "submit"]);
+    let root_now: Value =
+        serde_json::from_str(&ok(&city, &["bd", "show", &root, "--json"])).unwrap();
+    let root_now = if root_now.is_array() { root_now[0].clone() } else { root_now };
+    assert_eq!(root_now["status"], "closed", "the molecule closes with its last step");
+}
+
+#[test]
+fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usability() {
+    let city = sample_city("gcf", "formtown");
+    city.write(
+        "formulas/patrol-plus.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: patrol-plus\nspec:\n  \
+         extends: [patrol]\n  steps:\n    - {id: report, title: Report, needs: [tidy]}\n",
+    );
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "60s"]);
+    wait_until("the formula controller to compile patrol-plus", Duration::from_secs(30), || {
+        city.status("formulas", "patrol-plus")["usable"] == true
+    });
+    let get = String::from_utf8(city.run(&["get", "formulas"]).stdout).unwrap();
+    assert!(get.lines().any(|l| l.starts_with("patrol-plus") && l.contains("true")), "{get}");
+
+    let out = city.run(&["sling", "worker", "--formula", "patrol-plus"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 steps, routed to worker"));
+    wait_until("the pool to finish the molecule", Duration::from_secs(120), || {
+        let beads = rig_beads(&city);
+        beads.len() == 4 && beads.iter().all(|b| b["status"] == "closed")
+    });
+    let beads = rig_beads(&city);
+    let step =
+        |name: &str| beads.iter().find(|b| b["metadata"]["gc.step"] == name).unwrap().clone();
+    let (scan, tidy, report) = (step("scan"), step("tidy"), step("report"));
+    let time = |b: &Value, field: &str| b[field].as_str().unwrap().to_owned();
+    // RFC 3339 UTC times of one clock compare as text.
+    assert!(
+        time(&scan, "closed_at") <= time(&tidy, "started_at"),
+        "tidy began before scan was done"
+    );
+    assert!(
+        time(&tidy, "closed_at") <= time(&report, "started_at"),
+        "report began before tidy was done"
+    );
+    for b in [&scan, &tidy, &report] {
+        assert!(b["assignee"].as_str().unwrap().starts_with("worker"), "{b}");
+    }
+
+    // The controller notices a formula losing the one it extends.
+    city.run(&["delete", "formula/patrol"]);
+    wait_until("patrol-plus to become unusable", Duration::from_secs(30), || {
+        city.status("formulas", "patrol-plus")["usable"] == false
+    });
+    let status = city.status("formulas", "patrol-plus");
+    assert_eq!(status["error"]["message"], "`patrol-plus` extends `patrol`, which is not applied");
+    assert_eq!(status["error"]["location"], "formulas/patrol-plus.yaml:6:12", "{status}");
+}
