@@ -25,9 +25,6 @@ enum Outcome {
     Ok,
     /// Rejected only for these unsupported Gas City features.
     Unsupported(Vec<String>),
-    /// Rejected only because steps `need` steps of the formula it `extends`: semantic checks
-    /// do not yet look through `extends` (the lead is making them aware of it).
-    NeedsFromExtended,
     /// Anything else: always a failure.
     Other(Vec<String>),
 }
@@ -58,7 +55,7 @@ fn expected() -> BTreeMap<&'static str, Outcome> {
         ("examples/gastown/packs/gastown/formulas/mol-deacon-patrol.toml", Ok),
         ("examples/gastown/packs/gastown/formulas/mol-digest-generate.toml", Ok),
         ("examples/gastown/packs/gastown/formulas/mol-idea-to-plan.toml", Ok),
-        ("examples/gastown/packs/gastown/formulas/mol-polecat-work.toml", NeedsFromExtended),
+        ("examples/gastown/packs/gastown/formulas/mol-polecat-work.toml", Ok),
         ("examples/gastown/packs/gastown/formulas/mol-refinery-patrol.toml", Ok),
         ("examples/gastown/packs/gastown/formulas/mol-review-leg.toml", Ok),
         ("examples/gastown/packs/gastown/formulas/mol-witness-patrol.toml", Ok),
@@ -76,7 +73,7 @@ fn expected() -> BTreeMap<&'static str, Outcome> {
         ("examples/gastown/packs/maintenance/orders/wisp-compact.toml", Ok),
         ("internal/bootstrap/packs/core/formulas/mol-do-work.toml", Ok),
         ("internal/bootstrap/packs/core/formulas/mol-polecat-base.toml", Ok),
-        ("internal/bootstrap/packs/core/formulas/mol-polecat-commit.toml", NeedsFromExtended),
+        ("internal/bootstrap/packs/core/formulas/mol-polecat-commit.toml", Ok),
         ("internal/bootstrap/packs/core/formulas/mol-scoped-work.toml", unsupported(&["retry"])),
         ("internal/bootstrap/packs/core/orders/beads-health.toml", Ok),
     ])
@@ -236,13 +233,6 @@ fn validate_pack(
                     let features: BTreeSet<String> =
                         errs.iter().filter_map(|(_, m)| quoted(m)).collect();
                     Outcome::Unsupported(features.into_iter().collect())
-                }
-                Some(errs)
-                    if errs.iter().all(|(c, m)| {
-                        *c == Code::UnknownReference && m.contains("needs unknown step")
-                    }) && !strings(&read_toml(&root.join(file)), "extends").is_empty() =>
-                {
-                    Outcome::NeedsFromExtended
                 }
                 Some(errs) => Outcome::Other(
                     errs.iter().map(|(c, m)| format!("{}: {m}", c.as_str())).collect(),
