@@ -226,3 +226,20 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
     assert_eq!(status["error"]["message"], "`patrol-plus` extends `patrol`, which is not applied");
     assert_eq!(status["error"]["location"], "formulas/patrol-plus.yaml:6:12", "{status}");
 }
+
+#[test]
+fn a_formula_type_gc_cannot_cook_is_named_where_it_is_declared() {
+    let city = City::new(WORKER);
+    city.write(
+        "formulas/weave.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: weave\nspec:\n  \
+         type: aspect\n  steps: [{id: x, title: X}]\n",
+    );
+    let (valid, stdout, _) = run(&city, &["validate", "--output", "json"]);
+    assert!(!valid);
+    let findings: Value = serde_json::from_str(&stdout).unwrap();
+    let finding = &findings[0];
+    assert_eq!(finding["code"], "unsupported-gas-city-feature", "{stdout}");
+    assert_eq!(finding["line"], 6, "{stdout}");
+    assert!(finding["message"].as_str().unwrap().contains("`aspect` formulas"), "{stdout}");
+}

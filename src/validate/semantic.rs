@@ -665,6 +665,22 @@ fn all_steps<'a>(steps: &'a [StepSpec], base: &str, out: &mut Vec<(&'a StepSpec,
 }
 
 fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
+    let what = match spec.formula_type {
+        crate::api::formula::FormulaType::Workflow => None,
+        crate::api::formula::FormulaType::Expansion => {
+            Some("`expansion` formulas (steps spliced into another formula)")
+        }
+        crate::api::formula::FormulaType::Aspect => {
+            Some("`aspect` formulas (steps woven around another formula's steps)")
+        }
+    };
+    if let Some(what) = what {
+        out.push(
+            Diagnostic::error(Code::UnsupportedGasCityFeature, format!("{what} are not supported by gc"))
+                .at_value(doc, "/spec/type")
+                .with_help("only `workflow` formulas can be cooked; copy the steps into the workflows that need them"),
+        );
+    }
     let mut steps = Vec::new();
     all_steps(&spec.steps, "/spec/steps", &mut steps);
 
