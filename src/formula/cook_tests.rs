@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::api::formula::{FormulaSpec, StepSpec, VarSpec};
-use crate::beads::embedded::EmbeddedStore;
 use crate::beads::ReadyQuery;
+use crate::beads::embedded::EmbeddedStore;
 use crate::work::hook::next_work;
 
 fn step(id: &str, title: &str, needs: &[&str]) -> StepSpec {
@@ -68,8 +68,7 @@ fn blocked_by(bead: &Bead) -> Vec<&str> {
 #[test]
 fn a_cook_creates_the_root_and_one_bead_per_step_with_parents_and_blocks() {
     let (_dir, store) = store();
-    let (root, steps, skipped) =
-        cook(&store, &pancakes(), &request(&[("guest", "Ada")])).unwrap();
+    let (root, steps, skipped) = cook(&store, &pancakes(), &request(&[("guest", "Ada")])).unwrap();
     assert!(skipped.is_empty());
     assert_eq!(root.issue_type, MOLECULE_TYPE);
     assert_eq!(root.title, "pancakes");
@@ -82,7 +81,14 @@ fn a_cook_creates_the_root_and_one_bead_per_step_with_parents_and_blocks() {
     let r = &root.id;
     assert_eq!(
         steps.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
-        [format!("{r}.1"), format!("{r}.2"), format!("{r}.3"), format!("{r}.4"), id("cook") + ".1", id("cook") + ".2"]
+        [
+            format!("{r}.1"),
+            format!("{r}.2"),
+            format!("{r}.3"),
+            format!("{r}.4"),
+            id("cook") + ".1",
+            id("cook") + ".2"
+        ]
     );
     assert_eq!(parent_of(by_step["dry"]).as_deref(), Some(r.as_str()));
     assert_eq!(parent_of(by_step["flip"]), Some(id("cook")));
