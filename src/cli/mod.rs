@@ -12,6 +12,7 @@ mod hook;
 mod init;
 mod internal;
 mod mail;
+mod order;
 mod present;
 mod prime;
 mod rig;
@@ -65,6 +66,7 @@ enum Command {
     Sling(sling::Args),
     Hook(hook::Args),
     Mail(mail::Args),
+    Order(order::Args),
     Prime(prime::Args),
     Bd(Box<bd::Args>),
     Rig(rig::Args),
@@ -159,6 +161,7 @@ pub fn run() -> ExitCode {
         Command::Sling(args) => sling::run(args, city),
         Command::Hook(args) => hook::run(args, city),
         Command::Mail(args) => mail::run(args, city),
+        Command::Order(args) => order::run(args, city),
         Command::Prime(args) => prime::run(args, city),
         Command::Bd(args) => Ok(bd::run(*args, city)),
         Command::Rig(args) => rig::run(args, city),
