@@ -286,13 +286,13 @@ pub fn reconcile_order(
         held.write(&state)?;
     }
     if let Some(ended) = &ended {
-        run::record_end(&ctx.city_dir, name, ended, None, ACTOR);
+        run::record_end(&ctx.city_dir, name, ended, ACTOR);
     }
-    if let Some(reason) = &plan.fire {
-        let fired = run::fire(&held, &octx.ledger, &mut state, &model, order, reason, now, ACTOR)?;
-        if let Fired::Exec { run, child, deadline, timeout } = fired {
-            spawn_waiter(octx, name, run, child, deadline, timeout);
-        }
+    if let Some(reason) = &plan.fire
+        && let Fired::Exec(running) =
+            run::fire(&held, &mut state, &model, order, reason, now, ACTOR)?
+    {
+        spawn_waiter(octx, name, running);
     }
     drop(held);
     ctx.store.put_status(Kind::Order, name, &status(order, &state, Utc::now()))?;
@@ -301,23 +301,14 @@ pub fn reconcile_order(
 }
 
 /// Waits for an exec run on a thread of its own, then records its end and wakes the order.
-fn spawn_waiter(
-    octx: &OrderContext,
-    name: &str,
-    run: crate::orders::state::Run,
-    child: std::process::Child,
-    deadline: std::time::Instant,
-    timeout: Duration,
-) {
-    let key = (name.to_owned(), run.id.clone());
+fn spawn_waiter(octx: &OrderContext, name: &str, running: run::RunningExec) {
+    let key = (name.to_owned(), running.run.id.clone());
     octx.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(key.clone());
     let (ledger, city_dir, waiting, wake) =
         (octx.ledger.clone(), octx.ctx.city_dir.clone(), octx.waiting.clone(), octx.wake.clone());
     let name = name.to_owned();
     std::thread::spawn(move || {
-        if let Err(e) =
-            run::finish_exec(&ledger, &city_dir, &name, run, child, deadline, timeout, ACTOR)
-        {
+        if let Err(e) = run::finish_exec(&ledger, &city_dir, &name, running, ACTOR) {
             tracing::warn!("order {name}: recording the end of its run: {e}");
         }
         waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);

@@ -210,7 +210,7 @@ fn fire_by_hand(args: &RunArgs, model: &CityModel) -> CliResult {
         held.write(&state)?;
     }
     if let Some(ended) = &ended {
-        run::record_end(&model.dir, name, ended, None, ACTOR);
+        run::record_end(&model.dir, name, ended, ACTOR);
     }
     if let Some(open) = &state.current {
         let what = match &open.action {
@@ -230,19 +230,19 @@ fn fire_by_hand(args: &RunArgs, model: &CityModel) -> CliResult {
         );
         return Ok(ExitCode::from(1));
     }
-    let fired = run::fire(&held, &ledger, &mut state, model, order, &Reason::Manual, now, ACTOR)?;
+    let fired = run::fire(&held, &mut state, model, order, &Reason::Manual, now, ACTOR)?;
     drop(held);
     let id = fired.run().id.clone();
     match fired {
-        Fired::Exec { run, child, deadline, timeout } => {
-            let log = match &run.action {
+        Fired::Exec(running) => {
+            let log = match &running.run.action {
                 crate::orders::state::RunAction::Exec { log, .. } => log.clone(),
                 crate::orders::state::RunAction::Molecule { .. } => PathBuf::new(),
             };
             eprintln!("order {name}: run {id} started (output also in {})", log.display());
             let (ledger2, dir, name2) = (ledger.clone(), model.dir.clone(), name.to_owned());
             let waiter = std::thread::spawn(move || {
-                run::finish_exec(&ledger2, &dir, &name2, run, child, deadline, timeout, ACTOR)
+                run::finish_exec(&ledger2, &dir, &name2, running, ACTOR)
             });
             let mut offset = 0;
             while !waiter.is_finished() {

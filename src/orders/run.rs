@@ -29,22 +29,13 @@ pub const DEFAULT_COOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// A run just started.
 pub enum Fired {
     /// An exec is running; the caller waits for it with [`finish_exec`].
-    Exec {
-        /// The run.
-        run: Run,
-        /// The process.
-        child: Child,
-        /// When to kill it.
-        deadline: Instant,
-        /// Its timeout, for the report.
-        timeout: Duration,
-    },
+    Exec(RunningExec),
     /// A formula was cooked; the run is open until its beads are closed.
     Molecule {
         /// The run.
         run: Run,
         /// What was cooked.
-        molecule: crate::formula::Molecule,
+        molecule: Box<crate::formula::Molecule>,
     },
     /// The action could not start (the cook failed, `sh` could not be spawned); recorded as
     /// failed.
@@ -60,11 +51,23 @@ impl Fired {
     /// The run.
     pub fn run(&self) -> &Run {
         match self {
-            Fired::Exec { run, .. } | Fired::Molecule { run, .. } | Fired::Failed { run, .. } => {
-                run
-            }
+            Fired::Exec(RunningExec { run, .. })
+            | Fired::Molecule { run, .. }
+            | Fired::Failed { run, .. } => run,
         }
     }
+}
+
+/// An exec run in progress, for whoever waits for it.
+pub struct RunningExec {
+    /// The run.
+    pub run: Run,
+    /// The process.
+    pub child: Child,
+    /// When to kill it.
+    pub deadline: Instant,
+    /// Its timeout, for the report.
+    pub timeout: Duration,
 }
 
 /// A run found ended by [`settle`] or [`finish_exec`].
@@ -179,7 +182,6 @@ pub fn settle(
 /// and has checked that no run is open.
 pub fn fire(
     held: &Held<'_>,
-    ledger: &OrderLedger,
     state: &mut OrderState,
     model: &CityModel,
     order: &Applied<OrderSpec>,
@@ -221,7 +223,9 @@ pub fn fire(
         action: RunAction::Molecule { root: String::new(), store_dir: PathBuf::new() },
     };
     let started = match (&spec.exec, &spec.formula) {
-        (Some(command), _) => start_exec(ledger, model, name, spec, &id, command, reason, now),
+        (Some(command), _) => {
+            start_exec(&held.log_path(&id), model, name, spec, &id, command, reason, now)
+        }
         (None, Some(formula)) => cook(model, name, spec, &id, formula, actor),
         (None, None) => Err(("NoAction", "the order has neither `exec` nor `formula`".to_owned())),
     };
@@ -230,7 +234,7 @@ pub fn fire(
             let run = Run { action, ..base };
             state.current = Some(run.clone());
             held.write(state)?;
-            Ok(Fired::Exec { run, child, deadline, timeout })
+            Ok(Fired::Exec(RunningExec { run, child, deadline, timeout }))
         }
         Ok(Started::Molecule(molecule)) => {
             let action = RunAction::Molecule {
@@ -253,7 +257,7 @@ pub fn fire(
                 reason: why,
                 output: String::new(),
             };
-            record_end(&model.dir, name, &ended, None, actor);
+            record_end(&model.dir, name, &ended, actor);
             Ok(Fired::Failed { run: base, detail })
         }
     }
@@ -261,12 +265,12 @@ pub fn fire(
 
 enum Started {
     Exec { action: RunAction, child: Child, deadline: Instant, timeout: Duration },
-    Molecule(crate::formula::Molecule),
+    Molecule(Box<crate::formula::Molecule>),
 }
 
 #[allow(clippy::too_many_arguments)]
 fn start_exec(
-    ledger: &OrderLedger,
+    log: &Path,
     model: &CityModel,
     name: &str,
     spec: &OrderSpec,
@@ -276,14 +280,13 @@ fn start_exec(
     now: DateTime<Utc>,
 ) -> Result<Started, (&'static str, String)> {
     let timeout = spec.timeout.map_or(exec::DEFAULT_EXEC_TIMEOUT, |t| t.get());
-    let log = ledger.log_path(name, id);
     let request = ExecRequest {
         city_dir: &model.dir,
         order: name,
         run: id,
         command,
         event: reason.event(),
-        log: &log,
+        log,
     };
     let child = exec::spawn(&request)
         .map_err(|e| ("SpawnFailed", format!("`sh -c` could not be started: {e}")))?;
@@ -297,7 +300,7 @@ fn start_exec(
             .ok()
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(now),
-        log,
+        log: log.to_path_buf(),
     };
     Ok(Started::Exec { action, child, deadline: Instant::now() + timeout, timeout })
 }
@@ -336,7 +339,7 @@ fn cook(
         }
     });
     match rx.recv_timeout(timeout) {
-        Ok(Ok(molecule)) => Ok(Started::Molecule(molecule)),
+        Ok(Ok(molecule)) => Ok(Started::Molecule(Box::new(molecule))),
         Ok(Err(e)) => Err(("CookFailed", format!("cooking formula `{formula}` failed: {e}"))),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err((
             "Timeout",
@@ -358,12 +361,10 @@ pub fn finish_exec(
     ledger: &OrderLedger,
     city_dir: &Path,
     name: &str,
-    run: Run,
-    mut child: Child,
-    deadline: Instant,
-    timeout: Duration,
+    running: RunningExec,
     actor: &str,
 ) -> io::Result<Option<Ended>> {
+    let RunningExec { run, mut child, deadline, timeout } = running;
     let end = exec::wait(&mut child, deadline, timeout);
     let log = match &run.action {
         RunAction::Exec { log, .. } => Some(log.clone()),
@@ -384,12 +385,12 @@ pub fn finish_exec(
     held.write(&state)?;
     drop(held);
     let ended = Ended { run, outcome, detail, reason, output };
-    record_end(city_dir, name, &ended, log.as_deref(), actor);
+    record_end(city_dir, name, &ended, actor);
     Ok(Some(ended))
 }
 
 /// Appends `order.completed` or `order.failed` for `ended`.
-pub fn record_end(city_dir: &Path, name: &str, ended: &Ended, log: Option<&Path>, actor: &str) {
+pub fn record_end(city_dir: &Path, name: &str, ended: &Ended, actor: &str) {
     let id = &ended.run.id;
     let took = Utc::now().signed_duration_since(ended.run.started).num_milliseconds().max(0);
     let mut payload = json!({
@@ -400,11 +401,7 @@ pub fn record_end(city_dir: &Path, name: &str, ended: &Ended, log: Option<&Path>
     if !ended.output.is_empty() {
         payload["output"] = json!(ended.output);
     }
-    let log = log.map(Path::to_path_buf).or_else(|| match &ended.run.action {
-        RunAction::Exec { log, .. } => Some(log.clone()),
-        RunAction::Molecule { .. } => None,
-    });
-    if let Some(log) = log {
+    if let RunAction::Exec { log, .. } = &ended.run.action {
         payload["log"] = json!(log.display().to_string());
     }
     if let RunAction::Molecule { root, .. } = &ended.run.action
@@ -439,5 +436,78 @@ fn emit(
     let event = Event::new(event_type, reason, message).object(Kind::Order, name).payload(payload);
     if let Err(e) = events::append(city_dir, vec![event], actor) {
         tracing::warn!("cannot record event {event_type}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// A process that has already ended (spawned and reaped), so its pid is gone.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    fn exec_state(pid: u32, supervisor: u32, deadline: DateTime<Utc>, log: &Path) -> OrderState {
+        let mut state = OrderState::new("u", Utc::now(), 0);
+        state.current = Some(Run {
+            id: "5".into(),
+            started: Utc::now(),
+            reason: "test".into(),
+            event_seq: None,
+            action: RunAction::Exec {
+                pid,
+                pid_start: exec::start_time(pid),
+                supervisor,
+                supervisor_start: exec::start_time(supervisor),
+                deadline,
+                log: log.to_path_buf(),
+            },
+        });
+        state
+    }
+
+    #[test]
+    fn an_exec_whose_process_and_supervisor_are_gone_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("5.log");
+        std::fs::write(&log, "partial output\n").unwrap();
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let mut state = exec_state(dead_pid(), dead_pid(), later, &log);
+        let ended = settle(&CityModel::default(), &mut state, Utc::now(), &|_| false).unwrap();
+        assert_eq!((ended.outcome, ended.reason), (Outcome::Failed, "Interrupted"));
+        assert_eq!(ended.output, "partial output");
+        assert!(state.current.is_none());
+        assert_eq!(state.last_result.unwrap().run, "5");
+    }
+
+    #[test]
+    fn an_exec_someone_still_waits_for_or_that_still_runs_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("5.log");
+        let later = Utc::now() + chrono::Duration::hours(1);
+        // In a group of its own, as execs are started.
+        let mut sleeper =
+            std::process::Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+        let model = CityModel::default();
+        // Another live process supervises it.
+        let mut state = exec_state(dead_pid(), sleeper.id(), later, &log);
+        assert!(settle(&model, &mut state, Utc::now(), &|_| false).is_none());
+        // This process waits for it.
+        let mut state = exec_state(dead_pid(), std::process::id(), later, &log);
+        assert!(settle(&model, &mut state, Utc::now(), &|run| run == "5").is_none());
+        // Nobody waits, but it still runs before its deadline (it outlived its controller).
+        let mut state = exec_state(sleeper.id(), dead_pid(), later, &log);
+        assert!(settle(&model, &mut state, Utc::now(), &|_| false).is_none());
+        // Past its deadline it is killed.
+        let earlier = Utc::now() - chrono::Duration::seconds(1);
+        let mut state = exec_state(sleeper.id(), dead_pid(), earlier, &log);
+        let ended = settle(&model, &mut state, Utc::now(), &|_| false).unwrap();
+        assert_eq!(ended.reason, "Timeout");
+        assert!(sleeper.wait().unwrap().code().is_none(), "killed by a signal");
     }
 }

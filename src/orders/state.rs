@@ -250,6 +250,11 @@ impl Held<'_> {
         read(&self.ledger.state_path(&self.name))
     }
 
+    /// Where run `run` of this order keeps its output.
+    pub fn log_path(&self, run: &str) -> PathBuf {
+        self.ledger.log_path(&self.name, run)
+    }
+
     /// Replaces the order's state.
     pub fn write(&self, state: &OrderState) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
