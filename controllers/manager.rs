@@ -671,7 +671,8 @@ async fn reconcile_provider(
 /// How often the event log is looked at for new events that may fire an order.
 const FOLLOW_EVENTS_EVERY: Duration = Duration::from_millis(300);
 
-/// Follows the city's event log and wakes the orders gated on the types of new events.
+/// Follows the city's event log and wakes the orders new events concern (see
+/// [`super::order::woken_by`]).
 async fn follow_events(
     ctx: Arc<Context>,
     wake: mpsc::UnboundedSender<String>,
@@ -685,20 +686,20 @@ async fn follow_events(
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let types: std::collections::BTreeSet<String> = match tail.read_new() {
-            Ok(events) => events.into_iter().map(|e| e.event_type).collect(),
+        let events: Vec<crate::orders::gate::EventInput> = match tail.read_new() {
+            Ok(events) => events.iter().map(crate::orders::gate::EventInput::of).collect(),
             Err(e) => {
                 tracing::debug!("following events: {e}");
                 continue;
             }
         };
-        if types.is_empty() {
+        if events.is_empty() {
             continue;
         }
         let ctx = ctx.clone();
         let woken = tokio::task::spawn_blocking(move || {
             super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)
-                .map(|model| super::order::woken_by(&model, &types))
+                .map(|model| super::order::woken_by(&model, &events))
                 .unwrap_or_default()
         })
         .await

@@ -251,13 +251,13 @@ pub fn reconcile_order(
     // The check runs before the lock is taken: it may take seconds, and `gc order run` of
     // this order must not wait for it. Its answer only matters when no run is open, which is
     // checked again under the lock.
-    let peeked = octx.ledger.peek(name)?;
-    let condition = match (&spec.gate.condition, &peeked) {
-        (Some(c), Some(state)) if gate::wants_check(spec, state) => {
+    // An order never seen before has no run open, like a fresh state.
+    let peeked = octx.ledger.peek(name)?.unwrap_or_else(|| OrderState::new("", Utc::now(), 0));
+    let condition = match &spec.gate.condition {
+        Some(c) if gate::wants_check(spec, &peeked) => {
             let timeout = c.timeout.map_or(crate::orders::exec::DEFAULT_CHECK_TIMEOUT, |t| t.get());
             Some(crate::orders::exec::run_check(&ctx.city_dir, name, &c.check, timeout))
         }
-        // First look: the state does not exist yet; the check runs at the next look.
         _ => None,
     };
 
@@ -343,17 +343,22 @@ pub fn sweep(ctx: &Context, model: &CityModel) -> Result<(), ReconcileError> {
     Ok(())
 }
 
-/// The applied orders gated on an event type among `types`: the ones new events may fire.
-pub fn woken_by(model: &CityModel, types: &BTreeSet<String>) -> Vec<String> {
+/// The applied orders new events concern: those gated on their types, and those whose runs
+/// they are about (`gc order run` fired it, a bead of its molecule closed), so a run started
+/// or ended elsewhere is seen at once.
+pub fn woken_by(model: &CityModel, events: &[EventInput]) -> Vec<String> {
     model
         .orders
         .iter()
-        .filter(|(_, o)| {
-            o.spec
-                .gate
-                .event
-                .as_ref()
-                .is_some_and(|e| types.iter().any(|t| gate::event_matches(&e.on, t)))
+        .filter(|(name, o)| {
+            events.iter().any(|e| {
+                e.from_order.as_deref() == Some(name.as_str())
+                    || o.spec
+                        .gate
+                        .event
+                        .as_ref()
+                        .is_some_and(|g| gate::event_matches(&g.on, &e.event_type))
+            })
         })
         .map(|(name, _)| name.clone())
         .collect()
@@ -474,8 +479,13 @@ mod tests {
         o.name = "on-beads".into();
         model.orders.insert(o.name.clone(), o);
         model.orders.insert("timer".into(), applied(cron("* * * * *")));
-        let types = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        assert_eq!(woken_by(&model, &types(&["bead.closed"])), ["on-beads"]);
-        assert!(woken_by(&model, &types(&["session.started"])).is_empty());
+        let ev = |t: &str, order: Option<&str>| EventInput {
+            seq: 1,
+            event_type: t.to_owned(),
+            from_order: order.map(str::to_owned),
+        };
+        assert_eq!(woken_by(&model, &[ev("bead.closed", None)]), ["on-beads"]);
+        assert!(woken_by(&model, &[ev("session.started", None)]).is_empty());
+        assert_eq!(woken_by(&model, &[ev("order.fired", Some("timer"))]), ["timer"]);
     }
 }

@@ -248,3 +248,30 @@ fn a_formula_order_cooks_a_molecule_that_completes_when_its_beads_close() {
     }
     assert!(fired_again >= 1);
 }
+
+#[test]
+fn a_condition_order_fires_when_its_check_passes() {
+    let city = city("gcod");
+    order(
+        &city,
+        "when-go",
+        "  gate:\n    condition:\n      check: test -e go\n  exec: rm go; echo \"$GC_ORDER\" >> \
+         fired.txt\n",
+    );
+    order(
+        &city,
+        "never",
+        "  gate:\n    condition:\n      check: exit 1\n  exec: touch never.txt\n",
+    );
+    city.write("go", "");
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    wait_until("the condition order to complete", Duration::from_secs(30), || {
+        !order_events(&city, "order.completed", "when-go").is_empty()
+    });
+    assert_eq!(lines(&city, "fired.txt"), ["when-go"]);
+    wait_until("the failing check to be recorded", Duration::from_secs(30), || {
+        city.status("orders", "never")["conditions"][0]["reason"] == "Waiting"
+    });
+    assert!(!city.path().join("never.txt").exists());
+}
