@@ -12,7 +12,11 @@
 //! - a sweep for deleted agents and rigs (kube-runtime never reconciles a deleted object), which
 //!   also removes the worktrees of agents gone and keeps the city's bead store initialised.
 //!
-//! Controllers: agents (sessions), rigs (path, clone, bead store), providers (command probe).
+//! - a follower of `.gc/events.jsonl` → the orders gated on the types of new events are
+//!   reconciled at once (an order's ended run wakes it the same way).
+//!
+//! Controllers: agents (sessions), rigs (path, clone, bead store), providers (command probe),
+//! orders (gates, runs).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -121,6 +125,8 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let (provider_tx, provider_rx) = mpsc::unbounded_channel();
     let (rig_tx, rig_rx) = mpsc::unbounded_channel();
     let (formula_tx, formula_rx) = mpsc::unbounded_channel();
+    let (order_tx, order_rx) = mpsc::unbounded_channel();
+    let (order_wake_tx, order_wake_rx) = mpsc::unbounded_channel::<String>();
     let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
 
     let _watcher = watch_store(&city_dir, rescan_tx.clone());
@@ -128,7 +134,13 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     tokio::spawn(feed(
         ctx.clone(),
         rescan_rx,
-        Senders { agents: agent_tx, providers: provider_tx, rigs: rig_tx, formulas: formula_tx },
+        Senders {
+            agents: agent_tx,
+            providers: provider_tx,
+            rigs: rig_tx,
+            formulas: formula_tx,
+            orders: order_tx,
+        },
     ));
     let _ = rescan_tx.send(Rescan::Full);
     let resync = resync_interval(&ctx);
@@ -158,7 +170,10 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
     let rigs = rig_controller(ctx.clone(), rig_rx, until(shutdown_rx.clone()));
     let formulas = formula_controller(ctx.clone(), formula_rx, until(shutdown_rx.clone()));
-    tokio::join!(agents, providers, rigs, formulas);
+    tokio::spawn(follow_events(ctx.clone(), order_wake_tx.clone(), shutdown_rx.clone()));
+    let octx = Arc::new(super::order::OrderContext::new(ctx.clone(), order_wake_tx));
+    let orders = order_controller(octx, order_rx, order_wake_rx, until(shutdown_rx.clone()));
+    tokio::join!(agents, providers, rigs, formulas, orders);
 
     let stop_sessions = *shutdown_rx.borrow() == Shutdown::StopSessions;
     if stop_sessions {
@@ -321,6 +336,7 @@ struct Senders {
     providers: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     rigs: mpsc::UnboundedSender<watcher::Event<GcObject>>,
     formulas: mpsc::UnboundedSender<watcher::Event<GcObject>>,
+    orders: mpsc::UnboundedSender<watcher::Event<GcObject>>,
 }
 
 /// Turns rescans into watcher events per kind, remembering what was sent. A full rescan (and
@@ -358,11 +374,13 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
             key.0 == Kind::Formula
                 && (known.get(key) != Some(version) || next.get(key) != Some(version))
         });
+        let order_removed = known.keys().any(|k| k.0 == Kind::Order && !next.contains_key(k));
         let kinds = [
             (Kind::Agent, &senders.agents),
             (Kind::Provider, &senders.providers),
             (Kind::Rig, &senders.rigs),
             (Kind::Formula, &senders.formulas),
+            (Kind::Order, &senders.orders),
         ];
         for (kind, sender) in kinds {
             let of_kind: Vec<&StoredObject> = objects.iter().filter(|o| o.kind == kind).collect();
@@ -392,7 +410,7 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
         known = next;
         // kube-runtime never reconciles a deleted object: its sessions are swept here (and a
         // City change may ask for stray sessions to be stopped).
-        if full || agent_removed || others_changed || formulas_changed {
+        if full || agent_removed || order_removed || others_changed || formulas_changed {
             let ctx = ctx.clone();
             let swept = tokio::task::spawn_blocking(move || {
                 let model = super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)?;
@@ -405,6 +423,7 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
                         ctx.store.delete_status(Kind::Formula, &name)?;
                     }
                 }
+                super::order::sweep(&ctx, &model)?;
                 reconcile::sweep(&ctx)
             });
             if let Ok(Err(e)) = swept.await {
@@ -720,4 +739,89 @@ async fn reconcile_provider(
         .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))?;
     ctx.store.put_status(Kind::Provider, object.name(), &status)?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// How often the event log is looked at for new events that may fire an order.
+const FOLLOW_EVENTS_EVERY: Duration = Duration::from_millis(300);
+
+/// Follows the city's event log and wakes the orders new events concern (see
+/// [`super::order::woken_by`]).
+async fn follow_events(
+    ctx: Arc<Context>,
+    wake: mpsc::UnboundedSender<String>,
+    mut shutdown: watch::Receiver<Shutdown>,
+) {
+    let mut tail = crate::events::Tail::new(&ctx.city_dir, super::order::log_end(&ctx.city_dir));
+    let mut tick = tokio::time::interval(FOLLOW_EVENTS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let events: Vec<crate::orders::gate::EventInput> = match tail.read_new() {
+            Ok(events) => events.iter().map(crate::orders::gate::EventInput::of).collect(),
+            Err(e) => {
+                tracing::debug!("following events: {e}");
+                continue;
+            }
+        };
+        if events.is_empty() {
+            continue;
+        }
+        let ctx = ctx.clone();
+        let woken = tokio::task::spawn_blocking(move || {
+            super::model::CityModel::load_specs(&ctx.city_dir, &ctx.store)
+                .map(|model| super::order::woken_by(&model, &events))
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default();
+        for order in woken {
+            let _ = wake.send(order);
+        }
+    }
+}
+
+async fn order_controller(
+    octx: Arc<super::order::OrderContext>,
+    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
+    wake: mpsc::UnboundedReceiver<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (stream, reader) = reflected(Kind::Order, events);
+    let wake = tokio_stream::wrappers::UnboundedReceiverStream::new(wake)
+        .map(|name| ObjectRef::new_with(&name, Kind::Order));
+    Controller::for_stream_with(stream, reader, Kind::Order)
+        .reconcile_on(wake)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_order, order_error_policy, octx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("order controller: {e}");
+            }
+        })
+        .await;
+}
+
+/// Reconciles an order, then looks again when its gate may next open (or soon while a run is
+/// open); an event or a run ending wakes it earlier.
+async fn reconcile_order(
+    object: Arc<GcObject>,
+    octx: Arc<super::order::OrderContext>,
+) -> Result<Action, ReconcileError> {
+    let name = object.name().to_owned();
+    let requeue = tokio::task::spawn_blocking(move || super::order::reconcile_order(&octx, &name))
+        .await
+        .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+fn order_error_policy(
+    object: Arc<GcObject>,
+    error: &ReconcileError,
+    _ctx: Arc<super::order::OrderContext>,
+) -> Action {
+    tracing::warn!("reconciling order/{}: {error}", object.name());
+    Action::requeue(Duration::from_secs(5))
 }

@@ -14,6 +14,7 @@ pub mod launch;
 pub mod manager;
 pub mod model;
 pub mod object;
+pub mod order;
 pub mod pool;
 pub mod provider;
 pub mod reconcile;

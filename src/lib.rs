@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod formula;
 pub mod manifest;
 pub mod notify;
+pub mod orders;
 pub mod prompt;
 pub mod runtime;
 pub mod selector;

@@ -29,8 +29,10 @@ pub struct OrderSpec {
     /// Agent the cooked work is routed to. Default: unassigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// Longest a run may take before it is killed and counted as failed. Default: `30s` for a
-    /// formula, `5m` for exec.
+    /// For `exec`: longest the command may run before its whole process group is killed and
+    /// the run counted as failed. For `formula`: longest the cook (creating the molecule's
+    /// beads) may take; the work on those beads is not timed, the run stays open until every
+    /// bead is closed. Default: `30s` for a formula, `5m` for exec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// When false the order never fires on its own. Default: `true`.
@@ -97,7 +99,9 @@ pub struct ConditionGate {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventGate {
-    /// Event type, e.g. `bead.closed`.
+    /// Event type, e.g. `bead.closed`, or a prefix ending in `*` (`bead.*`). Events caused by
+    /// the order's own runs (its own `order.*` events, events about beads it cooked) never
+    /// fire it.
     #[schemars(length(min = 1))]
     pub on: String,
 }

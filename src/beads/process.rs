@@ -125,7 +125,14 @@ fn kill(child: &mut Child, timeout: Duration) -> RunError {
 }
 
 fn kill_group(child: &Child) {
-    if let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+    kill_process_group(child.id());
+}
+
+/// Kills (SIGKILL) the process group led by `pid`: a program started in a group of its own
+/// (as [`run`] and the order executor start them) and everything it started. A group that is
+/// already gone is fine.
+pub fn kill_process_group(pid: u32) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
         // The group may already be gone; ESRCH is fine.
         let _ = rustix::process::kill_process_group(pid, Signal::KILL);
     }

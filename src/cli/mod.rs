@@ -13,6 +13,7 @@ mod hook;
 mod init;
 mod internal;
 mod mail;
+mod order;
 mod present;
 mod prime;
 mod rig;
@@ -67,6 +68,7 @@ enum Command {
     Formula(formula::Args),
     Hook(hook::Args),
     Mail(mail::Args),
+    Order(order::Args),
     Prime(prime::Args),
     Bd(Box<bd::Args>),
     Rig(rig::Args),
@@ -162,6 +164,7 @@ pub fn run() -> ExitCode {
         Command::Formula(args) => formula::run(args, city),
         Command::Hook(args) => hook::run(args, city),
         Command::Mail(args) => mail::run(args, city),
+        Command::Order(args) => order::run(args, city),
         Command::Prime(args) => prime::run(args, city),
         Command::Bd(args) => Ok(bd::run(*args, city)),
         Command::Rig(args) => rig::run(args, city),

@@ -862,15 +862,7 @@ fn order_vars(
     }
 }
 
-/// Parses a 5-field cron schedule (no seconds field).
-pub fn parse_cron(schedule: &str) -> Result<croner::Cron, String> {
-    let fields = schedule.split_whitespace().count();
-    if fields != 5 {
-        return Err(format!("expected 5 fields, found {fields}"));
-    }
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Disallowed)
-        .build()
-        .parse(schedule)
-        .map_err(|e| e.to_string())
+/// Parses a 5-field cron schedule (no seconds field): [`crate::orders::schedule::Schedule`].
+pub fn parse_cron(schedule: &str) -> Result<crate::orders::schedule::Schedule, String> {
+    crate::orders::schedule::Schedule::parse(schedule)
 }
