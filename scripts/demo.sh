@@ -55,6 +55,25 @@ until "$GC" status | grep -q '^worker .* 1/1 '; do
   sleep 0.5
 done
 "$GC" events --object agent/worker --type session.started --type session.stopped
+echo "==> gc formula show review-change --var change=demo-branch"
+"$GC" formula show review-change --var change=demo-branch
+echo "==> gc sling worker --formula review-change --var change=demo-branch"
+"$GC" sling worker --formula review-change --var change=demo-branch
+echo "==> waiting for the pool to work the molecule's steps in dependency order"
+deadline=$((SECONDS + 90))
+while :; do
+  open=$(cd rigs/demo-repo && "$GC" bd list --json | grep -c '"id"' || true)
+  [ "$open" -eq 0 ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "still $open open after 90s" >&2
+    break
+  fi
+  sleep 1
+done
+echo "==> the steps in the order they were closed"
+"$GC" events --type bead.closed --limit 9
+echo "==> gc order list"
+"$GC" order list
 cat <<EOT
 
 The sample city runs in $CITY (its own tmux server). Try:
@@ -63,6 +82,8 @@ The sample city runs in $CITY (its own tmux server). Try:
   $GC session attach mayor         # watch an agent (detach: Ctrl-b d)
   $GC session nudge mayor hello    # type into it
   $GC sling worker "Another task"  # route work to the worker pool
+  $GC formula list                 # the city's workflows
+  $GC order run nightly-patrol     # fire an order now
   $GC mail send mayor -s Hi -m Hello   # mail an agent
   $GC events                       # what happened
   $GC stop                         # stop the agents and the controller
