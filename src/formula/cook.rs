@@ -150,7 +150,8 @@ fn skipped_steps(steps: &[CompiledStep], values: &BTreeMap<String, String>) -> B
 }
 
 /// What a step waits for once skipped steps are gone: a skipped step's own needs stand in
-/// for it, so order is kept across the gap.
+/// for it, so order is kept across the gap. Needing a step with children means needing its
+/// children too: a step is only done when the work under it is.
 fn effective_needs<'a>(
     step: &'a CompiledStep,
     steps: &'a [CompiledStep],
@@ -170,6 +171,16 @@ fn effective_needs<'a>(
         } else {
             out.push(need);
         }
+    }
+    let mut i = 0;
+    while i < out.len() {
+        let holder = out[i];
+        for child in steps.iter().filter(|s| s.parent.as_deref() == Some(holder)) {
+            if !skipped.contains(&child.id) && !out.contains(&child.id.as_str()) {
+                out.push(&child.id);
+            }
+        }
+        i += 1;
     }
     out.sort_by_key(|n| steps.iter().position(|s| s.id == *n));
     out

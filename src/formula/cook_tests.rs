@@ -32,6 +32,7 @@ fn pancakes() -> CompiledFormula {
                 children: vec![step("flip", "Flip", &[]), step("plate", "Plate", &["flip"])],
                 ..step("cook", "Cook", &["combine"])
             },
+            step("serve", "Serve", &["cook"]),
         ],
         ..FormulaSpec::default()
     };
@@ -87,7 +88,8 @@ fn a_cook_creates_the_root_and_one_bead_per_step_with_parents_and_blocks() {
             format!("{r}.3"),
             format!("{r}.4"),
             id("cook") + ".1",
-            id("cook") + ".2"
+            id("cook") + ".2",
+            format!("{r}.5"),
         ]
     );
     assert_eq!(parent_of(by_step["dry"]).as_deref(), Some(r.as_str()));
@@ -95,6 +97,13 @@ fn a_cook_creates_the_root_and_one_bead_per_step_with_parents_and_blocks() {
     assert_eq!(blocked_by(by_step["combine"]), [id("dry"), id("wet")]);
     assert_eq!(blocked_by(by_step["cook"]), [id("combine")]);
     assert_eq!(blocked_by(by_step["plate"]), [id("flip")]);
+    let mut serve_waits_for = vec![id("cook"), id("flip"), id("plate")];
+    serve_waits_for.sort();
+    assert_eq!(
+        blocked_by(by_step["serve"]),
+        serve_waits_for,
+        "a step with children is done when they are"
+    );
 
     let combine = by_step["combine"];
     assert_eq!(combine.title, "Combine for Ada");
@@ -104,7 +113,7 @@ fn a_cook_creates_the_root_and_one_bead_per_step_with_parents_and_blocks() {
     assert_eq!(combine.priority, 1);
     assert_eq!(combine.meta_str(FORMULA), Some("pancakes"));
     assert_eq!(combine.meta_str(ROUTED_TO), Some("worker"));
-    assert_eq!(store.children(r).unwrap().len(), 4);
+    assert_eq!(store.children(r).unwrap().len(), 5);
 }
 
 #[test]
@@ -126,7 +135,7 @@ fn steps_become_ready_in_dependency_order_and_the_hook_follows() {
         close_finished_parents(&store, &closed, "worker-1").unwrap();
     }
     let steps: Vec<&str> = order.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(steps, ["dry", "wet", "combine", "cook", "flip", "plate"]);
+    assert_eq!(steps, ["dry", "wet", "combine", "cook", "flip", "plate", "serve"]);
     assert_eq!(order[0].1, ["dry", "wet"], "both mixes are ready at once, nothing else");
     assert_eq!(order[2].1, ["combine"]);
     assert!(store.get(&root.id).unwrap().is_closed(), "the root closes with its last step");
