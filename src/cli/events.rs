@@ -1,5 +1,6 @@
 //! `gc events`: list the city's event log, filtered, or follow it as it grows.
 
+use super::present::ListOutput as Output;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -63,15 +64,6 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     output: Output,
-}
-
-/// `gc events` output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    /// A table: SEQ, AGE, TYPE, OBJECT, REASON, MESSAGE.
-    Table,
-    /// One JSON event per line, exactly as stored.
-    Json,
 }
 
 /// How often `--follow` looks at the log when no file notification arrives.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::present::table;
+use super::present::{ListOutput, table};
 use super::work_context::{WorkContext, actor};
 use crate::formula::vars::{parse_assignments, substitute};
 use crate::formula::{CompiledFormula, CookRequest, compile_applied, cook_named};
@@ -33,9 +33,9 @@ enum Command {
 /// List the applied formulas: steps, vars, what they extend, and whether they compile.
 #[derive(Debug, clap::Args)]
 struct ListArgs {
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    output: ListOutput,
 }
 
 /// Show a formula's compiled step graph, in the order its steps become ready.
@@ -125,7 +125,7 @@ fn list(ctx: &WorkContext, args: &ListArgs) -> Result<ExitCode, Box<dyn std::err
             first_line.trim().to_owned(),
         ]);
     }
-    if args.json {
+    if args.output == ListOutput::Json {
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if rows.is_empty() {
         println!("No formulas applied. Put formula files in formulas/ and run `gc apply`.");

@@ -1,6 +1,7 @@
 //! `gc order list|run|history`: see the city's orders and when they are next due, fire one by
 //! hand, and read its past runs.
 
+use super::present::ListOutput as Output;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,15 +86,6 @@ struct HistoryArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     output: Output,
-}
-
-/// `gc order` output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    /// An aligned table.
-    Table,
-    /// JSON.
-    Json,
 }
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;

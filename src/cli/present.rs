@@ -227,3 +227,13 @@ mod tests {
         assert_eq!(t, "NAME    AGE\nmayor   5s\na       1d\n");
     }
 }
+
+/// `-o` of the list commands (`gc rig list`, `gc order list|history`, `gc events`,
+/// `gc formula list`): a table for people, or JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListOutput {
+    /// An aligned table.
+    Table,
+    /// JSON.
+    Json,
+}

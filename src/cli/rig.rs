@@ -1,6 +1,7 @@
 //! `gc rig add|list`: declare a project repository as a rig of the city, and see the city's
 //! rigs with their paths and bead stores.
 
+use super::present::ListOutput as Output;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -70,15 +71,6 @@ struct ListArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     output: Output,
-}
-
-/// `gc rig list` output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    /// An aligned table.
-    Table,
-    /// A JSON array, one object per rig.
-    Json,
 }
 
 /// Runs `gc rig`.
