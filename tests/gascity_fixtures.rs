@@ -12,10 +12,10 @@ use gascity::validate::{Code, Scope, validate};
 
 mod common;
 
-/// Where the fixtures are; `GC_GASCITY_FIXTURES` overrides it.
+/// Where the fixtures are (see [`common::gascity_fixtures`]); a path that does not exist when
+/// they are not found, so the test reports the skip.
 fn fixtures_root() -> PathBuf {
-    std::env::var_os("GC_GASCITY_FIXTURES")
-        .map_or_else(|| PathBuf::from("/work/shared/fixtures/gascity"), PathBuf::from)
+    common::gascity_fixtures().unwrap_or_else(|| PathBuf::from("shared/fixtures/gascity"))
 }
 
 /// What validating one fixture file gives.

@@ -3,6 +3,8 @@
 //! file. Values are arbitrary TOML trees built from the keys the translation looks at, plus
 //! mutations of the real fixtures.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -230,12 +232,10 @@ proptest! {
 /// without panicking (a deleted `[order]` or `[[steps]]` header reshapes the whole document).
 #[test]
 fn fixtures_with_any_one_line_deleted_never_panic() {
-    let root = std::env::var_os("GC_GASCITY_FIXTURES")
-        .map_or_else(|| "/work/shared/fixtures/gascity".into(), std::path::PathBuf::from);
-    if !root.is_dir() {
-        eprintln!("skipped: no Gas City fixtures at {}", root.display());
+    let Some(root) = common::gascity_fixtures() else {
+        eprintln!("skipped: no Gas City fixtures (set GC_GASCITY_FIXTURES)");
         return;
-    }
+    };
     for name in [
         "cmd/gc/testdata/formulas/ralph-demo.toml",
         "internal/bootstrap/packs/core/orders/beads-health.toml",

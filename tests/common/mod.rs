@@ -52,3 +52,17 @@ impl City {
         cmd
     }
 }
+
+/// Gas City's fixture files (real formulas, orders, packs; MIT), which live beside the
+/// repository rather than in it: `GC_GASCITY_FIXTURES`, else the first `shared/fixtures/gascity`
+/// found walking up from the crate. `None` when neither is there.
+#[allow(dead_code)]
+pub fn gascity_fixtures() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("GC_GASCITY_FIXTURES") {
+        return Some(dir.into());
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/fixtures/gascity"))
+        .find(|dir| dir.is_dir())
+}
