@@ -297,12 +297,13 @@ fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, Com
 /// Orders steps so each comes after its needs and its parent, keeping declaration order
 /// wherever the graph allows (the earliest step whose prerequisites are placed goes next).
 fn order(steps: Vec<CompiledStep>) -> Result<Vec<CompiledStep>, CompileError> {
+    let all = steps.clone();
     let mut placed: BTreeSet<String> = BTreeSet::new();
     let mut left = steps;
     let mut out = Vec::with_capacity(left.len());
     while !left.is_empty() {
         let next = left.iter().position(|s| {
-            s.needs.iter().all(|n| placed.contains(n))
+            prerequisites(s, &all).iter().all(|n| placed.contains(*n))
                 && s.parent.as_ref().is_none_or(|p| placed.contains(p))
         });
         match next {
@@ -315,6 +316,38 @@ fn order(steps: Vec<CompiledStep>) -> Result<Vec<CompiledStep>, CompileError> {
         }
     }
     Ok(out)
+}
+
+/// What `step` waits for: its `needs`, and the children (at any depth) of each step it needs,
+/// since a step is only done when the work under it is — unless the needed step encloses
+/// `step` itself, which then waits for that step's own bead only.
+pub fn prerequisites<'a>(step: &'a CompiledStep, steps: &'a [CompiledStep]) -> Vec<&'a str> {
+    let encloses = |outer: &str| {
+        let mut parent = step.parent.as_deref();
+        let mut hops = 0;
+        while let Some(p) = parent {
+            if p == outer || hops > steps.len() {
+                return p == outer;
+            }
+            hops += 1;
+            parent = steps.iter().find(|s| s.id == p).and_then(|s| s.parent.as_deref());
+        }
+        false
+    };
+    let mut out: Vec<&str> = step.needs.iter().map(String::as_str).collect();
+    let mut i = 0;
+    while i < out.len() {
+        let holder = out[i];
+        if !encloses(holder) {
+            for child in steps.iter().filter(|s| s.parent.as_deref() == Some(holder)) {
+                if child.id != step.id && !out.contains(&child.id.as_str()) {
+                    out.push(&child.id);
+                }
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// A cycle among steps none of which can be placed: follow unplaced prerequisites until one
@@ -331,10 +364,8 @@ fn cycle_in(left: &[CompiledStep]) -> Vec<String> {
         }
         path.push(current.to_owned());
         let step = by_id[current];
-        let next = step
-            .needs
-            .iter()
-            .map(String::as_str)
+        let next = prerequisites(step, left)
+            .into_iter()
             .chain(step.parent.as_deref())
             .find(|n| by_id.contains_key(n));
         match next {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::compile::{CompileError, CompiledFormula, CompiledStep, compile};
+use super::compile::{CompileError, CompiledFormula, CompiledStep, compile, prerequisites};
 use super::vars::{VarError, resolve, substitute};
 use super::{FORMULA, STEP, condition};
 use crate::beads::model::{dep_type, status};
@@ -149,38 +149,27 @@ fn skipped_steps(steps: &[CompiledStep], values: &BTreeMap<String, String>) -> B
     skipped
 }
 
-/// What a step waits for once skipped steps are gone: a skipped step's own needs stand in
-/// for it, so order is kept across the gap. Needing a step with children means needing its
-/// children too: a step is only done when the work under it is.
+/// What a step waits for once skipped steps are gone (see [`prerequisites`]): a skipped
+/// step's own prerequisites stand in for it, so order is kept across the gap.
 fn effective_needs<'a>(
     step: &'a CompiledStep,
     steps: &'a [CompiledStep],
     skipped: &BTreeSet<String>,
 ) -> Vec<&'a str> {
     let mut out = Vec::new();
-    let mut todo: Vec<&str> = step.needs.iter().map(String::as_str).collect();
+    let mut todo: Vec<&str> = prerequisites(step, steps);
     let mut seen = BTreeSet::new();
     while let Some(need) = todo.pop() {
-        if !seen.insert(need) {
+        if !seen.insert(need) || need == step.id {
             continue;
         }
         if skipped.contains(need) {
             if let Some(s) = steps.iter().find(|s| s.id == need) {
-                todo.extend(s.needs.iter().map(String::as_str));
+                todo.extend(prerequisites(s, steps));
             }
         } else {
             out.push(need);
         }
-    }
-    let mut i = 0;
-    while i < out.len() {
-        let holder = out[i];
-        for child in steps.iter().filter(|s| s.parent.as_deref() == Some(holder)) {
-            if !skipped.contains(&child.id) && !out.contains(&child.id.as_str()) {
-                out.push(&child.id);
-            }
-        }
-        i += 1;
     }
     out.sort_by_key(|n| steps.iter().position(|s| s.id == *n));
     out

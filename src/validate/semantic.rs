@@ -567,14 +567,22 @@ fn formula_family(index: &Index<'_>, name: &str) -> Option<BTreeMap<String, Form
 fn extended_formulas(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     for item in loaded {
         let Resource::Formula(f) = &item.resource else { continue };
-        if f.spec.extends.is_empty() {
-            continue;
-        }
         let name = f.metadata.name.as_str();
+        // A formula on its own had its plain `needs` cycles reported by `check_formula`; the
+        // compiler can still find one through a needed step's children.
+        let cycle_known = f.spec.extends.is_empty()
+            && out.iter().any(|d| {
+                d.code == Code::Cycle
+                    && d.location
+                        .as_ref()
+                        .is_some_and(|(file, _)| Arc::ptr_eq(file, &item.doc.file))
+            });
         let Some(family) = formula_family(index, name) else { continue };
         let doc = &item.doc;
         match crate::formula::compile(name, &|n| family.get(n)) {
-            Err(CompileError::UnknownNeed { step, need, formula, path }) if formula == name => {
+            Err(CompileError::UnknownNeed { step, need, formula, path })
+                if formula == name && !f.spec.extends.is_empty() =>
+            {
                 out.push(
                     Diagnostic::error(
                         Code::UnknownReference,
@@ -587,7 +595,7 @@ fn extended_formulas(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnos
                     )),
                 );
             }
-            Err(CompileError::NeedsCycle(cycle)) => {
+            Err(CompileError::NeedsCycle(cycle)) if !cycle_known => {
                 let at = f.spec.steps.iter().position(|s| cycle.contains(&s.id)).map_or_else(
                     || "/spec/extends/0".to_owned(),
                     |i| format!("/spec/steps/{i}/needs"),
@@ -595,7 +603,10 @@ fn extended_formulas(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnos
                 out.push(
                     Diagnostic::error(
                         Code::Cycle,
-                        format!("needs cycle through inherited steps: {}", cycle.join(" → ")),
+                        format!(
+                            "needs cycle (through inherited steps or a needed step's children): {}",
+                            cycle.join(" → ")
+                        ),
                     )
                     .at_value(doc, &at)
                     .with_help("a step can only need steps that can finish before it"),
