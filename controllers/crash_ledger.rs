@@ -33,7 +33,7 @@
 //! one session is only ever written from one thread at a time), or it is a day old.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -335,14 +335,7 @@ impl CrashLedger {
 
     /// Serialises read-modify-write with other threads and processes; released on drop.
     fn lock(&self) -> io::Result<File> {
-        fs::create_dir_all(&self.dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(LOCK_FILE))?;
-        file.lock()?;
-        Ok(file)
+        atomic::lock_file(&self.dir.join(LOCK_FILE))
     }
 }
 

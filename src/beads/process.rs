@@ -118,10 +118,16 @@ fn collect(
 
 /// Kills the program's process group and reaps the program.
 fn kill(child: &mut Child, timeout: Duration) -> RunError {
+    kill_and_reap(child);
+    RunError::TimedOut(timeout)
+}
+
+/// Kills a child started in a process group of its own, with everything it started, and
+/// reaps it.
+pub fn kill_and_reap(child: &mut Child) {
     kill_group(child);
     let _ = child.kill();
     let _ = child.wait();
-    RunError::TimedOut(timeout)
 }
 
 fn kill_group(child: &Child) {

@@ -109,15 +109,11 @@ pub fn wait(child: &mut Child, deadline: Instant, timeout: Duration) -> ExecEnd 
     match child.wait_timeout(remaining) {
         Ok(Some(status)) => ExecEnd::Exited(status.code()),
         Ok(None) => {
-            process::kill_process_group(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
+            process::kill_and_reap(child);
             ExecEnd::TimedOut(timeout)
         }
         Err(e) => {
-            process::kill_process_group(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
+            process::kill_and_reap(child);
             ExecEnd::WaitFailed(e.to_string())
         }
     }

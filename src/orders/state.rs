@@ -22,7 +22,7 @@
 //! Names are resource names (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`); any other name is refused
 //! before a path is built from it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -196,13 +196,7 @@ impl OrderLedger {
     /// let go. Refuses names that are not resource names.
     pub fn lock(&self, name: &str) -> io::Result<Held<'_>> {
         check_name(name)?;
-        fs::create_dir_all(&self.dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(format!("{name}.lock")))?;
-        file.lock()?;
+        let file = atomic::lock_file(&self.dir.join(format!("{name}.lock")))?;
         Ok(Held { ledger: self, name: name.to_owned(), _file: file })
     }
 

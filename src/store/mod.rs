@@ -6,7 +6,7 @@ pub mod atomic;
 mod index;
 mod object;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -125,14 +125,7 @@ impl Store {
     /// Takes the write lock, waiting for other writers (`gc apply` in other processes).
     pub fn lock(&self) -> Result<WriteLock, StoreError> {
         let path = self.state_dir.join("applied.lock");
-        fs::create_dir_all(&self.state_dir).map_err(io_err(&self.state_dir))?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
+        let file = atomic::lock_file(&path).map_err(io_err(&path))?;
         Ok(WriteLock {
             _file: file,
             start_version: self.write_counter()?,
