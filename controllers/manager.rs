@@ -167,9 +167,33 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     first_pass(ctx.clone()).await;
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
-    let providers = provider_controller(ctx.clone(), provider_rx, until(shutdown_rx.clone()));
-    let rigs = rig_controller(ctx.clone(), rig_rx, until(shutdown_rx.clone()));
-    let formulas = formula_controller(ctx.clone(), formula_rx, until(shutdown_rx.clone()));
+    let retry_in_10s = |_: Arc<GcObject>, _: &ReconcileError, _: Arc<Context>| {
+        Action::requeue(Duration::from_secs(10))
+    };
+    let providers = simple_controller(
+        Kind::Provider,
+        ctx.clone(),
+        provider_rx,
+        until(shutdown_rx.clone()),
+        reconcile_provider,
+        retry_in_10s,
+    );
+    let rigs = simple_controller(
+        Kind::Rig,
+        ctx.clone(),
+        rig_rx,
+        until(shutdown_rx.clone()),
+        reconcile_rig,
+        rig_error_policy,
+    );
+    let formulas = simple_controller(
+        Kind::Formula,
+        ctx.clone(),
+        formula_rx,
+        until(shutdown_rx.clone()),
+        reconcile_formula,
+        retry_in_10s,
+    );
     tokio::spawn(follow_events(ctx.clone(), order_wake_tx.clone(), shutdown_rx.clone()));
     let octx = Arc::new(super::order::OrderContext::new(ctx.clone(), order_wake_tx));
     let orders = order_controller(octx, order_rx, order_wake_rx, until(shutdown_rx.clone()));
@@ -628,31 +652,25 @@ fn error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context
     Action::requeue(Duration::from_secs(2))
 }
 
-async fn provider_controller(
+/// Runs the controller of a kind with no extra triggers (providers, rigs, formulas) over
+/// `events` until `shutdown`.
+async fn simple_controller<Fut>(
+    kind: Kind,
     ctx: Arc<Context>,
     events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (stream, reader) = reflected(Kind::Provider, events);
-    Controller::for_stream_with(stream, reader, Kind::Provider)
+    reconcile: fn(Arc<GcObject>, Arc<Context>) -> Fut,
+    error_policy: fn(Arc<GcObject>, &ReconcileError, Arc<Context>) -> Action,
+) where
+    Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
+{
+    let (stream, reader) = reflected(kind, events);
+    Controller::for_stream_with(stream, reader, kind)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_provider, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
-        .for_each(|_| async {})
-        .await;
-}
-
-async fn rig_controller(
-    ctx: Arc<Context>,
-    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (stream, reader) = reflected(Kind::Rig, events);
-    Controller::for_stream_with(stream, reader, Kind::Rig)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_rig, rig_error_policy, ctx)
+        .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!("rig controller: {e}");
+                tracing::debug!("{} controller: {e}", kind.as_str());
             }
         })
         .await;
@@ -676,19 +694,6 @@ async fn reconcile_rig(object: Arc<GcObject>, ctx: Arc<Context>) -> Result<Actio
 fn rig_error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
     tracing::warn!("reconciling rig/{}: {error}", object.name());
     Action::requeue(Duration::from_secs(5))
-}
-
-async fn formula_controller(
-    ctx: Arc<Context>,
-    events: mpsc::UnboundedReceiver<watcher::Event<GcObject>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (stream, reader) = reflected(Kind::Formula, events);
-    Controller::for_stream_with(stream, reader, Kind::Formula)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_formula, |_, _, _| Action::requeue(Duration::from_secs(10)), ctx)
-        .for_each(|_| async {})
-        .await;
 }
 
 /// Records whether the formula compiles (with the formulas it extends), and its step graph.
