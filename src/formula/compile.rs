@@ -297,22 +297,30 @@ fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, Com
 /// Orders steps so each comes after its needs and its parent, keeping declaration order
 /// wherever the graph allows (the earliest step whose prerequisites are placed goes next).
 fn order(steps: Vec<CompiledStep>) -> Result<Vec<CompiledStep>, CompileError> {
-    let all = steps.clone();
+    // Each step's prerequisites (its needs, their children, its parent), worked out once.
+    let waits: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            let mut w: Vec<String> =
+                prerequisites(s, &steps).into_iter().map(str::to_owned).collect();
+            w.extend(s.parent.clone());
+            w
+        })
+        .collect();
     let mut placed: BTreeSet<String> = BTreeSet::new();
-    let mut left = steps;
+    let mut left: Vec<(CompiledStep, Vec<String>)> = steps.into_iter().zip(waits).collect();
     let mut out = Vec::with_capacity(left.len());
     while !left.is_empty() {
-        let next = left.iter().position(|s| {
-            prerequisites(s, &all).iter().all(|n| placed.contains(*n))
-                && s.parent.as_ref().is_none_or(|p| placed.contains(p))
-        });
-        match next {
+        match left.iter().position(|(_, waits)| waits.iter().all(|w| placed.contains(w))) {
             Some(i) => {
-                let step = left.remove(i);
+                let (step, _) = left.remove(i);
                 placed.insert(step.id.clone());
                 out.push(step);
             }
-            None => return Err(CompileError::NeedsCycle(cycle_in(&left))),
+            None => {
+                let stuck: Vec<CompiledStep> = left.into_iter().map(|(s, _)| s).collect();
+                return Err(CompileError::NeedsCycle(cycle_in(&stuck)));
+            }
         }
     }
     Ok(out)
