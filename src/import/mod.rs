@@ -1,0 +1,4 @@
+//! `gc import`: bringing a Gas City city over.
+
+pub mod gascity_keys;
+pub mod presets;
