@@ -249,6 +249,7 @@ pub fn launches(
                 city: CityContext { name: city.clone(), dir: model.dir.to_string_lossy().into() },
                 agent: AgentContext {
                     name: agent.to_owned(),
+                    base: crate::prompt::agent_base(agent, rig.map(|(name, _)| name.as_str())),
                     provider: provider_name.clone(),
                     work_dir: work_dir.to_string_lossy().into(),
                     description: spec.description.clone().unwrap_or_default(),

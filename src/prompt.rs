@@ -35,6 +35,9 @@ pub struct CityContext {
 pub struct AgentContext {
     /// The Agent resource's name.
     pub name: String,
+    /// The name without its rig's `<rig>-` prefix (`polecat` for `demo-polecat` on rig
+    /// `demo`): the role the agent plays, whichever rig it was stamped for.
+    pub base: String,
     /// The provider that runs it.
     pub provider: String,
     /// Its work directory.
@@ -74,6 +77,14 @@ pub struct TemplateError {
     pub line: Option<usize>,
 }
 
+/// The agent's name without the `<rig>-` prefix it carries when it works on `rig`.
+pub fn agent_base(name: &str, rig: Option<&str>) -> String {
+    rig.and_then(|r| name.strip_prefix(r)?.strip_prefix('-'))
+        .filter(|base| !base.is_empty())
+        .unwrap_or(name)
+        .to_owned()
+}
+
 /// Renders `source` with `context`, failing on any undefined variable.
 pub fn render(name: &str, source: &str, context: &PromptContext) -> Result<String, TemplateError> {
     let mut env = Environment::new();
@@ -110,6 +121,10 @@ mod tests {
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);
         let err = check("t", "{{ .Agent }}", &ctx).unwrap_err();
+        assert_eq!(agent_base("demo-polecat", Some("demo")), "polecat");
+        assert_eq!(agent_base("mayor", None), "mayor");
+        assert_eq!(agent_base("demo", Some("demo")), "demo");
+        assert_eq!(agent_base("demolition", Some("demo")), "demolition");
         assert!(err.message.contains("syntax"), "{}", err.message);
     }
 }

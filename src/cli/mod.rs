@@ -10,6 +10,7 @@ mod events;
 mod formula;
 mod get;
 mod hook;
+mod import;
 mod init;
 mod internal;
 mod mail;
@@ -72,6 +73,7 @@ enum Command {
     Prime(prime::Args),
     Bd(Box<bd::Args>),
     Rig(rig::Args),
+    Import(import::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -168,6 +170,7 @@ pub fn run() -> ExitCode {
         Command::Prime(args) => prime::run(args, city),
         Command::Bd(args) => Ok(bd::run(*args, city)),
         Command::Rig(args) => rig::run(args, city),
+        Command::Import(args) => import::run(args),
         Command::Internal(args) => internal::run(args),
     };
     match result {

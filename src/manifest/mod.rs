@@ -6,7 +6,7 @@ mod discover;
 pub mod gascity;
 mod source;
 mod spans;
-mod toml;
+pub(crate) mod toml;
 mod yaml;
 
 use std::ops::Range;

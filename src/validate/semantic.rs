@@ -394,7 +394,7 @@ fn check_agent(
 }
 
 fn template_help() -> &'static str {
-    "templates use Jinja syntax and may refer to city.name, city.dir, agent.name, agent.provider, agent.work_dir, agent.description, rig.name, rig.path, rig.prefix, session.name, session.index"
+    "templates use Jinja syntax and may refer to city.name, city.dir, agent.name, agent.base, agent.provider, agent.work_dir, agent.description, rig.name, rig.path, rig.prefix, session.name, session.index"
 }
 
 /// Placeholder values shaped like the ones the controller renders with.
@@ -416,6 +416,7 @@ fn prompt_context(
         city: CityContext { name: city_name.clone(), dir: city_dir.display().to_string() },
         agent: AgentContext {
             name: agent.metadata.name.clone(),
+            base: prompt::agent_base(&agent.metadata.name, agent.spec.rig.as_deref()),
             provider: agent
                 .spec
                 .provider
