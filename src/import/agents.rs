@@ -14,6 +14,9 @@ use super::{Importer, names, spec_json};
 use crate::api::agent::{Isolation, PromptSpec, ScalingSpec};
 use crate::api::{AgentSpec, Kind};
 
+/// Named sessions by agent name: mode and where declared.
+type NamedSessions = BTreeMap<String, (String, Sourced)>;
+
 /// Pool size written for agents Gas City lets grow without limit.
 const UNLIMITED_POOL: u32 = 10;
 
@@ -39,7 +42,7 @@ impl Importer<'_> {
             rig_sets.push((rig.name.clone(), ts, named));
         }
         // Names first, so `depends_on` can refer to agents written later.
-        let mut plan: Vec<(Instance<'_>, &BTreeMap<String, (String, Sourced)>)> = Vec::new();
+        let mut plan: Vec<(Instance<'_>, &NamedSessions)> = Vec::new();
         for t in &city_templates {
             match t.scope() {
                 Scope::City => plan.push((
@@ -625,7 +628,7 @@ impl Importer<'_> {
         let shown = self.tree.shown(&file);
         match std::fs::read_to_string(&file) {
             Ok(text) => {
-                if t.keys.get("prompt_template").is_none() {
+                if !t.keys.contains_key("prompt_template") {
                     self.report.mapped(
                         &shown,
                         0,

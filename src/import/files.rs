@@ -154,13 +154,13 @@ impl Importer<'_> {
         let mut stack = vec![String::new()];
         while let Some(pointer) = stack.pop() {
             let Some(value) = file.get(&pointer) else { continue };
-            if let Value::Object(map) = value {
-                if pointer == "/order" || pointer.is_empty() {
-                    for k in map.keys() {
-                        stack.push(crate::manifest::push_pointer(&pointer, k));
-                    }
-                    continue;
+            if let Value::Object(map) = value
+                && (pointer == "/order" || pointer.is_empty())
+            {
+                for k in map.keys() {
+                    stack.push(crate::manifest::push_pointer(&pointer, k));
                 }
+                continue;
             }
             if pointer.is_empty() {
                 continue;

@@ -120,7 +120,7 @@ impl Report {
     pub fn render_sections(&self, mapped: bool) -> String {
         let entries = self.entries();
         let mut out = String::new();
-        let sections: [(&str, fn(&Outcome) -> bool); 3] = [
+        let sections: [Section; 3] = [
             ("Warnings: keys Gas City accepted but its own schema rejects (not imported)", |o| {
                 matches!(o, Outcome::Unknown { .. })
             }),
@@ -158,6 +158,9 @@ impl Report {
         out
     }
 }
+
+/// A report section: its title and which outcomes it lists.
+type Section = (&'static str, fn(&Outcome) -> bool);
 
 fn entry(file: &str, line: usize, key: &str, outcome: Outcome) -> Entry {
     Entry { file: file.to_owned(), line, key: key.to_owned(), outcome }
