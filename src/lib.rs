@@ -15,6 +15,7 @@ pub mod controllers;
 pub mod events;
 pub mod failpoint;
 pub mod formula;
+pub mod import;
 pub mod manifest;
 pub mod notify;
 pub mod orders;

@@ -1,0 +1,3 @@
+//! `gc import`: bringing a Gas City city over.
+
+pub mod gotemplate;
