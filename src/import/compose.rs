@@ -256,22 +256,8 @@ fn is_remote(source: &str) -> bool {
 }
 
 /// A JSON pointer as a dotted TOML key: `/imports/gastown/source` → `imports.gastown.source`,
-/// array indexes in brackets.
-pub fn display_pointer(pointer: &str) -> String {
-    let mut out = String::new();
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        if token.chars().all(|c| c.is_ascii_digit()) && !token.is_empty() {
-            out.push_str(&format!("[{token}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&token);
-        }
-    }
-    out
-}
+/// array indexes in brackets (the same form `gc validate` shows field paths in).
+pub use crate::validate::field_path as display_pointer;
 
 /// `path` with `.` and `..` resolved lexically (symlinks are left alone, so a pack reached
 /// twice through different links is read twice, which is harmless).

@@ -435,25 +435,14 @@ pub fn suggest(key: &str, allowed: &[&'static str]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::path::{Path, PathBuf};
 
     use super::*;
 
-    /// Gas City's fixtures: `GC_GASCITY_FIXTURES`, else the first `shared/fixtures/gascity`
-    /// walking up from the crate (they live beside the repository, not in it).
-    fn fixtures() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("GC_GASCITY_FIXTURES") {
-            return Some(dir.into());
-        }
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join("shared/fixtures/gascity"))
-            .find(|dir| dir.is_dir())
-    }
-
     #[test]
     fn tables_are_the_schema_property_lists() {
-        let Some(path) = fixtures().map(|d| d.join("city-schema.json")).filter(|p| p.is_file())
+        let Some(path) = crate::import::gascity_fixtures()
+            .map(|d| d.join("city-schema.json"))
+            .filter(|p| p.is_file())
         else {
             println!("skipped: Gas City's city-schema.json not found");
             return;
@@ -474,7 +463,7 @@ mod tests {
 
     #[test]
     fn every_fixture_pack_uses_known_keys() {
-        let Some(root) = fixtures() else {
+        let Some(root) = crate::import::gascity_fixtures() else {
             println!("skipped: Gas City fixtures not found");
             return;
         };

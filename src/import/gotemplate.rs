@@ -1480,16 +1480,6 @@ mod tests {
         assert_eq!((t.untranslated[0].file.as_str(), t.untranslated[0].line), ("f.template.md", 3));
     }
 
-    fn gascity_fixtures() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("GC_GASCITY_FIXTURES") {
-            return Some(dir.into());
-        }
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join("shared/fixtures/gascity"))
-            .find(|dir| dir.is_dir())
-    }
-
     fn template_files(dir: &Path) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
             .into_iter()
@@ -1509,7 +1499,7 @@ mod tests {
 
     #[test]
     fn every_gascity_fixture_prompt_translates_completely() {
-        let Some(root) = gascity_fixtures() else {
+        let Some(root) = crate::import::gascity_fixtures() else {
             eprintln!("skipped: no Gas City fixtures");
             return;
         };

@@ -207,6 +207,19 @@ fn spec_json<T: serde::Serialize + Default>(spec: &T) -> Value {
     prune_defaults(value, &default)
 }
 
+/// Gas City's fixtures for unit tests: `GC_GASCITY_FIXTURES`, else the first
+/// `shared/fixtures/gascity` walking up from the crate (they live beside the repository).
+#[cfg(test)]
+pub(crate) fn gascity_fixtures() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("GC_GASCITY_FIXTURES") {
+        return Some(dir.into());
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/fixtures/gascity"))
+        .find(|dir| dir.is_dir())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
