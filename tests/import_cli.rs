@@ -328,3 +328,45 @@ fn unknown_keys_are_warnings_and_bad_input_changes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }
+
+#[test]
+fn rigs_patches_env_and_dependencies_carry_over() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let write = |rel: &str, text: &str| {
+        let path = src.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "city.toml",
+        "[workspace]\nname = \"deps\"\nprovider = \"claude\"\n\n[[rigs]]\nname = \"api\"\npath = \"repos/api\"\nprefix = \"api\"\nincludes = [\"packs/team\"]\n\n[[agent]]\nname = \"mayor\"\nenv = { LOG = \"debug\" }\n",
+    );
+    write(
+        "packs/team/pack.toml",
+        "[pack]\nname = \"team\"\nschema = 2\n\n[[patches.agent]]\nname = \"worker\"\nenv = { EXTRA = \"1\" }\n",
+    );
+    write(
+        "packs/team/agents/worker/agent.toml",
+        "scope = \"rig\"\ndepends_on = [\"mayor\", \"reviewer\"]\nenv = { A = \"b\" }\nmin_active_sessions = 1\nmax_active_sessions = 4\n",
+    );
+    write("packs/team/agents/reviewer/agent.toml", "scope = \"rig\"\n");
+    std::fs::create_dir_all(src.join("repos/api")).unwrap();
+    let city = import_and_check(work.path(), &src, "town", &[]);
+    let worker = yaml_file(&city.join("agents/api-worker.yaml"));
+    assert_eq!(worker["spec"]["rig"], "api");
+    assert_eq!(worker["spec"]["dependsOn"], serde_json::json!(["mayor", "api-reviewer"]));
+    assert_eq!(worker["spec"]["env"], serde_json::json!({"A": "b", "EXTRA": "1"}));
+    assert_eq!(worker["spec"]["scaling"]["min"], 1);
+    assert_eq!(worker["spec"]["scaling"]["max"], 4);
+    let mayor = yaml_file(&city.join("agents/mayor.yaml"));
+    assert_eq!(mayor["spec"]["env"], serde_json::json!({"LOG": "debug"}));
+    let rig = yaml_file(&city.join("rigs/api.yaml"));
+    assert_eq!(rig["spec"]["prefix"], "api");
+    let path = rig["spec"]["path"].as_str().unwrap();
+    assert_eq!(
+        Path::new(path),
+        src.join("repos/api"),
+        "made absolute: the new city lives elsewhere"
+    );
+}
