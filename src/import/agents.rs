@@ -111,7 +111,7 @@ impl Importer<'_> {
         let resource = format!("Agent/{}", instance.name);
         let to = |field: &str| format!("{resource} {field}");
         let mut spec = AgentSpec { rig: instance.rig.clone(), ..AgentSpec::default() };
-        let mut launch: BTreeMap<&str, Sourced> = BTreeMap::new();
+        let mut launch: BTreeMap<String, Sourced> = BTreeMap::new();
         let mut min = None;
         let mut max = None;
         let mut scale_check = None;
@@ -180,7 +180,7 @@ impl Importer<'_> {
                 | "ready_delay_ms"
                 | "ready_prompt_prefix"
                 | "process_names" => {
-                    launch.insert(key_static(key), s.clone());
+                    launch.insert(key.clone(), s.clone());
                 }
                 "prompt_template" | "inject_fragments" => {} // with the prompt
                 "scope" | "dir" | "fallback" => {
@@ -260,8 +260,7 @@ impl Importer<'_> {
             self.report.mapped(s.shown(), s.line(), &display_pointer(&s.pointer), to.clone());
         }
         if let Some((mode, s)) = named {
-            let key =
-                format!("{} (template {})", display_pointer(&s.pointer), display_pointer_last(s));
+            let key = format!("{} (template {})", display_pointer(&s.pointer), named_template(s));
             let how = if mode == "always" {
                 "kept running: at least one session"
             } else {
@@ -360,7 +359,7 @@ impl Importer<'_> {
     fn agent_provider(
         &mut self,
         t: &Template,
-        launch: &BTreeMap<&str, Sourced>,
+        launch: &BTreeMap<String, Sourced>,
         resource: &str,
     ) -> Option<String> {
         let base = match launch.get("provider") {
@@ -385,99 +384,44 @@ impl Importer<'_> {
             // An agent on the city's default provider follows it, as it did in Gas City.
             return base.filter(|b| Some(b) != default.as_ref());
         }
-        let name = format!("{}-provider", names::label(&t.name));
-        if self.providers.contains(&names::label(&name)) {
-            return Some(names::label(&name)); // already written for another rig's instance
+        let name = names::label(&format!("{}-provider", t.name));
+        if self.providers.contains(&name) {
+            return Some(name); // already written for another rig's instance
         }
-        let base = base.or_else(|| {
-            if launch.contains_key("start_command") {
-                None
-            } else {
-                self.default_provider(&t.declared)
-            }
-        });
-        let created = match launch.get("start_command") {
-            Some(cmd) => self.command_provider(&name, cmd, base.as_deref(), t.pack),
-            None => self.copy_provider(&name, base.as_deref(), &t.declared),
+        let command = launch.get("start_command");
+        let base = match base {
+            Some(b) => Some(b),
+            None if command.is_some() => None,
+            None => self.default_provider(&t.declared),
         };
-        let Some(created) = created else { return base };
+        let spec = match command {
+            Some(cmd) => self.command_spec(cmd, base.as_deref(), t.pack),
+            None => base.as_deref().and_then(|b| self.provider_spec(b)),
+        };
+        let Some(mut spec) = spec else { return base };
+        let to = |field: &str| format!("Provider/{name} spec.{field}");
         for s in overrides {
-            let key = display_pointer(&s.pointer);
-            if self.report.get(s.shown(), &key).is_none() || s.pointer.ends_with("start_command") {
-                self.apply_launch_key(&created, s);
+            let (file, line, k) = (s.shown().to_owned(), s.line(), display_pointer(&s.pointer));
+            let key = s.pointer.rsplit('/').next().unwrap_or_default();
+            match super::city::set_launch_key(&mut spec, key, s) {
+                Some(Ok(field)) => self.report.mapped(&file, line, &k, to(field)),
+                Some(Err(why)) => self.report.not_mapped(&file, line, &k, why),
+                // start_command: already the spec's command
+                None => self.report.mapped(
+                    &file,
+                    line,
+                    &k,
+                    format!("{} (a Provider of the agent's own)", to("command")),
+                ),
             }
         }
-        Some(created)
-    }
-
-    /// A Provider named `name` with the same spec as `base`, for an agent to adjust.
-    fn copy_provider(&mut self, name: &str, base: Option<&str>, at: &Sourced) -> Option<String> {
-        let spec = self.provider_spec(base?)?;
-        let label = names::label(name);
         let from = format!(
-            "Provider/{} with the launch settings of the agent at {}:{}",
-            base.unwrap_or_default(),
-            at.shown(),
-            at.line()
+            "{} with the launch settings of the agent at {}:{}",
+            base.map_or_else(|| "a command".to_owned(), |b| format!("Provider/{b}")),
+            t.declared.shown(),
+            t.declared.line()
         );
-        self.add(Kind::Provider, &label, spec_json(&spec), from);
-        self.providers.insert(label.clone());
-        Some(label)
-    }
-
-    /// Applies one of the agent's launch keys to its own Provider's written spec.
-    fn apply_launch_key(&mut self, provider: &str, s: &Sourced) {
-        let Some(r) = self
-            .resources
-            .iter_mut()
-            .rev()
-            .find(|r| r.kind == Kind::Provider && r.name == provider)
-        else {
-            return;
-        };
-        let key = s.pointer.rsplit('/').next().unwrap_or_default().to_owned();
-        let (file, line, k) = (s.shown().to_owned(), s.line(), display_pointer(&s.pointer));
-        let to = format!(
-            "Provider/{provider} spec.{}",
-            match key.as_str() {
-                "args" => "args",
-                "prompt_mode" => "promptMode",
-                "prompt_flag" => "promptFlag",
-                "ready_delay_ms" => "readyDelay",
-                "ready_prompt_prefix" => "readyPromptPrefix",
-                "process_names" => "processNames",
-                _ => "command",
-            }
-        );
-        let spec = r.spec.as_object_mut();
-        let Some(spec) = spec else { return };
-        match key.as_str() {
-            "start_command" => {}
-            "args" | "process_names" => {
-                let field = if key == "args" { "args" } else { "processNames" };
-                spec.insert(field.into(), Value::from(s.strings().unwrap_or_default()));
-            }
-            "prompt_mode" => {
-                spec.insert("promptMode".into(), s.value.clone());
-            }
-            "prompt_flag" => {
-                spec.insert("promptFlag".into(), s.value.clone());
-            }
-            "ready_prompt_prefix" => {
-                spec.insert("readyPromptPrefix".into(), s.value.clone());
-            }
-            "ready_delay_ms" => {
-                let ms = s.value.as_u64().unwrap_or(0);
-                spec.insert("readyDelay".into(), Value::String(format!("{ms}ms")));
-            }
-            _ => return,
-        }
-        let why = if key == "start_command" {
-            format!("{to} (a Provider of the agent's own)")
-        } else {
-            to
-        };
-        self.report.mapped(&file, line, &k, why);
+        Some(self.add_provider(&name, &spec, from))
     }
 
     fn work_dir(&mut self, spec: &mut AgentSpec, instance: &Instance<'_>, s: &Sourced) {
@@ -502,13 +446,9 @@ impl Importer<'_> {
             return;
         }
         let base = names::label(&instance.template.name);
-        let dir = raw
-            .replace("{{.AgentBase}}", &base)
-            .replace("{{ .AgentBase }}", &base)
-            .replace("{{.Agent}}", &base)
-            .replace("{{ .Agent }}", &base)
-            .replace("{{.CityRoot}}/", "")
-            .replace("{{ .CityRoot }}/", "");
+        let expanded =
+            super::city::expand(raw, &[("AgentBase", &base), ("Agent", &base), ("CityRoot", ".")]);
+        let dir = expanded.strip_prefix("./").unwrap_or(&expanded).to_owned();
         if dir.contains("{{") || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
             self.report.not_mapped(&file, line, &k, "uses placeholders or leaves the city directory; the agent works in the city directory");
             return;
@@ -646,23 +586,8 @@ impl Importer<'_> {
     }
 }
 
-fn key_static(key: &str) -> &'static str {
-    [
-        "provider",
-        "start_command",
-        "args",
-        "prompt_mode",
-        "prompt_flag",
-        "ready_delay_ms",
-        "ready_prompt_prefix",
-        "process_names",
-    ]
-    .into_iter()
-    .find(|k| *k == key)
-    .unwrap_or("provider")
-}
-
-fn display_pointer_last(s: &Sourced) -> String {
+/// The agent a `[[named_session]]` entry names.
+fn named_template(s: &Sourced) -> String {
     s.value.get("template").and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 

@@ -64,7 +64,11 @@ impl Importer<'_> {
             }
             ("workspace", "start_command") => {
                 let base = self.default_provider.clone();
-                if let Some(p) = self.command_provider("workspace-command", s, base.as_deref(), 0) {
+                let spec = self.command_spec(s, base.as_deref(), 0);
+                let from = format!("{}:{}", s.shown(), s.line());
+                if let Some(p) =
+                    spec.map(|spec| self.add_provider("workspace-command", &spec, from))
+                {
                     let how = "a Provider running this command became the default provider; agents that name their own provider keep it";
                     self.report.approximated(
                         &file,
@@ -310,9 +314,7 @@ impl Importer<'_> {
         }
         let from =
             format!("Gas City's built-in `{name}` provider, used at {}:{}", at.shown(), at.line());
-        self.add(Kind::Provider, &label, spec_json(&preset.spec), from);
-        self.providers.insert(label.clone());
-        Some(label)
+        Some(self.add_provider(&label, &preset.spec, from))
     }
 
     /// The spec of a Provider already written.
@@ -344,25 +346,22 @@ impl Importer<'_> {
         Some(p)
     }
 
-    /// A Provider named `name` running the shell command in `command` (Gas City's
+    /// The spec of a Provider running the shell command in `command` (Gas City's
     /// `start_command`), on top of provider `base` when given. Commands that are plain words
     /// are run directly, anything else through `sh -c`. `pack` is whose `{{.ConfigDir}}` the
     /// command may name; scripts it names there are copied.
-    pub(super) fn command_provider(
+    pub(super) fn command_spec(
         &mut self,
-        name: &str,
         command: &Sourced,
         base: Option<&str>,
         pack: usize,
-    ) -> Option<String> {
-        let text = command.str().unwrap_or_default();
+    ) -> Option<ProviderSpec> {
         let config_dir = self.tree.packs[pack].config_dir.clone();
-        let shown_config = if config_dir.is_empty() { ".".to_owned() } else { config_dir.clone() };
-        let text = text
-            .replace("{{.ConfigDir}}", &shown_config)
-            .replace("{{ .ConfigDir }}", &shown_config)
-            .replace("{{.CityRoot}}", ".")
-            .replace("{{ .CityRoot }}", ".");
+        let shown_config = if config_dir.is_empty() { "." } else { config_dir.as_str() };
+        let text = expand(
+            command.str().unwrap_or_default(),
+            &[("ConfigDir", shown_config), ("CityRoot", ".")],
+        );
         if text.contains("{{") {
             let why = "the command uses template placeholders gc does not expand in commands";
             self.report.not_mapped(
@@ -395,11 +394,14 @@ impl Importer<'_> {
         if base.is_none() {
             spec.prompt_mode = PromptMode::None;
         }
-        let label = names::label(name);
-        let from = format!("{}:{}", command.shown(), command.line());
-        self.add(Kind::Provider, &label, spec_json(&spec), from);
-        self.providers.insert(label.clone());
-        Some(label)
+        Some(spec)
+    }
+
+    /// Writes Provider `name` (a label) with `spec`; returns its name.
+    pub(super) fn add_provider(&mut self, name: &str, spec: &ProviderSpec, from: String) -> String {
+        self.add(Kind::Provider, name, spec_json(spec), from);
+        self.providers.insert(name.to_owned());
+        name.to_owned()
     }
 
     /// A command's program as the Provider names it: a relative path becomes relative to the
@@ -472,50 +474,14 @@ impl Importer<'_> {
         let mut resume_style_subcommand = false;
         for (key, s) in keys {
             let (file, line, k) = (s.shown().to_owned(), s.line(), display_pointer(&s.pointer));
-            let strings = s.strings();
+            if let Some(result) = set_launch_key(&mut spec, key, s) {
+                match result {
+                    Ok(field) => self.report.mapped(&file, line, &k, to(field)),
+                    Err(why) => self.report.not_mapped(&file, line, &k, why),
+                }
+                continue;
+            }
             match key.as_str() {
-                "command" => match s.str() {
-                    Some(c) if !c.is_empty() => {
-                        spec.command = c.to_owned();
-                        self.report.mapped(&file, line, &k, to("command"));
-                    }
-                    _ => self.report.not_mapped(&file, line, &k, "empty command"),
-                },
-                "args" | "process_names" if strings.is_some() => {
-                    let list = strings.unwrap_or_default();
-                    if key == "args" {
-                        spec.args = list
-                    } else {
-                        spec.process_names = list
-                    }
-                    self.report.mapped(
-                        &file,
-                        line,
-                        &k,
-                        to(if key == "args" { "args" } else { "processNames" }),
-                    );
-                }
-                "env" => {
-                    let env: BTreeMap<String, String> = s
-                        .members()
-                        .into_iter()
-                        .filter_map(|(k, v)| Some((k, v.str()?.to_owned())))
-                        .collect();
-                    spec.env.extend(env);
-                    self.report.mapped(&file, line, &k, to("env"));
-                }
-                "prompt_mode" => match s.str() {
-                    Some("arg") => spec.prompt_mode = PromptMode::Arg,
-                    Some("flag") => spec.prompt_mode = PromptMode::Flag,
-                    Some("none") => spec.prompt_mode = PromptMode::None,
-                    _ => self.report.not_mapped(&file, line, &k, "not arg, flag or none"),
-                },
-                "prompt_flag" => spec.prompt_flag = s.str().map(str::to_owned),
-                "ready_prompt_prefix" => spec.ready_prompt_prefix = s.str().map(str::to_owned),
-                "ready_delay_ms" => {
-                    spec.ready_delay =
-                        s.value.as_u64().map(|ms| Duration(std::time::Duration::from_millis(ms)))
-                }
                 "resume_flag" => {
                     spec.resume.get_or_insert_with(ResumeSpec::default).session_id_flag =
                         s.str().map(str::to_owned)
@@ -528,13 +494,6 @@ impl Importer<'_> {
                     "gc has no equivalent (it launches the command with its args, prompt and env)",
                 ),
                 _ => self.unknown_key("providers", key, s),
-            }
-            if matches!(
-                key.as_str(),
-                "prompt_mode" | "prompt_flag" | "ready_prompt_prefix" | "ready_delay_ms"
-            ) && self.report.get(&file, &k).is_none()
-            {
-                self.report.mapped(&file, line, &k, to(&camel(key)));
             }
         }
         if resume_style_subcommand {
@@ -574,8 +533,7 @@ impl Importer<'_> {
         }
         let from =
             keys.values().next().map(|s| format!("{}:{}", s.shown(), s.line())).unwrap_or_default();
-        self.add(Kind::Provider, &label, spec_json(&spec), from);
-        self.providers.insert(label);
+        self.add_provider(&label, &spec, from);
     }
 
     /// `[[rigs]]` of the city and the `--rig` rigs, each with the packs stamped into it.
@@ -732,15 +690,75 @@ const PROVIDER_NOT_MAPPED: &[&str] = &[
     "title_model",
 ];
 
-fn camel(key: &str) -> String {
-    match key {
-        "prompt_mode" => "promptMode",
-        "prompt_flag" => "promptFlag",
-        "ready_prompt_prefix" => "readyPromptPrefix",
-        "ready_delay_ms" => "readyDelay",
-        other => other,
+/// Applies a Gas City launch key (`command`, `args`, `process_names`, `env`, `prompt_mode`,
+/// `prompt_flag`, `ready_prompt_prefix`, `ready_delay_ms`) to `spec`: the gc field it set, or
+/// why it could not; `None` for any other key. Shared by `[providers.X]` and by agents that
+/// override their provider's launch settings.
+pub(super) fn set_launch_key(
+    spec: &mut ProviderSpec,
+    key: &str,
+    s: &Sourced,
+) -> Option<Result<&'static str, &'static str>> {
+    let text = s.str().map(str::to_owned);
+    Some(match key {
+        "command" => match text.filter(|c| !c.is_empty()) {
+            Some(c) => {
+                spec.command = c;
+                Ok("command")
+            }
+            None => Err("empty command"),
+        },
+        "args" | "process_names" => match s.strings() {
+            Some(list) if key == "args" => {
+                spec.args = list;
+                Ok("args")
+            }
+            Some(list) => {
+                spec.process_names = list;
+                Ok("processNames")
+            }
+            None => Err("not a list of strings"),
+        },
+        "env" => {
+            spec.env.extend(string_map(&s.value));
+            Ok("env")
+        }
+        "prompt_mode" => {
+            spec.prompt_mode = match text.as_deref() {
+                Some("arg") => PromptMode::Arg,
+                Some("flag") => PromptMode::Flag,
+                Some("none") => PromptMode::None,
+                _ => return Some(Err("not arg, flag or none")),
+            };
+            Ok("promptMode")
+        }
+        "prompt_flag" => {
+            spec.prompt_flag = text;
+            Ok("promptFlag")
+        }
+        "ready_prompt_prefix" => {
+            spec.ready_prompt_prefix = text;
+            Ok("readyPromptPrefix")
+        }
+        "ready_delay_ms" => match s.value.as_u64() {
+            Some(ms) => {
+                spec.ready_delay = Some(Duration(std::time::Duration::from_millis(ms)));
+                Ok("readyDelay")
+            }
+            None => Err("not a number of milliseconds"),
+        },
+        _ => return None,
+    })
+}
+
+/// `text` with Gas City's `{{.Name}}` (or `{{ .Name }}`) placeholders replaced by values.
+pub(super) fn expand(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = text.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{.{name}}}}}"), value);
+        out = out.replace(&format!("{{{{ .{name} }}}}"), value);
     }
-    .to_owned()
+    out
 }
 
 fn regex_match(pattern: &str, text: &str) -> bool {

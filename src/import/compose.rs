@@ -154,19 +154,7 @@ impl Tree {
             );
             return None;
         }
-        let pack_file = dir.join("pack.toml");
-        let file = if pack_file.is_file() {
-            match TomlFile::read(&pack_file, self.shown(&pack_file)) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    report.not_mapped(from.shown(), from.line(), &key, e.to_string());
-                    return None;
-                }
-            }
-        } else {
-            None
-        };
-        let i = self.add(dir, file, report).ok()?;
+        let i = self.add_dir(dir, report)?;
         report.mapped(from.shown(), from.line(), &key, format!("pack {}", self.packs[i].name));
         Some(i)
     }

@@ -92,6 +92,11 @@ impl Report {
         out
     }
 
+    /// Every entry, in no particular order (for lookups that need no sorting).
+    pub fn entries_unsorted(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
     /// The entry for `key` in `file`, if any.
     pub fn get(&self, file: &str, key: &str) -> Option<&Entry> {
         self.entries.get(&(file.to_owned(), key.to_owned()))

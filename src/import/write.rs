@@ -74,11 +74,11 @@ pub fn check(dir: &Path) -> Validation {
 /// The error messages of `validation`, by file (relative to the staged city).
 pub fn errors_by_file(validation: &Validation, dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let dir = super::compose::normalize(&cwd.join(dir));
     for d in validation.diagnostics.iter().filter(|d| d.is_error()) {
         let file = d.position().map(|(f, _, _)| f.to_owned()).unwrap_or_default();
-        let cwd = std::env::current_dir().unwrap_or_default();
         let abs = super::compose::normalize(&cwd.join(&file));
-        let dir = super::compose::normalize(&cwd.join(dir));
         let rel = abs.strip_prefix(&dir).map(|p| p.display().to_string()).unwrap_or(file);
         let rel = rel.strip_prefix("./").unwrap_or(&rel).to_owned();
         out.entry(rel).or_default().push(d.message.clone());
