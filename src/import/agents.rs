@@ -30,11 +30,13 @@ struct Instance<'t> {
 impl Importer<'_> {
     pub(super) fn agents(&mut self) {
         let city_closure = self.tree.closure(0);
-        let city_templates = templates::compose(&self.tree, &city_closure, &mut self.report);
+        let defined = templates::all_pack_templates(&self.tree, &mut self.report);
+        let city_templates =
+            templates::compose(&self.tree, &defined, &city_closure, &mut self.report);
         let city_named = templates::named_sessions(&self.tree, &city_closure);
         let mut rig_sets = Vec::new();
         for rig in self.rigs.clone() {
-            let mut ts = templates::compose(&self.tree, &rig.packs, &mut self.report);
+            let mut ts = templates::compose(&self.tree, &defined, &rig.packs, &mut self.report);
             for o in &rig.overrides {
                 templates::apply_patch(&mut ts, o, "agent", &mut self.report);
             }

@@ -74,7 +74,7 @@ impl Template {
 
 /// Every agent defined in pack `index`: `agents/<name>/agent.toml` directories and the
 /// `[[agent]]` tables of its `pack.toml` or `city.toml`.
-pub fn pack_templates(tree: &Tree, index: usize, report: &mut Report) -> Vec<Template> {
+fn pack_templates(tree: &Tree, index: usize, report: &mut Report) -> Vec<Template> {
     let pack = &tree.packs[index];
     let mut out = Vec::new();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(pack.dir.join("agents"))
@@ -139,13 +139,24 @@ pub fn pack_templates(tree: &Tree, index: usize, report: &mut Report) -> Vec<Tem
     out
 }
 
+/// The agents defined in each pack of `tree`, read once (indexed like [`Tree::packs`]).
+pub fn all_pack_templates(tree: &Tree, report: &mut Report) -> Vec<Vec<Template>> {
+    (0..tree.packs.len()).map(|i| pack_templates(tree, i, report)).collect()
+}
+
 /// The agents of `closure` (nearest pack first) as Gas City composes them: a non-fallback
 /// definition beats a fallback one, otherwise the nearest wins; the losers are reported.
 /// Then the `[[patches.agent]]` of every pack in the closure are applied, deepest first.
-pub fn compose(tree: &Tree, closure: &[usize], report: &mut Report) -> Vec<Template> {
+/// `defined` is [`all_pack_templates`].
+pub fn compose(
+    tree: &Tree,
+    defined: &[Vec<Template>],
+    closure: &[usize],
+    report: &mut Report,
+) -> Vec<Template> {
     let mut chosen: Vec<Template> = Vec::new();
     for &pack in closure {
-        for t in pack_templates(tree, pack, report) {
+        for t in defined[pack].iter().cloned() {
             match chosen.iter().position(|c| c.name == t.name) {
                 None => chosen.push(t),
                 Some(i) if chosen[i].is_fallback() && !t.is_fallback() => {
