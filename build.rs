@@ -1,6 +1,7 @@
-//! Build script: embeds every file of the sample city (`manifests/sample-city/`) so `gc init`
-//! can write it anywhere. Generates `$OUT_DIR/sample_city.rs`, a list of
-//! `(relative path, contents, executable)` in path order.
+//! Build script: embeds every file of the sample city (`manifests/sample-city/`), the Provider
+//! catalog (`manifests/providers/`) and the prompts for real agents (`manifests/agent-prompts/`)
+//! so `gc init` can write them anywhere. Generates `$OUT_DIR/sample_city.rs`: for each, a list
+//! of `(relative path, contents, executable)` in path order.
 //!
 //! It also notes whether a `bd` is on PATH (cfg `gc_bd_on_path`), so the bd bead store's
 //! conformance tests (tests/bead_store_conformance.rs) are compiled only where they can run;
@@ -11,21 +12,29 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.join("manifests").join("sample-city");
-    // A directory here makes cargo rerun the script when anything below it changes.
-    println!("cargo:rerun-if-changed=manifests/sample-city");
-    let mut files = Vec::new();
-    collect(&root, &root, &mut files);
-    files.sort();
-    let mut out = String::from(
-        "/// Every file of the sample city: path relative to it (`/`-separated), contents, and\n\
-         /// whether it is executable.\n\
-         pub(crate) const SAMPLE_CITY: &[(&str, &[u8], bool)] = &[\n",
-    );
-    for (rel, abs, executable) in &files {
-        let _ = writeln!(out, "    ({rel:?}, include_bytes!({abs:?}), {executable}),");
+    let mut out = String::new();
+    for (constant, dir, doc) in [
+        ("SAMPLE_CITY", "sample-city", "Every file of the sample city"),
+        ("PROVIDER_CATALOG", "providers", "The tested Provider files of real agent CLIs"),
+        ("AGENT_PROMPTS", "agent-prompts", "The sample city's prompts for real agent CLIs"),
+    ] {
+        let root = manifest_dir.join("manifests").join(dir);
+        // A directory here makes cargo rerun the script when anything below it changes.
+        println!("cargo:rerun-if-changed=manifests/{dir}");
+        let mut files = Vec::new();
+        collect(&root, &root, &mut files);
+        files.sort();
+        let _ = writeln!(
+            out,
+            "/// {doc}: path relative to `manifests/{dir}` (`/`-separated), contents, and\n\
+             /// whether it is executable.\n\
+             pub(crate) const {constant}: &[(&str, &[u8], bool)] = &["
+        );
+        for (rel, abs, executable) in &files {
+            let _ = writeln!(out, "    ({rel:?}, include_bytes!({abs:?}), {executable}),");
+        }
+        out.push_str("];\n");
     }
-    out.push_str("];\n");
     let dest =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("sample_city.rs");
     std::fs::write(dest, out).expect("write sample_city.rs");

@@ -330,6 +330,7 @@ struct Planner<'i, 'a> {
     idle: usize,
     backing_off: bool,
     quarantined: Vec<String>,
+    blocked: Vec<String>,
     drift: Vec<String>,
 }
 
@@ -348,6 +349,7 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         idle: 0,
         backing_off: false,
         quarantined: Vec::new(),
+        blocked: Vec::new(),
         drift: Vec::new(),
     };
     let launches: &[Launch] = match (&input.launches, input.off) {
@@ -577,8 +579,16 @@ impl Planner<'_, '_> {
             self.ready += 1;
             if drifted { "drifted" } else { "running" }
         } else {
+            // Still watched: it leaves Blocked by itself once it shows ready.
             self.actions.push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
-            "starting"
+            if info.meta.get(meta::BLOCKED).is_some_and(|v| v == "1") {
+                row["screen"] =
+                    json!(info.meta.get(meta::BLOCKED_SCREEN).cloned().unwrap_or_default());
+                self.blocked.push(name.to_owned());
+                "blocked"
+            } else {
+                "starting"
+            }
         }
     }
 
@@ -685,6 +695,17 @@ impl Planner<'_, '_> {
                 format!(
                     "{} quarantined after crashing repeatedly; `gc session reset` lifts it",
                     self.quarantined.join(", ")
+                ),
+            ),
+            (Ok(_), None) if !self.blocked.is_empty() => (
+                "Blocked",
+                "False",
+                "SessionBlocked",
+                format!(
+                    "{} stopped at a screen gc cannot answer (see its screen in the status); \
+                     answer it with `gc session attach {}`",
+                    self.blocked.join(", "),
+                    self.blocked[0]
                 ),
             ),
             (Ok(_), None) if input.rig.is_err() && ready < desired => {

@@ -30,7 +30,7 @@ fn launch(session: &str, env: &[(&str, &str)]) -> Launch {
         prompt_flag: None,
         env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         readiness: Readiness::None,
-        fingerprint: String::new(),
+        ..Launch::default()
     };
     launch.fingerprint = encode_fields(&launch_fields(&launch));
     launch

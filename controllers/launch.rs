@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::model::CityModel;
+use crate::agentcli::env::PassEnv;
+use crate::agentcli::screen::ScreenRules;
 use crate::api::agent::Isolation;
-use crate::api::provider::PromptMode;
+use crate::api::provider::{ConversationSpec, DialogSpec, HomeSpec, HooksSpec, PromptMode};
 use crate::beads::layout;
 use crate::prompt::{AgentContext, CityContext, PromptContext, RigContext, SessionContext};
 use crate::runtime::{Readiness, SessionConfig};
@@ -32,10 +34,19 @@ pub mod meta {
     /// The per-field digests the fingerprint is made of (see [`super::encode_fields`]), so a
     /// drifted session can say which fields changed.
     pub const LAUNCH_FIELDS: &str = "launch-fields";
+    /// How its conversation started: `new <id>`, `new` (the CLI picks the id) or
+    /// `resume <id>`.
+    pub const CONVERSATION: &str = "conversation";
+    /// Set to `1` while the session is stopped at a screen nothing declares.
+    pub const BLOCKED: &str = "blocked";
+    /// The last lines of that screen.
+    pub const BLOCKED_SCREEN: &str = "blocked-screen";
+    /// Dialogs answered at its start, by name, space-separated.
+    pub const DIALOGS: &str = "dialogs";
 }
 
 /// One session to run for an agent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Launch {
     /// The agent.
     pub agent: String,
@@ -57,10 +68,23 @@ pub struct Launch {
     pub prompt_mode: PromptMode,
     /// The flag before the prompt for [`PromptMode::Flag`].
     pub prompt_flag: Option<String>,
-    /// Environment on top of the controller's.
+    /// The declared environment (Provider, Agent, gc's own); the session gets it plus what
+    /// [`Launch::pass_env`] lets through from gc's environment, and nothing else.
     pub env: BTreeMap<String, String>,
+    /// Which of gc's own variables pass into the session (credentials, endpoints, basics).
+    pub pass_env: PassEnv,
     /// When the session counts as ready.
     pub readiness: Readiness,
+    /// Text on screen while the agent works (not ready then).
+    pub busy_markers: Vec<String>,
+    /// Dialogs that may appear at start and the option to choose.
+    pub dialogs: Vec<DialogSpec>,
+    /// The directory gc owns for the CLI's state (`.gc/homes/<session>`) and what goes in it.
+    pub home: Option<(PathBuf, HomeSpec)>,
+    /// gc's hooks for the CLI (its file lives in [`Launch::home`]).
+    pub hooks: Option<HooksSpec>,
+    /// How the CLI names and resumes conversations.
+    pub conversation: Option<ConversationSpec>,
     /// Digest of everything above that shapes the running program (see [`launch_fields`]).
     /// The beacon's timestamp is not part of it, so the same spec always gives the same
     /// fingerprint.
@@ -93,16 +117,52 @@ pub fn member_name(agent: &str, index: u32) -> String {
     if index == 0 { agent.to_owned() } else { format!("{agent}-{index}") }
 }
 
+/// What a session with a SessionStart hook is started with instead of its prompt: the hook
+/// hands the agent its instructions and work (`gc prime --hook`); this starts its first turn.
+const KICKOFF: &str = "Your instructions and current work came with this session's start. \
+                       Work what is on your hook; `gc hook` shows it again.";
+
 impl Launch {
+    /// Whether the prompt reaches the agent through its SessionStart hook.
+    pub fn primes_by_hook(&self) -> bool {
+        self.hooks.as_ref().is_some_and(|h| h.events.session_start.is_some())
+    }
+
+    /// What gc reads on the session's screen.
+    pub fn screen_rules(&self) -> ScreenRules {
+        ScreenRules {
+            ready_prefix: match &self.readiness {
+                Readiness::PromptPrefix(prefix) => Some(prefix.clone()),
+                _ => None,
+            },
+            busy_markers: self.busy_markers.clone(),
+            dialogs: self.dialogs.clone(),
+        }
+    }
+
+    /// The hooks file's absolute path, when the CLI gets hooks.
+    pub fn hooks_file(&self) -> Option<PathBuf> {
+        Some(self.home.as_ref()?.0.join(&self.hooks.as_ref()?.file))
+    }
+
     /// The runtime's start request, with the startup beacon (`[<city>] <agent> • <time>`)
-    /// first in the prompt and gc's metadata attached.
-    pub fn config(&self, city: &str, time: &str, meta: BTreeMap<String, String>) -> SessionConfig {
+    /// first in the prompt, `conversation_args` (a new or resumed conversation) after every
+    /// other argument, and gc's metadata attached.
+    pub fn config(
+        &self,
+        city: &str,
+        time: &str,
+        conversation_args: &[String],
+        meta: BTreeMap<String, String>,
+    ) -> SessionConfig {
         let beacon = format!("[{city}] {} • {time}", self.agent);
         let prompt = match &self.prompt {
+            _ if self.primes_by_hook() => format!("{beacon}\n\n{KICKOFF}"),
             Some(prompt) => format!("{beacon}\n\n{prompt}"),
             None => beacon,
         };
         let mut argv = self.program.clone();
+        argv.extend(conversation_args.iter().cloned());
         match (self.prompt_mode, &self.prompt_flag) {
             (PromptMode::Arg, _) | (PromptMode::Flag, None) => argv.push(prompt),
             (PromptMode::Flag, Some(flag)) => argv.extend([flag.clone(), prompt]),
@@ -113,9 +173,18 @@ impl Launch {
             work_dir: self.work_dir.clone(),
             argv,
             env: self.env.clone(),
+            clean_env: false,
             meta,
         }
     }
+}
+
+/// `args` with `{{ name }}` (spaces optional) replaced by `value`: the one placeholder each
+/// Provider argument list knows (`hooks_file`, `conversation_id`).
+pub fn fill(args: &[String], name: &str, value: &str) -> Vec<String> {
+    let spaced = format!("{{{{ {name} }}}}");
+    let tight = format!("{{{{{name}}}}}");
+    args.iter().map(|a| a.replace(&spaced, value).replace(&tight, value)).collect()
 }
 
 /// Why an agent's sessions cannot be launched.
@@ -136,6 +205,17 @@ pub enum LaunchError {
     /// `isolation: worktree` without a rig to take worktrees of.
     #[error("isolation: worktree needs spec.rig (a git repository to take worktrees of)")]
     WorktreeWithoutRig,
+    /// The agent's permission mode has no arguments in its provider.
+    #[error(
+        "permissionMode {mode}: provider `{provider}` does not say how its CLI runs in that mode \
+         (spec.permissionModes)"
+    )]
+    PermissionMode {
+        /// The mode.
+        mode: &'static str,
+        /// The provider.
+        provider: String,
+    },
 }
 
 /// The session name of member `index` (0 = the only session) of `agent` in `city`.
@@ -213,7 +293,18 @@ pub fn launches(
     };
     let mut program = vec![command];
     program.extend(provider.args.iter().cloned());
-    program.extend(spec.args.iter().cloned());
+    match provider.permission_modes.get(&spec.permission_mode) {
+        Some(args) => program.extend(args.iter().cloned()),
+        None if provider.permission_modes.is_empty()
+            && spec.permission_mode == crate::api::provider::PermissionMode::Autonomous => {}
+        None => {
+            return Err(LaunchError::PermissionMode {
+                mode: spec.permission_mode.as_str(),
+                provider: provider_name.clone(),
+            });
+        }
+    }
+    let pass_env = PassEnv::new(&provider.pass_env, &provider.strip_env);
     let readiness = match (&provider.ready_prompt_prefix, &provider.ready_delay) {
         (Some(prefix), _) => Readiness::PromptPrefix(prefix.clone()),
         (None, Some(delay)) if !delay.get().is_zero() => Readiness::Delay(delay.get()),
@@ -262,7 +353,24 @@ pub fn launches(
                 session: SessionContext { name: session.clone(), index },
             };
             let prompt = render_prompt(model, spec.prompt.as_ref(), &context)?;
+            let home = provider
+                .home
+                .as_ref()
+                .map(|home| (crate::agentcli::home::home_dir(&model.dir, &session), home.clone()));
+            let hooks = provider.hooks.clone().filter(|_| home.is_some());
+            let mut program = program.clone();
+            if let (Some((dir, _)), Some(hooks)) = (&home, &hooks) {
+                let file = dir.join(&hooks.file).to_string_lossy().into_owned();
+                program.extend(fill(&hooks.args, "hooks_file", &file));
+            }
+            program.extend(spec.args.iter().cloned());
             let mut env = provider.env.clone();
+            if model.as_root {
+                env.extend(provider.env_as_root.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            if let Some((dir, home)) = &home {
+                env.insert(home.env.clone(), dir.to_string_lossy().into_owned());
+            }
             env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
             env.insert("GC_CITY".into(), model.dir.to_string_lossy().into());
             env.insert("GC_CITY_NAME".into(), city.clone());
@@ -289,12 +397,18 @@ pub fn launches(
                 index,
                 work_dir,
                 worktree,
-                program: program.clone(),
+                program,
                 prompt,
                 prompt_mode: provider.prompt_mode,
                 prompt_flag: provider.prompt_flag.clone(),
                 env,
+                pass_env: pass_env.clone(),
                 readiness: readiness.clone(),
+                busy_markers: provider.busy_markers.clone(),
+                dialogs: provider.dialogs.clone(),
+                home,
+                hooks,
+                conversation: provider.conversation.clone(),
                 fingerprint: String::new(),
             };
             launch.fingerprint = fingerprint(&launch);
@@ -346,6 +460,22 @@ pub fn launch_fields(launch: &Launch) -> BTreeMap<String, String> {
     ]);
     for (name, value) in &launch.env {
         fields.insert(format!("env.{name}"), digest(value));
+    }
+    // Fields of real agent CLIs, recorded only when set so that sessions started before they
+    // existed do not read as drifted.
+    let provider_pass: Vec<&String> =
+        launch.pass_env.pass.iter().skip(crate::agentcli::env::BASICS.len()).collect();
+    if !provider_pass.is_empty() || !launch.pass_env.strip.is_empty() {
+        fields.insert("passEnv".to_owned(), digest(&(provider_pass, &launch.pass_env.strip)));
+    }
+    if let Some((_, home)) = &launch.home {
+        fields.insert("home".to_owned(), digest(home));
+    }
+    if let Some(hooks) = &launch.hooks {
+        fields.insert("hooks".to_owned(), digest(hooks));
+    }
+    if let Some(conversation) = &launch.conversation {
+        fields.insert("conversation".to_owned(), digest(conversation));
     }
     fields
 }
@@ -407,7 +537,7 @@ mod tests {
             prompt_flag: None,
             env: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
             readiness: Readiness::None,
-            fingerprint: String::new(),
+            ..Launch::default()
         }
     }
 

@@ -46,6 +46,8 @@ pub struct CityModel {
     pub orders: BTreeMap<String, Applied<OrderSpec>>,
     /// Prompt template texts by path (relative to the city directory), or why one is unreadable.
     pub templates: BTreeMap<String, Result<String, String>>,
+    /// Whether gc runs as root (Providers' `envAsRoot` then applies).
+    pub as_root: bool,
 }
 
 impl CityModel {
@@ -72,7 +74,8 @@ impl CityModel {
     /// generations and settings).
     pub fn load_specs(city_dir: &Path, store: &Store) -> Result<CityModel, StoreError> {
         let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
-        let mut model = CityModel { dir, ..CityModel::default() };
+        let as_root = rustix::process::geteuid().is_root();
+        let mut model = CityModel { dir, as_root, ..CityModel::default() };
         for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent, Kind::Formula, Kind::Order]
         {
             for object in store.list_kind(kind)? {

@@ -51,6 +51,9 @@ pub enum ReconcileError {
     /// A session's worktree cannot be made (the message says why and what to do).
     #[error("{0}")]
     Worktree(String),
+    /// The directory gc owns for a CLI's state cannot be prepared.
+    #[error(transparent)]
+    Home(#[from] crate::agentcli::home::HomeError),
 }
 
 /// What the controllers share: where the city is and how sessions are run.
@@ -565,7 +568,9 @@ fn remember_up(ctx: &Context, status: &Value) {
     for row in rows {
         let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
         match row.get("state").and_then(Value::as_str) {
-            Some("running" | "drifted" | "starting" | "restarting") => seen.insert(name.to_owned()),
+            Some("running" | "drifted" | "starting" | "restarting" | "blocked") => {
+                seen.insert(name.to_owned())
+            }
             _ => seen.remove(name),
         };
     }
@@ -721,6 +726,9 @@ fn start_session(
     }
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
+    let conversation = start_conversation(ctx, launch, why)?;
+    let env = crate::agentcli::env::build(&launch.env, &launch.pass_env, std::env::vars());
+    prepare_home(launch, agent, &env)?;
     let meta = BTreeMap::from([
         (meta::AGENT.to_owned(), agent.to_owned()),
         (meta::AGENT_UID.to_owned(), applied.map(|a| a.uid.clone()).unwrap_or_default()),
@@ -728,8 +736,12 @@ fn start_session(
         (meta::FINGERPRINT.to_owned(), launch.fingerprint.clone()),
         (meta::LAUNCH_FIELDS.to_owned(), launch::encode_fields(&launch::launch_fields(launch))),
         (meta::INSTANCE.to_owned(), uuid::Uuid::new_v4().to_string()),
+        (meta::CONVERSATION.to_owned(), conversation.meta()),
     ]);
-    let config = launch.config(&model.city_name(), &now_text(), meta);
+    let args = conversation.args(launch.conversation.as_ref());
+    let mut config = launch.config(&model.city_name(), &now_text(), &args, meta);
+    config.env = env;
+    config.clean_env = true;
     match ctx.runtime.start(&config) {
         Ok(()) => {}
         // Someone else (a previous pass) started it: nothing to do.
@@ -737,15 +749,86 @@ fn start_session(
         Err(e) => return Err(e.into()),
     }
     Marks::idle(&ctx.city_dir).clear(&launch.session)?;
+    let said = match &conversation {
+        crate::agentcli::conversation::Start::Resume(id) => format!(", resuming conversation {id}"),
+        crate::agentcli::conversation::Start::New(Some(id)) => format!(", new conversation {id}"),
+        crate::agentcli::conversation::Start::New(None) => String::new(),
+    };
     ctx.emit(
         "session.started",
         why,
         Some(agent),
-        format!("started {} in {}", launch.session, launch.work_dir.display()),
-        json!({"session": launch.session, "fingerprint": launch.fingerprint}),
+        format!("started {} in {}{said}", launch.session, launch.work_dir.display()),
+        json!({"session": launch.session, "fingerprint": launch.fingerprint,
+               "conversation": conversation.meta()}),
     );
     // Most programs are ready at once: look for a moment before handing over to requeues.
     await_ready(ctx, model, agent, launch, QUICK_READY_WAIT)
+}
+
+/// How the session's conversation starts (see [`crate::agentcli::conversation::plan`]); a
+/// new id gc chose is recorded before the start, a record the CLI will replace is dropped.
+fn start_conversation(
+    ctx: &Context,
+    launch: &Launch,
+    why: &str,
+) -> Result<crate::agentcli::conversation::Start, ReconcileError> {
+    use crate::agentcli::conversation::{self, Cause, Conversation, Start};
+    let cause = match why {
+        "Restarted" => Cause::Crash,
+        "RestartedForDrift" => Cause::Drift,
+        _ => Cause::Fresh,
+    };
+    // The dead session's record of how it started (it is still there, kept for its output).
+    let last = ctx.runtime.get_meta(&launch.session, meta::CONVERSATION).ok().flatten();
+    let recorded = conversation::load(&ctx.city_dir, &launch.session);
+    let start = conversation::plan(
+        launch.conversation.as_ref(),
+        &launch.provider,
+        recorded.as_ref(),
+        cause,
+        last.as_deref(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    match &start {
+        Start::New(Some(id)) => {
+            let record = Conversation {
+                id: id.clone(),
+                provider: launch.provider.clone(),
+                started: conversation::now(),
+            };
+            conversation::save(&ctx.city_dir, &launch.session, &record)?;
+        }
+        Start::New(None) if launch.conversation.is_some() => {
+            // The CLI picks the id; the SessionStart hook records it.
+            let _ = std::fs::remove_file(conversation::path(&ctx.city_dir, &launch.session));
+        }
+        _ => {}
+    }
+    Ok(start)
+}
+
+/// Prepares the directory gc owns for the session's CLI: links, seeds, hooks file.
+fn prepare_home(
+    launch: &Launch,
+    agent: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(), ReconcileError> {
+    use crate::agentcli::home;
+    let Some((dir, spec)) = &launch.home else { return Ok(()) };
+    let seed = home::SeedContext {
+        work_dir: launch.work_dir.to_string_lossy().into_owned(),
+        home: dir.to_string_lossy().into_owned(),
+        user_home: env.get("HOME").cloned().unwrap_or_default(),
+        session: launch.session.clone(),
+        agent: agent.to_owned(),
+        env: env.clone(),
+    };
+    // Hooks run this gc: the one starting the session.
+    let gc = std::env::current_exe()?;
+    let hooks = launch.hooks.as_ref().map(|h| (h.file.as_str(), home::hooks_file(h, &gc)));
+    home::prepare(dir, spec, hooks.as_ref().map(|(f, c)| (*f, c)), &seed)?;
+    Ok(())
 }
 
 /// Creates the session's worktree if needed, recording it; a failure is recorded once (it is
@@ -800,8 +883,22 @@ const QUICK_READY_WAIT: Duration = Duration::from_secs(2);
 /// How often a session not yet ready is looked at.
 const READY_RECHECK: Duration = Duration::from_millis(200);
 
-/// Marks the session ready if it is (waiting up to `wait`); else says when to look again.
-/// A session that is not ready within the City's `startupTimeout` is recorded as failed.
+/// How long a screen must stay unchanged, past the startup timeout, before the session counts
+/// as stopped at it (`Blocked`) rather than still starting.
+const BLOCKED_QUIET: Duration = Duration::from_secs(3);
+
+/// How many lines of a blocked session's screen its status and event carry.
+const BLOCKED_LINES: usize = 20;
+
+/// How often gc presses Enter on one dialog in one session before it gives up on it (the
+/// screen did not move on: a person must look).
+const MAX_DIALOG_ANSWERS: usize = 3;
+
+/// Marks the session ready if it is (waiting up to `wait`, answering declared dialogs on the
+/// way); else says when to look again. A session still not ready after the City's
+/// `startupTimeout`, at a screen that stopped changing, is `Blocked`: its screen goes into its
+/// metadata and a `session.blocked` event; it is not restarted, and it leaves `Blocked` by
+/// itself once it shows ready (after a person answered it through `gc session attach`).
 fn await_ready(
     ctx: &Context,
     model: &CityModel,
@@ -812,15 +909,22 @@ fn await_ready(
     let ready = match &launch.readiness {
         Readiness::None => true,
         Readiness::Delay(delay) => session_age(ctx, &launch.session)? >= *delay,
-        rule => ctx.runtime.wait_ready(&launch.session, rule, wait)?,
+        Readiness::PromptPrefix(_) => watch_startup(ctx, agent, launch, wait)?,
     };
     if !ready {
         let timeout = model.city_spec().session.startup_timeout.get();
+        let Some(info) = session_info(ctx, &launch.session)? else { return Ok(None) };
+        let age = info.created.map_or(Duration::ZERO, |c| since_now(c));
+        if age <= timeout || !info.alive {
+            return Ok(Some(READY_RECHECK));
+        }
+        let quiet = info.last_activity.map_or(Duration::MAX, since_now);
+        if quiet >= BLOCKED_QUIET && matches!(launch.readiness, Readiness::PromptPrefix(_)) {
+            block(ctx, agent, launch, &info)?;
+            return Ok(Some(Duration::from_secs(2)));
+        }
         let mut reported = ctx.reported_unready.lock().unwrap_or_else(|e| e.into_inner());
-        if session_age(ctx, &launch.session)? > timeout {
-            if !reported.insert(launch.session.clone()) {
-                return Ok(Some(Duration::from_secs(5)));
-            }
+        if reported.insert(launch.session.clone()) {
             ctx.emit(
                 "session.unready",
                 "StartupTimeout",
@@ -828,27 +932,124 @@ fn await_ready(
                 format!("{} not ready after {}s; still waiting", launch.session, timeout.as_secs()),
                 json!({"session": launch.session}),
             );
-            return Ok(Some(Duration::from_secs(5)));
         }
-        return Ok(Some(READY_RECHECK));
+        return Ok(Some(Duration::from_secs(1)));
+    }
+    let was_blocked = ctx.runtime.get_meta(&launch.session, meta::BLOCKED)?.as_deref() == Some("1");
+    if was_blocked {
+        ctx.runtime.set_meta(&launch.session, meta::BLOCKED, "")?;
+        ctx.runtime.set_meta(&launch.session, meta::BLOCKED_SCREEN, "")?;
     }
     ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
     ctx.reported_unready.lock().unwrap_or_else(|e| e.into_inner()).remove(&launch.session);
-    ctx.emit(
-        "session.ready",
-        "Ready",
-        Some(agent),
-        format!("{} is ready", launch.session),
-        json!({"session": launch.session}),
-    );
+    let message = if was_blocked {
+        format!("{} is ready (no longer blocked)", launch.session)
+    } else {
+        format!("{} is ready", launch.session)
+    };
+    ctx.emit("session.ready", "Ready", Some(agent), message, json!({"session": launch.session}));
     Ok(None)
+}
+
+/// Marks a session stopped at a screen nothing declares as `Blocked` (once per incarnation).
+fn block(
+    ctx: &Context,
+    agent: &str,
+    launch: &Launch,
+    info: &SessionInfo,
+) -> Result<(), ReconcileError> {
+    if info.meta.get(meta::BLOCKED).is_some_and(|v| v == "1") {
+        return Ok(());
+    }
+    let screen = ctx.runtime.screen(&launch.session).unwrap_or_default();
+    let excerpt = crate::agentcli::screen::excerpt(&screen, BLOCKED_LINES);
+    ctx.runtime.set_meta(&launch.session, meta::BLOCKED_SCREEN, &excerpt)?;
+    ctx.runtime.set_meta(&launch.session, meta::BLOCKED, "1")?;
+    ctx.emit(
+        "session.blocked",
+        "UnknownScreen",
+        Some(agent),
+        format!(
+            "{} is stopped at a screen gc does not know how to answer; answer it with \
+             `gc session attach {}` (it is not restarted)",
+            launch.session, launch.session
+        ),
+        json!({"session": launch.session, "screen": excerpt}),
+    );
+    Ok(())
+}
+
+/// Watches a starting session's screen for up to `wait` (at least one look): answers the
+/// dialogs its Provider declares (moving the cursor to the wanted option, confirming only once
+/// it is there) and returns whether the session shows ready.
+fn watch_startup(
+    ctx: &Context,
+    agent: &str,
+    launch: &Launch,
+    wait: Duration,
+) -> Result<bool, ReconcileError> {
+    use crate::agentcli::screen::{self, DialogStep, Key, ScreenState};
+    let rules = launch.screen_rules();
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if !ctx.runtime.is_running(&launch.session)? {
+            return Ok(false);
+        }
+        let shown = ctx.runtime.screen(&launch.session)?;
+        match screen::read(&shown, &rules) {
+            ScreenState::Ready => return Ok(true),
+            ScreenState::Dialog { name, choose, step } => match step {
+                DialogStep::Move(key, times) => {
+                    ctx.runtime.send_keys(&launch.session, key, times)?
+                }
+                DialogStep::Confirm => {
+                    let answered =
+                        ctx.runtime.get_meta(&launch.session, meta::DIALOGS)?.unwrap_or_default();
+                    if answered.split_whitespace().filter(|n| *n == name).count()
+                        >= MAX_DIALOG_ANSWERS
+                    {
+                        return Ok(false);
+                    }
+                    ctx.runtime.send_keys(&launch.session, Key::Enter, 1)?;
+                    let answered = format!("{answered} {name}");
+                    ctx.runtime.set_meta(&launch.session, meta::DIALOGS, answered.trim())?;
+                    ctx.emit(
+                        "session.dialog",
+                        "DialogAnswered",
+                        Some(agent),
+                        format!("{}: answered the {name} dialog with \"{choose}\"", launch.session),
+                        json!({"session": launch.session, "dialog": name, "choice": choose,
+                               "screen": screen::excerpt(&shown, BLOCKED_LINES)}),
+                    );
+                }
+                DialogStep::Unreadable(_) => {}
+            },
+            ScreenState::Busy | ScreenState::Unknown => {}
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(DIALOG_POLL.min(deadline - now));
+    }
+}
+
+/// How often a starting session's screen is read while gc waits on it.
+const DIALOG_POLL: Duration = Duration::from_millis(150);
+
+/// How long ago `then` was (zero when in the future).
+fn since_now(then: SystemTime) -> Duration {
+    SystemTime::now().duration_since(then).unwrap_or_default()
+}
+
+/// The session `session` as the runtime sees it now.
+fn session_info(ctx: &Context, session: &str) -> Result<Option<SessionInfo>, ReconcileError> {
+    Ok(ctx.runtime.list(session)?.into_iter().find(|s| s.name == session))
 }
 
 /// How long ago `session` was created (zero when unknown).
 fn session_age(ctx: &Context, session: &str) -> Result<Duration, ReconcileError> {
-    let created =
-        ctx.runtime.list(session)?.into_iter().find(|s| s.name == session).and_then(|s| s.created);
-    Ok(created.and_then(|c| SystemTime::now().duration_since(c).ok()).unwrap_or_default())
+    Ok(session_info(ctx, session)?.and_then(|s| s.created).map(since_now).unwrap_or_default())
 }
 
 /// Agents in `dependsOn` order (dependencies first); cycles, which validation refuses, fall

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agentcli;
 pub mod api;
 pub mod apply;
 pub mod beads;

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Duration;
+use super::provider::PermissionMode;
 
 /// Environment variable names accepted in `env` maps: they are exported into sessions, so they
 /// must be names a shell accepts.
@@ -61,10 +62,22 @@ pub struct AgentSpec {
     /// Whether each session gets its own git worktree of the rig. Default: `none`.
     #[serde(default)]
     pub isolation: Isolation,
-    /// Query that finds this agent's work in the bead store (a `bd ready` filter).
-    /// Default: ready beads assigned to the agent.
+    /// Which ready beads are this agent's work, as `bd ready` flags (`--label frontend
+    /// --type bug`; a leading `bd ready` is allowed). It selects what `gc hook`, `gc prime`,
+    /// the Stop hook and the pool's demand count offer, after the work a member already holds
+    /// in progress. Default: ready beads assigned to the agent (or a member), then ready
+    /// unassigned beads routed to it with `gc sling`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_query: Option<String>,
+    /// How much the agent may do without asking a person; its Provider maps the mode to the
+    /// CLI's flags (`permissionModes`). Default: `autonomous` (it never waits on a
+    /// permission prompt).
+    #[serde(default, skip_serializing_if = "is_autonomous")]
+    pub permission_mode: PermissionMode,
+}
+
+fn is_autonomous(mode: &PermissionMode) -> bool {
+    *mode == PermissionMode::Autonomous
 }
 
 /// Where the prompt comes from: exactly one of `template` or `inline`.

@@ -1,4 +1,5 @@
-//! `Provider`: how to launch an agent CLI (Claude Code, Codex, Gemini, or any command).
+//! `Provider`: how to launch an agent CLI (Claude Code, Codex, Gemini, or any command), and
+//! everything gc must know to run it unattended — as data, so a new CLI needs no code.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Duration;
 use super::agent::ENV_NAME_PATTERN;
+
+/// Names (or `PREFIX_*` patterns) of environment variables in `passEnv` and `stripEnv`.
+pub const ENV_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*\\*?$";
 
 /// The launch recipe for an agent CLI.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -18,22 +22,51 @@ pub struct ProviderSpec {
     /// Arguments always passed. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// How to install `command` when it is missing, shown in `gc apply`, `gc status` and
+    /// `gc describe` (e.g. `npm install -g @anthropic-ai/claude-code`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
     /// Environment for every session of this provider. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("propertyNames" = {"pattern": ENV_NAME_PATTERN}))]
     pub env: BTreeMap<String, String>,
+    /// Environment added only when gc runs as root (e.g. Claude Code refuses to skip permission
+    /// prompts as root unless `IS_SANDBOX=1`). Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": ENV_NAME_PATTERN}))]
+    pub env_as_root: BTreeMap<String, String>,
+    /// Variables a session takes from the environment gc runs in, when set there: the CLI's
+    /// credentials and endpoints (`ANTHROPIC_API_KEY`, `ANTHROPIC_*`). A session's environment
+    /// is built, not inherited: besides these it gets only PATH, HOME, USER, LOGNAME, SHELL,
+    /// LANG, LC_*, TZ, TMPDIR and the terminal's TERM and COLORTERM, the Provider's and Agent's
+    /// `env`, and gc's own `GC_*`/`BEADS_*`. A name ending in `*` is a prefix. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = {"type": "string", "pattern": ENV_PATTERN}))]
+    pub pass_env: Vec<String>,
+    /// Variables never passed although a `passEnv` prefix matches them (e.g. `CLAUDE_CODE_*`,
+    /// which a CLI exports to its children); a name listed exactly in `passEnv` still passes.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = {"type": "string", "pattern": ENV_PATTERN}))]
+    pub strip_env: Vec<String>,
     /// Process names that show the agent is alive inside its session. Default: the command's
     /// file name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process_names: Vec<String>,
-    /// The session counts as ready once its screen shows a line starting with this.
-    /// Default: none (use `readyDelay`).
+    /// The session is ready for input once a line of its screen starts with this (leading
+    /// blanks ignored; a no-break space is not a blank: Claude Code's input line is `❯`
+    /// followed by U+00A0). Default: none (use `readyDelay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_prompt_prefix: Option<String>,
     /// Without `readyPromptPrefix`, the session counts as ready this long after start.
     /// Default: `0s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_delay: Option<Duration>,
+    /// Text that shows on screen only while the agent is working (Claude Code and Codex
+    /// `esc to interrupt`, Gemini `esc to cancel`): a screen showing one is not ready, even
+    /// with the ready prompt visible. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy_markers: Vec<String>,
     /// How the prompt is passed: as the last argument, after `promptFlag`, or not at all.
     /// Default: `arg`.
     #[serde(default)]
@@ -41,9 +74,29 @@ pub struct ProviderSpec {
     /// The flag that precedes the prompt when `promptMode` is `flag` (required then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_flag: Option<String>,
-    /// How to resume an earlier conversation. Default: no resume support.
+    /// The arguments each permission mode needs. An Agent picks a mode with
+    /// `permissionMode` (default `autonomous`); a mode it picks must be listed here unless
+    /// this map is empty and the agent keeps the default. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"enum": ["autonomous", "acceptEdits", "ask", "plan"]}))]
+    pub permission_modes: BTreeMap<PermissionMode, Vec<String>>,
+    /// A directory gc owns for the CLI's own state, so no dialog asks what gc already knows
+    /// and the user's home is never edited. Default: none (the CLI uses the user's home).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume: Option<ResumeSpec>,
+    pub home: Option<HomeSpec>,
+    /// Screens that may still appear at start, and the option gc chooses on each. gc reads
+    /// which option the cursor is on and moves it to the wanted one before pressing Enter —
+    /// never a blind Enter. A session stopped at a screen nothing here declares is `Blocked`.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dialogs: Vec<DialogSpec>,
+    /// How gc's hooks are installed for this CLI. Default: none (the CLI has no hooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HooksSpec>,
+    /// How a conversation is named at its first start and resumed later. Default: none
+    /// (every start is a new conversation the CLI names itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationSpec>,
 }
 
 /// Ways to hand a prompt to an agent CLI.
@@ -59,14 +112,179 @@ pub enum PromptMode {
     None,
 }
 
-/// Flags that resume a conversation.
+/// How much an agent may do without asking a person.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum PermissionMode {
+    /// Never waits on a permission prompt: runs commands and edits files on its own (what an
+    /// unattended agent needs).
+    #[default]
+    Autonomous,
+    /// Edits files on its own, asks before running commands.
+    AcceptEdits,
+    /// Asks before acting (the CLI's interactive default).
+    Ask,
+    /// Plans only; changes nothing.
+    Plan,
+}
+
+impl PermissionMode {
+    /// The name as written in resource files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::Autonomous => "autonomous",
+            PermissionMode::AcceptEdits => "acceptEdits",
+            PermissionMode::Ask => "ask",
+            PermissionMode::Plan => "plan",
+        }
+    }
+}
+
+/// The directory gc owns for a CLI's state: one per session, `.gc/homes/<session>/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HomeSpec {
+    /// The variable that points the CLI at the directory (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
+    /// `GEMINI_CLI_HOME`).
+    #[schemars(regex(pattern = ENV_NAME_PATTERN))]
+    pub env: String,
+    /// Files of the user's own CLI state linked into the directory, so a login done once
+    /// carries over (missing ones are skipped). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link: Vec<HomeLink>,
+    /// Settings merged into files of the directory before every start (files are created
+    /// when missing; what the CLI wrote itself is kept). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed: Vec<SeedFile>,
+}
+
+/// A file of the user's CLI state linked into gc's directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ResumeSpec {
-    /// Flag that resumes the most recent conversation (e.g. `--continue`).
+pub struct HomeLink {
+    /// The user's file: a path starting with `~/` (the user's home) or absolute.
+    #[schemars(length(min = 1))]
+    pub from: String,
+    /// Where it appears, relative to gc's directory.
+    #[schemars(length(min = 1))]
+    pub to: String,
+}
+
+/// Settings merged into one file of gc's directory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedFile {
+    /// The file, relative to gc's directory.
+    #[schemars(length(min = 1))]
+    pub file: String,
+    /// Its format. Default: `json`.
+    #[serde(default)]
+    pub format: SeedFormat,
+    /// Only when this variable is set in the session's environment (e.g. seed an API-key
+    /// login only when the key is there). Default: always.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flag: Option<String>,
-    /// Flag followed by a session id to resume a specific one (e.g. `--resume`).
+    #[schemars(regex(pattern = ENV_NAME_PATTERN))]
+    pub if_env: Option<String>,
+    /// What is merged in: objects merge key by key, arrays gain the items they lack, other
+    /// values replace. Every string (keys included) is a template: `{{ work_dir }}`,
+    /// `{{ home }}`, `{{ user_home }}`, `{{ session }}`, `{{ agent }}`, `{{ env.NAME }}`
+    /// (the session's environment; `{{ env.KEY | tail(20) }}` takes the last 20 characters, empty when unset).
+    /// Items and keys that render empty are left out.
+    pub merge: serde_json::Value,
+}
+
+/// Formats of seeded files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedFormat {
+    /// JSON.
+    #[default]
+    Json,
+    /// TOML.
+    Toml,
+}
+
+/// A screen that may appear at start, and the option to choose on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DialogSpec {
+    /// A name for events and status (`trust`, `api-key`).
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Text that identifies the screen (matched as written, case-sensitive).
+    #[schemars(length(min = 1))]
+    pub matches: String,
+    /// The label of the option to choose (the text of its line, without the cursor or number).
+    #[schemars(length(min = 1))]
+    pub choose: String,
+}
+
+/// How gc installs its hooks for a CLI. gc writes one hooks file per session (never a tracked
+/// file of the rig, never the user's home) in the shape Claude Code, Codex and Gemini share:
+/// `{"hooks": {"<Event>": [{"matcher": "", "hooks": [{"type": "command", "command": …}]}]}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HooksSpec {
+    /// The hooks file, relative to the Provider's `home` directory (where the CLI reads user
+    /// settings, or a file passed with `args`).
+    #[schemars(length(min = 1))]
+    pub file: String,
+    /// Arguments that point the CLI at the file; `{{ hooks_file }}` is its absolute path.
+    /// Default: none (the CLI finds it itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The CLI's name for each of gc's hooks; a hook not named is not installed.
+    pub events: HookEvents,
+    /// How the CLI takes what a hook prints. Default: `claude`.
+    #[serde(default)]
+    pub format: HookFormat,
+    /// Further settings written into the hooks file beside `hooks` (e.g. Claude Code's
+    /// `skipDangerousModePermissionPrompt: true`). Default: none.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The CLI's event names for gc's hooks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HookEvents {
+    /// When a session starts: runs `gc prime --hook` (the agent's role prompt and its current
+    /// work; it also records the conversation id the CLI picked). E.g. `SessionStart`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id_flag: Option<String>,
+    pub session_start: Option<String>,
+    /// When the agent ends a turn: runs `gc hook --stop`, which hands it its next ready work
+    /// so it goes on, or lets it stop. E.g. `Stop` (Claude, Codex), `AfterAgent` (Gemini).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+}
+
+/// How a CLI takes the output of a hook.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HookFormat {
+    /// Claude Code and Codex: plain stdout of a start hook reaches the model; a stop hook
+    /// continues the agent with `{"decision": "block", "reason": …}`.
+    #[default]
+    Claude,
+    /// Gemini: only JSON `hookSpecificOutput.additionalContext` reaches the model; a stop
+    /// hook continues the agent with `{"decision": "deny", "reason": …}`.
+    Gemini,
+}
+
+/// How a CLI's conversations are named and resumed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConversationSpec {
+    /// Arguments that start a new conversation with an id gc chose (a UUID);
+    /// `{{ conversation_id }}` is the id. Default: none (the CLI picks the id, and gc's
+    /// SessionStart hook records it from the hook's input).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_args: Vec<String>,
+    /// Arguments that resume conversation `{{ conversation_id }}` (e.g. `[--resume,
+    /// "{{ conversation_id }}"]`, or `[resume, "{{ conversation_id }}"]` for a subcommand,
+    /// placed after every flag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resume_args: Vec<String>,
 }

@@ -1,19 +1,27 @@
-//! `gc hook`: the agent's next work.
+//! `gc hook`: the agent's next work — also the Stop hook that sends an agent on to it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::work_context::WorkContext;
+use crate::agentcli::hooks;
+use crate::api::provider::HookFormat;
+use crate::beads::Bead;
 use crate::controllers::launch::is_base_or_member;
-use crate::work::hook::next_work;
-use crate::work::stores;
+use crate::work::hook::{HookReason, next_work_by};
+use crate::work::{query, stores};
 
 /// Print an agent's next work, in Gas City's order: its in-progress work, ready work
 /// assigned to it, ready unassigned work routed to it (`gc sling`), open workflows routed to
-/// it. Exit 0 when there is work, 1 when there is none.
+/// it — or, for an agent with a `workQuery`, after its in-progress work the ready beads the
+/// query finds. Exit 0 when there is work, 1 when there is none.
 ///
 /// Inside an agent's session the agent (GC_AGENT) and actor (BEADS_ACTOR, e.g. `worker-2`
 /// for a pool member) come from the environment.
+///
+/// With `--stop` it is the agent CLI's Stop hook (gc installs it): when work is on the hook it
+/// answers so that the CLI goes on with it (`--format` says in which form), otherwise it lets
+/// the agent stop. It never sends the agent twice in a row to a bead it did not act on.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent (default: GC_AGENT).
@@ -22,40 +30,54 @@ pub struct Args {
     #[arg(long)]
     actor: Option<String>,
     /// Print the bead as JSON.
-    #[arg(long, conflicts_with = "inject")]
+    #[arg(long, conflicts_with_all = ["inject", "stop"])]
     json: bool,
-    /// Print the work as a reminder for a provider hook (e.g. Claude's Stop hook) and exit 0
-    /// whether or not there is work, so an empty hook is not reported as a failing hook.
-    #[arg(long)]
+    /// Print the work as a reminder for a provider hook and exit 0 whether or not there is
+    /// work, so an empty hook is not reported as a failing hook.
+    #[arg(long, conflicts_with = "stop")]
     inject: bool,
+    /// Answer as the CLI's Stop hook: continue with the next work, or stop (reads the hook's
+    /// JSON on stdin; always exits 0).
+    #[arg(long)]
+    stop: bool,
+    /// The answer's form for `--stop`: `claude` (Claude Code, Codex) or `gemini`.
+    #[arg(long, value_enum, default_value = "claude", requires = "stop")]
+    format: Format,
+}
+
+/// Hook answer forms (see [`HookFormat`]).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// Claude Code and Codex.
+    Claude,
+    /// Gemini CLI.
+    Gemini,
+}
+
+impl From<Format> for HookFormat {
+    fn from(format: Format) -> HookFormat {
+        match format {
+            Format::Claude => HookFormat::Claude,
+            Format::Gemini => HookFormat::Gemini,
+        }
+    }
 }
 
 /// Runs `gc hook`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let ctx = WorkContext::load(city)?;
-    let agent = ctx.agent(args.agent.as_deref())?;
-    let actor = args.actor.clone().unwrap_or_else(|| default_actor(&agent));
-    let (_, store) = stores::open_for_agent(&ctx.model, &agent)?;
-    let Some((bead, reason)) = next_work(&*store, &agent, &actor)? else {
+    if args.stop {
+        return Ok(stop_hook(&args, city));
+    }
+    let Some((bead, reason)) = find(&args, city)? else {
         if !args.json && !args.inject {
-            eprintln!("no work on {actor}'s hook");
+            eprintln!("no work on {}'s hook", args.actor.as_deref().unwrap_or("the agent"));
         }
         return Ok(if args.inject { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     };
     if args.json {
         println!("{}", serde_json::to_string(&bead)?);
     } else if args.inject {
-        println!("<system-reminder>");
-        println!("Work is on your hook ({}): {} {}", reason.describe(), bead.id, bead.title);
-        if !bead.description.is_empty() {
-            println!("{}", bead.description);
-        }
-        println!(
-            "If you find work on your hook, you run it: `bd update {} --claim`, do it, then \
-             `bd close {}`.",
-            bead.id, bead.id
-        );
-        println!("</system-reminder>");
+        println!("<system-reminder>\n{}\n</system-reminder>", instruction(&bead, reason));
     } else {
         println!("{}  {}  ({})", bead.id, bead.title, reason.describe());
         if !bead.description.is_empty() {
@@ -63,6 +85,89 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The next work of the agent `args` names (or GC_AGENT), by its `workQuery` when it has one.
+pub fn find(
+    args: &Args,
+    city: Option<PathBuf>,
+) -> Result<Option<(Bead, HookReason)>, Box<dyn std::error::Error>> {
+    let ctx = WorkContext::load(city)?;
+    let agent = ctx.agent(args.agent.as_deref())?;
+    next_for(&ctx, &agent, args.actor.as_deref())
+}
+
+/// The next work of `agent` acting as `actor` (default: BEADS_ACTOR when it is one of the
+/// agent's, else the agent).
+pub fn next_for(
+    ctx: &WorkContext,
+    agent: &str,
+    actor: Option<&str>,
+) -> Result<Option<(Bead, HookReason)>, Box<dyn std::error::Error>> {
+    let actor = actor.map_or_else(|| default_actor(agent), str::to_owned);
+    let (_, store) = stores::open_for_agent(&ctx.model, agent)?;
+    let query = ctx.model.agents.get(agent).and_then(|a| query::of(&a.spec));
+    Ok(next_work_by(&*store, agent, &actor, query.as_ref())?)
+}
+
+/// What an agent is told about `bead`, its next work.
+pub fn instruction(bead: &Bead, reason: HookReason) -> String {
+    let mut text =
+        format!("Work is on your hook ({}): {} {}", reason.describe(), bead.id, bead.title);
+    if !bead.description.is_empty() {
+        text.push('\n');
+        text.push_str(&bead.description);
+    }
+    text.push_str(&format!(
+        "\nIf you find work on your hook, you run it: `bd update {} --claim`, do it, then \
+         `bd close {}`.",
+        bead.id, bead.id
+    ));
+    text
+}
+
+/// The Stop hook: never fails the CLI's turn; problems go to stderr and the agent may stop.
+fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
+    let input = super::hook_input::read();
+    let format = HookFormat::from(args.format);
+    let next = match find(args, city.clone()) {
+        Ok(next) => next,
+        Err(e) => {
+            eprintln!("gc hook --stop: {e}");
+            None
+        }
+    };
+    let offered_file = offered_file(city);
+    let offered = offered_file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+    let id = next.as_ref().map(|(bead, _)| bead.id.as_str());
+    let reason = match hooks::continue_with(&input, id, offered.as_deref().map(str::trim)) {
+        Some(id) => {
+            if let Some(file) = &offered_file {
+                let _ = std::fs::create_dir_all(file.parent().unwrap_or(file));
+                let _ = std::fs::write(file, id);
+            }
+            next.as_ref().map(|(bead, reason)| instruction(bead, *reason))
+        }
+        None => {
+            if let Some(file) = &offered_file {
+                let _ = std::fs::remove_file(file);
+            }
+            None
+        }
+    };
+    let answer = hooks::stop_answer(format, reason.as_deref());
+    if !answer.is_empty() {
+        println!("{answer}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Where the Stop hook remembers the bead it last sent this session to (GC_SESSION).
+fn offered_file(city: Option<PathBuf>) -> Option<PathBuf> {
+    let session =
+        std::env::var("GC_SESSION").ok().filter(|s| crate::runtime::validate_name(s).is_ok())?;
+    let dir = super::city_dir_or_cwd(city).ok()?;
+    Some(dir.join(".gc").join("state").join("stop-hook").join(session))
 }
 
 /// BEADS_ACTOR when it is one of `agent`'s session actors (`agent` or `agent-<n>`), else the

@@ -15,17 +15,29 @@ const CITY_MARKERS: [&str; 4] = ["city.yaml", "city.yml", "city.toml", ".gc"];
 /// Create a new city from the built-in sample city.
 ///
 /// Writes city.yaml, agents/, providers/, rigs/, formulas/, orders/, prompts/ and scripts/
-/// into DIR (created if missing), and creates the city's own bead store in .gc/beads/. DIR may already exist but must not hold a city (city.yaml,
-/// city.yml, city.toml or .gc/), nor any of the files init writes: then nothing is changed.
-/// The sample agents are shell scripts, so the city runs without any AI CLI.
+/// into DIR (created if missing), and creates the city's own bead store in .gc/beads/. DIR may
+/// already exist but must not hold a city (city.yaml, city.yml, city.toml or .gc/), nor any of
+/// the files init writes: then nothing is changed.
+///
+/// The sample agents are shell scripts, so the city runs without any AI CLI. With --provider
+/// NAME the same city is written for a real agent CLI (claude, codex, gemini): that tested
+/// Provider file, prompts written for a real agent, and NAME as the City's defaultProvider.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Example:\n  gc init my-city --name town\n  cd my-city && gc apply && gc start"
-)]
+#[command(after_help = "Examples:\n  gc init my-city --name town\n  gc init --list-providers\n  \
+                        gc init my-city --provider claude\n  cd my-city && gc apply && gc start")]
 pub struct Args {
     /// Where to create the city. Default: --city if given, else the current directory.
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// Write the city for this agent CLI (see --list-providers). Default: the script sample.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+
+    /// List the providers --provider takes, whether each CLI is installed, and how to install
+    /// it; then exit.
+    #[arg(long, conflicts_with_all = ["dir", "provider", "name"])]
+    list_providers: bool,
 
     /// The City's metadata.name: a lowercase RFC 1123 label (a-z, 0-9, '-', at most 63
     /// characters). Default: DIR's name made into one, or `city`.
@@ -35,6 +47,11 @@ pub struct Args {
 
 /// Runs `gc init`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.list_providers {
+        list_providers();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let files = city_files(args.provider.as_deref())?;
     let cwd = std::env::current_dir()?;
     // `components` drops `.` parts, so `gc init .` names the directory itself.
     let dir: PathBuf = match args.dir.or(city) {
@@ -53,7 +70,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         None => default_name(&dir),
     };
-    let written = init(&dir, &name)?;
+    let written = write_city(&dir, &name, &files)?;
     init_city_store(&dir, &name)?;
     let rig_note = init_sample_rig(&dir);
     let shown = display_dir(&dir, &cwd);
@@ -65,12 +82,98 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("\nNote: {note}");
     }
     println!("\nNext steps:");
+    if let Some(provider) = &args.provider {
+        let command = catalog_spec(provider).map(|s| s.command).unwrap_or_default();
+        println!("  log in to `{command}` once, as its documentation says (or export its API key)");
+    }
     if dir == cwd {
         println!("  gc apply && gc start");
     } else {
         println!("  cd {} && gc apply && gc start", shell_quote(&shown));
     }
+    if args.provider.is_some() {
+        println!("  gc sling worker \"Add a CHANGELOG entry\"");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sample's own stand-in provider, written by a plain `gc init`.
+const SCRIPT_PROVIDER: &str = "sample-agent";
+
+/// One file `gc init` writes: path relative to the city, contents, executable.
+type CityFile = (String, Vec<u8>, bool);
+
+/// The files of a new city: the sample city, or with `provider` the same city for that
+/// catalog provider (its Provider file instead of the script's, prompts for a real agent, and
+/// the City's defaultProvider set to it).
+fn city_files(provider: Option<&str>) -> Result<Vec<CityFile>, String> {
+    let sample = SAMPLE_CITY.iter().map(|(rel, c, x)| ((*rel).to_owned(), c.to_vec(), *x));
+    let Some(provider) = provider else { return Ok(sample.collect()) };
+    let file = format!("{provider}.yaml");
+    let Some((_, spec, _)) = PROVIDER_CATALOG.iter().find(|(rel, _, _)| *rel == file) else {
+        let known: Vec<&str> = catalog_names().collect();
+        return Err(format!(
+            "no provider `{provider}` in gc's catalog; it has: {} (`gc init --list-providers`)",
+            known.join(", ")
+        ));
+    };
+    let mut files: Vec<CityFile> = sample
+        .filter(|(rel, _, _)| !rel.starts_with("providers/") && !rel.starts_with("scripts/"))
+        .filter(|(rel, _, _)| !AGENT_PROMPTS.iter().any(|(p, _, _)| p == rel))
+        .map(|(rel, contents, x)| {
+            let contents = if rel == "city.yaml" {
+                let text = String::from_utf8_lossy(&contents).replace(
+                    &format!("defaultProvider: {SCRIPT_PROVIDER}"),
+                    &format!("defaultProvider: {provider}"),
+                );
+                text.replace(
+                    "# The sample city: three agents run by a small script, so it works without any AI CLI.",
+                    &format!("# The sample city, run by the `{provider}` agent CLI."),
+                )
+                .into_bytes()
+            } else {
+                contents
+            };
+            (rel, contents, x)
+        })
+        .collect();
+    files.extend(AGENT_PROMPTS.iter().map(|(rel, c, x)| ((*rel).to_owned(), c.to_vec(), *x)));
+    files.push((format!("providers/{file}"), spec.to_vec(), false));
+    files.sort();
+    Ok(files)
+}
+
+/// The names of the catalog's providers.
+fn catalog_names() -> impl Iterator<Item = &'static str> {
+    PROVIDER_CATALOG.iter().filter_map(|(rel, _, _)| rel.strip_suffix(".yaml"))
+}
+
+/// The spec of catalog provider `name`.
+pub fn catalog_spec(name: &str) -> Option<crate::api::provider::ProviderSpec> {
+    let (_, text, _) =
+        PROVIDER_CATALOG.iter().find(|(rel, _, _)| rel.strip_suffix(".yaml") == Some(name))?;
+    let value: serde_json::Value = serde_yaml_ng::from_slice(text).ok()?;
+    serde_json::from_value(value.get("spec")?.clone()).ok()
+}
+
+/// Prints the catalog: name, command, whether it is installed here, how to install it.
+fn list_providers() {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    println!("{:<14}{:<12}{:<11}INSTALL", "NAME", "COMMAND", "INSTALLED");
+    for name in catalog_names() {
+        let Some(spec) = catalog_spec(name) else { continue };
+        let found = crate::controllers::provider::resolve(&cwd, &spec.command);
+        println!(
+            "{name:<14}{:<12}{:<11}{}",
+            spec.command,
+            if found.is_some() { "yes" } else { "no" },
+            spec.install.unwrap_or_default()
+        );
+    }
+    println!(
+        "{SCRIPT_PROVIDER:<14}{:<12}{:<11}the script sample (plain `gc init`): no AI CLI needed",
+        "(script)", "built in"
+    );
 }
 
 /// Creates the new city's own bead store (`.gc/beads/`), so `bd` works in the city before
@@ -140,10 +243,9 @@ pub enum InitError {
     },
 }
 
-/// Writes the sample city into `dir` with `name` as the City's name; returns the files
-/// written (relative, `/`-separated). Refuses, changing nothing, when `dir` holds a city or
-/// any of the files.
-pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, InitError> {
+/// Writes `files` as a new city named `name` into `dir`; returns the files written (relative,
+/// `/`-separated). Refuses, changing nothing, when `dir` holds a city or any of the files.
+fn write_city(dir: &Path, name: &str, files: &[CityFile]) -> Result<Vec<String>, InitError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InitError::Io { path, source }
@@ -155,16 +257,16 @@ pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, InitError> {
     {
         return Err(InitError::AlreadyACity { dir: dir.to_path_buf(), marker });
     }
-    let in_the_way: Vec<String> = SAMPLE_CITY
+    let in_the_way: Vec<String> = files
         .iter()
         .filter(|(rel, _, _)| dir.join(rel).symlink_metadata().is_ok())
-        .map(|(rel, _, _)| (*rel).to_owned())
+        .map(|(rel, _, _)| rel.clone())
         .collect();
     if !in_the_way.is_empty() {
         return Err(InitError::WouldOverwrite { dir: dir.to_path_buf(), files: in_the_way });
     }
     let mut written = Vec::new();
-    for (rel, contents, executable) in SAMPLE_CITY {
+    for (rel, contents, executable) in files {
         let path = dir.join(rel);
         let contents = render(rel, contents, name);
         if let Some(parent) = path.parent() {
@@ -185,7 +287,7 @@ pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, InitError> {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
         }
-        written.push((*rel).to_owned());
+        written.push(rel.clone());
     }
     Ok(written)
 }

@@ -10,6 +10,7 @@ mod events;
 mod formula;
 mod get;
 mod hook;
+mod hook_input;
 mod import;
 mod init;
 mod internal;

@@ -210,10 +210,10 @@ impl Importer<'_> {
                     line,
                     &k,
                     to("(launch)"),
-                    "gc starts a fresh conversation unless the Provider sets `resume`",
+                    "gc starts a fresh conversation unless the Provider sets `conversation.resumeArgs`",
                 ),
                 "wake_mode" => {
-                    not("gc resumes conversations only through the Provider's `resume` flags")
+                    not("gc resumes conversations only through the Provider's `conversation.resumeArgs`")
                 }
                 "work_query" => not(
                     "gc's workQuery is a bd ready filter, not a shell command; agents find their work with `gc hook`",
@@ -228,7 +228,7 @@ impl Importer<'_> {
                 "sleep_after_idle" => {
                     not("gc has no session sleep; spec.idleTimeout stops idle sessions")
                 }
-                "resume_command" => not("gc resumes with the Provider's resume flags"),
+                "resume_command" => not("gc resumes with the Provider's `conversation.resumeArgs`"),
                 "session" => not("gc has no ACP session transport"),
                 "attach" => not("gc sessions can always be attached"),
                 "install_agent_hooks" | "hooks_installed" => not("gc installs no provider hooks"),

@@ -10,7 +10,7 @@ use super::compose::{display_pointer, normalize};
 use super::source::Sourced;
 use super::{Importer, RigPlan, names, presets, spec_json};
 use crate::api::city::{BeadsBackend, SessionBackend};
-use crate::api::provider::{PromptMode, ResumeSpec};
+use crate::api::provider::{ConversationSpec, PromptMode};
 use crate::api::rig::PREFIX_PATTERN;
 use crate::api::{CitySpec, Duration, Kind, ProviderSpec, RigSpec};
 
@@ -471,7 +471,6 @@ impl Importer<'_> {
         let label = names::label(name);
         let mut spec: ProviderSpec = presets::preset(name).map(|p| p.spec).unwrap_or_default();
         let to = |field: &str| format!("Provider/{label} spec.{field}");
-        let mut resume_style_subcommand = false;
         for (key, s) in keys {
             let (file, line, k) = (s.shown().to_owned(), s.line(), display_pointer(&s.pointer));
             if let Some(result) = set_launch_key(&mut spec, key, s) {
@@ -481,12 +480,27 @@ impl Importer<'_> {
                 }
                 continue;
             }
+            let id = "{{ conversation_id }}".to_owned();
             match key.as_str() {
+                // gc puts resume arguments after every flag, which serves a subcommand too.
                 "resume_flag" => {
-                    spec.resume.get_or_insert_with(ResumeSpec::default).session_id_flag =
-                        s.str().map(str::to_owned)
+                    if let Some(flag) = s.str() {
+                        spec.conversation
+                            .get_or_insert_with(ConversationSpec::default)
+                            .resume_args = vec![flag.to_owned(), id];
+                    }
+                    self.report.mapped(&file, line, &k, to("conversation.resumeArgs"));
                 }
-                "resume_style" => resume_style_subcommand = s.str() == Some("subcommand"),
+                "session_id_flag" => {
+                    if let Some(flag) = s.str() {
+                        spec.conversation.get_or_insert_with(ConversationSpec::default).new_args =
+                            vec![flag.to_owned(), id];
+                    }
+                    self.report.mapped(&file, line, &k, to("conversation.newArgs"));
+                }
+                "resume_style" => {
+                    self.report.mapped(&file, line, &k, to("conversation.resumeArgs"))
+                }
                 _ if PROVIDER_NOT_MAPPED.contains(&key.as_str()) => self.report.not_mapped(
                     &file,
                     line,
@@ -494,32 +508,6 @@ impl Importer<'_> {
                     "gc has no equivalent (it launches the command with its args, prompt and env)",
                 ),
                 _ => self.unknown_key("providers", key, s),
-            }
-        }
-        if resume_style_subcommand {
-            if let Some(s) = keys.get("resume_style") {
-                self.report.not_mapped(
-                    s.shown(),
-                    s.line(),
-                    &display_pointer(&s.pointer),
-                    "gc resumes with a flag only; resume support was left out",
-                );
-            }
-            spec.resume = None;
-        } else if let Some(s) = keys.get("resume_flag") {
-            self.report.mapped(
-                s.shown(),
-                s.line(),
-                &display_pointer(&s.pointer),
-                to("resume.sessionIdFlag"),
-            );
-            if let Some(st) = keys.get("resume_style") {
-                self.report.mapped(
-                    st.shown(),
-                    st.line(),
-                    &display_pointer(&st.pointer),
-                    to("resume.sessionIdFlag"),
-                );
             }
         }
         if spec.command.is_empty() {
@@ -682,7 +670,6 @@ const PROVIDER_NOT_MAPPED: &[&str] = &[
     "supports_hooks",
     "instructions_file",
     "resume_command",
-    "session_id_flag",
     "permission_modes",
     "option_defaults",
     "options_schema",

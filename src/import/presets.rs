@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::Duration;
-use crate::api::provider::{PromptMode, ProviderSpec, ResumeSpec};
+use crate::api::provider::{ConversationSpec, PromptMode, ProviderSpec};
 
 /// A built-in Gas City provider preset.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,24 +228,17 @@ fn translate(f: &Facts) -> Preset {
         (None, 0) => FALLBACK_READY_DELAY_MS,
         (_, ms) => ms,
     };
-    // Gas City resumes by id; gc's `sessionIdFlag` is the same thing. Its "most recent
-    // conversation" flag has no Gas City counterpart, so it stays unset.
-    let resume = match f.resume {
-        Resume::None => None,
-        Resume::Flag(flag) => {
-            Some(ResumeSpec { flag: None, session_id_flag: Some(flag.to_owned()) })
-        }
-        Resume::Subcommand(sub) => {
-            not_mapped.push(format!(
-                "resume_style = subcommand (`{} {sub} <session id>`): gc resumes only with a flag",
-                f.command
-            ));
-            None
-        }
+    // Gas City names a conversation with `session_id_flag` and resumes it by id, with a flag
+    // or a subcommand; gc's `conversation` says the same.
+    let id = "{{ conversation_id }}".to_owned();
+    let resume_args = match f.resume {
+        Resume::None => Vec::new(),
+        Resume::Flag(flag) => vec![flag.to_owned(), id.clone()],
+        Resume::Subcommand(sub) => vec![sub.to_owned(), id.clone()],
     };
-    if let Some(flag) = f.session_id_flag {
-        not_mapped.push(format!("session_id_flag = {flag} (start a session under a chosen id)"));
-    }
+    let new_args = f.session_id_flag.map(|flag| vec![flag.to_owned(), id]).unwrap_or_default();
+    let conversation = (!resume_args.is_empty() || !new_args.is_empty())
+        .then_some(ConversationSpec { new_args, resume_args });
     if !f.hook_args.is_empty() {
         not_mapped.push(format!(
             "args {} (load hook files Gas City installs; gc does not)",
@@ -281,7 +274,8 @@ fn translate(f: &Facts) -> Preset {
         ready_delay: Some(Duration(std::time::Duration::from_millis(delay_ms))),
         prompt_mode: f.prompt_mode,
         prompt_flag: f.prompt_flag.map(str::to_owned),
-        resume,
+        conversation,
+        ..ProviderSpec::default()
     };
     Preset { name: f.name, spec, not_mapped }
 }
@@ -335,20 +329,18 @@ mod tests {
         assert_eq!(s.ready_delay.unwrap().get(), std::time::Duration::from_secs(10));
         assert_eq!(s.process_names, ["node", "claude"]);
         assert!(s.env.is_empty());
-        let resume = s.resume.as_ref().unwrap();
-        assert_eq!(
-            (resume.flag.as_deref(), resume.session_id_flag.as_deref()),
-            (None, Some("--resume"))
-        );
+        let conversation = s.conversation.as_ref().unwrap();
+        assert_eq!(conversation.resume_args, ["--resume", "{{ conversation_id }}"]);
+        assert_eq!(conversation.new_args, ["--session-id", "{{ conversation_id }}"]);
         assert!(p.not_mapped.iter().any(|n| n == "instructions_file = CLAUDE.md"));
-        assert!(p.not_mapped.iter().any(|n| n.starts_with("session_id_flag = --session-id")));
     }
 
     #[test]
-    fn subcommand_resume_and_hook_args_are_reported_not_launched() {
+    fn subcommand_resume_is_kept_and_hook_args_are_reported_not_launched() {
         let codex = preset("codex").unwrap();
-        assert!(codex.spec.resume.is_none());
-        assert!(codex.not_mapped[0].starts_with("resume_style = subcommand (`codex resume"));
+        let conversation = codex.spec.conversation.unwrap();
+        assert_eq!(conversation.resume_args, ["resume", "{{ conversation_id }}"]);
+        assert!(conversation.new_args.is_empty());
         let pi = preset("pi").unwrap();
         assert!(pi.spec.args.is_empty());
         assert!(pi.not_mapped.iter().any(|n| n.contains("-e .pi/extensions/gc-hooks.js")));

@@ -23,6 +23,8 @@ pub enum Call {
     Attach(String),
     /// `set_meta(session, key, value)`.
     SetMeta(String, String, String),
+    /// `send_keys(session, key, times)`.
+    Keys(String, crate::agentcli::screen::Key, usize),
 }
 
 /// A fake session.
@@ -211,6 +213,19 @@ impl Runtime for FakeRuntime {
             if s.alive { Ok(()) } else { Err(RuntimeError::NotRunning(name.to_owned())) }
         })?;
         self.lock().calls.push(Call::Nudge(name.to_owned(), text.to_owned()));
+        Ok(())
+    }
+
+    fn send_keys(
+        &self,
+        name: &str,
+        key: crate::agentcli::screen::Key,
+        times: usize,
+    ) -> Result<(), RuntimeError> {
+        self.with_session(name, |s| {
+            if s.alive { Ok(()) } else { Err(RuntimeError::NotRunning(name.to_owned())) }
+        })?;
+        self.lock().calls.push(Call::Keys(name.to_owned(), key, times));
         Ok(())
     }
 

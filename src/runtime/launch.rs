@@ -22,8 +22,12 @@ use super::RuntimeError;
 pub struct LaunchSpec {
     /// Program and arguments.
     pub argv: Vec<String>,
-    /// Environment variables added to the inherited environment.
+    /// Environment variables added to the inherited environment (or, with `clean_env`, the
+    /// whole environment bar the terminal's).
     pub env: BTreeMap<String, String>,
+    /// Whether the program gets `env` only, plus the terminal's `TERM` and `COLORTERM`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clean_env: bool,
     /// Directory to run in.
     pub work_dir: PathBuf,
     /// When set, the launcher runs the program as its child, waits for it, and writes its exit
@@ -93,6 +97,14 @@ fn run(path: &Path) -> Result<i32, String> {
     let (program, args) =
         spec.argv.split_first().ok_or_else(|| "launch file has an empty argv".to_owned())?;
     let mut command = Command::new(program);
+    if spec.clean_env {
+        command.env_clear();
+        for name in crate::agentcli::env::TERMINAL {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+    }
     command.args(args).envs(&spec.env).current_dir(&spec.work_dir);
     if let Some(bin) = spec.env.get(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
         match install_shims(Path::new(bin)) {

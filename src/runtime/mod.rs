@@ -31,9 +31,13 @@ pub struct SessionConfig {
     /// Program and arguments, never passed through a shell (the prompt is already among them
     /// when the provider takes it as an argument).
     pub argv: Vec<String>,
-    /// The complete extra environment of the session (`GC_CITY`, `GC_AGENT`, …), added to the
-    /// runtime's own environment.
+    /// The extra environment of the session (`GC_CITY`, `GC_AGENT`, …), added to the
+    /// runtime's own environment — or, with [`SessionConfig::clean_env`], its whole
+    /// environment.
     pub env: BTreeMap<String, String>,
+    /// When set, the program gets `env` and nothing else, bar the terminal's `TERM` and
+    /// `COLORTERM` (see [`crate::agentcli::env`]): agent sessions are built, not inherited.
+    pub clean_env: bool,
     /// Session metadata (instance token, fingerprint, generation), set atomically with the
     /// start so that nobody ever observes the session without it. Keys: see
     /// [`validate_meta_key`].
@@ -165,6 +169,25 @@ pub trait Runtime: Send + Sync {
     /// Types `text` literally into the session, then Enter.
     fn nudge(&self, name: &str, text: &str) -> Result<(), RuntimeError>;
 
+    /// Presses `key` `times` times in the session (to move through a CLI's dialog).
+    fn send_keys(
+        &self,
+        name: &str,
+        key: crate::agentcli::screen::Key,
+        times: usize,
+    ) -> Result<(), RuntimeError> {
+        let _ = (name, key, times);
+        Err(RuntimeError::Unsupported(
+            "this session backend cannot press keys; answer the dialog with `gc session attach`",
+        ))
+    }
+
+    /// What the session's terminal shows now (the visible screen, without scrollback): what
+    /// gc reads to tell a dialog, a busy agent and a ready one apart.
+    fn screen(&self, name: &str) -> Result<String, RuntimeError> {
+        self.peek(name, READY_LINES)
+    }
+
     /// Hands the terminal to the session (inheriting stdio); blocks until the user detaches.
     fn attach(&self, name: &str) -> Result<(), RuntimeError>;
 
@@ -222,10 +245,7 @@ pub fn wait_ready_by_polling<R: Runtime + ?Sized>(
                 if !runtime.is_running(name)? {
                     return Ok(false);
                 }
-                let output = runtime.peek(name, READY_LINES)?;
-                // Screens drop trailing blanks, so a prompt `sample> ` shows as `sample>`.
-                let prefix = prefix.trim_end();
-                if output.lines().any(|line| line.trim_start().starts_with(prefix)) {
+                if crate::agentcli::screen::shows_prompt(&runtime.screen(name)?, prefix) {
                     return Ok(true);
                 }
                 let now = Instant::now();

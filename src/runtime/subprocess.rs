@@ -147,6 +147,7 @@ impl SubprocessRuntime {
             env: config.env.clone(),
             work_dir: config.work_dir.clone(),
             exit_file: Some(self.path(name, "exit")),
+            clean_env: config.clean_env,
         };
         write_launch_file(&launch_file, &spec)?;
         let mut child = {

@@ -338,6 +338,7 @@ impl Runtime for TmuxRuntime {
             env: config.env.clone(),
             work_dir: config.work_dir.clone(),
             exit_file: Some(self.exit_file(name)),
+            clean_env: config.clean_env,
         };
         write_launch_file(&launch_file, &spec)?;
         let work_dir = escape_format(config.work_dir.to_str().unwrap_or("."));
@@ -435,6 +436,27 @@ impl Runtime for TmuxRuntime {
             std::thread::sleep(self.nudge_delay);
         }
         self.run(&["send-keys", "-t", &target, "Enter"]).map(drop)
+    }
+
+    fn send_keys(
+        &self,
+        name: &str,
+        key: crate::agentcli::screen::Key,
+        times: usize,
+    ) -> Result<(), RuntimeError> {
+        if !self.require(name)?.alive {
+            return Err(RuntimeError::NotRunning(name.to_owned()));
+        }
+        let target = pane_target(name);
+        let times = times.to_string();
+        // `-N` repeats the key; a named key is never typed as text.
+        self.run(&["send-keys", "-t", &target, "-N", &times, key.tmux_name()]).map(drop)
+    }
+
+    fn screen(&self, name: &str) -> Result<String, RuntimeError> {
+        validate_name(name)?;
+        self.run_allow_missing(&["capture-pane", "-p", "-J", "-t", &pane_target(name)])?
+            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))
     }
 
     fn attach(&self, name: &str) -> Result<(), RuntimeError> {

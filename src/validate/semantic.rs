@@ -45,20 +45,7 @@ pub fn check(
         match &item.resource {
             Resource::City(city) => check_city(doc, city, &index, &mut out),
             Resource::Agent(agent) => check_agent(doc, agent, &index, city_dir, &mut out),
-            Resource::Provider(p) => {
-                if p.spec.prompt_mode == PromptMode::Flag && p.spec.prompt_flag.is_none() {
-                    out.push(
-                        Diagnostic::error(
-                            Code::InconsistentSettings,
-                            "`promptMode: flag` needs `promptFlag`",
-                        )
-                        .at_value(doc, "/spec/promptMode")
-                        .with_help(
-                            "set spec.promptFlag (e.g. `--prompt`), or use promptMode `arg`",
-                        ),
-                    );
-                }
-            }
+            Resource::Provider(p) => check_provider(doc, &p.spec, &mut out),
             Resource::Formula(f) => check_formula(doc, &f.spec, &mut out),
             Resource::Order(o) => check_order(doc, o, &index, &mut out),
             Resource::Rig(_) => {}
@@ -347,6 +334,8 @@ fn check_agent(
     if let Some(rig) = &spec.rig {
         index.reference(doc, "/spec/rig", Kind::Rig, rig, out);
     }
+    let provider = spec.provider.as_deref().or(default_provider.as_deref());
+    check_agent_cli(doc, spec, provider, index, out);
     for (i, dep) in spec.depends_on.iter().enumerate() {
         let pointer = format!("/spec/dependsOn/{i}");
         if dep == &agent.metadata.name {
@@ -391,6 +380,114 @@ fn check_agent(
             );
         }
     }
+}
+
+/// A Provider's own consistency: the prompt flag, hooks that need a home, seed templates
+/// that render, and conversation arguments that name the id.
+fn check_provider(
+    doc: &Document,
+    spec: &crate::api::provider::ProviderSpec,
+    out: &mut Vec<Diagnostic>,
+) {
+    if spec.prompt_mode == PromptMode::Flag && spec.prompt_flag.is_none() {
+        out.push(
+            Diagnostic::error(Code::InconsistentSettings, "`promptMode: flag` needs `promptFlag`")
+                .at_value(doc, "/spec/promptMode")
+                .with_help("set spec.promptFlag (e.g. `--prompt`), or use promptMode `arg`"),
+        );
+    }
+    if spec.hooks.is_some() && spec.home.is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                "`hooks` need `home`: gc writes the hooks file into the directory it owns",
+            )
+            .at_key(doc, "/spec/hooks")
+            .with_help("set spec.home.env to the variable that points the CLI at its state"),
+        );
+    }
+    if let Some(home) = &spec.home {
+        let sample = crate::agentcli::home::SeedContext {
+            work_dir: "/city/rig".into(),
+            home: "/city/.gc/homes/s".into(),
+            user_home: "/home/user".into(),
+            session: "gc-city-agent".into(),
+            agent: "agent".into(),
+            env: BTreeMap::from([("HOME".to_owned(), "/home/user".to_owned())]),
+        };
+        for (i, seed) in home.seed.iter().enumerate() {
+            if let Err(e) = crate::agentcli::home::render(&seed.merge, &sample) {
+                out.push(
+                    Diagnostic::error(Code::InvalidValue, format!("seed template: {e}"))
+                        .at_key(doc, &format!("/spec/home/seed/{i}/merge"))
+                        .with_help(
+                            "seed strings are Jinja templates over work_dir, home, user_home, \
+                             session, agent and env",
+                        ),
+                );
+            }
+        }
+    }
+    if let Some(conversation) = &spec.conversation {
+        for (field, args) in
+            [("newArgs", &conversation.new_args), ("resumeArgs", &conversation.resume_args)]
+        {
+            let names_id = args.iter().any(|a| a.contains("conversation_id"));
+            if !args.is_empty() && !names_id {
+                out.push(
+                    Diagnostic::error(
+                        Code::InconsistentSettings,
+                        format!("conversation.{field} does not name the conversation"),
+                    )
+                    .at_value(doc, &format!("/spec/conversation/{field}"))
+                    .with_help("put `{{ conversation_id }}` where the id goes"),
+                );
+            }
+        }
+    }
+}
+
+/// An agent's `workQuery` parses, and its permission mode is one its provider knows.
+fn check_agent_cli(
+    doc: &Document,
+    spec: &AgentSpec,
+    provider: Option<&str>,
+    index: &Index<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use crate::api::provider::PermissionMode;
+    if let Some(query) = &spec.work_query
+        && let Err(e) = crate::work::query::parse(query)
+    {
+        out.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("workQuery is not a bd ready filter: {e}"),
+            )
+            .at_value(doc, "/spec/workQuery")
+            .with_help("write `bd ready` flags, e.g. `--label frontend --type bug`"),
+        );
+    }
+    let Some(name) = provider else { return };
+    let Some(Resource::Provider(p)) = index.resource(Kind::Provider, name) else { return };
+    let modes = &p.spec.permission_modes;
+    let mode = spec.permission_mode;
+    if modes.contains_key(&mode) || (modes.is_empty() && mode == PermissionMode::Autonomous) {
+        return;
+    }
+    let known: Vec<&str> = modes.keys().map(|m| m.as_str()).collect();
+    let message = format!("provider `{name}` has no permission mode `{}`", mode.as_str());
+    let help = if known.is_empty() {
+        format!("provider `{name}` declares no permissionModes; leave permissionMode unset")
+    } else {
+        format!("it has: {}", known.join(", "))
+    };
+    let diagnostic = Diagnostic::error(Code::InconsistentSettings, message).with_help(help);
+    out.push(if mode == PermissionMode::Autonomous {
+        diagnostic.at_key(doc, "/spec")
+    } else {
+        diagnostic.at_value(doc, "/spec/permissionMode")
+    });
 }
 
 fn template_help() -> &'static str {

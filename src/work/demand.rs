@@ -34,10 +34,24 @@ impl Demand {
 /// busy), but routed molecules are not ready work (they are containers; their steps carry the
 /// routing once cooked, and `ready` never returns them anyway).
 pub fn demand(store: &dyn BeadStore, agent: &str) -> Result<Demand> {
-    let ready = store.ready(&ReadyQuery::default())?;
+    demand_by(store, agent, None)
+}
+
+/// [`demand`] of an agent with a `workQuery`: its ready work is what `query` finds.
+pub fn demand_by(store: &dyn BeadStore, agent: &str, query: Option<&ReadyQuery>) -> Result<Demand> {
     let in_progress = store
         .list(&ListQuery { statuses: vec![status::IN_PROGRESS.into()], ..ListQuery::default() })?;
+    if let Some(query) = query {
+        let mut got = tally(agent, &[], &in_progress);
+        got.ready = store.ready(&ReadyQuery { limit: None, ..query.clone() })?.len();
+        return Ok(got);
+    }
+    let ready = store.ready(&ReadyQuery::default())?;
     Ok(tally(agent, &ready, &in_progress))
+}
+
+fn query_of(model: &CityModel, agent: &str) -> Option<ReadyQuery> {
+    model.agents.get(agent).and_then(|a| super::query::of(&a.spec))
 }
 
 /// The demand of `agent`, opening the store it works from (its rig's, or the city's).
@@ -48,7 +62,7 @@ pub fn demand(store: &dyn BeadStore, agent: &str) -> Result<Demand> {
 /// [`super::stores::open`] and call [`demand`] for each instead.
 pub fn demand_of(model: &CityModel, agent: &str) -> Result<Demand> {
     let (_, store) = super::stores::open_for_agent(model, agent)?;
-    demand(store.as_ref(), agent)
+    demand_by(store.as_ref(), agent, query_of(model, agent).as_ref())
 }
 
 /// [`demand_of`] without creating anything: a store that is not initialised yet holds no work
@@ -61,7 +75,7 @@ pub fn demand_if_present(model: &CityModel, agent: &str) -> Result<Demand> {
         return Ok(Demand::default());
     }
     let store = crate::beads::layout::open(&dir)?;
-    demand(store.as_ref(), agent)
+    demand_by(store.as_ref(), agent, query_of(model, agent).as_ref())
 }
 
 /// Counts `ready` and `in_progress` beads that belong to `agent`.

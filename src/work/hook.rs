@@ -15,6 +15,8 @@ pub enum HookReason {
     Routed,
     /// An open molecule (workflow) routed to the agent.
     Molecule,
+    /// Ready and matching the agent's `workQuery`.
+    Query,
 }
 
 impl HookReason {
@@ -25,6 +27,7 @@ impl HookReason {
             HookReason::Assigned => "ready, assigned to you",
             HookReason::Routed => "ready, routed to you",
             HookReason::Molecule => "workflow routed to you",
+            HookReason::Query => "ready, matches your workQuery",
         }
     }
 }
@@ -37,6 +40,17 @@ pub fn next_work(
     agent: &str,
     actor: &str,
 ) -> Result<Option<(Bead, HookReason)>> {
+    next_work_by(store, agent, actor, None)
+}
+
+/// [`next_work`] for an agent with a `workQuery`: after its in-progress work, the first ready
+/// bead matching `query` (when given) instead of the assigned and routed work.
+pub fn next_work_by(
+    store: &dyn BeadStore,
+    agent: &str,
+    actor: &str,
+    query: Option<&ReadyQuery>,
+) -> Result<Option<(Bead, HookReason)>> {
     let routed = vec![(ROUTED_TO.to_owned(), agent.to_owned())];
     let in_progress = ListQuery {
         statuses: vec![status::IN_PROGRESS.into()],
@@ -46,6 +60,10 @@ pub fn next_work(
     };
     if let Some(bead) = store.list(&in_progress)?.into_iter().next() {
         return Ok(Some((bead, HookReason::InProgress)));
+    }
+    if let Some(query) = query {
+        let first = ReadyQuery { limit: Some(1), ..query.clone() };
+        return Ok(store.ready(&first)?.into_iter().next().map(|b| (b, HookReason::Query)));
     }
     let assigned =
         ReadyQuery { assignee: Some(actor.to_owned()), limit: Some(1), ..ReadyQuery::default() };
@@ -117,5 +135,26 @@ mod tests {
             }
         }
         assert_eq!(next("worker-1"), None, "work for other agents is not on this hook");
+    }
+
+    #[test]
+    fn a_work_query_picks_ready_work_by_its_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("beads.db"), "gc").unwrap();
+        let query = crate::work::query::parse("--label frontend").unwrap();
+        let next = |actor: &str| {
+            next_work_by(&store, "web", actor, Some(&query)).unwrap().map(|(b, r)| (b.title, r))
+        };
+        store.create(routed("routed, but not frontend", "web"), "m").unwrap();
+        assert_eq!(next("web"), None, "the query replaces routing");
+        let labelled = NewBead {
+            title: "fix the button".into(),
+            labels: vec!["frontend".into()],
+            ..NewBead::default()
+        };
+        let bead = store.create(labelled, "m").unwrap();
+        assert_eq!(next("web"), Some(("fix the button".into(), HookReason::Query)));
+        store.claim(&bead.id, "web").unwrap();
+        assert_eq!(next("web"), Some(("fix the button".into(), HookReason::InProgress)));
     }
 }

@@ -5,6 +5,7 @@
 pub mod demand;
 pub mod hook;
 pub mod mail;
+pub mod query;
 pub mod sling;
 pub mod stores;
 

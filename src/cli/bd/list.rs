@@ -110,6 +110,25 @@ impl ReadyArgs {
     }
 }
 
+/// The filter `bd ready ARGS` would apply (an Agent's `workQuery`): a usage error as text,
+/// and `--claim` refused (a query selects work; claiming it is the agent's).
+pub fn ready_query(args: &[String]) -> Result<ReadyQuery, String> {
+    #[derive(clap::Parser)]
+    #[command(name = "bd ready", no_binary_name = true, disable_help_flag = true)]
+    struct Ready {
+        #[command(flatten)]
+        args: ReadyArgs,
+    }
+    let parsed = <Ready as clap::Parser>::try_parse_from(args).map_err(|e| {
+        let text = e.to_string();
+        text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+    })?;
+    if parsed.args.claim {
+        return Err("--claim is not a filter: the agent claims what the query finds".into());
+    }
+    Ok(parsed.args.query())
+}
+
 /// Runs `bd ready` (and `bd ready --claim`).
 pub fn ready(args: ReadyArgs, ctx: &Ctx) -> Result<Report, Failure> {
     let claim = args.claim;

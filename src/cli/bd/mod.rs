@@ -12,6 +12,7 @@ mod flags;
 mod jsonl;
 mod labels;
 mod list;
+pub use list::ready_query;
 mod output;
 mod setup;
 mod show;
