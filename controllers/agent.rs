@@ -60,9 +60,10 @@ pub struct AgentInput<'a> {
     pub work: Work,
     /// `Err(dependency)` while an agent it depends on is not ready.
     pub dependencies: Result<(), String>,
-    /// `Err` while its rig cannot take sessions (path missing, store not initialised, not a
-    /// git repository for worktrees): nothing starts, running sessions are left alone.
-    pub rig: Result<(), RigBlock>,
+    /// `Err` while its sessions cannot start: its provider's command is not installed, or its
+    /// rig cannot take sessions (path missing, store not initialised, not a git repository
+    /// for worktrees). Nothing starts; running sessions are left alone.
+    pub gate: Result<(), StartBlock>,
     /// Crash history per session (persisted across controller restarts).
     pub crashes: &'a BTreeMap<String, CrashRecord>,
     /// The City's crash-loop policy.
@@ -109,9 +110,9 @@ pub struct Work {
     pub busy: BTreeSet<String>,
 }
 
-/// Why an agent's rig cannot take sessions now.
+/// Why an agent's sessions cannot start now.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RigBlock {
+pub struct StartBlock {
     /// A CamelCase reason for the agent's conditions (`RigPathMissing`, …).
     pub reason: &'static str,
     /// What is wrong, naming the rig and its path.
@@ -631,7 +632,7 @@ impl Planner<'_, '_> {
             self.requeue(input.crash_loop.quarantine);
             return "quarantined";
         }
-        if let Err(block) = &input.rig {
+        if let Err(block) = &input.gate {
             // The rig may be fixed without any applied change (a clone finishing, a directory
             // created): look again soon.
             self.notes.push(format!("{name}: not started: {}", block.message));
@@ -708,12 +709,12 @@ impl Planner<'_, '_> {
                     self.blocked[0]
                 ),
             ),
-            (Ok(_), None) if input.rig.is_err() && ready < desired => {
+            (Ok(_), None) if input.gate.is_err() && ready < desired => {
                 let block = input
-                    .rig
+                    .gate
                     .clone()
                     .err()
-                    .unwrap_or(RigBlock { reason: "RigNotReady", message: String::new() });
+                    .unwrap_or(StartBlock { reason: "RigNotReady", message: String::new() });
                 ("Blocked", "False", block.reason, block.message)
             }
             (Ok(_), None) if input.dependencies.is_err() && ready < desired => {

@@ -73,7 +73,7 @@ struct Case {
     idle_timeout: Option<Duration>,
     work: Work,
     dependencies: Result<(), String>,
-    rig: Result<(), RigBlock>,
+    rig: Result<(), StartBlock>,
     max_starts: usize,
     session_room: Option<usize>,
 }
@@ -116,7 +116,7 @@ impl Case {
             idle: &self.idle,
             work: self.work.clone(),
             dependencies: self.dependencies.clone(),
-            rig: self.rig.clone(),
+            gate: self.rig.clone(),
             crashes: &self.crashes,
             crash_loop: CrashLoop {
                 backoff: Backoff { initial: secs(1), max: secs(60), window: secs(3600) },
@@ -476,7 +476,7 @@ fn an_idle_session_stops_and_starts_again_when_work_arrives() {
 #[test]
 fn a_blocked_rig_keeps_new_sessions_from_starting_but_leaves_running_ones() {
     let w = launch("gc-c-worker", &[]);
-    let block = RigBlock { reason: "RigPathMissing", message: "rig `demo`: gone".into() };
+    let block = StartBlock { reason: "RigPathMissing", message: "rig `demo`: gone".into() };
     let mut case = Case::new(vec![w.clone()], vec![]);
     case.rig = Err(block.clone());
     let plan = case.plan();

@@ -19,10 +19,11 @@ pub fn probe(city_dir: &Path, stored: &StoredObject) -> Value {
     let command = stored.spec.get("command").and_then(Value::as_str).unwrap_or_default();
     let generation = stored.metadata.generation;
     let Some(path) = resolve(city_dir, command) else {
-        let message = if command.contains('/') {
-            format!("{command} does not exist in the city directory or is not executable")
-        } else {
-            format!("`{command}` is not on PATH")
+        let spec: Option<crate::api::provider::ProviderSpec> =
+            serde_json::from_value(stored.spec.clone()).ok();
+        let message = match spec {
+            Some(spec) => missing_message(&stored.metadata.name, &spec),
+            None => format!("`{command}` is not on PATH"),
         };
         return json!({
             "observedGeneration": generation,
@@ -39,6 +40,38 @@ pub fn probe(city_dir: &Path, stored: &StoredObject) -> Value {
         "conditions": [{"type": "Ready", "status": "True", "reason": "CommandFound",
                         "message": format!("{} found", path.display())}],
     })
+}
+
+/// What is said when provider `name`'s command cannot be found: which command, and how to
+/// install it when the Provider says.
+pub fn missing_message(name: &str, spec: &crate::api::provider::ProviderSpec) -> String {
+    let command = &spec.command;
+    let what = if command.contains('/') {
+        format!(
+            "provider `{name}`: {command} does not exist in the city directory or is not executable"
+        )
+    } else {
+        format!("provider `{name}`: `{command}` is not installed (not on PATH)")
+    };
+    match &spec.install {
+        Some(install) => format!("{what}; install it with `{install}`"),
+        None => what,
+    }
+}
+
+/// For each provider some agent uses whose command is not installed: what is said of it.
+pub fn missing_commands(model: &super::model::CityModel) -> Vec<String> {
+    let default = model.city_spec().default_provider;
+    let used: std::collections::BTreeSet<String> = model
+        .agents
+        .values()
+        .filter_map(|a| a.spec.provider.clone().or_else(|| default.clone()))
+        .collect();
+    used.iter()
+        .filter_map(|name| Some((name, &model.providers.get(name)?.spec)))
+        .filter(|(_, spec)| resolve(&model.dir, &spec.command).is_none())
+        .map(|(name, spec)| missing_message(name, spec))
+        .collect()
 }
 
 /// Where `command` is: a path inside the city when it has a slash, else the first match on

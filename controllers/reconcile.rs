@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::agent::{
-    self, AgentInput, AgentPlan, Backoff, CrashLoop, DriftPolicy, RigBlock, SessionAction,
+    self, AgentInput, AgentPlan, Backoff, CrashLoop, DriftPolicy, SessionAction, StartBlock,
     StartReason, StopReason, Work,
 };
 use super::crash_ledger::{CrashLedger, CrashRecord};
@@ -345,25 +345,37 @@ fn rig_suspended(model: &CityModel, agent: &str) -> bool {
     rig.and_then(|r| model.rigs.get(r)).is_some_and(|r| r.spec.suspended)
 }
 
-/// Whether `agent`'s rig can take sessions now, from what is on disk: its path is a directory,
-/// its bead store is initialised (so `bd` works from the first moment), and, for worktree
-/// isolation, it is a git repository. Agents without a rig (or whose rig is not applied,
-/// which their launch reports) are never blocked.
-pub fn rig_gate(model: &CityModel, agent: &str) -> Result<(), RigBlock> {
+/// Whether `agent`'s sessions can start now, from what is on disk: its provider's command is
+/// installed (a missing CLI is a condition naming it and how to install it, not a crash
+/// loop), and its rig's path is a directory, its bead store is initialised (so `bd` works from
+/// the first moment), and, for worktree isolation, it is a git repository. Agents without a
+/// rig (or whose rig or provider is not applied, which their launch reports) are never
+/// blocked by it.
+pub fn start_gate(model: &CityModel, agent: &str) -> Result<(), StartBlock> {
     let Some(applied) = model.agents.get(agent) else { return Ok(()) };
+    let provider = applied.spec.provider.clone().or_else(|| model.city_spec().default_provider);
+    if let Some((name, provider)) =
+        provider.as_ref().and_then(|name| Some((name, &model.providers.get(name)?.spec)))
+        && super::provider::resolve(&model.dir, &provider.command).is_none()
+    {
+        return Err(StartBlock {
+            reason: "CommandNotFound",
+            message: super::provider::missing_message(name, provider),
+        });
+    }
     let Some(name) = &applied.spec.rig else { return Ok(()) };
     let Some(rig) = model.rigs.get(name) else { return Ok(()) };
     let dir = model.rig_dir(&rig.spec);
     let see = format!("(`gc describe rig/{name}` says more)");
     if !dir.is_dir() {
-        return Err(RigBlock {
+        return Err(StartBlock {
             reason: "RigPathMissing",
             message: format!("rig `{name}`: {} is not a directory {see}", dir.display()),
         });
     }
     let store = crate::beads::layout::rig_beads_dir(&dir);
     if !store.join(crate::beads::layout::CONFIG_FILE).is_file() {
-        return Err(RigBlock {
+        return Err(StartBlock {
             reason: "RigStoreMissing",
             message: format!(
                 "rig `{name}`: its bead store {} is not initialised yet {see}",
@@ -374,7 +386,7 @@ pub fn rig_gate(model: &CityModel, agent: &str) -> Result<(), RigBlock> {
     if applied.spec.isolation == crate::api::agent::Isolation::Worktree
         && !super::git::is_repo(&dir)
     {
-        return Err(RigBlock {
+        return Err(StartBlock {
             reason: "RigNotGitRepo",
             message: format!(
                 "rig `{name}`: {} is not the top of a git repository, which isolation: \
@@ -393,7 +405,7 @@ pub fn plan_agent(
     model: &CityModel,
     world: &World,
     agent: &str,
-    rig: Result<(), RigBlock>,
+    rig: Result<(), StartBlock>,
     now: SystemTime,
 ) -> AgentPlan {
     let city = model.city_spec();
@@ -473,7 +485,7 @@ pub fn plan_agent(
             busy: busy.iter().map(|i| launch::session_name(&city_name, agent, *i)).collect(),
         },
         dependencies,
-        rig,
+        gate: rig,
         crashes: &world.crashes,
         crash_loop: CrashLoop {
             backoff: Backoff {
@@ -513,7 +525,7 @@ fn reconcile_agent_in(
     agent: &str,
 ) -> Result<Outcome, ReconcileError> {
     let world = observe(ctx, model, &[agent])?;
-    let gate = rig_gate(model, agent);
+    let gate = start_gate(model, agent);
     let plan = plan_agent(model, &world, agent, gate.clone(), SystemTime::now());
     let actions = plan.actions.len();
     if actions > 0 && model.agents.contains_key(agent) {
@@ -997,7 +1009,8 @@ fn watch_startup(
         }
         let shown = ctx.runtime.screen(&launch.session)?;
         match screen::read(&shown, &rules) {
-            ScreenState::Ready => return Ok(true),
+            // Busy at start means it got through its start and took up its first turn.
+            ScreenState::Ready | ScreenState::Busy => return Ok(true),
             ScreenState::Dialog { name, choose, step } => match step {
                 DialogStep::Move(key, times) => {
                     ctx.runtime.send_keys(&launch.session, key, times)?
@@ -1010,7 +1023,9 @@ fn watch_startup(
                     {
                         return Ok(false);
                     }
-                    ctx.runtime.send_keys(&launch.session, Key::Enter, 1)?;
+                    if !press(ctx, &launch.session, Key::Enter, 1)? {
+                        return Ok(false);
+                    }
                     let answered = format!("{answered} {name}");
                     ctx.runtime.set_meta(&launch.session, meta::DIALOGS, answered.trim())?;
                     ctx.emit(
@@ -1024,13 +1039,28 @@ fn watch_startup(
                 }
                 DialogStep::Unreadable(_) => {}
             },
-            ScreenState::Busy | ScreenState::Unknown => {}
+            ScreenState::Unknown => {}
         }
         let now = std::time::Instant::now();
         if now >= deadline {
             return Ok(false);
         }
         std::thread::sleep(DIALOG_POLL.min(deadline - now));
+    }
+}
+
+/// Presses `key` in `session`; `false` when its runtime cannot press keys (the session then
+/// waits for a person, and ends up `Blocked`).
+fn press(
+    ctx: &Context,
+    session: &str,
+    key: crate::agentcli::screen::Key,
+    times: usize,
+) -> Result<bool, ReconcileError> {
+    match ctx.runtime.send_keys(session, key, times) {
+        Ok(()) => Ok(true),
+        Err(crate::runtime::RuntimeError::Unsupported(_)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

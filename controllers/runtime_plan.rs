@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::agent::{RigBlock, SessionAction, StartReason, StopReason};
+use super::agent::{SessionAction, StartBlock, StartReason, StopReason};
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
 use super::reconcile::{self, Context, ReconcileError, World};
@@ -120,7 +120,7 @@ pub fn preview(city_dir: &Path, changes: &[Change]) -> Result<RuntimePlan, Previ
     let mut prepared = BTreeMap::new();
     let mut gates = BTreeMap::new();
     for agent in after.agents.keys() {
-        let (gate, first) = rig_gate_after_rigs(&after, agent);
+        let (gate, first) = start_gate_after_rigs(&after, agent);
         gates.insert(agent.clone(), gate);
         if let Some(first) = first {
             prepared.insert(agent.clone(), first);
@@ -139,8 +139,11 @@ pub fn preview(city_dir: &Path, changes: &[Change]) -> Result<RuntimePlan, Previ
 /// `agent`'s rig gate once the rig controller has done its part: a missing bead store is
 /// initialised, and a missing path with a `repo` is cloned, before its agents start (the
 /// controller reconciles rigs too). Such a lifted block comes back with a line saying so.
-fn rig_gate_after_rigs(model: &CityModel, agent: &str) -> (Result<(), RigBlock>, Option<String>) {
-    let gate = reconcile::rig_gate(model, agent);
+fn start_gate_after_rigs(
+    model: &CityModel,
+    agent: &str,
+) -> (Result<(), StartBlock>, Option<String>) {
+    let gate = reconcile::start_gate(model, agent);
     let Err(block) = &gate else { return (gate, None) };
     let rig_name = model.agents.get(agent).and_then(|a| a.spec.rig.clone()).unwrap_or_default();
     let Some(rig) = model.rigs.get(&rig_name) else { return (gate, None) };
@@ -165,7 +168,7 @@ pub fn plan(
     before: &CityModel,
     after: &CityModel,
     mut world: World,
-    gates: &BTreeMap<String, Result<(), RigBlock>>,
+    gates: &BTreeMap<String, Result<(), StartBlock>>,
     now: SystemTime,
 ) -> RuntimePlan {
     let mut order: Vec<String> = reconcile::waves(after).into_iter().flatten().collect();

@@ -244,16 +244,16 @@ fn agents_of_a_rig_the_rig_controller_will_prepare_start_after_it() {
     .model;
     model.dir = dir.path().to_path_buf();
 
-    let (gate, first) = rig_gate_after_rigs(&model, "a");
+    let (gate, first) = start_gate_after_rigs(&model, "a");
     assert!(gate.is_ok());
     assert_eq!(
         first.as_deref(),
         Some("starts once rig `cloned` is cloned from https://example.com/r.git")
     );
-    let (gate, first) = rig_gate_after_rigs(&model, "b");
+    let (gate, first) = start_gate_after_rigs(&model, "b");
     assert!(gate.is_ok());
     assert_eq!(first.as_deref(), Some("starts once rig `plain`'s bead store is initialised"));
-    let (gate, first) = rig_gate_after_rigs(&model, "c");
+    let (gate, first) = start_gate_after_rigs(&model, "c");
     assert_eq!(gate.unwrap_err().reason, "RigPathMissing", "nobody creates a path without a repo");
     assert_eq!(first, None);
 }

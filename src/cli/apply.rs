@@ -65,6 +65,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("{} {}{suffix}", change.key(), change.action.past_tense());
     }
     println!("{}{suffix}", summary(&changes));
+    if !args.dry_run {
+        first_use(&declared.city_dir);
+    }
     if args.dry_run {
         println!("\n{}", super::runtime_plan::section(&declared.city_dir, &changes).trim_end());
     }
@@ -75,6 +78,31 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an apply: the city's bead store is made when missing (so `gc bd` works at once, before
+/// any controller ran), and a provider whose CLI is not installed is said, with how to install
+/// it — its agents wait for it rather than crash.
+fn first_use(city_dir: &std::path::Path) {
+    let store = Store::new(city_dir);
+    let Ok(model) = crate::controllers::model::CityModel::load_specs(city_dir, &store) else {
+        return;
+    };
+    if let Ok((dir, config)) = crate::work::stores::store_config(&model, None)
+        && !dir.join(crate::beads::layout::CONFIG_FILE).is_file()
+    {
+        match crate::beads::layout::init(&dir, &config) {
+            Ok(()) => {
+                println!("city bead store created in {} (prefix {})", dir.display(), config.prefix)
+            }
+            Err(e) => {
+                eprintln!("warning: cannot create the city's bead store in {}: {e}", dir.display())
+            }
+        }
+    }
+    for missing in crate::controllers::provider::missing_commands(&model) {
+        eprintln!("warning: {missing}; its agents wait until it is");
+    }
 }
 
 /// Waits for the running controller to converge the city, or converges it here when none

@@ -101,12 +101,13 @@ fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error
         .filter(|s| s.alive && crate::controllers::launch::is_session_of(&city, agent, &s.name))
         .map(|s| s.name)
         .collect();
+    // Reports go to stderr: stdout may be the bead's JSON.
     if sessions.is_empty() {
-        println!("{agent} has no running session to nudge; it sees the work when it starts");
+        eprintln!("{agent} has no running session to nudge; it sees the work when it starts");
     }
     for session in sessions {
         match runtime.nudge(&session, &text) {
-            Ok(()) => println!("nudged {session}"),
+            Ok(()) => eprintln!("nudged {session}"),
             Err(e) => eprintln!("gc: could not nudge {session}: {e}"),
         }
     }

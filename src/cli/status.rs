@@ -27,7 +27,47 @@ pub fn run(_args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::
     }
     println!();
     print_agents(&city_dir)?;
+    print_problems(&city_dir)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What keeps agents from running, one paragraph each: a provider's CLI that is not installed,
+/// an agent that is not healthy (its Ready condition), and the screen a blocked session is
+/// stopped at.
+fn print_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
+    let store = Store::new(city_dir);
+    let model = crate::controllers::model::CityModel::load_specs(city_dir, &store)?;
+    let mut lines = crate::controllers::provider::missing_commands(&model);
+    for agent in store.list_kind(Kind::Agent)? {
+        let name = &agent.metadata.name;
+        let Some(status) = store.status(Kind::Agent, name)? else { continue };
+        let phase = status.get("phase").and_then(Value::as_str).unwrap_or_default();
+        if !matches!(phase, "Blocked" | "Degraded" | "Quarantined" | "CrashLoop") {
+            continue;
+        }
+        let ready = status.get("conditions").and_then(Value::as_array).and_then(|c| {
+            c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        });
+        let message = ready.and_then(|c| c.get("message")).and_then(Value::as_str);
+        let mut line = format!("agent/{name} is {phase}: {}", message.unwrap_or("-"));
+        let rows = status.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
+        for row in rows {
+            let Some(screen) = row.get("screen").and_then(Value::as_str) else { continue };
+            let session = row.get("name").and_then(Value::as_str).unwrap_or("?");
+            line.push_str(&format!("\n  {session} shows:"));
+            for text in screen.lines() {
+                line.push_str(&format!("\n  │ {text}"));
+            }
+        }
+        lines.push(line);
+    }
+    if !lines.is_empty() {
+        println!();
+        for line in lines {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 /// A table of the agents with their status: phase, ready sessions, restarts, sessions.
