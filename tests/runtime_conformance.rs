@@ -470,6 +470,51 @@ fn stop_kills_the_whole_tree_and_is_idempotent(h: &dyn Harness) {
     rt.stop("never-existed", Duration::from_secs(5)).unwrap();
 }
 
+/// A daemon that left the session's tree and process group (as Codex's app-server does) is
+/// stopped with the session — also after the session's own program exited.
+fn stop_kills_a_detached_daemon(h: &dyn Harness) {
+    let rt = h.runtime();
+    let s = Scratch::new();
+    let pid_file = s.path("daemon.pid");
+    // setsid makes a new session and group; the subshell exits so the daemon is reparented.
+    let script = s.script(
+        "daemon.sh",
+        &format!(
+            "(setsid sh -c 'echo $$ > \"{p}.tmp\"; mv \"{p}.tmp\" \"{p}\"; exec sleep 1000' &)\n\
+             while [ ! -f \"{p}\" ]; do sleep 0.05; done\necho started",
+            p = pid_file.display()
+        ),
+    );
+    rt.start(&s.config("daemon", vec![script])).unwrap();
+    let daemon: u32 = String::from_utf8(s.wait_file("daemon.pid")).unwrap().trim().parse().unwrap();
+    wait_dead(&*rt, "daemon");
+    assert!(pid_alive(daemon), "the daemon outlives the session's program");
+    rt.stop("daemon", Duration::from_secs(5)).unwrap();
+    assert!(wait_until(PATIENCE, || !pid_alive(daemon)), "the daemon survived the stop");
+}
+
+/// With `clean_env` the program gets the session's environment and nothing of the runtime's.
+fn clean_env_passes_nothing_inherited(h: &dyn Harness) {
+    let rt = h.runtime();
+    let s = Scratch::new();
+    let out = s.path("env.txt");
+    let script = s.script(
+        "env.sh",
+        &format!("env > '{p}.tmp'; mv '{p}.tmp' '{p}'\nexec sleep 1000", p = out.display()),
+    );
+    let mut config = s.config("clean", vec![script]);
+    config.clean_env = true;
+    config.env.insert("PATH".into(), "/usr/bin:/bin".into());
+    config.env.insert("ONLY_THIS".into(), "1".into());
+    rt.start(&config).unwrap();
+    let env = String::from_utf8(s.wait_file("env.txt")).unwrap();
+    rt.stop("clean", Duration::from_secs(5)).unwrap();
+    let names: Vec<&str> = env.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+    assert!(names.contains(&"ONLY_THIS") && names.contains(&"PATH"), "{env}");
+    assert!(!names.contains(&"HOME"), "HOME was inherited: {env}");
+    assert!(!names.contains(&"CARGO_PKG_NAME"), "the test's environment leaked: {env}");
+}
+
 fn stop_kills_a_program_that_ignores_term_after_the_grace(h: &dyn Harness) {
     let rt = h.runtime();
     let s = Scratch::new();
@@ -653,6 +698,8 @@ macro_rules! process_runtime_conformance {
                 peek_shows_output,
                 nudge_reaches_the_program,
                 stop_kills_the_whole_tree_and_is_idempotent,
+                stop_kills_a_detached_daemon,
+                clean_env_passes_nothing_inherited,
                 stop_kills_a_program_that_ignores_term_after_the_grace,
                 stop_returns_early_when_the_program_exits_on_term,
                 exited_program_is_dead_with_status_and_output,

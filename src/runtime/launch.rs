@@ -135,6 +135,29 @@ fn run(path: &Path) -> Result<i32, String> {
     status.map(|_| code)
 }
 
+/// Environment variable every session's program gets, naming its session uniquely (the
+/// runtime's state directory and the session's name): stopping a session also stops the
+/// processes that escaped its process tree and group but kept this variable.
+pub const MARK_ENV: &str = "GC_SESSION_MARK";
+
+/// The [`MARK_ENV`] entry (`NAME=value`) of session `name` of the runtime with `state_dir`.
+pub(crate) fn mark(state_dir: &Path, name: &str) -> String {
+    format!("{MARK_ENV}={}", state_dir.join(name).display())
+}
+
+/// `env` with the [`MARK_ENV`] of session `name` added.
+pub(crate) fn marked_env(
+    env: &BTreeMap<String, String>,
+    state_dir: &Path,
+    name: &str,
+) -> BTreeMap<String, String> {
+    let mut env = env.clone();
+    let entry = mark(state_dir, name);
+    let (key, value) = entry.split_once('=').unwrap_or_default();
+    env.insert(key.to_owned(), value.to_owned());
+    env
+}
+
 /// Environment variable naming a directory where the launcher puts `bd` and `gc` (links to
 /// this gc) and which it puts first on the program's PATH, so agents' `bd ready` and
 /// `gc hook` work with nothing installed. Left unset when the City uses a real `bd`.

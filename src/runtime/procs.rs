@@ -143,6 +143,22 @@ fn signal_until_gone(
     }
 }
 
+/// Live processes whose environment holds exactly the entry `entry` (`NAME=value`): a
+/// session's processes, also those that left its tree and its process group (a daemon a CLI
+/// started, reparented to init), as long as they kept the environment they were given.
+pub(crate) fn marked(entry: &str) -> Vec<u32> {
+    let me = std::process::id();
+    snapshot()
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry.as_bytes()))
+        })
+        .collect()
+}
+
 /// Stops the process trees under `roots` and the process groups `groups`: SIGTERM to every
 /// process, up to `grace` for all to exit (returning as soon as they have), then SIGKILL to
 /// whatever is left, including anything spawned meanwhile.
@@ -167,6 +183,19 @@ mod tests {
         assert_eq!(stat, Stat { state: 'S', ppid: 1, pgrp: 1234, start_time: 98765 });
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn marked_processes_are_found_by_their_environment() {
+        let mark = format!("GC_SESSION_MARK=/test/{}", std::process::id());
+        let (name, value) = mark.split_once('=').unwrap();
+        let mut child =
+            std::process::Command::new("sleep").arg("30").env(name, value).spawn().unwrap();
+        let found = marked(&mark);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found, [child.id()]);
+        assert!(marked(&format!("{mark}x")).is_empty(), "exact entries only");
     }
 
     #[test]

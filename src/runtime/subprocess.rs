@@ -144,7 +144,7 @@ impl SubprocessRuntime {
         let launch_file = self.path(name, "launch");
         let spec = LaunchSpec {
             argv: config.argv.clone(),
-            env: config.env.clone(),
+            env: super::launch::marked_env(&config.env, &self.state_dir, name),
             work_dir: config.work_dir.clone(),
             exit_file: Some(self.path(name, "exit")),
             clean_env: config.clean_env,
@@ -202,11 +202,18 @@ impl Runtime for SubprocessRuntime {
 
     fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
         validate_name(name)?;
+        // Whatever kept the session's mark (a daemon that left the tree and the group, also
+        // after the program exited); the launcher leads its own process group.
+        let mut roots = procs::marked(&super::launch::mark(&self.state_dir, name));
+        let mut groups = Vec::new();
         if let Some(state) = self.read_state(name)?
             && procs::alive(state.pid, state.start_time)
         {
-            // The launcher leads its own process group: signal the tree and the group.
-            procs::terminate(&[state.pid], &[state.pid], grace);
+            roots.push(state.pid);
+            groups.push(state.pid);
+        }
+        if !roots.is_empty() {
+            procs::terminate(&roots, &groups, grace);
         }
         let _guard = self.state_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.remove_files(name)

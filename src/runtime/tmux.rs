@@ -335,7 +335,7 @@ impl Runtime for TmuxRuntime {
         let launch_file = self.launch_file(name);
         let spec = LaunchSpec {
             argv: config.argv.clone(),
-            env: config.env.clone(),
+            env: super::launch::marked_env(&config.env, &self.state_dir, name),
             work_dir: config.work_dir.clone(),
             exit_file: Some(self.exit_file(name)),
             clean_env: config.clean_env,
@@ -375,13 +375,21 @@ impl Runtime for TmuxRuntime {
 
     fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
         validate_name(name)?;
+        // What kept the session's mark: also processes that left its tree and group (a
+        // daemon the CLI started), and those that outlived a program that already exited.
+        let mut roots = procs::marked(&super::launch::mark(&self.state_dir, name));
+        let mut groups = Vec::new();
         if let Some(info) = self.info(name)?
             && info.alive
             && let Some(pid) = info.pid
         {
             // tmux makes the pane process a session and group leader: the group catches
             // children that left the tree (their parent died) but not the group.
-            procs::terminate(&[pid], &[pid], grace);
+            roots.push(pid);
+            groups.push(pid);
+        }
+        if !roots.is_empty() {
+            procs::terminate(&roots, &groups, grace);
         }
         self.run_allow_missing(&["kill-session", "-t", &target(name)])?;
         self.remove_files(name)
