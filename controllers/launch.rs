@@ -132,8 +132,8 @@ impl Launch {
     pub fn screen_rules(&self) -> ScreenRules {
         ScreenRules {
             ready_prefix: match &self.readiness {
-                Readiness::PromptPrefix(prefix) => Some(prefix.clone()),
-                _ => None,
+                Readiness::PromptPrefix(prefixes) => prefixes.clone(),
+                _ => Vec::new(),
             },
             busy_markers: self.busy_markers.clone(),
             dialogs: self.dialogs.clone(),
@@ -306,7 +306,7 @@ pub fn launches(
     }
     let pass_env = PassEnv::new(&provider.pass_env, &provider.strip_env);
     let readiness = match (&provider.ready_prompt_prefix, &provider.ready_delay) {
-        (Some(prefix), _) => Readiness::PromptPrefix(prefix.clone()),
+        (Some(prefix), _) => Readiness::PromptPrefix(prefix.all()),
         (None, Some(delay)) if !delay.get().is_zero() => Readiness::Delay(delay.get()),
         _ => Readiness::None,
     };

@@ -73,6 +73,9 @@ pub struct Context {
     pub seen_up: Mutex<BTreeSet<String>>,
     /// Sessions already reported as not ready within the startup timeout.
     pub reported_unready: Mutex<BTreeSet<String>>,
+    /// Dialogs answered (session, dialog) whose screen has not gone away since: not answered
+    /// again while they still show (a CLI takes a moment to act on the key).
+    pub answered_dialogs: Mutex<BTreeSet<(String, String)>>,
     /// The last failure of each agent's `scaleCheck` that was recorded as an event.
     pub failing_checks: Mutex<BTreeMap<String, String>>,
     /// Sessions already reported as belonging to no resource.
@@ -97,6 +100,7 @@ impl Context {
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             reported_unready: Mutex::default(),
+            answered_dialogs: Mutex::default(),
             failing_checks: Mutex::default(),
             reported_orphans: Mutex::default(),
             reported_worktrees: Mutex::default(),
@@ -1008,12 +1012,36 @@ fn watch_startup(
             return Ok(false);
         }
         let shown = ctx.runtime.screen(&launch.session)?;
-        match screen::read(&shown, &rules) {
+        let state = screen::read(&shown, &rules);
+        let showing = match &state {
+            ScreenState::Dialog { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        let pending = {
+            let mut answered = ctx.answered_dialogs.lock().unwrap_or_else(|e| e.into_inner());
+            answered.retain(|(s, d)| s != &launch.session || showing.as_ref() == Some(d));
+            showing.is_some_and(|d| answered.contains(&(launch.session.clone(), d)))
+        };
+        match state {
+            // Answered already; the CLI is still acting on it.
+            ScreenState::Dialog { .. } if pending => {}
             // Busy at start means it got through its start and took up its first turn.
-            ScreenState::Ready | ScreenState::Busy => return Ok(true),
+            ScreenState::Ready | ScreenState::Busy if rules.dialogs.is_empty() => return Ok(true),
+            ScreenState::Ready | ScreenState::Busy => {
+                // A CLI may draw its prompt and open a dialog over it a moment later (Codex
+                // does): ready only when a second look, a moment on, still finds no dialog.
+                std::thread::sleep(READY_SETTLE);
+                let again = ctx.runtime.screen(&launch.session)?;
+                if matches!(screen::read(&again, &rules), ScreenState::Ready | ScreenState::Busy) {
+                    return Ok(true);
+                }
+            }
             ScreenState::Dialog { name, choose, step } => match step {
                 DialogStep::Move(key, times) => {
-                    ctx.runtime.send_keys(&launch.session, key, times)?
+                    if !press(ctx, &launch.session, key, times)? {
+                        return Ok(false);
+                    }
+                    wait_for_change(ctx, &launch.session, &shown)?;
                 }
                 DialogStep::Confirm => {
                     let answered =
@@ -1028,6 +1056,12 @@ fn watch_startup(
                     }
                     let answered = format!("{answered} {name}");
                     ctx.runtime.set_meta(&launch.session, meta::DIALOGS, answered.trim())?;
+                    ctx.answered_dialogs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((launch.session.clone(), name.clone()));
+                    // Never press again on the screen this Enter answered.
+                    wait_for_change(ctx, &launch.session, &shown)?;
                     ctx.emit(
                         "session.dialog",
                         "DialogAnswered",
@@ -1049,6 +1083,22 @@ fn watch_startup(
     }
 }
 
+/// How long gc waits for a CLI to redraw after it pressed keys on a dialog.
+const KEY_SETTLE: Duration = Duration::from_secs(3);
+
+/// Waits until `session`'s screen differs from `before` (at most [`KEY_SETTLE`]): keys just
+/// pressed are acted on before the screen is read again.
+fn wait_for_change(ctx: &Context, session: &str, before: &str) -> Result<(), ReconcileError> {
+    let deadline = std::time::Instant::now() + KEY_SETTLE;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        if ctx.runtime.screen(session)? != before || !ctx.runtime.is_running(session)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Presses `key` in `session`; `false` when its runtime cannot press keys (the session then
 /// waits for a person, and ends up `Blocked`).
 fn press(
@@ -1063,6 +1113,9 @@ fn press(
         Err(e) => Err(e.into()),
     }
 }
+
+/// How long a starting session with declared dialogs must keep showing ready before it counts.
+const READY_SETTLE: Duration = Duration::from_millis(600);
 
 /// How often a starting session's screen is read while gc waits on it.
 const DIALOG_POLL: Duration = Duration::from_millis(150);

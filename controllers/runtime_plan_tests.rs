@@ -33,7 +33,7 @@ fn stored(d: &DesiredObject) -> StoredObject {
 fn city_files(agents: &[DesiredObject]) -> Vec<DesiredObject> {
     let mut out = vec![
         desired(Kind::City, "town", json!({"defaultProvider": "cli"})),
-        desired(Kind::Provider, "cli", json!({"command": "agent-cli"})),
+        desired(Kind::Provider, "cli", json!({"command": "sh"})),
     ];
     out.extend(agents.iter().cloned());
     out
@@ -256,4 +256,27 @@ fn agents_of_a_rig_the_rig_controller_will_prepare_start_after_it() {
     let (gate, first) = start_gate_after_rigs(&model, "c");
     assert_eq!(gate.unwrap_err().reason, "RigPathMissing", "nobody creates a path without a repo");
     assert_eq!(first, None);
+}
+
+#[test]
+fn an_agent_whose_cli_is_not_installed_waits_with_a_condition_saying_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = applied(&city_files(&[
+        desired(
+            Kind::Provider,
+            "missing",
+            json!({"command": "no-such-agent-cli-here", "install": "npm install -g no-such-cli"}),
+        ),
+        agent("a", json!({"provider": "missing"})),
+    ]))
+    .model;
+    model.dir = dir.path().to_path_buf();
+    let block = crate::controllers::reconcile::start_gate(&model, "a").unwrap_err();
+    assert_eq!(block.reason, "CommandNotFound");
+    assert!(
+        block.message.contains("`no-such-agent-cli-here` is not installed"),
+        "{}",
+        block.message
+    );
+    assert!(block.message.contains("npm install -g no-such-cli"), "{}", block.message);
 }

@@ -23,7 +23,7 @@ fn provider(name: &str) -> ProviderSpec {
 
 fn rules(spec: &ProviderSpec) -> ScreenRules {
     ScreenRules {
-        ready_prefix: spec.ready_prompt_prefix.clone(),
+        ready_prefix: spec.ready_prompt_prefix.as_ref().map(|p| p.all()).unwrap_or_default(),
         busy_markers: spec.busy_markers.clone(),
         dialogs: spec.dialogs.clone(),
     }

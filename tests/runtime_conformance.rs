@@ -615,7 +615,7 @@ fn wait_ready_sees_the_prompt_or_times_out(h: &dyn Harness) {
     );
     rt.start(&s.config("ready", vec![script])).unwrap();
     wait_output(&*rt, "ready", "loading");
-    let prefix = Readiness::PromptPrefix("> ready".to_owned());
+    let prefix = Readiness::PromptPrefix(vec!["> ready".to_owned()]);
     assert!(!rt.wait_ready("ready", &prefix, Duration::from_millis(300)).unwrap(), "not yet");
     fs::write(&go, "").unwrap();
     assert!(rt.wait_ready("ready", &prefix, PATIENCE).unwrap());

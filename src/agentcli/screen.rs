@@ -14,8 +14,9 @@ const FRAME: &[char] = &['│', '┃', '║', '╎', '┆', '|'];
 /// What gc looks for on a session's screen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScreenRules {
-    /// A line starting with this means ready for input (Provider `readyPromptPrefix`).
-    pub ready_prefix: Option<String>,
+    /// A line starting with one of these means ready for input (Provider
+    /// `readyPromptPrefix`).
+    pub ready_prefix: Vec<String>,
     /// Text present only while the agent works (Provider `busyMarkers`).
     pub busy_markers: Vec<String>,
     /// Dialogs and the option to choose on each (Provider `dialogs`).
@@ -80,38 +81,54 @@ pub enum ScreenState {
 /// Reads `screen` (the visible terminal, top to bottom) by `rules`: a declared dialog first,
 /// then busy markers, then the ready prompt.
 pub fn read(screen: &str, rules: &ScreenRules) -> ScreenState {
+    let prompt = prompt_line(screen, &rules.ready_prefix);
+    let lines: Vec<&str> = screen.lines().collect();
     for dialog in &rules.dialogs {
-        if screen.contains(&dialog.matches) {
-            return ScreenState::Dialog {
-                name: dialog.name.clone(),
-                choose: dialog.choose.clone(),
-                step: choose(screen, &dialog.choose),
-            };
+        let Some(at) = lines.iter().rposition(|line| line.contains(&dialog.matches)) else {
+            continue;
+        };
+        // Where the dialog ends: its wanted option, else the text that identifies it. An input
+        // prompt below that means the dialog was answered and the CLI went on beneath it (a
+        // prompt line on the option itself is the dialog's own cursor, as Codex draws it).
+        let end = lines.iter().rposition(|line| menu_line(line).text.starts_with(&dialog.choose));
+        if prompt.is_some_and(|p| p > end.unwrap_or(at).max(at)) {
+            continue;
         }
+        return ScreenState::Dialog {
+            name: dialog.name.clone(),
+            choose: dialog.choose.clone(),
+            step: choose(screen, &dialog.choose),
+        };
     }
     if rules.busy_markers.iter().any(|marker| screen.contains(marker.as_str())) {
         return ScreenState::Busy;
     }
-    match &rules.ready_prefix {
-        Some(prefix) if shows_prompt(screen, prefix) => ScreenState::Ready,
-        _ => ScreenState::Unknown,
+    if shows_prompt(screen, &rules.ready_prefix) {
+        ScreenState::Ready
+    } else {
+        ScreenState::Unknown
     }
 }
 
-/// Whether a line of `screen` starts with `prefix`, ignoring leading blanks and frame
-/// characters. Only ASCII spaces are blanks: a terminal drops trailing spaces, so the prefix
-/// is matched without its own, but a no-break space (Claude Code's `❯` + U+00A0 input line)
-/// is kept and must match.
-pub fn shows_prompt(screen: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches(' ');
-    if prefix.is_empty() {
-        return false;
-    }
-    screen.lines().any(|line| {
-        line.trim_start_matches(|c: char| c == ' ' || c == '\t' || FRAME.contains(&c))
-            .trim_start_matches(' ')
-            .starts_with(prefix)
-    })
+/// Whether a line of `screen` starts with one of `prefixes`, ignoring leading blanks and
+/// frame characters. Only ASCII spaces are blanks: a terminal drops trailing spaces, so a
+/// prefix is matched without its own, but a no-break space (Claude Code's `❯` + U+00A0 input
+/// line) is kept and must match.
+pub fn shows_prompt(screen: &str, prefixes: &[String]) -> bool {
+    prompt_line(screen, prefixes).is_some()
+}
+
+/// The index of the last line of `screen` that starts with one of `prefixes` (see
+/// [`shows_prompt`]).
+fn prompt_line(screen: &str, prefixes: &[String]) -> Option<usize> {
+    let prefixes: Vec<&str> =
+        prefixes.iter().map(|p| p.trim_end_matches(' ')).filter(|p| !p.is_empty()).collect();
+    // A numbered menu option is never an input line (Codex's cursor `›` is its prompt too).
+    let starts_one = |line: &str| {
+        let line = line.trim_start_matches(|c: char| c == ' ' || c == '\t' || FRAME.contains(&c));
+        prefixes.iter().any(|prefix| line.starts_with(prefix)) && menu_line(line).number.is_none()
+    };
+    screen.lines().enumerate().filter(|(_, line)| starts_one(line)).last().map(|(i, _)| i)
 }
 
 /// One line of a menu as gc reads it.
@@ -260,7 +277,7 @@ mod tests {
     #[test]
     fn the_screen_is_read_dialog_first_then_busy_then_ready() {
         let rules = ScreenRules {
-            ready_prefix: Some("❯\u{a0}".into()),
+            ready_prefix: vec!["❯\u{a0}".into()],
             busy_markers: vec!["esc to interrupt".into()],
             dialogs: vec![dialog("Quick safety check", "Yes, I trust this folder")],
         };
@@ -277,8 +294,17 @@ mod tests {
             ScreenState::Unknown,
             "a submitted prompt has an ordinary space: not the input line"
         );
-        let gemini = ScreenRules { ready_prefix: Some("> ".into()), ..ScreenRules::default() };
+        let gemini = ScreenRules {
+            ready_prefix: vec!["> ".into(), "* ".into()],
+            dialogs: vec![dialog("Do you trust the files", "Trust folder")],
+            ..ScreenRules::default()
+        };
         assert_eq!(read(" >   Type your message or @path/to/file", &gemini), ScreenState::Ready);
+        assert_eq!(read(" *   Type your message or @path/to/file", &gemini), ScreenState::Ready);
+        let restarted = "│ Do you trust the files in this folder? │\n│ ● 1. Trust folder (w) │\n\
+                         Gemini CLI is restarting to apply the trust changes...\n\
+                         *   Type your message or @path/to/file";
+        assert_eq!(read(restarted, &gemini), ScreenState::Ready, "an answered dialog above");
     }
 
     #[test]

@@ -53,11 +53,11 @@ pub struct ProviderSpec {
     /// file name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process_names: Vec<String>,
-    /// The session is ready for input once a line of its screen starts with this (leading
-    /// blanks ignored; a no-break space is not a blank: Claude Code's input line is `❯`
-    /// followed by U+00A0). Default: none (use `readyDelay`).
+    /// The session is ready for input once a line of its screen starts with this, or with
+    /// one of a list of these (leading blanks ignored; a no-break space is not a blank: Claude
+    /// Code's input line is `❯` followed by U+00A0). Default: none (use `readyDelay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready_prompt_prefix: Option<String>,
+    pub ready_prompt_prefix: Option<Prefixes>,
     /// Without `readyPromptPrefix`, the session counts as ready this long after start.
     /// Default: `0s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +97,32 @@ pub struct ProviderSpec {
     /// (every start is a new conversation the CLI names itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationSpec>,
+}
+
+/// One text, or several of which any will do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Prefixes {
+    /// One.
+    One(String),
+    /// Any of these.
+    Any(Vec<String>),
+}
+
+impl Prefixes {
+    /// Every alternative.
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            Prefixes::One(one) => vec![one.clone()],
+            Prefixes::Any(any) => any.clone(),
+        }
+    }
+}
+
+impl From<&str> for Prefixes {
+    fn from(one: &str) -> Self {
+        Prefixes::One(one.to_owned())
+    }
 }
 
 /// Ways to hand a prompt to an agent CLI.

@@ -724,7 +724,7 @@ pub(super) fn set_launch_key(
             Ok("promptFlag")
         }
         "ready_prompt_prefix" => {
-            spec.ready_prompt_prefix = text;
+            spec.ready_prompt_prefix = text.map(crate::api::provider::Prefixes::One);
             Ok("readyPromptPrefix")
         }
         "ready_delay_ms" => match s.value.as_u64() {

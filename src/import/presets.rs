@@ -270,7 +270,7 @@ fn translate(f: &Facts) -> Preset {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
         process_names: strings(f.process_names),
-        ready_prompt_prefix: f.ready_prompt_prefix.map(str::to_owned),
+        ready_prompt_prefix: f.ready_prompt_prefix.map(Into::into),
         ready_delay: Some(Duration(std::time::Duration::from_millis(delay_ms))),
         prompt_mode: f.prompt_mode,
         prompt_flag: f.prompt_flag.map(str::to_owned),
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(s.command, "claude");
         assert_eq!(s.args, ["--dangerously-skip-permissions", "--effort", "max"]);
         assert_eq!(s.prompt_mode, PromptMode::Arg);
-        assert_eq!(s.ready_prompt_prefix.as_deref(), Some("❯ "));
+        assert_eq!(s.ready_prompt_prefix, Some("❯ ".into()));
         assert_eq!(s.ready_delay.unwrap().get(), std::time::Duration::from_secs(10));
         assert_eq!(s.process_names, ["node", "claude"]);
         assert!(s.env.is_empty());

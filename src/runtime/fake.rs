@@ -304,7 +304,7 @@ mod tests {
         let fake = FakeRuntime::new();
         fake.start(&config("a")).unwrap();
         fake.push_output("a", "loading\n  > ready\n");
-        let ready = super::super::Readiness::PromptPrefix(">".into());
+        let ready = super::super::Readiness::PromptPrefix(vec![">".into()]);
         assert!(fake.wait_ready("a", &ready, Duration::from_secs(1)).unwrap());
     }
 }

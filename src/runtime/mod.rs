@@ -77,9 +77,9 @@ pub enum Readiness {
     None,
     /// Ready after this long (as long as it still runs then).
     Delay(Duration),
-    /// Ready when a line of its output starts with this text (leading blanks ignored), e.g.
-    /// the `❯` of an agent's input prompt.
-    PromptPrefix(String),
+    /// Ready when a line of its output starts with one of these texts (leading blanks
+    /// ignored), e.g. the `❯` of an agent's input prompt.
+    PromptPrefix(Vec<String>),
 }
 
 /// Errors of runtime operations.
