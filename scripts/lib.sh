@@ -20,3 +20,46 @@ ensure_tmux() {
     exit 2
   fi
 }
+
+# The agent CLIs the end-to-end tests run, pinned to the versions their facts were checked on.
+AGENT_CLIS=(
+  "@anthropic-ai/claude-code@2.1.332"
+  "@openai/codex@0.171.0"
+  "@google/gemini-cli@0.61.0"
+)
+
+# Installs the pinned agent CLIs into target/agent-clis (npm; Node.js is installed when
+# missing) and exports GC_TEST_CLAUDE, GC_TEST_CODEX and GC_TEST_GEMINI for the tests, with
+# GC_TEST_REQUIRE_AGENT_CLIS=1 so a missing one fails them rather than skipping.
+ensure_agent_clis() {
+  local dir="$PWD/target/agent-clis"
+  local want have
+  want=$(printf '%s\n' "${AGENT_CLIS[@]}")
+  have=$(cat "$dir/.installed" 2>/dev/null || true)
+  if [ "$want" != "$have" ] || [ ! -x "$dir/node_modules/.bin/claude" ]; then
+    if ! need_cmd npm; then
+      echo "==> installing Node.js and npm"
+      local sudo=""
+      if [ "$(id -u)" != 0 ] && need_cmd sudo; then sudo="sudo"; fi
+      if need_cmd apt-get; then
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq nodejs npm
+      elif need_cmd brew; then
+        brew install node
+      fi
+    fi
+    if ! need_cmd npm; then
+      echo "npm is required to install the agent CLIs the tests run; install Node.js" >&2
+      exit 2
+    fi
+    echo "==> installing agent CLIs: ${AGENT_CLIS[*]}"
+    mkdir -p "$dir"
+    # An auto-updating CLI must not replace the pinned version while the tests run.
+    DISABLE_AUTOUPDATER=1 npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+      "${AGENT_CLIS[@]}"
+    printf '%s\n' "$want" > "$dir/.installed"
+  fi
+  export GC_TEST_CLAUDE="$dir/node_modules/.bin/claude"
+  export GC_TEST_CODEX="$dir/node_modules/.bin/codex"
+  export GC_TEST_GEMINI="$dir/node_modules/.bin/gemini"
+  export GC_TEST_REQUIRE_AGENT_CLIS=1
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints, and all tests (unit, CLI end to end, property).
+# Runs every check CI runs: formatting, lints, and all tests (unit, CLI end to end, real agent
+# CLIs, property).
 # Installs what the tests need when it is missing, so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ fi
 
 # The runtime and controller tests drive a real tmux (each on a private socket).
 ensure_tmux
+# The end-to-end tests drive the real Claude Code, Codex and Gemini CLIs (pinned versions).
+ensure_agent_clis
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

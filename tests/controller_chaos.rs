@@ -326,7 +326,7 @@ kind: Provider
 metadata:
   name: fake
 spec:
-  command: fake-agent
+  command: sh  # the fake runtime runs nothing, but gc starts no session whose CLI is missing
 ";
 
 fn agent_yaml(def: &AgentDef, desired: Desired) -> String {

@@ -18,7 +18,7 @@ fn sample_files() -> Vec<(String, String, Format)> {
             files.push((entry.display().to_string(), text, format));
         }
     }
-    assert!(files.len() >= 10, "the sample city should have at least 10 resource files");
+    assert!(files.len() >= 9, "the sample city should have at least 9 resource files");
     files
 }
 

@@ -22,7 +22,7 @@ kind: Provider
 metadata:
   name: cli
 spec:
-  command: agent-cli
+  command: sh  # the fake runtime runs nothing, but gc starts no session whose CLI is missing
 ---
 apiVersion: gascity.dev/v1alpha1
 kind: Agent

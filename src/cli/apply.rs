@@ -93,7 +93,7 @@ fn first_use(city_dir: &std::path::Path) {
     {
         match crate::beads::layout::init(&dir, &config) {
             Ok(()) => {
-                println!("city bead store created in {} (prefix {})", dir.display(), config.prefix)
+                eprintln!("city bead store created in {} (prefix {})", dir.display(), config.prefix)
             }
             Err(e) => {
                 eprintln!("warning: cannot create the city's bead store in {}: {e}", dir.display())

@@ -91,6 +91,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             }
         }
     }
+    if kind == crate::api::Kind::Agent {
+        out.push_str(&sessions_section(&city_dir, &name, status.as_ref()));
+    }
     let mut events = Vec::new();
     crate::events::scan_back(&city_dir, |e| {
         if e.is_about(kind, &name) {
@@ -117,6 +120,74 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the agent's sessions run with: command line and environment, secrets masked — as each
+/// running session was started (its launch file), or for an agent with none running, as
+/// `gc start` from this shell would start it.
+fn sessions_section(city_dir: &std::path::Path, agent: &str, status: Option<&Value>) -> String {
+    use crate::runtime::launch::LaunchSpec;
+    let mut out = String::new();
+    let names: Vec<String> = status
+        .and_then(|s| s.get("sessions"))
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter().filter_map(|r| r.get("name")?.as_str().map(str::to_owned)).collect()
+        })
+        .unwrap_or_default();
+    let sessions = crate::runtime::tmux::default_state_dir(city_dir);
+    let mut shown = false;
+    for name in names {
+        let Ok(text) = std::fs::read(sessions.join(format!("{name}.launch"))) else { continue };
+        let Ok(spec) = serde_json::from_slice::<LaunchSpec>(&text) else { continue };
+        let _ = writeln!(out, "Session {name}:");
+        out.push_str(&launch_lines(&spec.argv, &spec.env));
+        shown = true;
+    }
+    if shown {
+        return out;
+    }
+    let store = Store::new(city_dir);
+    let Ok(model) = crate::controllers::model::CityModel::load(city_dir, &store) else {
+        return out;
+    };
+    let members = [1];
+    if let Ok(launches) = crate::controllers::launch::launches(&model, agent, &members)
+        && let Some(launch) = launches.first()
+    {
+        let env = crate::agentcli::env::build(&launch.env, &launch.pass_env, std::env::vars());
+        let config = launch.config(&model.city_name(), "<time>", &[], Default::default());
+        let _ = writeln!(
+            out,
+            "Session {} (not running; as `gc start` from this shell starts it):",
+            launch.session
+        );
+        out.push_str(&launch_lines(&config.argv, &env));
+    }
+    out
+}
+
+/// A command line (long arguments cut) and an environment (secrets masked), indented.
+fn launch_lines(argv: &[String], env: &std::collections::BTreeMap<String, String>) -> String {
+    let cut = |arg: &String| {
+        let line = arg.lines().next().unwrap_or_default();
+        if line.chars().count() > 60 || arg.contains('\n') {
+            format!("{}…", line.chars().take(60).collect::<String>())
+        } else {
+            arg.clone()
+        }
+    };
+    let words: Vec<String> = argv.iter().map(cut).map(|a| shell_word(&a)).collect();
+    let mut out = format!("  Command:  {}\n  Environment:\n", words.join(" "));
+    for (name, value) in env {
+        out.push_str(&format!("    {name}={}\n", crate::agentcli::env::shown(name, value)));
+    }
+    out
+}
+
+/// `word` quoted for a shell when it needs it (for people reading a command line).
+fn shell_word(word: &str) -> String {
+    shlex::try_quote(word).map(|q| q.into_owned()).unwrap_or_else(|_| word.to_owned())
 }
 
 fn indent(text: &str) -> String {
