@@ -930,7 +930,7 @@ fn await_ready(
     if !ready {
         let timeout = model.city_spec().session.startup_timeout.get();
         let Some(info) = session_info(ctx, &launch.session)? else { return Ok(None) };
-        let age = info.created.map_or(Duration::ZERO, |c| since_now(c));
+        let age = info.created.map_or(Duration::ZERO, since_now);
         if age <= timeout || !info.alive {
             return Ok(Some(READY_RECHECK));
         }

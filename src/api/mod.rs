@@ -138,6 +138,9 @@ pub struct Object<S> {
 
 /// Any resource, typed by kind.
 #[derive(Clone, Debug, PartialEq)]
+// A Provider spec is large (a CLI's whole recipe); resources are made once per document read,
+// so boxing each variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Resource {
     /// A `City`.
     City(Object<CitySpec>),
