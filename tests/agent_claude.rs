@@ -3,11 +3,14 @@
 //! Claude really runs. A city made by `gc init --provider claude` starts with no human: no
 //! dialog, no login; the SessionStart hook hands the agent its prompt and work; the agent
 //! claims and closes its bead with its own `bd` calls; the Stop hook sends it on to the next
-//! one; nothing of the shell that ran `gc start` leaks into the session; nothing is left
-//! running afterwards. Skipped when no `claude` is found (see `common/agent_clis.rs`).
+//! one; nothing of the shell that ran `gc start` leaks into the session; a crash resumes the
+//! conversation gc named; nothing is left running afterwards. Skipped when no `claude` is
+//! found (see `common/agent_clis.rs`).
 
 #[path = "common/agent_clis.rs"]
 mod agent_clis;
+#[path = "common/cli_city.rs"]
+mod cli_city;
 #[path = "common/messages_standin.rs"]
 mod messages_standin;
 #[path = "common/tmux.rs"]
@@ -16,94 +19,46 @@ mod tmux_city;
 use std::process::Command;
 use std::time::Duration;
 
+use cli_city::CliCity;
 use messages_standin::Standin;
 use serde_json::Value;
-use tmux_city::{TmuxCity, wait_until};
+use tmux_city::wait_until;
 
-/// Kills whatever still mentions the city's directory when the test ends (also on failure).
-struct Reaper(String);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for line in agent_clis::processes_mentioning(&self.0) {
-            if let Some(pid) = line.split_whitespace().next() {
-                let _ = Command::new("kill").args(["-9", pid]).output();
-            }
-        }
-    }
-}
-
-/// `gc init --provider claude` into a fresh city on its own tmux socket, trimmed to the mayor
-/// and a worker pool of one (so which session works which bead is certain).
-fn claude_city() -> TmuxCity {
-    let city = TmuxCity::new("claude");
-    let path = city.path();
-    city.run(&["init", path.to_str().unwrap(), "--provider", "claude", "--name", "town"]);
-    let edit = |file: &str, from: &str, to: &str| {
-        let full = path.join(file);
-        let text = std::fs::read_to_string(&full).unwrap();
-        assert!(text.contains(from), "{file} changed shape: no {from:?}");
-        std::fs::write(&full, text.replacen(from, to, 1)).unwrap();
-    };
-    edit(
-        "city.yaml",
-        "    backend: tmux\n",
-        &format!("    backend: tmux\n    socket: {}\n", city.socket),
-    );
-    edit("agents/worker.yaml", "    max: 3\n", "    max: 1\n");
-    std::fs::remove_file(path.join("agents/reviewer.toml")).unwrap();
-    std::fs::remove_file(path.join("orders/nightly-patrol.yaml")).unwrap();
-    city
-}
-
-fn bead(city: &TmuxCity, id: &str) -> Value {
+fn bead(city: &CliCity, id: &str) -> Value {
     let out = city
+        .city
         .gc()
         .args(["bd", "show", id, "--json"])
-        .current_dir(city.path().join("rigs/demo-repo"))
+        .current_dir(city.city.path().join("rigs/demo-repo"))
         .output()
         .unwrap();
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     shown.get(0).cloned().unwrap_or(shown)
 }
 
-fn sling(city: &TmuxCity, text: &str, extra: &[&str]) -> String {
+fn sling(city: &CliCity, text: &str, extra: &[&str]) -> String {
     let mut args = vec!["sling", "worker", text, "--json"];
     args.extend_from_slice(extra);
     let out = city.run(&args);
     let slung: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("gc sling --json: {e}: {}", String::from_utf8_lossy(&out.stdout))
     });
-    slung["id"].as_str().or(slung["bead"]["id"].as_str()).expect("a bead id").to_owned()
+    slung["id"].as_str().expect("a bead id").to_owned()
 }
 
 #[test]
 fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
     let Some(claude) = agent_clis::find("claude") else { return };
     let standin = Standin::bead_worker();
-    let city = claude_city();
-    let _reaper = Reaper(city.path().to_string_lossy().into_owned());
-    let gc = |args: &[&str]| {
-        let out = city
-            .gc()
-            .args(args)
-            .env("PATH", agent_clis::path_with(&claude))
-            .env("ANTHROPIC_BASE_URL", standin.base_url())
-            .env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij")
-            // What a shell inside another agent carries; none of it may reach a session.
-            .env("CLAUDECODE", "1")
-            .env("CLAUDE_CODE_ENTRYPOINT", "cli")
-            .env("NODE_OPTIONS", "--max-old-space-size=64")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "gc {args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
+    // A pool of one worker, so which session works which bead is certain.
+    let city = CliCity::new("claude", &claude)
+        .with_env("ANTHROPIC_BASE_URL", &standin.base_url())
+        .with_env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij")
+        // What a shell inside another agent carries; none of it may reach a session.
+        .with_env("CLAUDECODE", "1")
+        .with_env("CLAUDE_CODE_ENTRYPOINT", "cli")
+        .with_env("NODE_OPTIONS", "--max-old-space-size=64");
+    let gc = |args: &[&str]| city.run(args);
     gc(&["apply"]);
     // Work slung before the agent runs reaches it through its SessionStart hook; the next
     // through its Stop hook: no nudge either time.
@@ -128,10 +83,10 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
         ))
     };
     assert!(sent_on(&first) || sent_on(&second), "one bead came through the Stop hook");
-    assert!(city.events("session.dialog").is_empty(), "seeding left no dialog to answer");
+    assert!(city.city.events("session.dialog").is_empty(), "seeding left no dialog to answer");
 
     // The session's environment was built, not inherited.
-    let status = city.status("agents", "worker");
+    let status = city.worker();
     let pane = status["sessions"][0]["pid"].as_u64().expect("the worker's pane pid") as u32;
     let claude_pid = agent_clis::descendant(pane, "claude").expect("claude runs in the session");
     let env = agent_clis::environ(claude_pid);
@@ -152,9 +107,30 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
         bead(&city, &third)["status"] == "closed"
     });
 
-    gc(&["stop"]);
-    let city_dir = city.path().to_string_lossy().into_owned();
-    wait_until("every process of the city gone", Duration::from_secs(10), || {
-        agent_clis::processes_mentioning(&city_dir).is_empty()
+    // A crash resumes the conversation: the restarted Claude sends what was said before.
+    let before = standin.requests().len();
+    Command::new("kill").args(["-9", &claude_pid.to_string()]).output().unwrap();
+    wait_until("the worker restarted after its crash", Duration::from_secs(30), || {
+        city.city.events("session.started").iter().any(|e| e["reason"] == "Restarted")
     });
+    let restarted = city.city.events("session.started");
+    let restart = restarted.iter().find(|e| e["reason"] == "Restarted").unwrap();
+    let first_start = &restarted
+        .iter()
+        .find(|e| e["payload"]["session"] == "gc-town-worker-1")
+        .unwrap()["payload"]["conversation"];
+    let id = first_start.as_str().unwrap().strip_prefix("new ").expect("a conversation gc named");
+    assert_eq!(restart["payload"]["conversation"], format!("resume {id}"));
+    wait_until("a request of the resumed conversation", Duration::from_secs(30), || {
+        standin.requests()[before..].iter().any(|r| {
+            let text = r.to_string();
+            let earlier =
+                [&first, &second].iter().any(|id| text.contains(&format!("Closed {id}.")));
+            earlier
+                && r["tools"].as_array().is_some_and(|t| !t.is_empty())
+                && r["tools"].as_array().is_some_and(|t| !t.is_empty())
+        })
+    });
+
+    city.stop();
 }

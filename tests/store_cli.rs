@@ -442,3 +442,36 @@ fn named_files_are_checked_against_the_city_as_applied() {
         .code(1)
         .stderr(contains("already used by rig `my-app`"));
 }
+
+/// The first hour of a hand-written city: after `gc apply` its bead store exists (no
+/// controller has run yet), and a provider whose CLI is not installed is said, with how to
+/// install it.
+#[test]
+fn apply_makes_the_city_store_and_says_which_cli_is_missing() {
+    let city = new_city();
+    let before = city.gc().args(["bd", "create", "Too early"]).output().unwrap();
+    assert!(!before.status.success(), "no store before the first apply");
+    city.write(
+        "providers/claude.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: claude\nspec:\n  \
+         command: no-such-agent-cli\n  install: npm install -g no-such-agent-cli\n",
+    );
+    city.write(
+        "agents/coder.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: coder\nspec:\n  \
+         provider: claude\n",
+    );
+    let out = city.run(&["apply"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("city bead store created"), "{stderr}");
+    assert!(
+        stderr.contains("provider `claude`: `no-such-agent-cli` is not installed")
+            && stderr.contains("npm install -g no-such-agent-cli"),
+        "{stderr}"
+    );
+    city.gc().args(["bd", "create", "First bead"]).assert().success();
+    let status = city.gc().arg("status").output().unwrap();
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("npm install -g no-such-agent-cli"), "{shown}");
+}
