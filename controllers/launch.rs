@@ -77,6 +77,8 @@ pub struct Launch {
     pub readiness: Readiness,
     /// Text on screen while the agent works (not ready then).
     pub busy_markers: Vec<String>,
+    /// Names of the CLI's processes; ready only once one runs in the session.
+    pub process_names: Vec<String>,
     /// Dialogs that may appear at start and the option to choose.
     pub dialogs: Vec<DialogSpec>,
     /// The directory gc owns for the CLI's state (`.gc/homes/<session>`) and what goes in it.
@@ -405,6 +407,7 @@ pub fn launches(
                 pass_env: pass_env.clone(),
                 readiness: readiness.clone(),
                 busy_markers: provider.busy_markers.clone(),
+                process_names: provider.process_names.clone(),
                 dialogs: provider.dialogs.clone(),
                 home,
                 hooks,
@@ -585,6 +588,80 @@ mod tests {
         let mut prompt = base;
         prompt.prompt = Some(PromptSpec { template: None, inline: Some("Bye".into()) });
         assert_ne!(fingerprint(prompt), before);
+    }
+
+    #[test]
+    fn a_cli_provider_shapes_the_command_environment_and_home() {
+        use crate::api::agent::AgentSpec;
+        use crate::api::provider::{HomeSpec, HookEvents, HooksSpec, PermissionMode, ProviderSpec};
+        use crate::controllers::model::Applied;
+        let provider = ProviderSpec {
+            command: "claude".into(),
+            env: BTreeMap::from([("DISABLE_AUTOUPDATER".into(), "1".into())]),
+            env_as_root: BTreeMap::from([("IS_SANDBOX".into(), "1".into())]),
+            pass_env: vec!["ANTHROPIC_*".into()],
+            permission_modes: BTreeMap::from([
+                (PermissionMode::Autonomous, vec!["--dangerously-skip-permissions".into()]),
+                (PermissionMode::Plan, vec!["--permission-mode".into(), "plan".into()]),
+            ]),
+            home: Some(HomeSpec { env: "CLAUDE_CONFIG_DIR".into(), ..HomeSpec::default() }),
+            hooks: Some(HooksSpec {
+                file: "gc-settings.json".into(),
+                args: vec!["--settings".into(), "{{ hooks_file }}".into()],
+                events: HookEvents { session_start: Some("SessionStart".into()), stop: None },
+                ..HooksSpec::default()
+            }),
+            ..ProviderSpec::default()
+        };
+        fn applied<S>(name: &str, spec: S) -> Applied<S> {
+            Applied { name: name.into(), generation: 1, uid: "u".into(), spec }
+        }
+        let model = |mode: PermissionMode, as_root: bool| {
+            let mut model = CityModel { dir: "/c".into(), as_root, ..CityModel::default() };
+            model.providers.insert("claude".into(), applied("claude", provider.clone()));
+            let agent = AgentSpec {
+                provider: Some("claude".into()),
+                permission_mode: mode,
+                args: vec!["--model".into(), "x".into()],
+                ..AgentSpec::default()
+            };
+            model.agents.insert("solo".into(), applied("solo", agent));
+            model
+        };
+        let launch =
+            launches(&model(PermissionMode::Autonomous, true), "solo", &[]).unwrap().remove(0);
+        assert_eq!(
+            launch.program,
+            [
+                "claude",
+                "--dangerously-skip-permissions",
+                "--settings",
+                "/c/.gc/homes/gc-c-solo/gc-settings.json",
+                "--model",
+                "x"
+            ]
+        );
+        assert_eq!(launch.env["CLAUDE_CONFIG_DIR"], "/c/.gc/homes/gc-c-solo");
+        assert_eq!(launch.env["IS_SANDBOX"], "1");
+        assert!(
+            launch.pass_env.passes("ANTHROPIC_API_KEY") && !launch.pass_env.passes("CLAUDECODE")
+        );
+        assert!(launch.primes_by_hook());
+        let config =
+            launch.config("c", "now", &["--session-id".into(), "u1".into()], BTreeMap::new());
+        assert_eq!(&config.argv[6..8], ["--session-id", "u1"], "conversation before the prompt");
+        assert!(
+            config.argv[8].starts_with("[c] solo • now\n\nYour instructions"),
+            "{:?}",
+            config.argv
+        );
+        let not_root =
+            launches(&model(PermissionMode::Autonomous, false), "solo", &[]).unwrap().remove(0);
+        assert!(!not_root.env.contains_key("IS_SANDBOX"));
+        let plan = launches(&model(PermissionMode::Plan, false), "solo", &[]).unwrap().remove(0);
+        assert_eq!(&plan.program[1..3], ["--permission-mode", "plan"]);
+        let err = launches(&model(PermissionMode::Ask, false), "solo", &[]).unwrap_err();
+        assert!(matches!(err, LaunchError::PermissionMode { mode: "ask", .. }), "{err}");
     }
 
     #[test]

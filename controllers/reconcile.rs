@@ -1012,7 +1012,11 @@ fn watch_startup(
             return Ok(false);
         }
         let shown = ctx.runtime.screen(&launch.session)?;
-        let state = screen::read(&shown, &rules);
+        let state = match cli_process_up(ctx, launch)? {
+            true => screen::read(&shown, &rules),
+            // A wrapper still starting the CLI: whatever it shows is not the CLI's prompt.
+            false => ScreenState::Unknown,
+        };
         let showing = match &state {
             ScreenState::Dialog { name, .. } => Some(name.clone()),
             _ => None,
@@ -1112,6 +1116,16 @@ fn press(
         Err(crate::runtime::RuntimeError::Unsupported(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether one of the Provider's `processNames` runs in the session (always, when it names
+/// none).
+fn cli_process_up(ctx: &Context, launch: &Launch) -> Result<bool, ReconcileError> {
+    if launch.process_names.is_empty() {
+        return Ok(true);
+    }
+    let pid = session_info(ctx, &launch.session)?.and_then(|s| s.pid);
+    Ok(pid.is_some_and(|pid| crate::runtime::runs_named(pid, &launch.process_names)))
 }
 
 /// How long a starting session with declared dialogs must keep showing ready before it counts.

@@ -49,8 +49,9 @@ pub struct ProviderSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("items" = {"type": "string", "pattern": ENV_PATTERN}))]
     pub strip_env: Vec<String>,
-    /// Process names that show the agent is alive inside its session. Default: the command's
-    /// file name.
+    /// Names of the CLI's processes (`claude`; `node` for a CLI run by Node.js): a starting
+    /// session counts as ready only once one of them runs in it, so a wrapper's own output
+    /// is not taken for the CLI's prompt. Default: none (not checked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process_names: Vec<String>,
     /// The session is ready for input once a line of its screen starts with this, or with

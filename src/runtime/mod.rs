@@ -9,6 +9,7 @@
 pub mod fake;
 pub mod launch;
 mod procs;
+pub use procs::runs_named;
 pub mod subprocess;
 pub mod tmux;
 

@@ -143,6 +143,20 @@ fn signal_until_gone(
     }
 }
 
+/// Whether `root` or a live descendant of it has one of `names` as its command name (as
+/// `/proc/<pid>/comm` holds it: cut to 15 bytes, so longer names compare by their start).
+pub fn runs_named(root: u32, names: &[String]) -> bool {
+    let Some(start) = stat(root).map(|s| s.start_time) else { return false };
+    tree(&[(root, start)], &[]).into_iter().any(|(pid, _)| {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim_end_matches('\n');
+        !comm.is_empty()
+            && names.iter().any(|name| {
+                name.as_bytes().starts_with(comm.as_bytes()) && (comm.len() >= 15 || name == comm)
+            })
+    })
+}
+
 /// Live processes whose environment holds exactly the entry `entry` (`NAME=value`): a
 /// session's processes, also those that left its tree and its process group (a daemon a CLI
 /// started, reparented to init), as long as they kept the environment they were given.
@@ -196,6 +210,17 @@ mod tests {
         let _ = child.wait();
         assert_eq!(found, [child.id()]);
         assert!(marked(&format!("{mark}x")).is_empty(), "exact entries only");
+    }
+
+    #[test]
+    fn a_process_is_found_by_its_name_below_a_root() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let me = std::process::id();
+        let found = runs_named(me, &["sleep".to_owned()]);
+        let not_found = runs_named(me, &["no-such-name".to_owned()]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found && !not_found);
     }
 
     #[test]

@@ -207,6 +207,25 @@ mod tests {
     }
 
     #[test]
+    fn a_work_query_counts_what_it_finds_and_the_members_work_in_progress() {
+        let (_dir, store) = store();
+        let labelled = |title: &str| NewBead {
+            title: title.into(),
+            labels: vec!["frontend".into()],
+            ..NewBead::default()
+        };
+        store.create(labelled("a"), "m").unwrap();
+        let held = store.create(labelled("b"), "m").unwrap();
+        store.claim(&held.id, "web-2").unwrap();
+        store.create(routed("routed, not frontend", "web"), "m").unwrap();
+        let query = crate::work::query::parse("--label frontend").unwrap();
+        let got = demand_by(&store, "web", Some(&query)).unwrap();
+        assert_eq!(got.ready, 1, "only the ready bead the query finds");
+        assert_eq!(got.busy, BTreeMap::from([("web-2".to_owned(), 1)]));
+        assert_eq!(demand(&store, "web").unwrap().ready, 1, "without it: the routed one");
+    }
+
+    #[test]
     fn closed_work_does_not_count() {
         let (_dir, store) = store();
         let done = store.create(routed("done", "worker"), "m").unwrap();
