@@ -18,6 +18,7 @@ use super::crash_ledger::{CrashLedger, CrashRecord};
 use super::holds::Marks;
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
+use crate::agentcli::conversation::Cause;
 use crate::api::Kind;
 use crate::api::agent::AgentSpec;
 use crate::runtime::{Readiness, Runtime, SessionInfo};
@@ -648,7 +649,7 @@ fn execute(
                 action.describe(),
                 json!({"session": launch.session, "changed": changed, "policy": format!("{policy:?}")}),
             );
-            return start_session(ctx, model, agent, launch, "RestartedForDrift");
+            return start_session(ctx, model, agent, launch, ("RestartedForDrift", Cause::Drift));
         }
         SessionAction::Stop { session, instance, reason, .. } => {
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
@@ -719,30 +720,30 @@ fn start(
     reason: StartReason,
 ) -> Result<Option<Duration>, ReconcileError> {
     let why = match reason {
-        StartReason::NotRunning => "Started",
-        StartReason::Crashed(_) => "Restarted",
-        StartReason::ScaledUp => "ScaledUp",
-        StartReason::WorkArrived => "WorkArrived",
+        StartReason::NotRunning => ("Started", Cause::Fresh),
+        StartReason::Crashed(_) => ("Restarted", Cause::Crash),
+        StartReason::ScaledUp => ("ScaledUp", Cause::Fresh),
+        StartReason::WorkArrived => ("WorkArrived", Cause::Fresh),
     };
     start_session(ctx, model, agent, launch, why)
 }
 
 /// Starts `launch` with gc's metadata (fingerprint and its fields recorded at the start, a
-/// new instance token), records `session.started` with `why`, and waits briefly for
-/// readiness.
+/// new instance token), records `session.started` with the reason in `why` (its cause decides
+/// how the conversation starts), and waits briefly for readiness.
 fn start_session(
     ctx: &Context,
     model: &CityModel,
     agent: &str,
     launch: &Launch,
-    why: &str,
+    (why, cause): (&str, Cause),
 ) -> Result<Option<Duration>, ReconcileError> {
     if let Some(tree) = &launch.worktree {
         prepare_worktree(ctx, agent, tree)?;
     }
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
-    let conversation = start_conversation(ctx, launch, why)?;
+    let conversation = start_conversation(ctx, launch, cause)?;
     let env = crate::agentcli::env::build(&launch.env, &launch.pass_env, std::env::vars());
     prepare_home(launch, agent, &env)?;
     let meta = BTreeMap::from([
@@ -787,14 +788,9 @@ fn start_session(
 fn start_conversation(
     ctx: &Context,
     launch: &Launch,
-    why: &str,
+    cause: Cause,
 ) -> Result<crate::agentcli::conversation::Start, ReconcileError> {
-    use crate::agentcli::conversation::{self, Cause, Conversation, Start};
-    let cause = match why {
-        "Restarted" => Cause::Crash,
-        "RestartedForDrift" => Cause::Drift,
-        _ => Cause::Fresh,
-    };
+    use crate::agentcli::conversation::{self, Conversation, Start};
     // The dead session's record of how it started (it is still there, kept for its output).
     let last = ctx.runtime.get_meta(&launch.session, meta::CONVERSATION).ok().flatten();
     let recorded = conversation::load(&ctx.city_dir, &launch.session);

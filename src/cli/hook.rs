@@ -70,7 +70,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     let Some((bead, reason)) = find(&args, city)? else {
         if !args.json && !args.inject {
-            eprintln!("no work on {}'s hook", args.actor.as_deref().unwrap_or("the agent"));
+            let who = args.actor.clone().or_else(|| args.agent.clone());
+            let who = who.or_else(|| std::env::var("GC_AGENT").ok()).unwrap_or_default();
+            eprintln!("no work on {who}'s hook");
         }
         return Ok(if args.inject { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     };
