@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::apply::{Action, current, events, execute, load, plan, summary};
+use crate::apply::{Action, Change, current, events, execute, load, plan, summary};
 use crate::store::Store;
 
 /// Apply resource files to the city: create, configure and prune resources in the store.
@@ -66,7 +66,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     println!("{}{suffix}", summary(&changes));
     if !args.dry_run {
-        first_use(&declared.city_dir);
+        first_use(&declared.city_dir, &changes);
     }
     if args.dry_run {
         println!("\n{}", super::runtime_plan::section(&declared.city_dir, &changes).trim_end());
@@ -81,27 +81,44 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 }
 
 /// After an apply: the city's bead store is made when missing (so `gc bd` works at once, before
-/// any controller ran), and a provider whose CLI is not installed is said, with how to install
-/// it — its agents wait for it rather than crash.
-fn first_use(city_dir: &std::path::Path) {
-    let store = Store::new(city_dir);
-    let Ok(model) = crate::controllers::model::CityModel::load_specs(city_dir, &store) else {
-        return;
-    };
-    if let Ok((dir, config)) = crate::work::stores::store_config(&model, None)
-        && !dir.join(crate::beads::layout::CONFIG_FILE).is_file()
-    {
-        match crate::beads::layout::init(&dir, &config) {
-            Ok(()) => {
-                eprintln!("city bead store created in {} (prefix {})", dir.display(), config.prefix)
-            }
-            Err(e) => {
-                eprintln!("warning: cannot create the city's bead store in {}: {e}", dir.display())
+/// any controller ran), and a provider of this apply whose CLI is not installed is said, with
+/// how to install it — its agents wait for it rather than crash. Reads only the City, and only
+/// when the store is missing: an apply of one file stays cheap.
+fn first_use(city_dir: &std::path::Path, changes: &[Change]) {
+    use crate::controllers::model::CityModel;
+    let beads = crate::beads::layout::city_beads_dir(city_dir);
+    if !beads.join(crate::beads::layout::CONFIG_FILE).is_file() {
+        let store = Store::new(city_dir);
+        let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
+        let mut model = CityModel { dir, ..CityModel::default() };
+        if let Ok(cities) = store.list_kind(crate::api::Kind::City) {
+            cities.iter().for_each(|city| model.insert(city));
+        }
+        if let Ok((dir, config)) = crate::work::stores::store_config(&model, None) {
+            match crate::beads::layout::init(&dir, &config) {
+                Ok(()) => eprintln!(
+                    "city bead store created in {} (prefix {})",
+                    dir.display(),
+                    config.prefix
+                ),
+                Err(e) => eprintln!(
+                    "warning: cannot create the city's bead store in {}: {e}",
+                    dir.display()
+                ),
             }
         }
     }
-    for missing in crate::controllers::provider::missing_commands(&model) {
-        eprintln!("warning: {missing}; its agents wait until it is");
+    for change in changes.iter().filter(|c| c.kind == crate::api::Kind::Provider) {
+        let Some(desired) = &change.desired else { continue };
+        let Ok(spec) =
+            serde_json::from_value::<crate::api::provider::ProviderSpec>(desired.spec.clone())
+        else {
+            continue;
+        };
+        if crate::controllers::provider::resolve(city_dir, &spec.command).is_none() {
+            let missing = crate::controllers::provider::missing_message(&change.name, &spec);
+            eprintln!("warning: {missing}; its agents wait until it is");
+        }
     }
 }
 
