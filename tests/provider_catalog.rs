@@ -120,3 +120,43 @@ fn every_catalog_provider_validates_in_a_city() {
         assert!(!dir.path().join("scripts/sample-agent.sh").exists());
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any screen — menus, frames, cursors, no-break spaces, digits, stray bytes — is read
+    /// without a panic, and gc only ever confirms a dialog whose cursor is on the wanted option.
+    #[test]
+    fn screens_never_panic_and_confirm_only_on_the_option(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("❯ ".to_owned()),
+                proptest::strategy::Just("› ".to_owned()),
+                proptest::strategy::Just("● ".to_owned()),
+                proptest::strategy::Just("│ ".to_owned()),
+                proptest::strategy::Just("\n".to_owned()),
+                proptest::strategy::Just("❯\u{a0}".to_owned()),
+                proptest::strategy::Just("Yes, I trust this folder".to_owned()),
+                proptest::strategy::Just("Quick safety check".to_owned()),
+                proptest::strategy::Just("esc to interrupt".to_owned()),
+                proptest::strategy::Just("2. ".to_owned()),
+                "[ -~é€ß\u{a0}]{0,12}",
+            ],
+            0..40,
+        )
+    ) {
+        let screen: String = parts.concat();
+        let rules = rules(&provider("claude"));
+        if let ScreenState::Dialog { step: DialogStep::Confirm, .. } = read(&screen, &rules) {
+            let on_option = screen.lines().any(|line| {
+                let line = line.trim_start_matches(|c: char| c == ' ' || c == '│');
+                line.strip_prefix('❯').or_else(|| line.strip_prefix('›')).or_else(|| line.strip_prefix('●'))
+                    .is_some_and(|rest| rest.trim_start().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim_start().starts_with("Yes, I trust this folder"))
+            });
+            proptest::prop_assert!(on_option, "confirmed with the cursor elsewhere:\n{}", screen);
+        }
+        let _ = gascity::agentcli::screen::excerpt(&screen, 5);
+        let _ = gascity::agentcli::hooks::HookInput::parse(&screen);
+        let _ = gascity::work::query::parse(&screen);
+    }
+}
