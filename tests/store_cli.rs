@@ -474,4 +474,13 @@ fn apply_makes_the_city_store_and_says_which_cli_is_missing() {
     let status = city.gc().arg("status").output().unwrap();
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(shown.contains("npm install -g no-such-agent-cli"), "{shown}");
+    for target in ["agent/coder", "provider/claude"] {
+        let described = city.gc().args(["describe", target]).output().unwrap();
+        let shown = String::from_utf8_lossy(&described.stdout);
+        assert!(
+            shown.contains("CLI:               NOT INSTALLED: provider `claude`")
+                && shown.contains("npm install -g no-such-agent-cli"),
+            "{target}: {shown}"
+        );
+    }
 }

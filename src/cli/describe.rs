@@ -57,6 +57,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         age(&meta.creation_timestamp, now)
     );
     let _ = writeln!(out, "UID:               {}", meta.uid);
+    if let Some(line) = cli_line(&city_dir, kind, &object) {
+        out.push_str(&line);
+    }
     out.push_str("Spec:\n");
     out.push_str(&indent(&serde_yaml_ng::to_string(&object.spec).unwrap_or_default()));
     out.push_str("Status:\n");
@@ -120,6 +123,38 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// For a Provider, or an Agent through its provider: whether the CLI is installed here, and
+/// how to install it when it is not — said now, not only once a controller reported.
+fn cli_line(
+    city_dir: &std::path::Path,
+    kind: crate::api::Kind,
+    object: &crate::store::StoredObject,
+) -> Option<String> {
+    use crate::api::Kind;
+    let store = Store::new(city_dir);
+    let (name, spec) = match kind {
+        Kind::Provider => (object.metadata.name.clone(), object.spec.clone()),
+        Kind::Agent => {
+            let named = object.spec.get("provider").and_then(Value::as_str).map(str::to_owned);
+            let name = named.or_else(|| {
+                let city = store.list_kind(Kind::City).ok()?.into_iter().next()?;
+                city.spec.get("defaultProvider")?.as_str().map(str::to_owned)
+            })?;
+            (name.clone(), store.get(Kind::Provider, &name).ok()??.spec)
+        }
+        _ => return None,
+    };
+    let spec: crate::api::provider::ProviderSpec = serde_json::from_value(spec).ok()?;
+    let line = match crate::controllers::provider::resolve(city_dir, &spec.command) {
+        Some(path) => format!("CLI:               {} (provider {name})\n", path.display()),
+        None => format!(
+            "CLI:               NOT INSTALLED: {}\n",
+            crate::controllers::provider::missing_message(&name, &spec)
+        ),
+    };
+    Some(line)
 }
 
 /// What the agent's sessions run with: command line and environment, secrets masked — as each
