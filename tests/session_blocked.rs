@@ -54,8 +54,12 @@ fn phase(city: &TmuxCity) -> String {
 fn an_undeclared_screen_blocks_the_session_until_a_person_answers_it() {
     let city = city("");
     city.run(&["apply"]);
-    city.run(&["start", "--no-wait"]);
-    wait_until("the session Blocked", Duration::from_secs(30), || phase(&city) == "Blocked");
+    // `gc start` does not wait out its timeout for what only a person can answer: it returns
+    // and shows the screen.
+    let started = city.run(&["start", "--timeout", "60s"]);
+    let shown = String::from_utf8_lossy(&started.stdout);
+    assert!(shown.contains("agent/solo is Blocked") && shown.contains("│ > fast"), "{shown}");
+    assert_eq!(phase(&city), "Blocked");
     let status = city.status("agents", "solo");
     assert_eq!(status["sessions"][0]["state"], "blocked", "{status}");
     assert!(status["sessions"][0]["screen"].as_str().unwrap().contains("Pick a mode"));

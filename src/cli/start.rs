@@ -64,6 +64,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let left = deadline.saturating_duration_since(Instant::now());
     let converged = super::wait::until_converged(&city_dir, left)?;
     super::status::print_agents(&city_dir)?;
+    super::status::print_problems(&city_dir)?;
     Ok(if converged { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

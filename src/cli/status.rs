@@ -34,7 +34,7 @@ pub fn run(_args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::
 /// What keeps agents from running, one paragraph each: a provider's CLI that is not installed,
 /// an agent that is not healthy (its Ready condition), and the screen a blocked session is
 /// stopped at.
-fn print_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
+pub fn print_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
     let store = Store::new(city_dir);
     let model = crate::controllers::model::CityModel::load_specs(city_dir, &store)?;
     let mut lines = crate::controllers::provider::missing_commands(&model);

@@ -14,6 +14,12 @@ use crate::store::Store;
 /// or its quarantine's end, an idle one for work).
 const SETTLED: &[&str] = &["Running", "Stopped", "Idle", "Quarantined"];
 
+/// Why an agent can be `Blocked` such that only a person can unblock it (waiting longer changes
+/// nothing): a session at a screen gc cannot answer, a CLI not installed, a rig path missing or
+/// not a git repository. A rig store being initialised is not among them: it passes.
+const NEEDS_A_PERSON: &[&str] =
+    &["SessionBlocked", "CommandNotFound", "RigPathMissing", "RigNotGitRepo"];
+
 /// The agents not yet converged, as `name (phase)`. An agent has converged when its status
 /// was recorded from the current generations of everything it derives from (`observedInputs`:
 /// the agent, the City, its provider and rig) and its phase is settled.
@@ -25,7 +31,13 @@ pub fn pending(city_dir: &Path, store: &Store) -> Result<Vec<String>, crate::sto
         let field = |key: &str| status.as_ref().and_then(|s| s.get(key)).and_then(Value::as_str);
         let phase = field("phase").unwrap_or("Pending");
         let current = field("observedInputs") == Some(model.inputs_of(name).as_str());
-        if !current || !SETTLED.contains(&phase) {
+        let reason = status
+            .as_ref()
+            .and_then(|s| s.pointer("/conditions/0/reason"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let needs_a_person = phase == "Blocked" && NEEDS_A_PERSON.contains(&reason);
+        if !current || !(SETTLED.contains(&phase) || needs_a_person) {
             out.push(format!("{name} ({phase})"));
         }
     }
