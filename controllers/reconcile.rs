@@ -18,7 +18,7 @@ use super::crash_ledger::{CrashLedger, CrashRecord};
 use super::holds::Marks;
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
-use crate::agentcli::conversation::Cause;
+use crate::agentcli::conversation::{Cause, Start, Why};
 use crate::api::Kind;
 use crate::api::agent::AgentSpec;
 use crate::runtime::{Readiness, Runtime, SessionInfo};
@@ -723,7 +723,7 @@ fn start(
         StartReason::NotRunning => ("Started", Cause::Fresh),
         StartReason::Crashed(_) => ("Restarted", Cause::Crash),
         StartReason::ScaledUp => ("ScaledUp", Cause::Fresh),
-        StartReason::WorkArrived => ("WorkArrived", Cause::Fresh),
+        StartReason::WorkArrived => ("WorkArrived", Cause::Wake),
     };
     start_session(ctx, model, agent, launch, why)
 }
@@ -743,7 +743,7 @@ fn start_session(
     }
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
-    let conversation = start_conversation(ctx, launch, cause)?;
+    let (conversation, conversation_why) = start_conversation(ctx, model, agent, launch, cause)?;
     let env = crate::agentcli::env::build(&launch.env, &launch.pass_env, std::env::vars());
     prepare_home(launch, agent, &env)?;
     let meta = BTreeMap::from([
@@ -766,10 +766,12 @@ fn start_session(
         Err(e) => return Err(e.into()),
     }
     Marks::idle(&ctx.city_dir).clear(&launch.session)?;
-    let said = match &conversation {
-        crate::agentcli::conversation::Start::Resume(id) => format!(", resuming conversation {id}"),
-        crate::agentcli::conversation::Start::New(Some(id)) => format!(", new conversation {id}"),
-        crate::agentcli::conversation::Start::New(None) => String::new(),
+    let said = match (&conversation, &conversation_why) {
+        (Start::Resume(id), why) => format!(", resuming conversation {id} ({})", why.describe()),
+        (Start::New(Some(id)), Why::NothingToResume) => format!(", new conversation {id}"),
+        (Start::New(Some(id)), why) => format!(", new conversation {id} ({})", why.describe()),
+        (Start::New(None), Why::NothingToResume) => String::new(),
+        (Start::New(None), why) => format!(", new conversation ({})", why.describe()),
     };
     ctx.emit(
         "session.started",
@@ -787,21 +789,40 @@ fn start_session(
 /// new id gc chose is recorded before the start, a record the CLI will replace is dropped.
 fn start_conversation(
     ctx: &Context,
+    model: &CityModel,
+    agent: &str,
     launch: &Launch,
     cause: Cause,
-) -> Result<crate::agentcli::conversation::Start, ReconcileError> {
-    use crate::agentcli::conversation::{self, Conversation, Start};
+) -> Result<(Start, Why), ReconcileError> {
+    use crate::agentcli::conversation::{self, Conversation};
     // The dead session's record of how it started (it is still there, kept for its output).
     let last = ctx.runtime.get_meta(&launch.session, meta::CONVERSATION).ok().flatten();
     let recorded = conversation::load(&ctx.city_dir, &launch.session);
-    let start = conversation::plan(
+    let policy = model.agents.get(agent).map(|a| a.spec.conversation.clone()).unwrap_or_default();
+    let now = chrono::Utc::now();
+    let (start, why) = conversation::plan(
         launch.conversation.as_ref(),
+        &policy,
         &launch.provider,
-        recorded.as_ref(),
+        recorded.as_ref().map(|c| (c, conversation::age(c, now))),
         cause,
         last.as_deref(),
         uuid::Uuid::new_v4().to_string(),
     );
+    if why == Why::ResumeFailed
+        && let Some(old) = &recorded
+    {
+        ctx.emit(
+            "session.resume_failed",
+            "ResumeFailed",
+            Some(agent),
+            format!(
+                "{} exited after resuming conversation {}; starting a fresh one",
+                launch.session, old.id
+            ),
+            json!({"session": launch.session, "conversation": old.id}),
+        );
+    }
     match &start {
         Start::New(Some(id)) => {
             let record = Conversation {
@@ -817,7 +838,7 @@ fn start_conversation(
         }
         _ => {}
     }
-    Ok(start)
+    Ok((start, why))
 }
 
 /// Prepares the directory gc owns for the session's CLI: links, seeds, hooks file.

@@ -126,11 +126,55 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
             let text = r.to_string();
             let earlier =
                 [&first, &second].iter().any(|id| text.contains(&format!("Closed {id}.")));
-            earlier
-                && r["tools"].as_array().is_some_and(|t| !t.is_empty())
-                && r["tools"].as_array().is_some_and(|t| !t.is_empty())
+            earlier && r["tools"].as_array().is_some_and(|t| !t.is_empty())
         })
     });
+    assert!(
+        restart["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("resuming conversation {id} (after a crash)"))
+    );
+
+    // A drift restart resumes too by default; with `resumeOnDrift: false` it starts fresh.
+    let starts = || city.city.events("session.started");
+    let drift_to = |level: &str, policy: &str| {
+        let before = starts().len();
+        let file = "agents/worker.yaml";
+        let text = std::fs::read_to_string(city.city.path().join(file)).unwrap();
+        let (head, _) = text.split_once("    LOG_LEVEL: ").unwrap();
+        let rest = text.split_once("    LOG_LEVEL: ").unwrap().1.split_once('\n').unwrap().1;
+        let text = format!("{head}    LOG_LEVEL: {level}\n{rest}{policy}");
+        std::fs::write(city.city.path().join(file), text).unwrap();
+        city.run(&["apply"]);
+        wait_until("the drift restart", Duration::from_secs(30), || starts().len() > before);
+        starts().last().unwrap()["payload"]["conversation"].as_str().unwrap().to_owned()
+    };
+    // A prompt edit is a drift too; the resumed conversation gets the new prompt from its
+    // SessionStart hook (Claude's system-prompt snapshot never holds gc's prompt).
+    let before = starts().len();
+    let requests_before = standin.requests().len();
+    let prompt = city.city.path().join("prompts/worker.md");
+    let text = std::fs::read_to_string(&prompt).unwrap();
+    std::fs::write(&prompt, format!("{text}\nPROMPT-V2: keep bead titles short.\n")).unwrap();
+    city.run(&["apply"]);
+    wait_until("the prompt drift restart", Duration::from_secs(30), || starts().len() > before);
+    assert_eq!(starts().last().unwrap()["payload"]["conversation"], format!("resume {id}"));
+    wait_until("the new prompt in the resumed conversation", Duration::from_secs(30), || {
+        standin.requests()[requests_before..].iter().any(|r| {
+            let text = r.to_string();
+            text.contains("SessionStart:resume hook success: You are worker")
+                && text.contains("PROMPT-V2: keep bead titles short.")
+        })
+    });
+    assert_eq!(drift_to("debug", ""), format!("resume {id}"));
+    let fresh = drift_to("trace", "  conversation:\n    resumeOnDrift: false\n");
+    assert!(fresh.starts_with("new ") && !fresh.contains(id), "{fresh}");
+    let last = starts().last().unwrap()["message"].as_str().unwrap().to_owned();
+    assert!(
+        last.contains("fresh after a drift restart by the agent's conversation policy"),
+        "{last}"
+    );
 
     city.stop();
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::agent::ConversationPolicy;
 use crate::api::provider::ConversationSpec;
 
 /// A session's conversation.
@@ -48,12 +49,26 @@ pub fn save(
 /// Why a session starts, as far as its conversation goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
-    /// A first start, a pool growing, work arriving after an idle stop.
+    /// A first start, or a pool growing.
     Fresh,
     /// Its program exited and it is restarted.
     Crash,
     /// Its launch drifted from its spec and it is restarted.
     Drift,
+    /// Work arrived after an idle stop.
+    Wake,
+}
+
+impl Cause {
+    /// For people: `after a crash`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::Fresh => "at a first start",
+            Cause::Crash => "after a crash",
+            Cause::Drift => "after a drift restart",
+            Cause::Wake => "after an idle stop",
+        }
+    }
 }
 
 /// How a session's conversation starts.
@@ -65,28 +80,93 @@ pub enum Start {
     Resume(String),
 }
 
-/// How `session`'s conversation starts: after a crash or a drift the recorded one is resumed
-/// (when the Provider can resume and the record is of the same provider), unless the
-/// previous start was itself a resume that died (`last_start`, the session's `conversation`
-/// metadata): a conversation the CLI cannot resume must not crash-loop the session. Otherwise
-/// a new one, named by gc when the Provider says how (`new_id` is the id to use).
+/// Why a session's conversation starts as it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// Resumed: the policy resumes on this cause.
+    Resumed(Cause),
+    /// Nothing to resume: no conversation recorded, or one of another provider, or a CLI gc
+    /// cannot resume.
+    NothingToResume,
+    /// Fresh on purpose: the Agent's policy starts fresh on this cause.
+    Policy(Cause),
+    /// Fresh: the conversation is older than the policy's `maxAge`.
+    TooOld(std::time::Duration),
+    /// Fresh: the last start resumed the conversation and the CLI exited (it could not
+    /// honour the resume); trying again would crash-loop.
+    ResumeFailed,
+}
+
+impl Why {
+    /// For people: `after a crash`, `fresh: older than 1d`.
+    pub fn describe(&self) -> String {
+        match self {
+            Why::Resumed(cause) => cause.describe().to_owned(),
+            Why::NothingToResume => "nothing to resume".to_owned(),
+            Why::Policy(cause) => {
+                format!("fresh {} by the agent's conversation policy", cause.describe())
+            }
+            Why::TooOld(age) => format!(
+                "fresh: the conversation is older than its maxAge ({})",
+                crate::api::Duration(*age)
+            ),
+            Why::ResumeFailed => "fresh: resuming it failed last time".to_owned(),
+        }
+    }
+}
+
+/// How `session`'s conversation starts, and why. The recorded conversation is resumed when the
+/// Provider can resume and the record is of the same provider, the Agent's `policy` resumes on
+/// this `cause`, it is no older than the policy's `maxAge` (`age`, since its first start), and
+/// the previous start was not itself a resume that died (`last_start`, the session's
+/// `conversation` metadata): a conversation the CLI cannot resume must not crash-loop the
+/// session. Otherwise a new one, named by gc when the Provider says how (`new_id`).
 pub fn plan(
     spec: Option<&ConversationSpec>,
+    policy: &ConversationPolicy,
     provider: &str,
-    recorded: Option<&Conversation>,
+    recorded: Option<(&Conversation, std::time::Duration)>,
     cause: Cause,
     last_start: Option<&str>,
     new_id: String,
-) -> Start {
-    let Some(spec) = spec else { return Start::New(None) };
-    let resumable = recorded.filter(|c| c.provider == provider && !spec.resume_args.is_empty());
-    let failed_resume =
-        cause == Cause::Crash && last_start.is_some_and(|m| m.starts_with("resume"));
-    match resumable {
-        Some(c) if cause != Cause::Fresh && !failed_resume => Start::Resume(c.id.clone()),
-        _ if spec.new_args.is_empty() => Start::New(None),
-        _ => Start::New(Some(new_id)),
+) -> (Start, Why) {
+    let Some(spec) = spec else { return (Start::New(None), Why::NothingToResume) };
+    let fresh = |why| {
+        let id = (!spec.new_args.is_empty()).then_some(new_id.clone());
+        (Start::New(id), why)
+    };
+    let resumable =
+        recorded.filter(|(c, _)| c.provider == provider && !spec.resume_args.is_empty());
+    let Some((conversation, age)) = resumable else { return fresh(Why::NothingToResume) };
+    let wanted = match cause {
+        Cause::Fresh => false,
+        Cause::Crash => policy.resume_on_crash,
+        Cause::Drift => policy.resume_on_drift,
+        Cause::Wake => policy.resume_on_wake,
+    };
+    if cause == Cause::Fresh {
+        return fresh(Why::NothingToResume);
     }
+    if !wanted {
+        return fresh(Why::Policy(cause));
+    }
+    if let Some(max) = policy.max_age.map(|d| d.get())
+        && age > max
+    {
+        return fresh(Why::TooOld(max));
+    }
+    if cause == Cause::Crash && last_start.is_some_and(|m| m.starts_with("resume")) {
+        return fresh(Why::ResumeFailed);
+    }
+    (Start::Resume(conversation.id.clone()), Why::Resumed(cause))
+}
+
+/// How old `conversation` is at `now` (zero when its start cannot be read).
+pub fn age(conversation: &Conversation, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    chrono::DateTime::parse_from_rfc3339(&conversation.started)
+        .ok()
+        .and_then(|started| (now - started.with_timezone(&chrono::Utc)).to_std().ok())
+        .unwrap_or_default()
 }
 
 impl Start {
@@ -127,37 +207,96 @@ mod tests {
         }
     }
 
-    #[test]
-    fn crashes_and_drift_resume_fresh_starts_do_not() {
+    fn plan_for(
+        policy: &ConversationPolicy,
+        cause: Cause,
+        last: Option<&str>,
+        age_secs: u64,
+    ) -> (Start, Why) {
         let spec = claude();
         let rec = Conversation { id: "old".into(), provider: "claude".into(), started: now() };
-        let plan = |cause, last| plan(Some(&spec), "claude", Some(&rec), cause, last, "new".into());
-        assert_eq!(plan(Cause::Crash, Some("new old")), Start::Resume("old".into()));
-        assert_eq!(plan(Cause::Drift, None), Start::Resume("old".into()));
-        assert_eq!(plan(Cause::Fresh, None), Start::New(Some("new".into())));
+        let age = std::time::Duration::from_secs(age_secs);
+        plan(Some(&spec), policy, "claude", Some((&rec, age)), cause, last, "new".into())
+    }
+
+    #[test]
+    fn by_default_crashes_and_drift_resume_and_wakes_and_first_starts_do_not() {
+        let policy = ConversationPolicy::default();
+        let resumed = |cause| (Start::Resume("old".into()), Why::Resumed(cause));
+        assert_eq!(plan_for(&policy, Cause::Crash, Some("new old"), 0), resumed(Cause::Crash));
+        assert_eq!(plan_for(&policy, Cause::Drift, None, 0), resumed(Cause::Drift));
+        let fresh = Start::New(Some("new".into()));
+        assert_eq!(plan_for(&policy, Cause::Fresh, None, 0), (fresh.clone(), Why::NothingToResume));
         assert_eq!(
-            plan(Cause::Crash, Some("resume old")),
-            Start::New(Some("new".into())),
+            plan_for(&policy, Cause::Wake, None, 0),
+            (fresh.clone(), Why::Policy(Cause::Wake))
+        );
+        assert_eq!(
+            plan_for(&policy, Cause::Crash, Some("resume old"), 0),
+            (fresh, Why::ResumeFailed),
             "a resume that died is not tried again"
         );
-        assert_eq!(plan(Cause::Crash, None).args(Some(&spec)), ["--resume", "old"]);
+        let spec = claude();
+        assert_eq!(Start::Resume("old".into()).args(Some(&spec)), ["--resume", "old"]);
         assert_eq!(Start::New(Some("n1".into())).args(Some(&spec)), ["--session-id", "n1"]);
+    }
+
+    #[test]
+    fn the_policy_decides_per_cause_and_by_age() {
+        let policy = ConversationPolicy {
+            resume_on_crash: false,
+            resume_on_drift: true,
+            resume_on_wake: true,
+            max_age: Some(crate::api::Duration::from_secs(3600)),
+        };
+        assert_eq!(plan_for(&policy, Cause::Crash, None, 0).1, Why::Policy(Cause::Crash));
+        assert_eq!(plan_for(&policy, Cause::Wake, None, 60).1, Why::Resumed(Cause::Wake));
+        let (start, why) = plan_for(&policy, Cause::Drift, None, 7200);
+        assert_eq!(
+            (start, why.clone()),
+            (Start::New(Some("new".into())), Why::TooOld(std::time::Duration::from_secs(3600)))
+        );
+        assert_eq!(why.describe(), "fresh: the conversation is older than its maxAge (1h)");
     }
 
     #[test]
     fn another_providers_conversation_or_none_starts_new() {
         let spec = claude();
+        let policy = ConversationPolicy::default();
         let rec = Conversation { id: "c".into(), provider: "codex".into(), started: now() };
-        let got = plan(Some(&spec), "claude", Some(&rec), Cause::Crash, None, "n".into());
-        assert_eq!(got, Start::New(Some("n".into())));
+        let zero = std::time::Duration::ZERO;
+        let got = plan(
+            Some(&spec),
+            &policy,
+            "claude",
+            Some((&rec, zero)),
+            Cause::Crash,
+            None,
+            "n".into(),
+        );
+        assert_eq!(got, (Start::New(Some("n".into())), Why::NothingToResume));
         let codex = ConversationSpec {
             new_args: vec![],
             resume_args: vec!["resume".into(), "{{ conversation_id }}".into()],
         };
-        let got = plan(Some(&codex), "claude", None, Cause::Crash, None, "n".into());
+        let (got, _) = plan(Some(&codex), &policy, "claude", None, Cause::Crash, None, "n".into());
         assert_eq!(got, Start::New(None), "the CLI picks its own id");
         assert_eq!(got.args(Some(&codex)), Vec::<String>::new());
-        assert_eq!(plan(None, "x", None, Cause::Crash, None, "n".into()), Start::New(None));
+        let (got, _) = plan(None, &policy, "x", None, Cause::Crash, None, "n".into());
+        assert_eq!(got, Start::New(None));
+    }
+
+    #[test]
+    fn a_conversations_age_comes_from_its_start() {
+        let c = Conversation {
+            id: "x".into(),
+            provider: "p".into(),
+            started: "2026-12-04T10:00:00Z".into(),
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(age(&c, now), std::time::Duration::from_secs(7200));
     }
 
     #[test]

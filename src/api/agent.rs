@@ -74,6 +74,51 @@ pub struct AgentSpec {
     /// permission prompt).
     #[serde(default, skip_serializing_if = "is_autonomous")]
     pub permission_mode: PermissionMode,
+    /// When a new session continues the agent's last conversation rather than starting a fresh
+    /// one (for CLIs whose Provider says how to resume). Default: resume after a crash and a
+    /// drift restart, fresh after an idle stop, no age limit.
+    #[serde(default, skip_serializing_if = "ConversationPolicy::is_default")]
+    pub conversation: ConversationPolicy,
+}
+
+/// Per cause of a restart, whether the session resumes its conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConversationPolicy {
+    /// After its program exited (crashed or was killed). Default: `true`.
+    #[serde(default = "yes")]
+    pub resume_on_crash: bool,
+    /// After a restart because its launch drifted from its spec. Default: `true`.
+    #[serde(default = "yes")]
+    pub resume_on_drift: bool,
+    /// When it starts again after an idle stop, because work arrived. Default: `false`.
+    #[serde(default)]
+    pub resume_on_wake: bool,
+    /// A conversation older than this (from its first start) is never resumed. Default: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ConversationPolicy {
+    fn default() -> Self {
+        ConversationPolicy {
+            resume_on_crash: true,
+            resume_on_drift: true,
+            resume_on_wake: false,
+            max_age: None,
+        }
+    }
+}
+
+impl ConversationPolicy {
+    fn is_default(&self) -> bool {
+        *self == ConversationPolicy::default()
+    }
 }
 
 fn is_autonomous(mode: &PermissionMode) -> bool {
