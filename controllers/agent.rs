@@ -56,6 +56,9 @@ pub struct AgentInput<'a> {
     pub held: &'a BTreeSet<String>,
     /// Sessions stopped for idleness (started again when work arrives).
     pub idle: &'a BTreeSet<String>,
+    /// Sessions a fresh conversation was asked for (`gc handoff`, `gc session reset --fresh`):
+    /// restarted fresh once, whatever the drift policy.
+    pub fresh: &'a BTreeSet<String>,
     /// The agent's work in the bead store.
     pub work: Work,
     /// `Err(dependency)` while an agent it depends on is not ready.
@@ -215,6 +218,13 @@ pub enum SessionAction {
         /// The policy that allowed it.
         policy: OnDrift,
     },
+    /// Stop a live session and start it anew with a fresh conversation, as a person asked.
+    RestartFresh {
+        /// What to start in its place.
+        launch: Box<Launch>,
+        /// The instance token it was observed with; nothing is done if it changed since.
+        instance: Option<String>,
+    },
     /// Stop a running session, fenced by the instance token it was observed with.
     Stop {
         /// The session.
@@ -280,6 +290,11 @@ impl SessionAction {
                 launch.session,
                 changed.join(", "),
                 policy_word(*policy)
+            ),
+            SessionAction::RestartFresh { launch, .. } => format!(
+                "restart {}: a fresh conversation was asked for (gc handoff or gc session reset \
+                 --fresh)",
+                launch.session
             ),
             SessionAction::Stop { session, reason, detail, .. } => {
                 let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
@@ -499,6 +514,13 @@ impl Planner<'_, '_> {
             && up_for.is_some_and(|d| d >= input.crash_loop.stable_after)
         {
             self.forget_crashes.push(name.to_owned());
+        }
+        if input.fresh.contains(name) && self.take_start(name, false) {
+            self.actions.push(SessionAction::RestartFresh {
+                launch: Box::new(launch.clone()),
+                instance: info.meta.get(meta::INSTANCE).cloned(),
+            });
+            return "restarting";
         }
         // How long it has shown nothing: from its last output, else from its start.
         let quiet_for =

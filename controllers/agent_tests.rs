@@ -64,6 +64,7 @@ struct Case {
     observed: Vec<SessionInfo>,
     held: BTreeSet<String>,
     idle: BTreeSet<String>,
+    fresh: BTreeSet<String>,
     was_up: BTreeSet<String>,
     crashes: BTreeMap<String, CrashRecord>,
     off: Option<&'static str>,
@@ -85,6 +86,7 @@ impl Case {
             observed,
             held: BTreeSet::new(),
             idle: BTreeSet::new(),
+            fresh: BTreeSet::new(),
             was_up: BTreeSet::new(),
             crashes: BTreeMap::new(),
             off: None,
@@ -114,6 +116,7 @@ impl Case {
             was_up: &self.was_up,
             held: &self.held,
             idle: &self.idle,
+            fresh: &self.fresh,
             work: self.work.clone(),
             dependencies: self.dependencies.clone(),
             gate: self.rig.clone(),
@@ -148,6 +151,24 @@ fn a_missing_session_starts_and_a_ready_one_is_left_alone() {
     assert!(plan.notes.is_empty());
     assert_eq!(plan.status["phase"], "Running");
     assert_eq!(plan.status["readySessions"], 1);
+}
+
+#[test]
+fn a_fresh_conversation_asked_for_restarts_a_live_session_whatever_the_drift_policy() {
+    let w = launch("gc-c-worker", &[]);
+    let mut case = Case::new(vec![w.clone()], vec![session(&w, true, true)]);
+    case.drift = DriftPolicy { on_drift: OnDrift::Never, quiet_period: secs(60) };
+    case.fresh.insert("gc-c-worker".into());
+    let plan = case.plan();
+    assert_eq!(
+        described(&plan),
+        ["restart gc-c-worker: a fresh conversation was asked for (gc handoff or gc session \
+          reset --fresh)"]
+    );
+    // A session not running starts as usual (its start takes the fresh mark).
+    let mut stopped = Case::new(vec![w.clone()], vec![]);
+    stopped.fresh.insert("gc-c-worker".into());
+    assert_eq!(described(&stopped.plan()), ["start gc-c-worker (not running)"]);
 }
 
 #[test]

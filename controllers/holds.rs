@@ -2,7 +2,9 @@
 //! - holds (`.gc/holds/`): a person stopped the session on purpose (`gc session stop`); the
 //!   controller leaves it stopped until `gc session start`;
 //! - idle marks (`.gc/state/idle/`): the controller stopped it after its `idleTimeout`; it is
-//!   started again when work arrives.
+//!   started again when work arrives;
+//! - fresh marks (`.gc/state/fresh/`): a fresh conversation was asked for (`gc handoff`,
+//!   `gc session reset --fresh`); the controller restarts the session fresh, once.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -23,6 +25,11 @@ impl Marks {
     /// Sessions stopped for idleness.
     pub fn idle(city_dir: &Path) -> Marks {
         Marks { dir: city_dir.join(".gc").join("state").join("idle") }
+    }
+
+    /// Sessions whose next start begins a fresh conversation.
+    pub fn fresh(city_dir: &Path) -> Marks {
+        Marks { dir: city_dir.join(".gc").join("state").join("fresh") }
     }
 
     /// Marks `session` (a validated session name), recording when.

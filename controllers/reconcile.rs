@@ -196,6 +196,8 @@ pub struct World {
     pub held: BTreeSet<String>,
     /// Sessions stopped for idleness.
     pub idle: BTreeSet<String>,
+    /// Sessions a fresh conversation was asked for.
+    pub fresh: BTreeSet<String>,
     /// Crash history per session.
     pub crashes: BTreeMap<String, CrashRecord>,
     /// Work per agent, for pools and agents with an `idleTimeout` (absent: not readable).
@@ -222,6 +224,7 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
         was_up: ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         held: super::holds::held(&ctx.city_dir)?,
         idle: Marks::idle(&ctx.city_dir).all()?,
+        fresh: Marks::fresh(&ctx.city_dir).all()?,
         crashes: crash_histories(ctx),
         ..World::default()
     };
@@ -485,6 +488,7 @@ pub fn plan_agent(
         was_up: &world.was_up,
         held: &world.held,
         idle: &world.idle,
+        fresh: &world.fresh,
         work: Work {
             ready: work.is_some_and(|w| w.ready > 0),
             busy: busy.iter().map(|i| launch::session_name(&city_name, agent, *i)).collect(),
@@ -651,6 +655,22 @@ fn execute(
             );
             return start_session(ctx, model, agent, launch, ("RestartedForDrift", Cause::Drift));
         }
+        SessionAction::RestartFresh { launch, instance } => {
+            if !ctx.start_permit(model) {
+                return Ok(Some(Duration::from_secs(1)));
+            }
+            if !fenced_stop(ctx, model, &launch.session, instance.as_ref())? {
+                return Ok(None);
+            }
+            ctx.emit(
+                "session.restarted",
+                "FreshConversation",
+                Some(agent),
+                action.describe(),
+                json!({"session": launch.session, "fresh": true}),
+            );
+            return start_session(ctx, model, agent, launch, ("RestartedFresh", Cause::Requested));
+        }
         SessionAction::Stop { session, instance, reason, .. } => {
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
                 return Ok(None);
@@ -766,6 +786,7 @@ fn start_session(
         Err(e) => return Err(e.into()),
     }
     Marks::idle(&ctx.city_dir).clear(&launch.session)?;
+    Marks::fresh(&ctx.city_dir).clear(&launch.session)?;
     let said = match (&conversation, &conversation_why) {
         (Start::Resume(id), why) => format!(", resuming conversation {id} ({})", why.describe()),
         (Start::New(Some(id)), Why::NothingToResume) => format!(", new conversation {id}"),
@@ -798,6 +819,9 @@ fn start_conversation(
     // The dead session's record of how it started (it is still there, kept for its output).
     let last = ctx.runtime.get_meta(&launch.session, meta::CONVERSATION).ok().flatten();
     let recorded = conversation::load(&ctx.city_dir, &launch.session);
+    // Asked for on purpose (also when the session was not running): fresh, once.
+    let asked = Marks::fresh(&ctx.city_dir).all()?.contains(&launch.session);
+    let cause = if asked { Cause::Requested } else { cause };
     let policy = model.agents.get(agent).map(|a| a.spec.conversation.clone()).unwrap_or_default();
     let now = chrono::Utc::now();
     let (start, why) = conversation::plan(

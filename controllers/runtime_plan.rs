@@ -228,6 +228,10 @@ fn carry_out(world: &mut World, agent: &str, actions: &[SessionAction], now: Sys
                 replace(world, started(agent, launch, now));
             }
             SessionAction::Restart { launch, .. } => replace(world, started(agent, launch, now)),
+            SessionAction::RestartFresh { launch, .. } => {
+                world.fresh.remove(&launch.session);
+                replace(world, started(agent, launch, now));
+            }
             SessionAction::Stop { session, reason, .. } => {
                 if *reason == StopReason::IdleTimeout {
                     world.idle.insert(session.clone());

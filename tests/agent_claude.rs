@@ -176,5 +176,36 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
         "{last}"
     );
 
+    // `gc handoff` from inside the session: a fresh conversation, once, whose SessionStart
+    // shows the note; `gc session reset --fresh` likewise.
+    let before = starts().len();
+    let requests_before = standin.requests().len();
+    let out = city
+        .city
+        .gc()
+        .args(["handoff", "HANDOFF-NOTE: the parser is half done"])
+        .env("GC_AGENT", "worker")
+        .env("GC_SESSION", "gc-town-worker-1")
+        .env("BEADS_ACTOR", "worker-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until("the handoff restart", Duration::from_secs(30), || starts().len() > before);
+    let handed = starts().last().unwrap().clone();
+    assert_eq!(handed["reason"], "RestartedFresh", "{handed}");
+    assert!(handed["message"].as_str().unwrap().contains("(fresh, as asked)"), "{handed}");
+    wait_until("the note in the fresh session's start", Duration::from_secs(30), || {
+        standin.requests()[requests_before..].iter().any(|r| {
+            r.to_string().contains(
+                "Handoff note from your previous session:\\nHANDOFF-NOTE: the parser is half done",
+            )
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2)); // checking nothing more happens: exactly once
+    assert_eq!(starts().len(), before + 1, "one restart for one handoff");
+    let before = starts().len();
+    city.run(&["session", "reset", "gc-town-worker-1", "--fresh"]);
+    wait_until("the reset --fresh restart", Duration::from_secs(30), || starts().len() > before);
+    assert_eq!(starts().last().unwrap()["reason"], "RestartedFresh");
     city.stop();
 }

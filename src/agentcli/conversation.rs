@@ -57,6 +57,8 @@ pub enum Cause {
     Drift,
     /// Work arrived after an idle stop.
     Wake,
+    /// A person (or the agent itself, with `gc handoff`) asked for a fresh conversation.
+    Requested,
 }
 
 impl Cause {
@@ -67,6 +69,7 @@ impl Cause {
             Cause::Crash => "after a crash",
             Cause::Drift => "after a drift restart",
             Cause::Wake => "after an idle stop",
+            Cause::Requested => "as asked",
         }
     }
 }
@@ -85,6 +88,8 @@ pub enum Start {
 pub enum Why {
     /// Resumed: the policy resumes on this cause.
     Resumed(Cause),
+    /// Fresh: a person or the agent asked for it (`gc handoff`, `gc session reset --fresh`).
+    Requested,
     /// Nothing to resume: no conversation recorded, or one of another provider, or a CLI gc
     /// cannot resume.
     NothingToResume,
@@ -103,6 +108,7 @@ impl Why {
         match self {
             Why::Resumed(cause) => cause.describe().to_owned(),
             Why::NothingToResume => "nothing to resume".to_owned(),
+            Why::Requested => "fresh, as asked".to_owned(),
             Why::Policy(cause) => {
                 format!("fresh {} by the agent's conversation policy", cause.describe())
             }
@@ -135,11 +141,14 @@ pub fn plan(
         let id = (!spec.new_args.is_empty()).then_some(new_id.clone());
         (Start::New(id), why)
     };
+    if cause == Cause::Requested {
+        return fresh(Why::Requested);
+    }
     let resumable =
         recorded.filter(|(c, _)| c.provider == provider && !spec.resume_args.is_empty());
     let Some((conversation, age)) = resumable else { return fresh(Why::NothingToResume) };
     let wanted = match cause {
-        Cause::Fresh => false,
+        Cause::Fresh | Cause::Requested => false,
         Cause::Crash => policy.resume_on_crash,
         Cause::Drift => policy.resume_on_drift,
         Cause::Wake => policy.resume_on_wake,
@@ -257,6 +266,8 @@ mod tests {
             (Start::New(Some("new".into())), Why::TooOld(std::time::Duration::from_secs(3600)))
         );
         assert_eq!(why.describe(), "fresh: the conversation is older than its maxAge (1h)");
+        let (start, why) = plan_for(&ConversationPolicy::default(), Cause::Requested, None, 0);
+        assert_eq!((start, why), (Start::New(Some("new".into())), Why::Requested));
     }
 
     #[test]

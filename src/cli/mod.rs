@@ -9,6 +9,7 @@ mod diff;
 mod events;
 mod formula;
 mod get;
+mod handoff;
 mod hook;
 mod hook_input;
 mod import;
@@ -69,6 +70,7 @@ enum Command {
     Sling(sling::Args),
     Formula(formula::Args),
     Hook(hook::Args),
+    Handoff(handoff::Args),
     Mail(mail::Args),
     Order(order::Args),
     Prime(prime::Args),
@@ -166,6 +168,7 @@ pub fn run() -> ExitCode {
         Command::Sling(args) => sling::run(args, city),
         Command::Formula(args) => formula::run(args, city),
         Command::Hook(args) => hook::run(args, city),
+        Command::Handoff(args) => handoff::run(args, city),
         Command::Mail(args) => mail::run(args, city),
         Command::Order(args) => order::run(args, city),
         Command::Prime(args) => prime::run(args, city),

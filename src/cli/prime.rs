@@ -56,7 +56,14 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             .to_owned(),
         Err(e) => format!("Your hook cannot be read now ({e}); try `gc hook`."),
     };
-    let text = format!("{prompt}\n\n{work}");
+    let actor =
+        std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
+    let notes = super::handoff::take_notes(&ctx, &agent, &actor);
+    let handoff: String = notes
+        .iter()
+        .map(|note| format!("\n\nHandoff note from your previous session:\n{note}"))
+        .collect();
+    let text = format!("{prompt}{handoff}\n\n{work}");
     println!("{}", hooks::start_answer(HookFormat::from(args.format), "SessionStart", &text));
     Ok(ExitCode::SUCCESS)
 }

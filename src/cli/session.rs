@@ -64,16 +64,20 @@ enum SessionCommand {
     Reset {
         /// The session, or an agent.
         session: String,
+        /// Also start a fresh conversation: the controller restarts the session (once) with a
+        /// new one instead of resuming the recorded one.
+        #[arg(long)]
+        fresh: bool,
     },
 }
 
 /// Runs `gc session`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
-    if let SessionCommand::Reset { session } = &args.command {
-        // No runtime needed: the ledger is files under .gc/.
+    if let SessionCommand::Reset { session, fresh } = &args.command {
+        // No runtime needed: the ledger and the marks are files under .gc/.
         let model = CityModel::load_specs(&city_dir, &crate::store::Store::new(&city_dir))?;
-        reset::run(&city_dir, &model, session)?;
+        reset::run(&city_dir, &model, session, *fresh)?;
         return Ok(ExitCode::SUCCESS);
     }
     let ctx = Context::for_city(&city_dir, "gc session")?;

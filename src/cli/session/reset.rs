@@ -1,5 +1,5 @@
-//! `gc session reset`: lift crash-loop quarantines and clear restart counts, then tell the
-//! controller to look again.
+//! `gc session reset`: lift crash-loop quarantines and clear restart counts (and with
+//! `--fresh` ask for a fresh conversation), then tell the controller to look again.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -14,9 +14,28 @@ pub(super) fn run(
     city_dir: &Path,
     model: &CityModel,
     name: &str,
+    fresh: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let ledger = CrashLedger::new(city_dir);
-    let sessions = targets(model, &ledger, name)?;
+    let mut sessions = targets(model, &ledger, name)?;
+    if fresh {
+        // A pool's members that run now, besides those the ledger knows.
+        let city = model.city_name();
+        if model.agents.get(name).is_some_and(|a| a.spec.scaling.is_some()) {
+            let runtime = crate::controllers::reconcile::runtime_for(model)?;
+            for info in runtime.list(&model.session_prefix())? {
+                if is_session_of(&city, name, &info.name) && !sessions.contains(&info.name) {
+                    sessions.push(info.name);
+                }
+            }
+        }
+        for session in &sessions {
+            crate::controllers::holds::Marks::fresh(city_dir).set(session)?;
+            println!(
+                "{session}: its next start (a restart now, if it runs) begins a fresh conversation"
+            );
+        }
+    }
     let now = SystemTime::now();
     if sessions.is_empty() {
         println!("{name}: nothing to reset");

@@ -1,0 +1,61 @@
+//! `gc handoff`: an agent hands its work over to a fresh session of itself.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::work_context::WorkContext;
+use crate::controllers::holds::Marks;
+use crate::work::{mail, stores};
+
+/// Subject of the mail a handoff leaves for the next session.
+pub const HANDOFF_SUBJECT: &str = "handoff";
+
+/// Hand your work over to a fresh session of yourself: NOTE (what you were doing, what is
+/// next) is mailed to you, and the controller restarts this session with a fresh conversation,
+/// once; the new session's SessionStart hook (`gc prime --hook`) shows it the note.
+///
+/// Run inside an agent's session, where GC_AGENT, GC_SESSION and BEADS_ACTOR say who you are.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example (inside a session):\n  gc handoff \"Parser half done: see \
+                        demo-a1b2; tests in tests/parse.rs still fail\"")]
+pub struct Args {
+    /// What the next session needs to know.
+    note: Option<String>,
+    /// The session to hand over (default: GC_SESSION).
+    #[arg(long)]
+    session: Option<String>,
+}
+
+/// Runs `gc handoff`.
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let ctx = WorkContext::load(city)?;
+    let agent = ctx.agent(None)?;
+    let session = args
+        .session
+        .or_else(|| std::env::var("GC_SESSION").ok())
+        .ok_or("name the session (--session), or run this inside one (GC_SESSION)")?;
+    crate::runtime::validate_name(&session)?;
+    let actor =
+        std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
+    if let Some(note) = args.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        let (_, store) = stores::open_for_agent(&ctx.model, &agent)?;
+        mail::send(&*store, &actor, &actor, HANDOFF_SUBJECT, note)?;
+    }
+    Marks::fresh(&ctx.city_dir).set(&session)?;
+    crate::notify::poke(&ctx.city_dir);
+    println!("{session} restarts with a fresh conversation; the note waits in {actor}'s mail");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The handoff notes waiting for `actor` (oldest first), marked read: what its new session's
+/// prime shows.
+pub fn take_notes(ctx: &WorkContext, agent: &str, actor: &str) -> Vec<String> {
+    let Ok((_, store)) = stores::open_for_agent(&ctx.model, agent) else { return Vec::new() };
+    let Ok(mut waiting) = mail::inbox(&*store, actor, false) else { return Vec::new() };
+    waiting.retain(|m| m.title == HANDOFF_SUBJECT);
+    waiting.reverse();
+    waiting
+        .into_iter()
+        .filter_map(|m| mail::read(&*store, &m.id, actor).ok().map(|m| m.description))
+        .collect()
+}
