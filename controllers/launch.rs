@@ -608,7 +608,10 @@ mod tests {
             hooks: Some(HooksSpec {
                 file: "gc-settings.json".into(),
                 args: vec!["--settings".into(), "{{ hooks_file }}".into()],
-                events: HookEvents { session_start: Some("SessionStart".into()), stop: None },
+                events: HookEvents {
+                    session_start: Some("SessionStart".into()),
+                    ..HookEvents::default()
+                },
                 ..HooksSpec::default()
             }),
             ..ProviderSpec::default()

@@ -203,6 +203,20 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
     });
     std::thread::sleep(Duration::from_secs(2)); // checking nothing more happens: exactly once
     assert_eq!(starts().len(), before + 1, "one restart for one handoff");
+    // Mail reaches the agent in its next turn, through its prompt hook, once.
+    let requests_before = standin.requests().len();
+    city.run(&["mail", "send", "worker-1", "-s", "Release", "-m", "MAIL-BODY: ship on Friday"]);
+    city.run(&["session", "nudge", "gc-town-worker-1", "Any news?"]);
+    wait_until("the mail in the next turn", Duration::from_secs(30), || {
+        standin.requests()[requests_before..].iter().any(|r| {
+            let text = r.to_string();
+            text.contains("UserPromptSubmit hook success: You have mail:")
+                && text.contains("MAIL-BODY: ship on Friday")
+        })
+    });
+    let unread = city.run(&["mail", "check", "worker-1"]);
+    assert!(String::from_utf8_lossy(&unread.stdout).contains("no unread mail"), "marked read");
+
     let before = starts().len();
     city.run(&["session", "reset", "gc-town-worker-1", "--fresh"]);
     wait_until("the reset --fresh restart", Duration::from_secs(30), || starts().len() > before);

@@ -140,3 +140,21 @@ fn provider_settings_that_cannot_work_are_refused() {
     assert!(text.contains("`hooks` need `home`"), "{text}");
     assert!(text.contains("conversation.resumeArgs does not name the conversation"), "{text}");
 }
+
+#[test]
+fn the_prompt_hook_puts_unread_mail_into_the_turn_once() {
+    let city = city();
+    city.gc()
+        .args(["mail", "send", "worker", "-s", "Plan", "-m", "Parser first", "--actor", "mayor"])
+        .assert()
+        .success();
+    let shown = stdout(city.gc().args(["mail", "check", "worker"]));
+    assert!(shown.contains("from mayor: Plan"), "{shown}");
+    let first =
+        stdout(in_session(&city, "{}").args(["mail", "check", "--inject", "--format", "gemini"]));
+    let first: Value = serde_json::from_str(&first).expect("Gemini reads only JSON");
+    let context = first["hookSpecificOutput"]["additionalContext"].as_str().unwrap();
+    assert!(context.contains("Plan") && context.contains("Parser first"), "{context}");
+    let again = stdout(in_session(&city, "{}").args(["mail", "check", "--inject"]));
+    assert_eq!(again, "", "shown once, then read");
+}

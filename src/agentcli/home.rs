@@ -151,6 +151,7 @@ pub fn hooks_file(hooks: &HooksSpec, gc: &Path) -> Value {
     };
     add(&hooks.events.session_start, format!("{gc} prime --hook --format {format}"));
     add(&hooks.events.stop, format!("{gc} hook --stop --format {format}"));
+    add(&hooks.events.prompt_submit, format!("{gc} mail check --inject --format {format}"));
     let mut file = Value::Object(hooks.settings.clone());
     file["hooks"] = Value::Object(events);
     file
@@ -328,6 +329,7 @@ mod tests {
             events: HookEvents {
                 session_start: Some("SessionStart".into()),
                 stop: Some("Stop".into()),
+                prompt_submit: Some("UserPromptSubmit".into()),
             },
             settings: json!({"skipDangerousModePermissionPrompt": true})
                 .as_object()
@@ -337,6 +339,10 @@ mod tests {
         };
         let file = hooks_file(&hooks, Path::new("/my city/.gc/bin/gc"));
         assert_eq!(file["skipDangerousModePermissionPrompt"], true);
+        assert_eq!(
+            file["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"],
+            "'/my city/.gc/bin/gc' mail check --inject --format claude"
+        );
         assert_eq!(
             file["hooks"]["SessionStart"][0]["hooks"][0]["command"],
             "'/my city/.gc/bin/gc' prime --hook --format claude"

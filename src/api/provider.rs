@@ -285,6 +285,11 @@ pub struct HookEvents {
     /// so it goes on, or lets it stop. E.g. `Stop` (Claude, Codex), `AfterAgent` (Gemini).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<String>,
+    /// When a prompt is submitted, before the agent's turn: runs `gc mail check --inject`, which
+    /// puts the agent's unread mail into that turn (once; it is marked read). E.g.
+    /// `UserPromptSubmit` (Claude, Codex), `BeforeAgent` (Gemini).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_submit: Option<String>,
 }
 
 /// How a CLI takes the output of a hook.

@@ -38,7 +38,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let actor =
         std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
     if let Some(note) = args.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        let (_, store) = stores::open_for_agent(&ctx.model, &agent)?;
+        // Mail lives in the city's own store, where `gc mail` reads it.
+        let (_, store) = stores::open(&ctx.model, None)?;
         mail::send(&*store, &actor, &actor, HANDOFF_SUBJECT, note)?;
     }
     Marks::fresh(&ctx.city_dir).set(&session)?;
@@ -49,8 +50,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 
 /// The handoff notes waiting for `actor` (oldest first), marked read: what its new session's
 /// prime shows.
-pub fn take_notes(ctx: &WorkContext, agent: &str, actor: &str) -> Vec<String> {
-    let Ok((_, store)) = stores::open_for_agent(&ctx.model, agent) else { return Vec::new() };
+pub fn take_notes(ctx: &WorkContext, actor: &str) -> Vec<String> {
+    let Ok((_, store)) = stores::open(&ctx.model, None) else { return Vec::new() };
     let Ok(mut waiting) = mail::inbox(&*store, actor, false) else { return Vec::new() };
     waiting.retain(|m| m.title == HANDOFF_SUBJECT);
     waiting.reverse();

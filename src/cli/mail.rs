@@ -43,6 +43,19 @@ enum MailCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Show the unread mail of an agent (default: you, inside a session your agent and your
+    /// member name); with --inject, as the agent CLI's prompt hook: put it into the agent's
+    /// next turn and mark it read.
+    Check {
+        /// Whose mail (default: BEADS_ACTOR and GC_AGENT inside a session, else you).
+        recipient: Option<String>,
+        /// Answer as the CLI's prompt hook (always exits 0; marks what it shows read).
+        #[arg(long)]
+        inject: bool,
+        /// The answer's form for `--inject`: `claude` (Claude Code, Codex) or `gemini`.
+        #[arg(long, value_enum, default_value = "claude", requires = "inject")]
+        format: super::hook::Format,
+    },
     /// Show a message and mark it read.
     Read {
         /// The message id.
@@ -70,6 +83,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let (_, store) = stores::open(&ctx.model, None)?;
     let me = actor(args.actor.as_deref());
     let result = match args.command {
+        MailCommand::Check { recipient, inject, format } => {
+            return check(&*store, recipient.as_deref(), &me, inject, format, args.json);
+        }
         MailCommand::Send { to, subject, message } => {
             let body = body(message)?;
             mail::send(&*store, &me, &to, &subject, &body)
@@ -155,4 +171,69 @@ fn body(message: Option<String>) -> Result<String, Box<dyn std::error::Error>> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
     Ok(text.trim_end().to_owned())
+}
+
+/// `gc mail check`: the unread mail of `recipient` (inside a session: the member and its
+/// agent); with `inject`, in the form a CLI's prompt hook passes to the model, marked read.
+fn check(
+    store: &dyn crate::beads::BeadStore,
+    recipient: Option<&str>,
+    me: &str,
+    inject: bool,
+    format: super::hook::Format,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut whose: Vec<String> = match recipient {
+        Some(r) => vec![r.to_owned()],
+        None => [std::env::var("BEADS_ACTOR").ok(), std::env::var("GC_AGENT").ok()]
+            .into_iter()
+            .flatten()
+            .filter(|w| !w.is_empty())
+            .collect(),
+    };
+    if whose.is_empty() {
+        whose.push(me.to_owned());
+    }
+    whose.dedup();
+    let mut unread = Vec::new();
+    for who in &whose {
+        match mail::inbox(store, who, false) {
+            Ok(messages) => unread.extend(messages),
+            Err(e) if inject => eprintln!("gc mail check: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unread.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    if !inject {
+        if json {
+            println!("{}", serde_json::to_string(&unread)?);
+        } else if unread.is_empty() {
+            println!("no unread mail for {}", whose.join(", "));
+        } else {
+            for m in &unread {
+                let from = m.meta_str("from").unwrap_or(&m.created_by);
+                println!("{}  from {from}: {}", m.id, m.title);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if unread.is_empty() {
+        if matches!(format, super::hook::Format::Gemini) {
+            println!("{{}}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::from("You have mail:");
+    for m in &unread {
+        let from = m.meta_str("from").unwrap_or(&m.created_by);
+        text.push_str(&format!("\n\n{} from {from}: {}\n{}", m.id, m.title, m.description));
+        let reader = whose.first().map_or(me, String::as_str);
+        if let Err(e) = mail::read(store, &m.id, reader) {
+            eprintln!("gc mail check: cannot mark {} read: {e}", m.id);
+        }
+    }
+    text.push_str("\n\n(Answer with `gc mail reply ID -m TEXT`.)");
+    let format = crate::api::provider::HookFormat::from(format);
+    println!("{}", crate::agentcli::hooks::start_answer(format, "BeforeAgent", &text));
+    Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     };
     let actor =
         std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
-    let notes = super::handoff::take_notes(&ctx, &agent, &actor);
+    let notes = super::handoff::take_notes(&ctx, &actor);
     let handoff: String = notes
         .iter()
         .map(|note| format!("\n\nHandoff note from your previous session:\n{note}"))
