@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 
 use super::crash_ledger::CrashRecord;
 use super::launch::{Launch, changed_fields, meta};
+use crate::agentcli::conversation::{self, Cause, Continuation, Conversation};
+use crate::api::agent::ConversationPolicy;
 use crate::api::agent::OnDrift;
 use crate::runtime::SessionInfo;
 
@@ -59,6 +61,10 @@ pub struct AgentInput<'a> {
     /// Sessions a fresh conversation was asked for (`gc handoff`, `gc session reset --fresh`):
     /// restarted fresh once, whatever the drift policy.
     pub fresh: &'a BTreeSet<String>,
+    /// The recorded conversation of each session (`.gc/state/conversations/`).
+    pub conversations: &'a BTreeMap<String, Conversation>,
+    /// The agent's conversation policy: per cause, resume or start fresh.
+    pub conversation_policy: &'a ConversationPolicy,
     /// The agent's work in the bead store.
     pub work: Work,
     /// `Err(dependency)` while an agent it depends on is not ready.
@@ -206,6 +212,8 @@ pub enum SessionAction {
         reason: StartReason,
         /// For people: more on why (a pool's wanted count, a crash's exit status).
         detail: String,
+        /// How its conversation starts (for CLIs whose Provider names conversations).
+        conversation: Option<Continuation>,
     },
     /// Stop a live session whose launch drifted from its spec and start it anew.
     Restart {
@@ -217,6 +225,8 @@ pub enum SessionAction {
         changed: Vec<String>,
         /// The policy that allowed it.
         policy: OnDrift,
+        /// How its conversation starts.
+        conversation: Option<Continuation>,
     },
     /// Stop a live session and start it anew with a fresh conversation, as a person asked.
     RestartFresh {
@@ -224,6 +234,8 @@ pub enum SessionAction {
         launch: Box<Launch>,
         /// The instance token it was observed with; nothing is done if it changed since.
         instance: Option<String>,
+        /// How its conversation starts (fresh).
+        conversation: Option<Continuation>,
     },
     /// Stop a running session, fenced by the instance token it was observed with.
     Stop {
@@ -262,6 +274,11 @@ pub fn human(d: Duration) -> String {
     crate::api::Duration::from_secs(d.as_secs()).to_string()
 }
 
+/// What a start says of its conversation (nothing when there was nothing to resume).
+fn said(conversation: &Option<Continuation>) -> String {
+    conversation.as_ref().map(Continuation::describe).unwrap_or_default()
+}
+
 fn policy_word(policy: OnDrift) -> &'static str {
     match policy {
         OnDrift::Immediate => "Immediate",
@@ -274,7 +291,7 @@ impl SessionAction {
     /// One line for `gc diff` and logs: `start gc-sample-mayor (not running)`.
     pub fn describe(&self) -> String {
         match self {
-            SessionAction::Start { launch, reason, detail } => {
+            SessionAction::Start { launch, reason, detail, conversation } => {
                 let why = match reason {
                     StartReason::NotRunning => "not running".to_owned(),
                     StartReason::Crashed(Some(code)) => format!("exited with status {code}"),
@@ -283,13 +300,14 @@ impl SessionAction {
                     StartReason::WorkArrived => "work arrived after an idle stop".to_owned(),
                 };
                 let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-                format!("start {} ({why}{detail})", launch.session)
+                format!("start {} ({why}{detail}){}", launch.session, said(conversation))
             }
-            SessionAction::Restart { launch, changed, policy, .. } => format!(
-                "restart {}: {} changed; policy {}",
+            SessionAction::Restart { launch, changed, policy, conversation, .. } => format!(
+                "restart {}: {} changed; policy {}{}",
                 launch.session,
                 changed.join(", "),
-                policy_word(*policy)
+                policy_word(*policy),
+                said(conversation)
             ),
             SessionAction::RestartFresh { launch, .. } => format!(
                 "restart {}: a fresh conversation was asked for (gc handoff or gc session reset \
@@ -395,6 +413,32 @@ fn clock(time: SystemTime) -> String {
 }
 
 impl Planner<'_, '_> {
+    /// How `launch`'s conversation starts for `cause` (a fresh one when one was asked for),
+    /// from its recorded conversation and, for a dead session, how that one had started.
+    fn continuation(
+        &self,
+        launch: &Launch,
+        cause: Cause,
+        observed: Option<&SessionInfo>,
+    ) -> Option<Continuation> {
+        let spec = launch.conversation.as_ref()?;
+        let input = self.input;
+        let cause = if input.fresh.contains(&launch.session) { Cause::Requested } else { cause };
+        let now = chrono::DateTime::<chrono::Utc>::from(input.now);
+        let recorded =
+            input.conversations.get(&launch.session).map(|c| (c, conversation::age(c, now)));
+        let last = observed.and_then(|i| i.meta.get(meta::CONVERSATION)).map(String::as_str);
+        let (decision, why) = conversation::plan(
+            Some(spec),
+            input.conversation_policy,
+            &launch.provider,
+            recorded,
+            cause,
+            last,
+        );
+        Some(Continuation { decision, why })
+    }
+
     fn requeue(&mut self, after: Duration) {
         let after = after.max(Duration::from_millis(100));
         self.requeue_after = Some(self.requeue_after.map_or(after, |r| r.min(after)));
@@ -519,6 +563,7 @@ impl Planner<'_, '_> {
             self.actions.push(SessionAction::RestartFresh {
                 launch: Box::new(launch.clone()),
                 instance: info.meta.get(meta::INSTANCE).cloned(),
+                conversation: self.continuation(launch, Cause::Requested, Some(info)),
             });
             return "restarting";
         }
@@ -560,11 +605,13 @@ impl Planner<'_, '_> {
             row["drift"] = json!({"changed": changed, "policy": policy_word(policy)});
             match pending {
                 None if self.take_start(name, false) => {
+                    let conversation = self.continuation(launch, Cause::Drift, Some(info));
                     self.actions.push(SessionAction::Restart {
                         launch: Box::new(launch.clone()),
                         instance: info.meta.get(meta::INSTANCE).cloned(),
                         changed,
                         policy,
+                        conversation,
                     });
                     return "restarting";
                 }
@@ -692,10 +739,17 @@ impl Planner<'_, '_> {
             (None, false, Some(pool)) => (StartReason::ScaledUp, pool.why.clone()),
             (None, false, None) => (StartReason::NotRunning, String::new()),
         };
+        let cause = match reason {
+            StartReason::Crashed(_) => Cause::Crash,
+            StartReason::WorkArrived => Cause::Wake,
+            StartReason::NotRunning | StartReason::ScaledUp => Cause::Fresh,
+        };
+        let conversation = self.continuation(launch, cause, info);
         self.actions.push(SessionAction::Start {
             launch: Box::new(launch.clone()),
             reason,
             detail,
+            conversation,
         });
         "starting"
     }

@@ -65,6 +65,7 @@ struct Case {
     held: BTreeSet<String>,
     idle: BTreeSet<String>,
     fresh: BTreeSet<String>,
+    conversations: BTreeMap<String, crate::agentcli::conversation::Conversation>,
     was_up: BTreeSet<String>,
     crashes: BTreeMap<String, CrashRecord>,
     off: Option<&'static str>,
@@ -87,6 +88,7 @@ impl Case {
             held: BTreeSet::new(),
             idle: BTreeSet::new(),
             fresh: BTreeSet::new(),
+            conversations: BTreeMap::new(),
             was_up: BTreeSet::new(),
             crashes: BTreeMap::new(),
             off: None,
@@ -117,6 +119,8 @@ impl Case {
             held: &self.held,
             idle: &self.idle,
             fresh: &self.fresh,
+            conversations: &self.conversations,
+            conversation_policy: &crate::api::agent::ConversationPolicy::default(),
             work: self.work.clone(),
             dependencies: self.dependencies.clone(),
             gate: self.rig.clone(),
@@ -169,6 +173,36 @@ fn a_fresh_conversation_asked_for_restarts_a_live_session_whatever_the_drift_pol
     let mut stopped = Case::new(vec![w.clone()], vec![]);
     stopped.fresh.insert("gc-c-worker".into());
     assert_eq!(described(&stopped.plan()), ["start gc-c-worker (not running)"]);
+}
+
+#[test]
+fn the_plan_says_whether_a_restart_resumes_its_conversation_and_why() {
+    use crate::agentcli::conversation::Conversation;
+    use crate::api::provider::ConversationSpec;
+    let mut w = launch("gc-c-worker", &[("LOG_LEVEL", "info")]);
+    w.conversation = Some(ConversationSpec {
+        new_args: vec!["--session-id".into(), "{{ conversation_id }}".into()],
+        resume_args: vec!["--resume".into(), "{{ conversation_id }}".into()],
+    });
+    let running = session(&w, true, true);
+    let mut now = launch("gc-c-worker", &[("LOG_LEVEL", "debug")]);
+    now.conversation = w.conversation.clone();
+    let mut case = Case::new(vec![now], vec![running]);
+    let started = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let record = Conversation { id: "3f2a".into(), provider: "cli".into(), started };
+    case.conversations.insert("gc-c-worker".into(), record);
+    assert_eq!(
+        described(&case.plan()),
+        ["restart gc-c-worker: env.LOG_LEVEL changed; policy Immediate, resuming 3f2a (after a \
+          drift restart)"]
+    );
+    case.conversations.clear();
+    assert_eq!(
+        described(&case.plan()),
+        ["restart gc-c-worker: env.LOG_LEVEL changed; policy Immediate"],
+        "nothing to resume, nothing said"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use super::crash_ledger::{CrashLedger, CrashRecord};
 use super::holds::Marks;
 use super::launch::{self, Launch, meta};
 use super::model::CityModel;
-use crate::agentcli::conversation::{Cause, Start, Why};
+use crate::agentcli::conversation::{Continuation, Start, Why};
 use crate::api::Kind;
 use crate::api::agent::AgentSpec;
 use crate::runtime::{Readiness, Runtime, SessionInfo};
@@ -198,6 +198,8 @@ pub struct World {
     pub idle: BTreeSet<String>,
     /// Sessions a fresh conversation was asked for.
     pub fresh: BTreeSet<String>,
+    /// The recorded conversation of each session.
+    pub conversations: BTreeMap<String, crate::agentcli::conversation::Conversation>,
     /// Crash history per session.
     pub crashes: BTreeMap<String, CrashRecord>,
     /// Work per agent, for pools and agents with an `idleTimeout` (absent: not readable).
@@ -225,6 +227,7 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
         held: super::holds::held(&ctx.city_dir)?,
         idle: Marks::idle(&ctx.city_dir).all()?,
         fresh: Marks::fresh(&ctx.city_dir).all()?,
+        conversations: crate::agentcli::conversation::load_all(&ctx.city_dir),
         crashes: crash_histories(ctx),
         ..World::default()
     };
@@ -474,6 +477,7 @@ pub fn plan_agent(
             .cloned()
     });
     let crash_loop = &city.controller.crash_loop;
+    let conversation_policy = applied.map(|a| a.spec.conversation.clone()).unwrap_or_default();
     let policy = applied.map(|a| a.spec.restart_policy.clone()).unwrap_or_default();
     let input = AgentInput {
         name: agent,
@@ -489,6 +493,8 @@ pub fn plan_agent(
         held: &world.held,
         idle: &world.idle,
         fresh: &world.fresh,
+        conversations: &world.conversations,
+        conversation_policy: &conversation_policy,
         work: Work {
             ready: work.is_some_and(|w| w.ready > 0),
             busy: busy.iter().map(|i| launch::session_name(&city_name, agent, *i)).collect(),
@@ -618,7 +624,7 @@ fn execute(
 ) -> Result<Option<Duration>, ReconcileError> {
     let rt = &ctx.runtime;
     match action {
-        SessionAction::Start { launch, reason, .. } => {
+        SessionAction::Start { launch, reason, conversation, .. } => {
             if !ctx.start_permit(model) {
                 return Ok(Some(Duration::from_secs(1)));
             }
@@ -637,9 +643,9 @@ fn execute(
                 );
                 ctx.ledger.record_restart(&launch.session, SystemTime::now())?;
             }
-            return start(ctx, model, agent, launch, *reason);
+            return start(ctx, model, agent, launch, *reason, conversation.as_ref());
         }
-        SessionAction::Restart { launch, instance, changed, policy } => {
+        SessionAction::Restart { launch, instance, changed, policy, conversation } => {
             if !ctx.start_permit(model) {
                 return Ok(Some(Duration::from_secs(1)));
             }
@@ -653,9 +659,10 @@ fn execute(
                 action.describe(),
                 json!({"session": launch.session, "changed": changed, "policy": format!("{policy:?}")}),
             );
-            return start_session(ctx, model, agent, launch, ("RestartedForDrift", Cause::Drift));
+            let why = "RestartedForDrift";
+            return start_session(ctx, model, agent, launch, why, conversation.as_ref());
         }
-        SessionAction::RestartFresh { launch, instance } => {
+        SessionAction::RestartFresh { launch, instance, conversation } => {
             if !ctx.start_permit(model) {
                 return Ok(Some(Duration::from_secs(1)));
             }
@@ -669,7 +676,8 @@ fn execute(
                 action.describe(),
                 json!({"session": launch.session, "fresh": true}),
             );
-            return start_session(ctx, model, agent, launch, ("RestartedFresh", Cause::Requested));
+            let why = "RestartedFresh";
+            return start_session(ctx, model, agent, launch, why, conversation.as_ref());
         }
         SessionAction::Stop { session, instance, reason, .. } => {
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
@@ -738,32 +746,34 @@ fn start(
     agent: &str,
     launch: &Launch,
     reason: StartReason,
+    conversation: Option<&Continuation>,
 ) -> Result<Option<Duration>, ReconcileError> {
     let why = match reason {
-        StartReason::NotRunning => ("Started", Cause::Fresh),
-        StartReason::Crashed(_) => ("Restarted", Cause::Crash),
-        StartReason::ScaledUp => ("ScaledUp", Cause::Fresh),
-        StartReason::WorkArrived => ("WorkArrived", Cause::Wake),
+        StartReason::NotRunning => "Started",
+        StartReason::Crashed(_) => "Restarted",
+        StartReason::ScaledUp => "ScaledUp",
+        StartReason::WorkArrived => "WorkArrived",
     };
-    start_session(ctx, model, agent, launch, why)
+    start_session(ctx, model, agent, launch, why, conversation)
 }
 
 /// Starts `launch` with gc's metadata (fingerprint and its fields recorded at the start, a
-/// new instance token), records `session.started` with the reason in `why` (its cause decides
-/// how the conversation starts), and waits briefly for readiness.
+/// new instance token) and its conversation as planned, records `session.started` with `why`,
+/// and waits briefly for readiness.
 fn start_session(
     ctx: &Context,
     model: &CityModel,
     agent: &str,
     launch: &Launch,
-    (why, cause): (&str, Cause),
+    why: &str,
+    planned: Option<&Continuation>,
 ) -> Result<Option<Duration>, ReconcileError> {
     if let Some(tree) = &launch.worktree {
         prepare_worktree(ctx, agent, tree)?;
     }
     std::fs::create_dir_all(&launch.work_dir)?;
     let applied = model.agents.get(agent);
-    let (conversation, conversation_why) = start_conversation(ctx, model, agent, launch, cause)?;
+    let (conversation, conversation_why) = start_conversation(ctx, agent, launch, planned)?;
     let env = crate::agentcli::env::build(&launch.env, &launch.pass_env, std::env::vars());
     prepare_home(launch, agent, &env)?;
     let meta = BTreeMap::from([
@@ -810,31 +820,16 @@ fn start_session(
 /// new id gc chose is recorded before the start, a record the CLI will replace is dropped.
 fn start_conversation(
     ctx: &Context,
-    model: &CityModel,
     agent: &str,
     launch: &Launch,
-    cause: Cause,
+    planned: Option<&Continuation>,
 ) -> Result<(Start, Why), ReconcileError> {
     use crate::agentcli::conversation::{self, Conversation};
-    // The dead session's record of how it started (it is still there, kept for its output).
-    let last = ctx.runtime.get_meta(&launch.session, meta::CONVERSATION).ok().flatten();
-    let recorded = conversation::load(&ctx.city_dir, &launch.session);
-    // Asked for on purpose (also when the session was not running): fresh, once.
-    let asked = Marks::fresh(&ctx.city_dir).all()?.contains(&launch.session);
-    let cause = if asked { Cause::Requested } else { cause };
-    let policy = model.agents.get(agent).map(|a| a.spec.conversation.clone()).unwrap_or_default();
-    let now = chrono::Utc::now();
-    let (start, why) = conversation::plan(
-        launch.conversation.as_ref(),
-        &policy,
-        &launch.provider,
-        recorded.as_ref().map(|c| (c, conversation::age(c, now))),
-        cause,
-        last.as_deref(),
-        uuid::Uuid::new_v4().to_string(),
-    );
-    if why == Why::ResumeFailed
-        && let Some(old) = &recorded
+    let Some(planned) = planned else { return Ok((Start::New(None), Why::NothingToResume)) };
+    let spec = launch.conversation.as_ref();
+    let start = planned.decision.start(spec, uuid::Uuid::new_v4().to_string());
+    if planned.why == Why::ResumeFailed
+        && let Some(old) = conversation::load(&ctx.city_dir, &launch.session)
     {
         ctx.emit(
             "session.resume_failed",
@@ -856,13 +851,13 @@ fn start_conversation(
             };
             conversation::save(&ctx.city_dir, &launch.session, &record)?;
         }
-        Start::New(None) if launch.conversation.is_some() => {
+        Start::New(None) => {
             // The CLI picks the id; the SessionStart hook records it.
             let _ = std::fs::remove_file(conversation::path(&ctx.city_dir, &launch.session));
         }
-        _ => {}
+        Start::Resume(_) => {}
     }
-    Ok((start, why))
+    Ok((start, planned.why.clone()))
 }
 
 /// Prepares the directory gc owns for the session's CLI: links, seeds, hooks file.

@@ -74,6 +74,51 @@ impl Cause {
     }
 }
 
+/// What the planner decides for a session's conversation; the executor turns it into a
+/// [`Start`] (choosing the new id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Resume this recorded conversation.
+    Resume(String),
+    /// Start a fresh one.
+    Fresh,
+}
+
+impl Decision {
+    /// The start it means: a fresh conversation is named `new_id` when the Provider says how
+    /// to name one (`newArgs`), else the CLI picks.
+    pub fn start(&self, spec: Option<&ConversationSpec>, new_id: String) -> Start {
+        match self {
+            Decision::Resume(id) => Start::Resume(id.clone()),
+            Decision::Fresh if spec.is_some_and(|s| !s.new_args.is_empty()) => {
+                Start::New(Some(new_id))
+            }
+            Decision::Fresh => Start::New(None),
+        }
+    }
+}
+
+/// A planned conversation start and why, as actions carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Continuation {
+    /// Resume or fresh.
+    pub decision: Decision,
+    /// Why.
+    pub why: Why,
+}
+
+impl Continuation {
+    /// For `gc diff` and events: `, resuming 3f2a… (after a crash)`; empty when there was
+    /// nothing to resume.
+    pub fn describe(&self) -> String {
+        match (&self.decision, &self.why) {
+            (_, Why::NothingToResume) => String::new(),
+            (Decision::Resume(id), why) => format!(", resuming {id} ({})", why.describe()),
+            (Decision::Fresh, why) => format!(", fresh conversation ({})", why.describe()),
+        }
+    }
+}
+
 /// How a session's conversation starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -134,13 +179,9 @@ pub fn plan(
     recorded: Option<(&Conversation, std::time::Duration)>,
     cause: Cause,
     last_start: Option<&str>,
-    new_id: String,
-) -> (Start, Why) {
-    let Some(spec) = spec else { return (Start::New(None), Why::NothingToResume) };
-    let fresh = |why| {
-        let id = (!spec.new_args.is_empty()).then_some(new_id.clone());
-        (Start::New(id), why)
-    };
+) -> (Decision, Why) {
+    let fresh = |why| (Decision::Fresh, why);
+    let Some(spec) = spec else { return fresh(Why::NothingToResume) };
     if cause == Cause::Requested {
         return fresh(Why::Requested);
     }
@@ -148,14 +189,11 @@ pub fn plan(
         recorded.filter(|(c, _)| c.provider == provider && !spec.resume_args.is_empty());
     let Some((conversation, age)) = resumable else { return fresh(Why::NothingToResume) };
     let wanted = match cause {
-        Cause::Fresh | Cause::Requested => false,
+        Cause::Fresh | Cause::Requested => return fresh(Why::NothingToResume),
         Cause::Crash => policy.resume_on_crash,
         Cause::Drift => policy.resume_on_drift,
         Cause::Wake => policy.resume_on_wake,
     };
-    if cause == Cause::Fresh {
-        return fresh(Why::NothingToResume);
-    }
     if !wanted {
         return fresh(Why::Policy(cause));
     }
@@ -167,7 +205,21 @@ pub fn plan(
     if cause == Cause::Crash && last_start.is_some_and(|m| m.starts_with("resume")) {
         return fresh(Why::ResumeFailed);
     }
-    (Start::Resume(conversation.id.clone()), Why::Resumed(cause))
+    (Decision::Resume(conversation.id.clone()), Why::Resumed(cause))
+}
+
+/// Every recorded conversation, by session (unreadable records are skipped).
+pub fn load_all(city_dir: &Path) -> std::collections::BTreeMap<String, Conversation> {
+    let dir = city_dir.join(".gc").join("state").join("conversations");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Default::default() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let session = name.strip_suffix(".json")?.to_owned();
+            Some((session.clone(), load(city_dir, &session)?))
+        })
+        .collect()
 }
 
 /// How old `conversation` is at `now` (zero when its start cannot be read).
@@ -221,20 +273,20 @@ mod tests {
         cause: Cause,
         last: Option<&str>,
         age_secs: u64,
-    ) -> (Start, Why) {
+    ) -> (Decision, Why) {
         let spec = claude();
         let rec = Conversation { id: "old".into(), provider: "claude".into(), started: now() };
         let age = std::time::Duration::from_secs(age_secs);
-        plan(Some(&spec), policy, "claude", Some((&rec, age)), cause, last, "new".into())
+        plan(Some(&spec), policy, "claude", Some((&rec, age)), cause, last)
     }
 
     #[test]
     fn by_default_crashes_and_drift_resume_and_wakes_and_first_starts_do_not() {
         let policy = ConversationPolicy::default();
-        let resumed = |cause| (Start::Resume("old".into()), Why::Resumed(cause));
+        let resumed = |cause| (Decision::Resume("old".into()), Why::Resumed(cause));
         assert_eq!(plan_for(&policy, Cause::Crash, Some("new old"), 0), resumed(Cause::Crash));
         assert_eq!(plan_for(&policy, Cause::Drift, None, 0), resumed(Cause::Drift));
-        let fresh = Start::New(Some("new".into()));
+        let fresh = Decision::Fresh;
         assert_eq!(plan_for(&policy, Cause::Fresh, None, 0), (fresh.clone(), Why::NothingToResume));
         assert_eq!(
             plan_for(&policy, Cause::Wake, None, 0),
@@ -263,11 +315,11 @@ mod tests {
         let (start, why) = plan_for(&policy, Cause::Drift, None, 7200);
         assert_eq!(
             (start, why.clone()),
-            (Start::New(Some("new".into())), Why::TooOld(std::time::Duration::from_secs(3600)))
+            (Decision::Fresh, Why::TooOld(std::time::Duration::from_secs(3600)))
         );
         assert_eq!(why.describe(), "fresh: the conversation is older than its maxAge (1h)");
         let (start, why) = plan_for(&ConversationPolicy::default(), Cause::Requested, None, 0);
-        assert_eq!((start, why), (Start::New(Some("new".into())), Why::Requested));
+        assert_eq!((start, why), (Decision::Fresh, Why::Requested));
     }
 
     #[test]
@@ -276,25 +328,19 @@ mod tests {
         let policy = ConversationPolicy::default();
         let rec = Conversation { id: "c".into(), provider: "codex".into(), started: now() };
         let zero = std::time::Duration::ZERO;
-        let got = plan(
-            Some(&spec),
-            &policy,
-            "claude",
-            Some((&rec, zero)),
-            Cause::Crash,
-            None,
-            "n".into(),
-        );
-        assert_eq!(got, (Start::New(Some("n".into())), Why::NothingToResume));
+        let got = plan(Some(&spec), &policy, "claude", Some((&rec, zero)), Cause::Crash, None);
+        assert_eq!(got, (Decision::Fresh, Why::NothingToResume));
+        assert_eq!(got.0.start(Some(&spec), "n".into()), Start::New(Some("n".into())));
         let codex = ConversationSpec {
             new_args: vec![],
             resume_args: vec!["resume".into(), "{{ conversation_id }}".into()],
         };
-        let (got, _) = plan(Some(&codex), &policy, "claude", None, Cause::Crash, None, "n".into());
-        assert_eq!(got, Start::New(None), "the CLI picks its own id");
-        assert_eq!(got.args(Some(&codex)), Vec::<String>::new());
-        let (got, _) = plan(None, &policy, "x", None, Cause::Crash, None, "n".into());
-        assert_eq!(got, Start::New(None));
+        let (got, _) = plan(Some(&codex), &policy, "claude", None, Cause::Crash, None);
+        let start = got.start(Some(&codex), "n".into());
+        assert_eq!(start, Start::New(None), "the CLI picks its own id");
+        assert_eq!(start.args(Some(&codex)), Vec::<String>::new());
+        let (got, _) = plan(None, &policy, "x", None, Cause::Crash, None);
+        assert_eq!(got.start(None, "n".into()), Start::New(None));
     }
 
     #[test]
