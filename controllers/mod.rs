@@ -13,6 +13,7 @@ pub mod holds;
 pub mod launch;
 pub mod manager;
 pub mod model;
+pub mod nudge;
 pub mod object;
 pub mod order;
 pub mod pool;

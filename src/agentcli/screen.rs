@@ -120,7 +120,7 @@ pub fn shows_prompt(screen: &str, prefixes: &[String]) -> bool {
 
 /// The index of the last line of `screen` that starts with one of `prefixes` (see
 /// [`shows_prompt`]).
-fn prompt_line(screen: &str, prefixes: &[String]) -> Option<usize> {
+pub fn prompt_line(screen: &str, prefixes: &[String]) -> Option<usize> {
     let prefixes: Vec<&str> =
         prefixes.iter().map(|p| p.trim_end_matches(' ')).filter(|p| !p.is_empty()).collect();
     // A numbered menu option is never an input line (Codex's cursor `›` is its prompt too).

@@ -46,6 +46,13 @@ enum SessionCommand {
         /// The text.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// `wait-idle` waits until the agent shows its prompt with no busy marker, so nothing
+        /// is typed into a running turn; `immediate` sends now.
+        #[arg(long, value_enum, default_value = "wait-idle")]
+        delivery: crate::controllers::nudge::Delivery,
+        /// How long `wait-idle` waits before it gives up (exit 1, a `nudge.failed` event).
+        #[arg(long, default_value = "30s")]
+        timeout: crate::api::Duration,
     },
     /// Stop a session and keep it stopped (the controller will not restart it) until
     /// `gc session start`.
@@ -151,8 +158,19 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             print!("{}", rt.peek(&name, lines)?);
         }
         SessionCommand::Attach { session } => rt.attach(&resolve(&model, &session)?)?,
-        SessionCommand::Nudge { session, text } => {
-            rt.nudge(&resolve(&model, &session)?, &text.join(" "))?;
+        SessionCommand::Nudge { session, text, delivery, timeout } => {
+            let name = resolve(&model, &session)?;
+            let text = text.join(" ");
+            crate::controllers::nudge::send_recorded(
+                &city_dir,
+                &model,
+                rt.as_ref(),
+                &name,
+                &text,
+                delivery,
+                timeout.get(),
+            )?;
+            println!("nudged {name}");
         }
         SessionCommand::Stop { session } => {
             let name = resolve(&model, &session)?;

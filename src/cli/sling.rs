@@ -88,7 +88,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     Ok(ExitCode::SUCCESS)
 }
 
-/// Types the agent's nudge into each of its live sessions.
+/// How long `gc sling --nudge` waits for a busy session to be idle.
+const NUDGE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Types the agent's nudge into each of its live sessions, once each is idle.
 fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error>> {
     let spec = &ctx.model.agents[agent].spec;
     let text = spec.nudge.clone().unwrap_or_else(|| "You have new work: run `gc hook`.".into());
@@ -105,11 +108,21 @@ fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error
     if sessions.is_empty() {
         eprintln!("{agent} has no running session to nudge; it sees the work when it starts");
     }
+    let mut failed = Vec::new();
     for session in sessions {
-        match runtime.nudge(&session, &text) {
+        let sent = crate::controllers::nudge::send_recorded(
+            &ctx.city_dir,
+            &ctx.model,
+            runtime.as_ref(),
+            &session,
+            &text,
+            crate::controllers::nudge::Delivery::WaitIdle,
+            NUDGE_WAIT,
+        );
+        match sent {
             Ok(()) => eprintln!("nudged {session}"),
-            Err(e) => eprintln!("gc: could not nudge {session}: {e}"),
+            Err(e) => failed.push(e.to_string()),
         }
     }
-    Ok(())
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ").into()) }
 }

@@ -170,6 +170,12 @@ pub trait Runtime: Send + Sync {
     /// Types `text` literally into the session, then Enter.
     fn nudge(&self, name: &str, text: &str) -> Result<(), RuntimeError>;
 
+    /// Types `text` literally into the session (never read as key names), without Enter.
+    fn type_text(&self, name: &str, text: &str) -> Result<(), RuntimeError> {
+        let _ = (name, text);
+        Err(RuntimeError::Unsupported("this session backend has no terminal to type into"))
+    }
+
     /// Presses `key` `times` times in the session (to move through a CLI's dialog).
     fn send_keys(
         &self,

@@ -426,6 +426,14 @@ impl Runtime for TmuxRuntime {
     }
 
     fn nudge(&self, name: &str, text: &str) -> Result<(), RuntimeError> {
+        self.type_text(name, text)?;
+        if !text.is_empty() && !self.nudge_delay.is_zero() {
+            std::thread::sleep(self.nudge_delay);
+        }
+        self.run(&["send-keys", "-t", &pane_target(name), "Enter"]).map(drop)
+    }
+
+    fn type_text(&self, name: &str, text: &str) -> Result<(), RuntimeError> {
         if !self.require(name)?.alive {
             return Err(RuntimeError::NotRunning(name.to_owned()));
         }
@@ -440,10 +448,7 @@ impl Runtime for TmuxRuntime {
             self.run(&["send-keys", "-t", &target, "-l", "--", chunk])?;
             rest = tail;
         }
-        if !text.is_empty() && !self.nudge_delay.is_zero() {
-            std::thread::sleep(self.nudge_delay);
-        }
-        self.run(&["send-keys", "-t", &target, "Enter"]).map(drop)
+        Ok(())
     }
 
     fn send_keys(
