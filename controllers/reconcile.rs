@@ -646,38 +646,17 @@ fn execute(
             return start(ctx, model, agent, launch, *reason, conversation.as_ref());
         }
         SessionAction::Restart { launch, instance, changed, policy, conversation } => {
-            if !ctx.start_permit(model) {
-                return Ok(Some(Duration::from_secs(1)));
-            }
-            if !fenced_stop(ctx, model, &launch.session, instance.as_ref())? {
-                return Ok(None);
-            }
-            ctx.emit(
-                "session.restarted",
-                "ConfigDrift",
-                Some(agent),
-                action.describe(),
-                json!({"session": launch.session, "changed": changed, "policy": format!("{policy:?}")}),
-            );
-            let why = "RestartedForDrift";
-            return start_session(ctx, model, agent, launch, why, conversation.as_ref());
+            let payload = json!({"session": launch.session, "changed": changed,
+                                 "policy": format!("{policy:?}")});
+            let restart = Restart { launch, instance: instance.as_ref(), conversation, payload };
+            let reasons = ("ConfigDrift", "RestartedForDrift");
+            return restart_session(ctx, model, agent, action, restart, reasons);
         }
         SessionAction::RestartFresh { launch, instance, conversation } => {
-            if !ctx.start_permit(model) {
-                return Ok(Some(Duration::from_secs(1)));
-            }
-            if !fenced_stop(ctx, model, &launch.session, instance.as_ref())? {
-                return Ok(None);
-            }
-            ctx.emit(
-                "session.restarted",
-                "FreshConversation",
-                Some(agent),
-                action.describe(),
-                json!({"session": launch.session, "fresh": true}),
-            );
-            let why = "RestartedFresh";
-            return start_session(ctx, model, agent, launch, why, conversation.as_ref());
+            let payload = json!({"session": launch.session, "fresh": true});
+            let restart = Restart { launch, instance: instance.as_ref(), conversation, payload };
+            let reasons = ("FreshConversation", "RestartedFresh");
+            return restart_session(ctx, model, agent, action, restart, reasons);
         }
         SessionAction::Stop { session, instance, reason, .. } => {
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
@@ -721,6 +700,35 @@ fn execute(
         }
     }
     Ok(None)
+}
+
+/// A live session to stop and start anew, as a restart action says.
+struct Restart<'a> {
+    launch: &'a Launch,
+    instance: Option<&'a String>,
+    conversation: &'a Option<Continuation>,
+    payload: Value,
+}
+
+/// Carries out a restart (for drift, or for a fresh conversation): a start permit, the
+/// fenced stop, a `session.restarted` event with the first of `reasons`, the start (its
+/// `session.started` with the second).
+fn restart_session(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    action: &SessionAction,
+    restart: Restart<'_>,
+    (reason, why): (&str, &str),
+) -> Result<Option<Duration>, ReconcileError> {
+    if !ctx.start_permit(model) {
+        return Ok(Some(Duration::from_secs(1)));
+    }
+    if !fenced_stop(ctx, model, &restart.launch.session, restart.instance)? {
+        return Ok(None);
+    }
+    ctx.emit("session.restarted", reason, Some(agent), action.describe(), restart.payload);
+    start_session(ctx, model, agent, restart.launch, why, restart.conversation.as_ref())
 }
 
 /// Stops `session` if it is still the incarnation `instance` planned against. Returns whether

@@ -37,9 +37,10 @@ while :; do
 done
 "#;
 
-#[test]
-fn ten_nudges_from_three_senders_arrive_once_each_and_never_mid_turn() {
-    let city = TmuxCity::new("nudge");
+/// A city `town` whose one agent `solo` runs `script` as a TUI with a `› ` prompt and the
+/// busy marker `esc to interrupt`, applied and started.
+fn tui_city(tag: &str, script: &str) -> TmuxCity {
+    let city = TmuxCity::new(tag);
     city.write(
         "city.yaml",
         &format!(
@@ -51,9 +52,15 @@ fn ten_nudges_from_three_senders_arrive_once_each_and_never_mid_turn() {
             city.socket
         ),
     );
-    city.write_script("scripts/tui.sh", FAKE_TUI);
+    city.write_script("scripts/tui.sh", script);
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "30s"]);
+    city
+}
+
+#[test]
+fn ten_nudges_from_three_senders_arrive_once_each_and_never_mid_turn() {
+    let city = tui_city("nudge", FAKE_TUI);
     let senders: Vec<_> = [(0, 4), (1, 3), (2, 3)]
         .into_iter()
         .map(|(sender, count)| {
@@ -97,24 +104,9 @@ fn ten_nudges_from_three_senders_arrive_once_each_and_never_mid_turn() {
 
 #[test]
 fn a_nudge_to_a_session_that_stays_busy_fails_loudly() {
-    let city = TmuxCity::new("nudgebusy");
-    city.write(
-        "city.yaml",
-        &format!(
-            "apiVersion: gascity.dev/v1alpha1\nkind: City\nmetadata:\n  name: town\nspec:\n  \
-             defaultProvider: tui\n  session:\n    socket: {}\n---\n\
-             apiVersion: gascity.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: tui\nspec:\n  \
-             command: scripts/busy.sh\n  readyPromptPrefix: \"› \"\n  busyMarkers: [esc to interrupt]\n\
-             ---\napiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: solo\nspec: {{}}\n",
-            city.socket
-        ),
-    );
-    city.write_script(
-        "scripts/busy.sh",
-        "#!/usr/bin/env bash\nprintf '› \\n* Working… (esc to interrupt)\\n'\nexec sleep 1000\n",
-    );
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "30s"]);
+    let busy =
+        "#!/usr/bin/env bash\nprintf '› \\n* Working… (esc to interrupt)\\n'\nexec sleep 1000\n";
+    let city = tui_city("nudgebusy", busy);
     let out =
         city.gc().args(["session", "nudge", "solo", "hello", "--timeout", "1s"]).output().unwrap();
     assert!(!out.status.success(), "a nudge that was not delivered is no success");
