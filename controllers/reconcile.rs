@@ -227,7 +227,7 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
         held: super::holds::held(&ctx.city_dir)?,
         idle: Marks::idle(&ctx.city_dir).all()?,
         fresh: Marks::fresh(&ctx.city_dir).all()?,
-        conversations: crate::agentcli::conversation::load_all(&ctx.city_dir),
+        conversations: conversations_of(ctx, model, agents),
         crashes: crash_histories(ctx),
         ..World::default()
     };
@@ -255,6 +255,34 @@ pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<Worl
         }
     }
     Ok(world)
+}
+
+/// The recorded conversations of `agents`' sessions — only of agents whose provider names
+/// conversations, and not every record for every agent of a pass.
+fn conversations_of(
+    ctx: &Context,
+    model: &CityModel,
+    agents: &[&str],
+) -> BTreeMap<String, crate::agentcli::conversation::Conversation> {
+    let default = model.city_spec().default_provider;
+    let naming: Vec<&str> = agents
+        .iter()
+        .copied()
+        .filter(|agent| {
+            let Some(applied) = model.agents.get(*agent) else { return false };
+            let provider = applied.spec.provider.as_ref().or(default.as_ref());
+            provider
+                .and_then(|p| model.providers.get(p))
+                .is_some_and(|p| p.spec.conversation.is_some())
+        })
+        .collect();
+    if naming.is_empty() {
+        return BTreeMap::new();
+    }
+    let city = model.city_name();
+    crate::agentcli::conversation::load_where(&ctx.city_dir, |session| {
+        naming.iter().any(|agent| launch::is_session_of(&city, agent, session))
+    })
 }
 
 /// The crash ledger as the planner reads it (a ledger that cannot be read is empty: restarts

@@ -208,8 +208,12 @@ pub fn plan(
     (Decision::Resume(conversation.id.clone()), Why::Resumed(cause))
 }
 
-/// Every recorded conversation, by session (unreadable records are skipped).
-pub fn load_all(city_dir: &Path) -> std::collections::BTreeMap<String, Conversation> {
+/// The recorded conversations of the sessions `wanted` picks, by session (unreadable records
+/// are skipped): one directory listing, and only the wanted records read.
+pub fn load_where(
+    city_dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, Conversation> {
     let dir = city_dir.join(".gc").join("state").join("conversations");
     let Ok(entries) = std::fs::read_dir(&dir) else { return Default::default() };
     entries
@@ -217,6 +221,9 @@ pub fn load_all(city_dir: &Path) -> std::collections::BTreeMap<String, Conversat
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let session = name.strip_suffix(".json")?.to_owned();
+            if !wanted(&session) {
+                return None;
+            }
             Some((session.clone(), load(city_dir, &session)?))
         })
         .collect()

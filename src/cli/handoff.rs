@@ -30,13 +30,15 @@ pub struct Args {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let ctx = WorkContext::load(city)?;
     let agent = ctx.agent(None)?;
-    let session = args
-        .session
-        .or_else(|| std::env::var("GC_SESSION").ok())
-        .ok_or("name the session (--session), or run this inside one (GC_SESSION)")?;
-    crate::runtime::validate_name(&session)?;
-    let actor =
-        std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
+    let session = match args.session {
+        Some(named) => {
+            crate::runtime::validate_name(&named)?;
+            named
+        }
+        None => super::work_context::session_from_env()
+            .ok_or("name the session (--session), or run this inside one (GC_SESSION)")?,
+    };
+    let actor = super::work_context::member_of(&agent);
     if let Some(note) = args.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         // Mail lives in the city's own store, where `gc mail` reads it.
         let (_, store) = stores::open(&ctx.model, None)?;

@@ -7,7 +7,6 @@ use super::work_context::WorkContext;
 use crate::agentcli::hooks;
 use crate::api::provider::HookFormat;
 use crate::beads::Bead;
-use crate::controllers::launch::is_base_or_member;
 use crate::work::hook::{HookReason, next_work_by};
 use crate::work::{query, stores};
 
@@ -106,7 +105,7 @@ pub fn next_for(
     agent: &str,
     actor: Option<&str>,
 ) -> Result<Option<(Bead, HookReason)>, Box<dyn std::error::Error>> {
-    let actor = actor.map_or_else(|| default_actor(agent), str::to_owned);
+    let actor = actor.map_or_else(|| super::work_context::member_of(agent), str::to_owned);
     let (_, store) = stores::open_for_agent(&ctx.model, agent)?;
     let query = ctx.model.agents.get(agent).and_then(|a| query::of(&a.spec));
     Ok(next_work_by(&*store, agent, &actor, query.as_ref())?)
@@ -166,17 +165,7 @@ fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
 
 /// Where the Stop hook remembers the bead it last sent this session to (GC_SESSION).
 fn offered_file(city: Option<PathBuf>) -> Option<PathBuf> {
-    let session =
-        std::env::var("GC_SESSION").ok().filter(|s| crate::runtime::validate_name(s).is_ok())?;
+    let session = super::work_context::session_from_env()?;
     let dir = super::city_dir_or_cwd(city).ok()?;
     Some(dir.join(".gc").join("state").join("stop-hook").join(session))
-}
-
-/// BEADS_ACTOR when it is one of `agent`'s session actors (`agent` or `agent-<n>`), else the
-/// agent's own name.
-fn default_actor(agent: &str) -> String {
-    std::env::var("BEADS_ACTOR")
-        .ok()
-        .filter(|actor| is_base_or_member(agent, actor))
-        .unwrap_or_else(|| agent.to_owned())
 }

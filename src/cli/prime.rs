@@ -56,8 +56,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             .to_owned(),
         Err(e) => format!("Your hook cannot be read now ({e}); try `gc hook`."),
     };
-    let actor =
-        std::env::var("BEADS_ACTOR").ok().filter(|a| !a.is_empty()).unwrap_or(agent.clone());
+    let actor = super::work_context::member_of(&agent);
     let notes = super::handoff::take_notes(&ctx, &actor);
     let handoff: String = notes
         .iter()
@@ -71,11 +70,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 /// Records the conversation id the CLI reported for this session (GC_SESSION), unless it is
 /// already the recorded one.
 fn record_conversation(ctx: &WorkContext, provider: &str, id: &str) {
-    let Some(session) =
-        std::env::var("GC_SESSION").ok().filter(|s| crate::runtime::validate_name(s).is_ok())
-    else {
-        return;
-    };
+    let Some(session) = super::work_context::session_from_env() else { return };
     if conversation::load(&ctx.city_dir, &session).is_some_and(|c| c.id == id) {
         return;
     }

@@ -60,6 +60,20 @@ impl WorkContext {
     }
 }
 
+/// The session this command runs inside (`GC_SESSION`), when it names one validly.
+pub fn session_from_env() -> Option<String> {
+    std::env::var("GC_SESSION").ok().filter(|s| crate::runtime::validate_name(s).is_ok())
+}
+
+/// `BEADS_ACTOR` when it is one of `agent`'s session actors (`agent` or `agent-<n>`), else the
+/// agent's own name: whose work and mail a command inside a session is about.
+pub fn member_of(agent: &str) -> String {
+    std::env::var("BEADS_ACTOR")
+        .ok()
+        .filter(|actor| crate::controllers::launch::is_base_or_member(agent, actor))
+        .unwrap_or_else(|| agent.to_owned())
+}
+
 /// Who acts: `--actor`, else `BEADS_ACTOR`, `BD_ACTOR`, `USER`.
 pub fn actor(explicit: Option<&str>) -> String {
     crate::beads::layout::actor(explicit)
