@@ -12,6 +12,9 @@
 //! - a sweep for deleted agents and rigs (kube-runtime never reconciles a deleted object), which
 //!   also removes the worktrees of agents gone and keeps the city's bead store initialised.
 //!
+//! - a nudge drainer (one tick a second) → queued nudges typed into idle sessions, and idle
+//!   agents told about work on their hook ([`super::nudge_drainer`]);
+//!
 //! - a follower of `.gc/events.jsonl` → the orders gated on the types of new events are
 //!   reconciled at once (an order's ended run wakes it the same way).
 //!
@@ -42,6 +45,10 @@ use crate::store::StoredObject;
 
 /// How often sessions are observed: a dead session is noticed within this long.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the nudge queues are looked at: a queued nudge for an idle agent waits at most
+/// about this long.
+const NUDGE_TICK: Duration = Duration::from_secs(1);
 
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +173,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     );
     first_pass(ctx.clone()).await;
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
+    tokio::spawn(drain_nudges(ctx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let retry_in_10s = |_: Arc<GcObject>, _: &ReconcileError, _: Arc<Context>| {
         Action::requeue(Duration::from_secs(10))
@@ -544,6 +552,26 @@ async fn observe(
             }
         }
         last = Some(now);
+    }
+}
+
+/// Drains the sessions' nudge queues and tells idle agents about their work
+/// ([`super::nudge_drainer`]), one tick a second.
+async fn drain_nudges(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>) {
+    let drainers = Arc::new(std::sync::Mutex::new(super::nudge_drainer::Drainers::default()));
+    let mut tick = tokio::time::interval(NUDGE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let (ctx, drainers) = (ctx.clone(), drainers.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut drainers = drainers.lock().unwrap_or_else(|p| p.into_inner());
+            super::nudge_drainer::tick(&ctx, &mut drainers);
+        })
+        .await;
     }
 }
 

@@ -2,8 +2,11 @@
 //! Enter, and a check that the CLI took it — Enter is pressed again when the text still sits
 //! on the input line, and a delivery that cannot be confirmed is an error, never a silent
 //! success. `wait-idle` first waits until the agent shows its prompt with no busy marker, on
-//! two looks in a row, so nothing is typed into a running turn. Senders of one session take
-//! turns through a lock file, so concurrent nudges arrive whole and in the order they got it.
+//! two looks in a row, so nothing is typed into a running turn, and queues the nudge when the
+//! agent stays busy past its deadline. Senders of one session take turns through a lock file,
+//! so concurrent nudges arrive whole and in the order they got it. `queue` hands the nudge to
+//! the session's queue on disk ([`super::nudge_queue`]), which the controller drains with
+//! [`drain`] when the session is idle (or the CLI's prompt hook does, first).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,6 +22,31 @@ pub enum Delivery {
     WaitIdle,
     /// Send now, even into a running turn.
     Immediate,
+    /// Put it in the session's queue: delivered as a turn of its own once the agent is idle.
+    Queue,
+}
+
+/// What became of a nudge that was not refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Typed and taken.
+    Delivered,
+    /// Waiting in the session's queue.
+    Queued(super::nudge_queue::QueuedNudge),
+}
+
+/// How a nudge is to be sent: its delivery, how long `wait-idle` waits before it queues, and
+/// how long a queued nudge may wait before it is dead-lettered.
+#[derive(Clone, Debug)]
+pub struct Sending {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// `wait-idle`'s wait.
+    pub wait: Duration,
+    /// A queued nudge's time to live.
+    pub ttl: Duration,
+    /// Who sends it (recorded with a queued nudge).
+    pub from: String,
 }
 
 /// Why a nudge was not delivered.
@@ -43,6 +71,14 @@ pub enum NudgeError {
     /// The session or its runtime failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The session's queue could not be read or written.
+    #[error("the nudge queue of {session}: {source}")]
+    Queue {
+        /// The session.
+        session: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The per-session lock could not be taken.
     #[error("cannot take the nudge lock of {session}: {source}")]
     Lock {
@@ -103,18 +139,39 @@ pub fn rules_for(model: &super::model::CityModel, session: &str) -> ScreenRules 
         .unwrap_or_default()
 }
 
-/// Sends `text` and records a `nudge.failed` event when it was not delivered.
+/// Sends `text` to `session` as `how` says, and records a `nudge.failed` event when it was not
+/// delivered. `wait-idle` queues the nudge when the agent stays busy until `how.wait`.
 pub fn send_recorded(
     city_dir: &Path,
     model: &super::model::CityModel,
     runtime: &dyn Runtime,
     session: &str,
     text: &str,
-    delivery: Delivery,
-    deadline: Duration,
-) -> Result<(), NudgeError> {
+    how: &Sending,
+) -> Result<Sent, NudgeError> {
     let rules = rules_for(model, session);
-    let result = send(city_dir, runtime, session, text, &rules, delivery, deadline);
+    let queue = |session: &str| {
+        let meta = super::nudge_queue::NudgeMeta {
+            from: how.from.clone(),
+            agent: owner(model, session),
+            bead: None,
+        };
+        super::nudge_queue::Queues::new(city_dir, &how.from)
+            .enqueue(session, text, meta, how.ttl)
+            .map(Sent::Queued)
+            .map_err(|source| NudgeError::Queue { session: session.to_owned(), source })
+    };
+    let result = match how.delivery {
+        Delivery::Queue => {
+            crate::runtime::validate_name(session)?;
+            queue(session)
+        }
+        delivery => match send(city_dir, runtime, session, text, &rules, delivery, how.wait) {
+            Ok(()) => Ok(Sent::Delivered),
+            Err(NudgeError::NotIdle { .. }) => queue(session),
+            Err(e) => Err(e),
+        },
+    };
     if let Err(e) = &result {
         let event = crate::events::Event::new("nudge.failed", "NotDelivered", e.to_string())
             .payload(serde_json::json!({"session": session, "error": e.to_string()}));
@@ -123,6 +180,20 @@ pub fn send_recorded(
         }
     }
     result
+}
+
+/// The agent `session` belongs to.
+pub fn owner(model: &super::model::CityModel, session: &str) -> Option<String> {
+    let city = model.city_name();
+    model.agents.keys().find(|agent| super::launch::is_session_of(&city, agent, session)).cloned()
+}
+
+/// Takes `session`'s sender lock: one nudge is typed into a session at a time.
+fn take_turn(city_dir: &Path, session: &str) -> Result<std::fs::File, NudgeError> {
+    crate::runtime::validate_name(session)?;
+    let lock = city_dir.join(".gc").join("state").join("nudge").join(format!("{session}.lock"));
+    crate::store::atomic::lock_file(&lock)
+        .map_err(|source| NudgeError::Lock { session: session.to_owned(), source })
 }
 
 /// Sends `text` to `session` as `delivery` says (waiting at most `deadline` for idle), and
@@ -136,14 +207,51 @@ pub fn send(
     delivery: Delivery,
     deadline: Duration,
 ) -> Result<(), NudgeError> {
-    crate::runtime::validate_name(session)?;
-    let lock = city_dir.join(".gc").join("state").join("nudge").join(format!("{session}.lock"));
-    let _turn = crate::store::atomic::lock_file(&lock)
-        .map_err(|source| NudgeError::Lock { session: session.to_owned(), source })?;
-    let verifiable = !rules.ready_prefix.is_empty();
-    if delivery == Delivery::WaitIdle && verifiable {
-        wait_idle(runtime, session, rules, deadline)?;
+    let _turn = take_turn(city_dir, session)?;
+    if delivery == Delivery::WaitIdle && verifiable(rules) {
+        wait_idle(city_dir, runtime, session, rules, deadline)?;
     }
+    type_and_submit(city_dir, runtime, session, text, rules)
+}
+
+/// Whether gc can read the session's screen: its Provider names a ready prompt.
+fn verifiable(rules: &ScreenRules) -> bool {
+    !rules.ready_prefix.is_empty()
+}
+
+/// Types `text`, pauses, presses Enter and checks the CLI took it (Enter again otherwise);
+/// then, when the CLI's hooks report turns, waits a moment for the turn to begin, so the next
+/// nudge does not find the agent between Enter and its prompt hook and look idle.
+fn type_and_submit(
+    city_dir: &Path,
+    runtime: &dyn Runtime,
+    session: &str,
+    text: &str,
+    rules: &ScreenRules,
+) -> Result<(), NudgeError> {
+    let typed_at = std::time::SystemTime::now();
+    submit(runtime, session, text, rules)?;
+    if super::turn::read(city_dir, session) != super::turn::Turn::Unknown {
+        let start = Instant::now();
+        while start.elapsed() < TURN_BEGINS
+            && !super::turn::reported_since(city_dir, session, typed_at)
+        {
+            std::thread::sleep(LOOK / 4);
+        }
+    }
+    Ok(())
+}
+
+/// How long a delivered nudge's turn is given to be reported begun by the prompt hook.
+const TURN_BEGINS: Duration = Duration::from_secs(5);
+
+/// Types `text`, pauses, presses Enter and checks the CLI took it (Enter again otherwise).
+fn submit(
+    runtime: &dyn Runtime,
+    session: &str,
+    text: &str,
+    rules: &ScreenRules,
+) -> Result<(), NudgeError> {
     match runtime.type_text(session, text) {
         Ok(()) => {}
         // A runtime without a terminal (subprocess) takes the whole line at once.
@@ -153,7 +261,7 @@ pub fn send(
     std::thread::sleep(PAUSE);
     for tries in 1..=ENTERS {
         runtime.send_keys(session, Key::Enter, 1)?;
-        if !verifiable || taken(runtime, session, text, rules)? {
+        if !verifiable(rules) || taken(runtime, session, text, rules)? {
             return Ok(());
         }
         if tries == ENTERS {
@@ -163,8 +271,72 @@ pub fn send(
     Ok(())
 }
 
+/// How long the controller's drainer waits for a session to be idle before it leaves the
+/// queue for a later look.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Delivers `session`'s queued nudges, oldest first, each as a turn of its own once the agent
+/// is idle; stops when the queue is empty, the agent stays busy, or the session is gone (what
+/// is left waits for the next call). Dead-letters a nudge the CLI would not take. Returns how
+/// many were delivered.
+pub fn drain(
+    city_dir: &Path,
+    runtime: &dyn Runtime,
+    session: &str,
+    rules: &ScreenRules,
+    queues: &super::nudge_queue::Queues,
+) -> Result<usize, NudgeError> {
+    use super::nudge_queue::Outcome;
+    let queue_error = |source| NudgeError::Queue { session: session.to_owned(), source };
+    let _turn = take_turn(city_dir, session)?;
+    let mut delivered = 0;
+    while queues.sweep(session).map_err(queue_error)? {
+        if !runtime.is_running(session)? {
+            break;
+        }
+        if verifiable(rules) {
+            match wait_idle(city_dir, runtime, session, rules, DRAIN_WAIT) {
+                Ok(()) => {}
+                Err(NudgeError::NotIdle { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // The prompt hook may have taken it meanwhile.
+        let Some(nudge) = queues.claim(session).map_err(queue_error)? else { break };
+        let outcome = match type_and_submit(city_dir, runtime, session, &nudge.text, rules) {
+            Ok(()) => Outcome::Delivered,
+            Err(e @ NudgeError::NotSubmitted { .. }) => Outcome::Dead(e.to_string()),
+            Err(e) => {
+                // Whether anything reached the input line is unknown; the next look decides.
+                queues.finish(session, &nudge.id, &Outcome::Requeue).map_err(queue_error)?;
+                return Err(e);
+            }
+        };
+        let done = outcome == Outcome::Delivered;
+        queues.finish(session, &nudge.id, &outcome).map_err(queue_error)?;
+        delivered += usize::from(done);
+    }
+    Ok(delivered)
+}
+
+/// Whether `session` is idle now: its screen shows the prompt with no busy marker, and its
+/// CLI's hooks (when they report) say its last turn ended.
+pub fn idle_now(
+    city_dir: &Path,
+    runtime: &dyn Runtime,
+    session: &str,
+    rules: &ScreenRules,
+) -> Result<bool, RuntimeError> {
+    let now = std::time::SystemTime::now();
+    if super::turn::read(city_dir, session).holds_nudges(now) {
+        return Ok(false);
+    }
+    Ok(idle(&runtime.screen(session)?, rules))
+}
+
 /// Waits until `session` is idle on two looks in a row.
 fn wait_idle(
+    city_dir: &Path,
     runtime: &dyn Runtime,
     session: &str,
     rules: &ScreenRules,
@@ -176,7 +348,7 @@ fn wait_idle(
         if !runtime.is_running(session)? {
             return Err(RuntimeError::NotRunning(session.to_owned()).into());
         }
-        idle_looks = if idle(&runtime.screen(session)?, rules) { idle_looks + 1 } else { 0 };
+        idle_looks = if idle_now(city_dir, runtime, session, rules)? { idle_looks + 1 } else { 0 };
         if idle_looks >= 2 {
             return Ok(());
         }

@@ -151,7 +151,7 @@ pub fn hooks_file(hooks: &HooksSpec, gc: &Path) -> Value {
     };
     add(&hooks.events.session_start, format!("{gc} prime --hook --format {format}"));
     add(&hooks.events.stop, format!("{gc} hook --stop --format {format}"));
-    add(&hooks.events.prompt_submit, format!("{gc} mail check --inject --format {format}"));
+    add(&hooks.events.prompt_submit, format!("{gc} hook --prompt-submit --format {format}"));
     let mut file = Value::Object(hooks.settings.clone());
     file["hooks"] = Value::Object(events);
     file
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(file["skipDangerousModePermissionPrompt"], true);
         assert_eq!(
             file["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"],
-            "'/my city/.gc/bin/gc' mail check --inject --format claude"
+            "'/my city/.gc/bin/gc' hook --prompt-submit --format claude"
         );
         assert_eq!(
             file["hooks"]["SessionStart"][0]["hooks"][0]["command"],

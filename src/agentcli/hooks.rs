@@ -16,6 +16,8 @@ pub struct HookInput {
     pub source: Option<String>,
     /// Set when the CLI is already continuing because of a Stop hook.
     pub stop_hook_active: bool,
+    /// The prompt just submitted (UserPromptSubmit, BeforeAgent).
+    pub prompt: Option<String>,
 }
 
 impl HookInput {
@@ -29,6 +31,7 @@ impl HookInput {
             session_id: string("session_id"),
             source: string("source"),
             stop_hook_active: value.get("stop_hook_active").and_then(Value::as_bool) == Some(true),
+            prompt: string("prompt"),
         }
     }
 }
@@ -41,6 +44,16 @@ pub fn start_answer(format: HookFormat, event: &str, text: &str) -> String {
             "hookSpecificOutput": {"hookEventName": event, "additionalContext": text}
         })
         .to_string(),
+    }
+}
+
+/// What a prompt hook (UserPromptSubmit, BeforeAgent) prints so that `text` joins the turn
+/// being submitted; empty `text` adds nothing.
+pub fn prompt_answer(format: HookFormat, text: &str) -> String {
+    match format {
+        HookFormat::Claude => text.to_owned(),
+        HookFormat::Gemini if text.is_empty() => "{}".to_owned(),
+        HookFormat::Gemini => start_answer(format, "BeforeAgent", text),
     }
 }
 
@@ -82,8 +95,9 @@ mod tests {
     #[test]
     fn hook_input_is_read_leniently() {
         let input = HookInput::parse(
-            r#"{"session_id":"3f2a","hook_event_name":"Stop","stop_hook_active":true,"source":"startup"}"#,
+            r#"{"session_id":"3f2a","hook_event_name":"Stop","stop_hook_active":true,"source":"startup","prompt":"hi"}"#,
         );
+        assert_eq!(input.prompt.as_deref(), Some("hi"));
         assert_eq!(input.session_id.as_deref(), Some("3f2a"));
         assert_eq!(input.source.as_deref(), Some("startup"));
         assert!(input.stop_hook_active);
@@ -104,6 +118,11 @@ mod tests {
             (Some("block"), Some("do gc-1"))
         );
         assert_eq!(stop_answer(HookFormat::Claude, None), "", "plain exit 0 lets Claude stop");
+        assert_eq!(prompt_answer(HookFormat::Claude, ""), "");
+        assert_eq!(prompt_answer(HookFormat::Gemini, ""), "{}");
+        let joined: Value =
+            serde_json::from_str(&prompt_answer(HookFormat::Gemini, "mail")).unwrap();
+        assert_eq!(joined["hookSpecificOutput"]["hookEventName"], "BeforeAgent");
         let deny: Value =
             serde_json::from_str(&stop_answer(HookFormat::Gemini, Some("do gc-1"))).unwrap();
         assert_eq!(deny["decision"], "deny");

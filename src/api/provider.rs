@@ -285,8 +285,9 @@ pub struct HookEvents {
     /// so it goes on, or lets it stop. E.g. `Stop` (Claude, Codex), `AfterAgent` (Gemini).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<String>,
-    /// When a prompt is submitted, before the agent's turn: runs `gc mail check --inject`, which
-    /// puts the agent's unread mail into that turn (once; it is marked read). E.g.
+    /// When a prompt is submitted, before the agent's turn: runs `gc hook --prompt-submit`,
+    /// which puts the session's queued nudges and the agent's unread mail into that turn (once
+    /// each; mail is marked read). E.g.
     /// `UserPromptSubmit` (Claude, Codex), `BeforeAgent` (Gemini).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_submit: Option<String>,

@@ -21,6 +21,10 @@ use crate::work::{query, stores};
 /// With `--stop` it is the agent CLI's Stop hook (gc installs it): when work is on the hook it
 /// answers so that the CLI goes on with it (`--format` says in which form), otherwise it lets
 /// the agent stop. It never sends the agent twice in a row to a bead it did not act on.
+///
+/// With `--prompt-submit` it is the CLI's prompt hook (UserPromptSubmit; Gemini's
+/// BeforeAgent): the session's queued nudges (`gc nudge drain --inject`) and the agent's
+/// unread mail (`gc mail check --inject`) join the turn being submitted, once.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent (default: GC_AGENT).
@@ -33,14 +37,18 @@ pub struct Args {
     json: bool,
     /// Print the work as a reminder for a provider hook and exit 0 whether or not there is
     /// work, so an empty hook is not reported as a failing hook.
-    #[arg(long, conflicts_with = "stop")]
+    #[arg(long, conflicts_with_all = ["stop", "prompt_submit"])]
     inject: bool,
     /// Answer as the CLI's Stop hook: continue with the next work, or stop (reads the hook's
     /// JSON on stdin; always exits 0).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prompt_submit")]
     stop: bool,
-    /// The answer's form for `--stop`: `claude` (Claude Code, Codex) or `gemini`.
-    #[arg(long, value_enum, default_value = "claude", requires = "stop")]
+    /// Answer as the CLI's prompt hook: queued nudges and unread mail join the submitted turn
+    /// (reads the hook's JSON on stdin; always exits 0).
+    #[arg(long)]
+    prompt_submit: bool,
+    /// The hook answer's form: `claude` (Claude Code, Codex) or `gemini`.
+    #[arg(long, value_enum, default_value = "claude")]
     format: Format,
 }
 
@@ -66,6 +74,20 @@ impl From<Format> for HookFormat {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.stop {
         return Ok(stop_hook(&args, city));
+    }
+    if args.prompt_submit {
+        mark_turn(city.clone(), true);
+        let input = super::hook_input::read();
+        let parts = [
+            super::nudge::for_prompt_hook(city.clone(), input.prompt.as_deref()),
+            super::mail::for_prompt_hook(city),
+        ];
+        let text = parts.into_iter().flatten().collect::<Vec<_>>().join("\n\n");
+        let answer = hooks::prompt_answer(HookFormat::from(args.format), &text);
+        if !answer.is_empty() {
+            println!("{answer}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let Some((bead, reason)) = find(&args, city)? else {
         if !args.json && !args.inject {
@@ -138,7 +160,7 @@ fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
             None
         }
     };
-    let offered_file = offered_file(city);
+    let offered_file = offered_file(city.clone());
     let offered = offered_file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
     let id = next.as_ref().map(|(bead, _)| bead.id.as_str());
     let reason = match hooks::continue_with(&input, id, offered.as_deref().map(str::trim)) {
@@ -156,11 +178,22 @@ fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
             None
         }
     };
+    mark_turn(city, reason.is_some());
     let answer = hooks::stop_answer(format, reason.as_deref());
     if !answer.is_empty() {
         println!("{answer}");
     }
     ExitCode::SUCCESS
+}
+
+/// Records, for the session this hook runs in (GC_SESSION), that a turn began (`running`) or
+/// ended: nudges wait for an ended turn ([`crate::controllers::turn`]).
+pub(super) fn mark_turn(city: Option<PathBuf>, running: bool) {
+    let Some(session) = super::work_context::session_from_env() else { return };
+    let Ok(dir) = super::city_dir_or_cwd(city) else { return };
+    if let Err(e) = crate::controllers::turn::mark(&dir, &session, running) {
+        eprintln!("gc hook: cannot record the turn of {session}: {e}");
+    }
 }
 
 /// Where the Stop hook remembers the bead it last sent this session to (GC_SESSION).

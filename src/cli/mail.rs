@@ -173,16 +173,9 @@ fn body(message: Option<String>) -> Result<String, Box<dyn std::error::Error>> {
     Ok(text.trim_end().to_owned())
 }
 
-/// `gc mail check`: the unread mail of `recipient` (inside a session: the member and its
-/// agent); with `inject`, in the form a CLI's prompt hook passes to the model, marked read.
-fn check(
-    store: &dyn crate::beads::BeadStore,
-    recipient: Option<&str>,
-    me: &str,
-    inject: bool,
-    format: super::hook::Format,
-    json: bool,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// Whose mail `gc mail check` is about: `recipient`, else inside a session the member and its
+/// agent, else `me`.
+fn recipients(recipient: Option<&str>, me: &str) -> Vec<String> {
     let mut whose: Vec<String> = match recipient {
         Some(r) => vec![r.to_owned()],
         None => [std::env::var("BEADS_ACTOR").ok(), std::env::var("GC_AGENT").ok()]
@@ -195,34 +188,66 @@ fn check(
         whose.push(me.to_owned());
     }
     whose.dedup();
+    whose
+}
+
+/// `gc mail check`: the unread mail of `recipient` (inside a session: the member and its
+/// agent); with `inject`, in the form a CLI's prompt hook passes to the model, marked read.
+fn check(
+    store: &dyn crate::beads::BeadStore,
+    recipient: Option<&str>,
+    me: &str,
+    inject: bool,
+    format: super::hook::Format,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let whose = recipients(recipient, me);
+    if inject {
+        let text = inject_unread(store, &whose, me).unwrap_or_default();
+        let format = crate::api::provider::HookFormat::from(format);
+        let answer = crate::agentcli::hooks::prompt_answer(format, &text);
+        if !answer.is_empty() {
+            println!("{answer}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut unread = Vec::new();
     for who in &whose {
-        match mail::inbox(store, who, false) {
-            Ok(messages) => unread.extend(messages),
-            Err(e) if inject => eprintln!("gc mail check: {e}"),
-            Err(e) => return Err(e.into()),
-        }
+        unread.extend(mail::inbox(store, who, false)?);
     }
     unread.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
-    if !inject {
-        if json {
-            println!("{}", serde_json::to_string(&unread)?);
-        } else if unread.is_empty() {
-            println!("no unread mail for {}", whose.join(", "));
-        } else {
-            for m in &unread {
-                let from = m.meta_str("from").unwrap_or(&m.created_by);
-                println!("{}  from {from}: {}", m.id, m.title);
-            }
+    if json {
+        println!("{}", serde_json::to_string(&unread)?);
+    } else if unread.is_empty() {
+        println!("no unread mail for {}", whose.join(", "));
+    } else {
+        for m in &unread {
+            let from = m.meta_str("from").unwrap_or(&m.created_by);
+            println!("{}  from {from}: {}", m.id, m.title);
         }
-        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The unread mail of `whose` as the text a prompt hook hands the model, marked read (by the
+/// first of `whose`, else `me`); `None` when there is none. Problems go to stderr: a hook
+/// never fails the agent's turn.
+fn inject_unread(
+    store: &dyn crate::beads::BeadStore,
+    whose: &[String],
+    me: &str,
+) -> Option<String> {
+    let mut unread = Vec::new();
+    for who in whose {
+        match mail::inbox(store, who, false) {
+            Ok(messages) => unread.extend(messages),
+            Err(e) => eprintln!("gc mail check: {e}"),
+        }
     }
     if unread.is_empty() {
-        if matches!(format, super::hook::Format::Gemini) {
-            println!("{{}}");
-        }
-        return Ok(ExitCode::SUCCESS);
+        return None;
     }
+    unread.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
     let mut text = String::from("You have mail:");
     for m in &unread {
         let from = m.meta_str("from").unwrap_or(&m.created_by);
@@ -233,7 +258,15 @@ fn check(
         }
     }
     text.push_str("\n\n(Answer with `gc mail reply ID -m TEXT`.)");
-    let format = crate::api::provider::HookFormat::from(format);
-    println!("{}", crate::agentcli::hooks::start_answer(format, "BeforeAgent", &text));
-    Ok(ExitCode::SUCCESS)
+    Some(text)
+}
+
+/// The unread mail of the agent this prompt hook runs for, as text for its next turn, marked
+/// read; `None` when there is none or the city cannot be read.
+pub(super) fn for_prompt_hook(city: Option<PathBuf>) -> Option<String> {
+    let ctx = WorkContext::load(city).map_err(|e| eprintln!("gc mail check: {e}")).ok()?;
+    let (_, store) =
+        stores::open(&ctx.model, None).map_err(|e| eprintln!("gc mail check: {e}")).ok()?;
+    let me = actor(None);
+    inject_unread(&*store, &recipients(None, &me), &me)
 }

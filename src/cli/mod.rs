@@ -16,6 +16,7 @@ mod import;
 mod init;
 mod internal;
 mod mail;
+mod nudge;
 mod order;
 mod present;
 mod prime;
@@ -72,6 +73,7 @@ enum Command {
     Hook(hook::Args),
     Handoff(handoff::Args),
     Mail(mail::Args),
+    Nudge(nudge::Args),
     Order(order::Args),
     Prime(prime::Args),
     Bd(Box<bd::Args>),
@@ -170,6 +172,7 @@ pub fn run() -> ExitCode {
         Command::Hook(args) => hook::run(args, city),
         Command::Handoff(args) => handoff::run(args, city),
         Command::Mail(args) => mail::run(args, city),
+        Command::Nudge(args) => nudge::run(args, city),
         Command::Order(args) => order::run(args, city),
         Command::Prime(args) => prime::run(args, city),
         Command::Bd(args) => Ok(bd::run(*args, city)),

@@ -46,6 +46,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         println!("{prompt}");
         return Ok(ExitCode::SUCCESS);
     }
+    // A new session (or one resumed or compacted) waits at its prompt until told otherwise.
+    super::hook::mark_turn(Some(ctx.city_dir.clone()), false);
     if let (Some(id), Some(launch)) = (&input.session_id, &launch) {
         record_conversation(&ctx, &launch.provider, id);
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::controllers::holds;
 use crate::controllers::launch::{is_session_of, meta, session_name};
 use crate::controllers::model::CityModel;
+use crate::controllers::nudge;
 use crate::controllers::reconcile::{Context, reconcile_agent};
 use crate::runtime::validate_name;
 
@@ -39,7 +40,11 @@ enum SessionCommand {
         /// The session.
         session: String,
     },
-    /// Type text into a session and press Enter.
+    /// Type text into a session and press Enter, once the agent is idle; or queue it.
+    ///
+    /// The text is typed literally, then Enter, and gc checks the CLI took it (it went busy or
+    /// the text left its input line), pressing Enter again if not; a nudge that cannot be
+    /// confirmed exits 1 with a `nudge.failed` event. `gc nudge status` shows the queue.
     Nudge {
         /// The session.
         session: String,
@@ -47,12 +52,18 @@ enum SessionCommand {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
         /// `wait-idle` waits until the agent shows its prompt with no busy marker, so nothing
-        /// is typed into a running turn; `immediate` sends now.
+        /// is typed into a running turn, and queues the nudge if that takes longer than
+        /// --timeout; `immediate` sends now; `queue` leaves it to the controller, which sends
+        /// it as a turn of its own when the agent is idle (or the agent's prompt hook hands it
+        /// over with the next turn, whichever comes first).
         #[arg(long, value_enum, default_value = "wait-idle")]
         delivery: crate::controllers::nudge::Delivery,
-        /// How long `wait-idle` waits before it gives up (exit 1, a `nudge.failed` event).
+        /// How long `wait-idle` waits for idle before it queues the nudge.
         #[arg(long, default_value = "30s")]
         timeout: crate::api::Duration,
+        /// How long a queued nudge may wait; then it is dead-lettered (a `nudge.dead` event).
+        #[arg(long, default_value = "1h")]
+        ttl: crate::api::Duration,
     },
     /// Stop a session and keep it stopped (the controller will not restart it) until
     /// `gc session start`.
@@ -158,19 +169,22 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             print!("{}", rt.peek(&name, lines)?);
         }
         SessionCommand::Attach { session } => rt.attach(&resolve(&model, &session)?)?,
-        SessionCommand::Nudge { session, text, delivery, timeout } => {
+        SessionCommand::Nudge { session, text, delivery, timeout, ttl } => {
             let name = resolve(&model, &session)?;
             let text = text.join(" ");
-            crate::controllers::nudge::send_recorded(
-                &city_dir,
-                &model,
-                rt.as_ref(),
-                &name,
-                &text,
+            let how = nudge::Sending {
                 delivery,
-                timeout.get(),
-            )?;
-            println!("nudged {name}");
+                wait: timeout.get(),
+                ttl: ttl.get(),
+                from: super::work_context::actor(None),
+            };
+            match nudge::send_recorded(&city_dir, &model, rt.as_ref(), &name, &text, &how)? {
+                nudge::Sent::Delivered => println!("nudged {name}"),
+                nudge::Sent::Queued(queued) => {
+                    println!("queued nudge {} for {name}", queued.id);
+                    super::nudge::warn_without_controller(&city_dir);
+                }
+            }
         }
         SessionCommand::Stop { session } => {
             let name = resolve(&model, &session)?;

@@ -59,7 +59,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         };
         let code = super::formula::print_cooked(&ctx, formula, &request, args.json)?;
         if args.nudge && code == ExitCode::SUCCESS {
-            nudge(&ctx, &agent)?;
+            nudge(&ctx, &agent, None)?;
         }
         return Ok(code);
     }
@@ -83,16 +83,25 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
     }
     if args.nudge {
-        nudge(&ctx, &agent)?;
+        nudge(&ctx, &agent, Some(&slung.bead.id))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long `gc sling --nudge` waits for a busy session to be idle.
+/// How long `gc sling --nudge` waits for a busy session to be idle before it queues the nudge.
 const NUDGE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Types the agent's nudge into each of its live sessions, once each is idle.
-fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// How long a queued sling nudge may wait before it is dead-lettered.
+const NUDGE_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Types the agent's nudge into each of its live sessions, once each is idle (queued for a
+/// session that stays busy). The sessions count as told about `bead`: the controller does not
+/// announce it to them again.
+fn nudge(
+    ctx: &WorkContext,
+    agent: &str,
+    bead: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let spec = &ctx.model.agents[agent].spec;
     let text = spec.nudge.clone().unwrap_or_else(|| "You have new work: run `gc hook`.".into());
     let runtime = runtime_for(&ctx.model)?;
@@ -108,19 +117,33 @@ fn nudge(ctx: &WorkContext, agent: &str) -> Result<(), Box<dyn std::error::Error
     if sessions.is_empty() {
         eprintln!("{agent} has no running session to nudge; it sees the work when it starts");
     }
+    let how = crate::controllers::nudge::Sending {
+        delivery: crate::controllers::nudge::Delivery::WaitIdle,
+        wait: NUDGE_WAIT,
+        ttl: NUDGE_TTL,
+        from: super::work_context::actor(None),
+    };
     let mut failed = Vec::new();
+    let queues = crate::controllers::nudge_queue::Queues::new(&ctx.city_dir, &how.from);
     for session in sessions {
+        if let Some(bead) = bead
+            && let Err(e) = queues.note_announced(&session, bead)
+        {
+            eprintln!("gc sling: {e}");
+        }
         let sent = crate::controllers::nudge::send_recorded(
             &ctx.city_dir,
             &ctx.model,
             runtime.as_ref(),
             &session,
             &text,
-            crate::controllers::nudge::Delivery::WaitIdle,
-            NUDGE_WAIT,
+            &how,
         );
         match sent {
-            Ok(()) => eprintln!("nudged {session}"),
+            Ok(crate::controllers::nudge::Sent::Delivered) => eprintln!("nudged {session}"),
+            Ok(crate::controllers::nudge::Sent::Queued(n)) => {
+                eprintln!("{session} is busy: queued nudge {} for when it is idle", n.id);
+            }
             Err(e) => failed.push(e.to_string()),
         }
     }

@@ -1,0 +1,184 @@
+//! The controller's side of the nudge queues (one tick a second, on a blocking thread):
+//! - every queue is swept: nudges past their deadline are dead-lettered, those of a drainer
+//!   that died are queued again;
+//! - a session with queued nudges gets a drainer thread (one per session at a time), which
+//!   types them as turns of their own whenever the agent is idle ([`super::nudge::drain`]);
+//! - every few seconds, an idle session with work on its hook that it was never told about
+//!   gets one nudge about it, through the same queue — so work slung to an idle agent is
+//!   picked up with no human.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::launch::{self, meta};
+use super::model::CityModel;
+use super::nudge;
+use super::nudge_queue::{NudgeMeta, Queues};
+use super::reconcile::Context;
+use crate::agentcli::screen::ScreenRules;
+
+/// How often idle sessions are looked at for unannounced work.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(3);
+
+/// A bead announced to one pool member is not announced to another for this long (the first
+/// is likely claiming it).
+const ANNOUNCE_ONE_MEMBER: Duration = Duration::from_secs(60);
+
+/// How long an announcement may wait in the queue.
+const ANNOUNCE_TTL: Duration = Duration::from_secs(3600);
+
+/// The drainer's memory between ticks.
+#[derive(Default)]
+pub struct Drainers {
+    /// Sessions a drainer thread works on now.
+    draining: Arc<Mutex<BTreeSet<String>>>,
+    /// When idle sessions were last looked at for work.
+    last_announce: Option<Instant>,
+    /// Beads announced lately, and when: one member of a pool hears of a routed bead.
+    recently: BTreeMap<String, Instant>,
+}
+
+/// One tick: sweep every queue, start drainers for sessions with queued nudges, and now and
+/// then announce unannounced work to idle sessions. Blocks (tmux, bead queries): run it on a
+/// blocking thread.
+pub fn tick(ctx: &Context, drainers: &mut Drainers) {
+    let queues = Queues::new(&ctx.city_dir, &ctx.actor);
+    let waiting: Vec<String> = queues
+        .sessions()
+        .into_iter()
+        .filter(|session| match queues.sweep(session) {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                tracing::warn!("nudge queue of {session}: {e}");
+                false
+            }
+        })
+        .collect();
+    let announce_due = drainers.last_announce.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY);
+    if waiting.is_empty() && !announce_due {
+        return;
+    }
+    // With the prompt templates: a launch (and so its screen rules) is rendered from them.
+    let Ok(model) = CityModel::load(&ctx.city_dir, &ctx.store) else { return };
+    if announce_due {
+        drainers.last_announce = Some(Instant::now());
+        drainers.recently.retain(|_, at| at.elapsed() < ANNOUNCE_ONE_MEMBER);
+        for session in announce(ctx, &model, &queues, &mut drainers.recently) {
+            start_drainer(ctx, &model, &queues, drainers, &session);
+        }
+    }
+    for session in waiting {
+        start_drainer(ctx, &model, &queues, drainers, &session);
+    }
+}
+
+/// Starts a drainer thread for `session` unless one runs.
+fn start_drainer(
+    ctx: &Context,
+    model: &CityModel,
+    queues: &Queues,
+    drainers: &Drainers,
+    session: &str,
+) {
+    if !drainers.draining.lock().unwrap_or_else(|p| p.into_inner()).insert(session.to_owned()) {
+        return;
+    }
+    let rules = nudge::rules_for(model, session);
+    let (city_dir, runtime, queues) = (ctx.city_dir.clone(), ctx.runtime.clone(), queues.clone());
+    let (draining, session) = (drainers.draining.clone(), session.to_owned());
+    let spawned = std::thread::Builder::new().name(format!("nudge {session}")).spawn({
+        let session = session.clone();
+        let draining = draining.clone();
+        move || {
+            match nudge::drain(&city_dir, runtime.as_ref(), &session, &rules, &queues) {
+                Ok(n) if n > 0 => tracing::info!("delivered {n} queued nudge(s) to {session}"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("draining the nudges of {session}: {e}"),
+            }
+            draining.lock().unwrap_or_else(|p| p.into_inner()).remove(&session);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a nudge drainer for {session}: {e}");
+        draining.lock().unwrap_or_else(|p| p.into_inner()).remove(&session);
+    }
+}
+
+/// Queues a nudge for every ready, idle session whose next work it was never told about;
+/// returns the sessions nudged.
+fn announce(
+    ctx: &Context,
+    model: &CityModel,
+    queues: &Queues,
+    recently: &mut BTreeMap<String, Instant>,
+) -> Vec<String> {
+    let Ok(sessions) = ctx.runtime.list(&model.session_prefix()) else { return Vec::new() };
+    let city = model.city_name();
+    let mut nudged = Vec::new();
+    for info in sessions {
+        if !info.alive || info.meta.get(meta::READY).is_none_or(|v| v != "1") {
+            continue;
+        }
+        let Some(agent) = nudge::owner(model, &info.name) else { continue };
+        let Some(index) = launch::member_index(&city, &agent, &info.name) else { continue };
+        let rules = nudge::rules_for(model, &info.name);
+        if !worth_a_look(&rules) {
+            continue;
+        }
+        if !nudge::idle_now(&ctx.city_dir, ctx.runtime.as_ref(), &info.name, &rules)
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let actor = launch::member_name(&agent, index);
+        let Some(bead) = next_work(model, &agent, &actor) else { continue };
+        if recently.contains_key(&bead.id) || offered_by_stop_hook(ctx, &info.name, &bead.id) {
+            continue;
+        }
+        let meta = NudgeMeta {
+            from: "controller".into(),
+            agent: Some(agent),
+            bead: Some(bead.id.clone()),
+        };
+        match queues.announce(&info.name, &announcement(&bead), meta, ANNOUNCE_TTL) {
+            Ok(Some(_)) => {
+                recently.insert(bead.id.clone(), Instant::now());
+                nudged.push(info.name.clone());
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot queue a nudge for {}: {e}", info.name),
+        }
+    }
+    nudged
+}
+
+/// Only sessions whose screen gc can read (a Provider with a ready prompt) are told about
+/// their work: gc cannot tell whether a script is idle.
+fn worth_a_look(rules: &ScreenRules) -> bool {
+    !rules.ready_prefix.is_empty()
+}
+
+/// The next work of `agent`'s member `actor`, if any (query failures count as none).
+fn next_work(model: &CityModel, agent: &str, actor: &str) -> Option<crate::beads::Bead> {
+    let (_, store) = crate::work::stores::open_for_agent(model, agent).ok()?;
+    let query = model.agents.get(agent).and_then(|a| crate::work::query::of(&a.spec));
+    let found = crate::work::hook::next_work_by(&*store, agent, actor, query.as_ref());
+    found.ok().flatten().map(|(bead, _)| bead)
+}
+
+/// Whether the Stop hook last sent `session` on to `bead` (it was told already).
+fn offered_by_stop_hook(ctx: &Context, session: &str, bead: &str) -> bool {
+    let file = ctx.city_dir.join(".gc").join("state").join("stop-hook").join(session);
+    std::fs::read_to_string(file).is_ok_and(|offered| offered.trim() == bead)
+}
+
+/// The one line an idle agent is told about its work (typed as a turn: no newlines).
+pub fn announcement(bead: &crate::beads::Bead) -> String {
+    let title: String = bead.title.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!(
+        "Work is on your hook: {} {title}. Run `gc hook` to see it, then `bd update {} --claim`, \
+         do it, and `bd close {}`.",
+        bead.id, bead.id, bead.id
+    )
+}
