@@ -159,5 +159,26 @@ fn queued_nudges_reach_claude_as_turns_of_their_own_and_idle_agents_get_their_wo
         .collect();
     assert_eq!(announced.len(), 1, "{announced:#?}");
     assert_eq!(announced[0]["payload"]["bead"], id.as_str());
+
+    // A compaction hands over to a fresh session instead (Claude's PreCompact hook), once.
+    let starts = || city.city.events("session.started").len();
+    let before = starts();
+    let requests_before = standin.requests().len();
+    city.run(&["session", "nudge", session, "/compact"]);
+    wait_until("the fresh session after the compaction", Duration::from_secs(60), || {
+        starts() > before
+    });
+    let restarted = city.city.events("session.started").last().cloned().unwrap();
+    assert_eq!(restarted["reason"], "RestartedFresh", "{restarted}");
+    wait_until("the handoff note in the fresh session", Duration::from_secs(30), || {
+        standin.requests()[requests_before..]
+            .iter()
+            .any(|r| r.to_string().contains("Handoff note from your previous session:"))
+    });
+    let noted = standin.requests()[requests_before..]
+        .iter()
+        .any(|r| r.to_string().contains("handed over because compaction was asked for"));
+    assert!(noted, "the note says why");
+    assert_eq!(starts(), before + 1, "one restart for one compaction");
     city.stop();
 }

@@ -152,6 +152,7 @@ pub fn hooks_file(hooks: &HooksSpec, gc: &Path) -> Value {
     add(&hooks.events.session_start, format!("{gc} prime --hook --format {format}"));
     add(&hooks.events.stop, format!("{gc} hook --stop --format {format}"));
     add(&hooks.events.prompt_submit, format!("{gc} hook --prompt-submit --format {format}"));
+    add(&hooks.events.pre_compact, format!("{gc} handoff --compaction"));
     let mut file = Value::Object(hooks.settings.clone());
     file["hooks"] = Value::Object(events);
     file
@@ -330,6 +331,7 @@ mod tests {
                 session_start: Some("SessionStart".into()),
                 stop: Some("Stop".into()),
                 prompt_submit: Some("UserPromptSubmit".into()),
+                pre_compact: Some("PreCompact".into()),
             },
             settings: json!({"skipDangerousModePermissionPrompt": true})
                 .as_object()
@@ -346,6 +348,10 @@ mod tests {
         assert_eq!(
             file["hooks"]["SessionStart"][0]["hooks"][0]["command"],
             "'/my city/.gc/bin/gc' prime --hook --format claude"
+        );
+        assert_eq!(
+            file["hooks"]["PreCompact"][0]["hooks"][0]["command"],
+            "'/my city/.gc/bin/gc' handoff --compaction"
         );
         assert_eq!(
             file["hooks"]["Stop"][0]["hooks"][0]["command"],

@@ -18,6 +18,8 @@ pub struct HookInput {
     pub stop_hook_active: bool,
     /// The prompt just submitted (UserPromptSubmit, BeforeAgent).
     pub prompt: Option<String>,
+    /// What started a compaction (PreCompact): `manual` or `auto`.
+    pub trigger: Option<String>,
 }
 
 impl HookInput {
@@ -32,6 +34,7 @@ impl HookInput {
             source: string("source"),
             stop_hook_active: value.get("stop_hook_active").and_then(Value::as_bool) == Some(true),
             prompt: string("prompt"),
+            trigger: string("trigger"),
         }
     }
 }

@@ -291,6 +291,13 @@ pub struct HookEvents {
     /// `UserPromptSubmit` (Claude, Codex), `BeforeAgent` (Gemini).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_submit: Option<String>,
+    /// When the CLI is about to compact a full conversation: runs `gc handoff --compaction`,
+    /// so the session restarts with a fresh conversation (once) whose start shows a handoff
+    /// note and the work on its hook, instead of going on with a lossy summary. E.g.
+    /// `PreCompact` (Claude). Leave it unset for a CLI that fires its compaction event when
+    /// nothing is full (Gemini's `PreCompress` fires at the first prompt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_compact: Option<String>,
 }
 
 /// How a CLI takes the output of a hook.

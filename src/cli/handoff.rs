@@ -24,10 +24,32 @@ pub struct Args {
     /// The session to hand over (default: GC_SESSION).
     #[arg(long)]
     session: Option<String>,
+    /// Run as the CLI's compaction hook (Claude's PreCompact; gc installs it): hand over to a
+    /// fresh session instead of compacting the conversation. Reads the hook's JSON on stdin;
+    /// always exits 0.
+    #[arg(long, conflicts_with = "note")]
+    compaction: bool,
 }
 
 /// Runs `gc handoff`.
-pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn run(mut args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.compaction {
+        let input = super::hook_input::read();
+        let how = match input.trigger.as_deref() {
+            Some("manual") => "compaction was asked for",
+            _ => "the conversation filled up",
+        };
+        args.note = Some(format!(
+            "Your previous session was handed over because {how}; the work on your hook \
+             (`gc hook`) and your beads' notes carry on from there."
+        ));
+        args.compaction = false;
+        // A hook never fails the CLI's turn.
+        if let Err(e) = run(args, city) {
+            eprintln!("gc handoff --compaction: {e}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let ctx = WorkContext::load(city)?;
     let agent = ctx.agent(None)?;
     let session = match args.session {

@@ -240,7 +240,11 @@ fn inject_unread(
     let mut unread = Vec::new();
     for who in whose {
         match mail::inbox(store, who, false) {
-            Ok(messages) => unread.extend(messages),
+            // A handoff note to oneself is for the next session's start, not this turn.
+            Ok(messages) => unread.extend(messages.into_iter().filter(|m| {
+                !(m.title == super::handoff::HANDOFF_SUBJECT
+                    && m.meta_str("from").unwrap_or(&m.created_by) == who)
+            })),
             Err(e) => eprintln!("gc mail check: {e}"),
         }
     }

@@ -59,7 +59,14 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         Err(e) => format!("Your hook cannot be read now ({e}); try `gc hook`."),
     };
     let actor = super::work_context::member_of(&agent);
-    let notes = super::handoff::take_notes(&ctx, &actor);
+    // A session about to be restarted fresh (a handoff is pending, e.g. from the compaction
+    // hook just before this compacted session's start) leaves the notes to its successor.
+    let handing_over = super::work_context::session_from_env().is_some_and(|session| {
+        crate::controllers::holds::Marks::fresh(&ctx.city_dir)
+            .all()
+            .is_ok_and(|marked| marked.contains(&session))
+    });
+    let notes = if handing_over { Vec::new() } else { super::handoff::take_notes(&ctx, &actor) };
     let handoff: String = notes
         .iter()
         .map(|note| format!("\n\nHandoff note from your previous session:\n{note}"))
