@@ -196,9 +196,10 @@ fn take_turn(city_dir: &Path, session: &str) -> Result<std::fs::File, NudgeError
         .map_err(|source| NudgeError::Lock { session: session.to_owned(), source })
 }
 
-/// Sends `text` to `session` as `delivery` says (waiting at most `deadline` for idle), and
-/// checks that it was taken. The city's lock directory orders concurrent senders.
-pub fn send(
+/// Types `text` into `session` now (`immediate`) or once it is idle (`wait-idle`, waiting at
+/// most `deadline`), and checks that it was taken. The city's lock directory orders
+/// concurrent senders. (`queue` is [`send_recorded`]'s: here it types at once.)
+fn send(
     city_dir: &Path,
     runtime: &dyn Runtime,
     session: &str,
