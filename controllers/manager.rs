@@ -558,7 +558,8 @@ async fn observe(
 /// Drains the sessions' nudge queues and tells idle agents about their work
 /// ([`super::nudge_drainer`]), one tick a second.
 async fn drain_nudges(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>) {
-    let drainers = Arc::new(std::sync::Mutex::new(super::nudge_drainer::Drainers::default()));
+    let drainers =
+        Arc::new(std::sync::Mutex::new(super::nudge_drainer::Drainers::new(&ctx.city_dir)));
     let mut tick = tokio::time::interval(NUDGE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -577,20 +578,20 @@ async fn drain_nudges(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>
 
 /// Notices bead changes from the city's event log: every bead store appends `bead.*` events
 /// there, whoever changed the bead (`gc sling`, an agent's `bd close`).
-struct BeadWatch {
+pub(super) struct BeadWatch {
     path: PathBuf,
     offset: u64,
 }
 
 impl BeadWatch {
-    fn new(city_dir: &Path) -> BeadWatch {
+    pub(super) fn new(city_dir: &Path) -> BeadWatch {
         let path = crate::events::log_path(city_dir);
         let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
         BeadWatch { path, offset }
     }
 
     /// Whether `bead.*` events were appended since the last call.
-    fn changed(&mut self) -> bool {
+    pub(super) fn changed(&mut self) -> bool {
         let Ok(mut file) = File::open(&self.path) else { return false };
         let len = file.metadata().map_or(0, |m| m.len());
         if len < self.offset {

@@ -3,9 +3,10 @@
 //!   that died are queued again;
 //! - a session with queued nudges gets a drainer thread (one per session at a time), which
 //!   types them as turns of their own whenever the agent is idle ([`super::nudge::drain`]);
-//! - every few seconds, an idle session with work on its hook that it was never told about
-//!   gets one nudge about it, through the same queue — so work slung to an idle agent is
-//!   picked up with no human.
+//! - when beads changed (and every half minute regardless), an idle session with work on its
+//!   hook that it was never told about gets one nudge about it, through the same queue — so
+//!   work slung to an idle agent is picked up with no human. A quiet city costs nothing here:
+//!   no screen is read and no bead store asked until a bead changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,13 @@ use super::nudge_queue::{NudgeMeta, Queues};
 use super::reconcile::Context;
 use crate::agentcli::screen::ScreenRules;
 
-/// How often idle sessions are looked at for unannounced work.
-const ANNOUNCE_EVERY: Duration = Duration::from_secs(3);
+/// How often idle sessions are looked at for unannounced work when no bead changed (work
+/// becomes ready without a bead event when, say, a blocker's close was missed).
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+/// How soon after a bead change idle sessions are looked at again: an agent that just
+/// finished a turn is given a moment for its Stop hook to take the work first.
+const ANNOUNCE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 
 /// A bead announced to one pool member is not announced to another for this long (the first
 /// is likely claiming it).
@@ -29,14 +35,40 @@ const ANNOUNCE_ONE_MEMBER: Duration = Duration::from_secs(60);
 const ANNOUNCE_TTL: Duration = Duration::from_secs(3600);
 
 /// The drainer's memory between ticks.
-#[derive(Default)]
 pub struct Drainers {
+    /// New bead events since the last look.
+    beads: super::manager::BeadWatch,
+    /// When a bead change was first seen that idle sessions have not been looked at for.
+    changed_at: Option<Instant>,
     /// Sessions a drainer thread works on now.
     draining: Arc<Mutex<BTreeSet<String>>>,
     /// When idle sessions were last looked at for work.
     last_announce: Option<Instant>,
     /// Beads announced lately, and when: one member of a pool hears of a routed bead.
     recently: BTreeMap<String, Instant>,
+}
+
+impl Drainers {
+    /// Nothing draining, nothing announced yet; bead changes counted from now.
+    pub fn new(city_dir: &std::path::Path) -> Drainers {
+        Drainers {
+            beads: super::manager::BeadWatch::new(city_dir),
+            changed_at: None,
+            draining: Arc::default(),
+            last_announce: None,
+            recently: BTreeMap::new(),
+        }
+    }
+
+    /// Whether idle sessions are due a look for unannounced work.
+    fn announce_due(&mut self) -> bool {
+        if self.beads.changed() && self.changed_at.is_none() {
+            self.changed_at = Some(Instant::now());
+        }
+        let after_change = self.changed_at.is_some_and(|at| at.elapsed() >= ANNOUNCE_AFTER_CHANGE);
+        let periodic = self.last_announce.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY);
+        after_change || periodic
+    }
 }
 
 /// One tick: sweep every queue, start drainers for sessions with queued nudges, and now and
@@ -55,7 +87,7 @@ pub fn tick(ctx: &Context, drainers: &mut Drainers) {
             }
         })
         .collect();
-    let announce_due = drainers.last_announce.is_none_or(|at| at.elapsed() >= ANNOUNCE_EVERY);
+    let announce_due = drainers.announce_due();
     if waiting.is_empty() && !announce_due {
         return;
     }
@@ -63,6 +95,7 @@ pub fn tick(ctx: &Context, drainers: &mut Drainers) {
     let Ok(model) = CityModel::load(&ctx.city_dir, &ctx.store) else { return };
     if announce_due {
         drainers.last_announce = Some(Instant::now());
+        drainers.changed_at = None;
         drainers.recently.retain(|_, at| at.elapsed() < ANNOUNCE_ONE_MEMBER);
         for session in announce(ctx, &model, &queues, &mut drainers.recently) {
             start_drainer(ctx, &model, &queues, drainers, &session);
@@ -116,24 +149,33 @@ fn announce(
     let Ok(sessions) = ctx.runtime.list(&model.session_prefix()) else { return Vec::new() };
     let city = model.city_name();
     let mut nudged = Vec::new();
+    // Per agent, computed once: its screen rules, when gc can read its screen at all.
+    let mut rules_of: BTreeMap<String, Option<ScreenRules>> = BTreeMap::new();
+    let now = std::time::SystemTime::now();
     for info in sessions {
         if !info.alive || info.meta.get(meta::READY).is_none_or(|v| v != "1") {
             continue;
         }
         let Some(agent) = nudge::owner(model, &info.name) else { continue };
         let Some(index) = launch::member_index(&city, &agent, &info.name) else { continue };
-        let rules = nudge::rules_for(model, &info.name);
-        if !worth_a_look(&rules) {
-            continue;
-        }
-        if !nudge::idle_now(&ctx.city_dir, ctx.runtime.as_ref(), &info.name, &rules)
-            .unwrap_or(false)
-        {
+        let rules = rules_of
+            .entry(agent.clone())
+            .or_insert_with(|| Some(nudge::rules_for(model, &info.name)).filter(worth_a_look));
+        let Some(rules) = rules else { continue };
+        // Cheapest first: the hooks' word on turns, the bead store, and only then the screen.
+        if super::turn::read(&ctx.city_dir, &info.name).holds_nudges(now) {
             continue;
         }
         let actor = launch::member_name(&agent, index);
         let Some(bead) = next_work(model, &agent, &actor) else { continue };
-        if recently.contains_key(&bead.id) || offered_by_stop_hook(ctx, &info.name, &bead.id) {
+        if recently.contains_key(&bead.id)
+            || offered_by_stop_hook(ctx, &info.name, &bead.id)
+            || queues.load(&info.name).is_ok_and(|q| q.announced.contains(&bead.id))
+        {
+            continue;
+        }
+        if !nudge::idle_now(&ctx.city_dir, ctx.runtime.as_ref(), &info.name, rules).unwrap_or(false)
+        {
             continue;
         }
         let meta = NudgeMeta {

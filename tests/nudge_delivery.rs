@@ -149,8 +149,10 @@ fn queued_nudges_outlive_a_killed_controller_and_arrive_once_each_in_order() {
     std::thread::sleep(Duration::from_secs(2)); // checking nothing is typed into the busy turn
     assert_eq!(received(&city), ["hold"]);
     std::fs::write(city.path().join("release"), "").unwrap();
+    // The queue's state is written before each delivery's event.
     wait_until("the queue delivered", Duration::from_secs(30), || {
         statuses(&city).iter().all(|s| s == "delivered")
+            && city.events("nudge.delivered").len() >= 4
     });
     assert_eq!(received(&city), ["hold", "queued 1", "queued 2", "queued 3", "queued 4"]);
     let delivered = city.events("nudge.delivered");

@@ -205,7 +205,13 @@ mod tests {
         let (name, value) = mark.split_once('=').unwrap();
         let mut child =
             std::process::Command::new("sleep").arg("30").env(name, value).spawn().unwrap();
-        let found = marked(&mark);
+        // Until the child has exec'd, /proc shows the environment it forked with (no mark).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = marked(&mark);
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+            found = marked(&mark);
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(found, [child.id()]);
@@ -216,7 +222,13 @@ mod tests {
     fn a_process_is_found_by_its_name_below_a_root() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let me = std::process::id();
-        let found = runs_named(me, &["sleep".to_owned()]);
+        // Until the child has exec'd, it carries this test's name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = runs_named(me, &["sleep".to_owned()]);
+        while !found && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+            found = runs_named(me, &["sleep".to_owned()]);
+        }
         let not_found = runs_named(me, &["no-such-name".to_owned()]);
         let _ = child.kill();
         let _ = child.wait();
