@@ -670,14 +670,21 @@ async fn reconcile_agent(
 ) -> Result<Action, ReconcileError> {
     let name = object.name().to_owned();
     let resync = resync_interval(&ctx);
-    let outcome = tokio::task::spawn_blocking(move || reconcile::reconcile_agent(&ctx, &name))
-        .await
-        .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = reconcile::reconcile_agent(&ctx, &name);
+        if outcome.is_ok() {
+            ctx.clear_failure(&name);
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
     Ok(Action::requeue(outcome.requeue_after.unwrap_or(resync)))
 }
 
-fn error_policy(object: Arc<GcObject>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+fn error_policy(object: Arc<GcObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     tracing::warn!("reconciling agent/{}: {error}", object.name());
+    ctx.report_failure(object.name(), error);
     Action::requeue(Duration::from_secs(2))
 }
 

@@ -83,6 +83,9 @@ pub struct Context {
     pub reported_orphans: Mutex<BTreeSet<String>>,
     /// Worktrees already reported as kept, and worktree failures already reported.
     pub reported_worktrees: Mutex<BTreeSet<PathBuf>>,
+    /// The last reconcile failure of each agent that was recorded as an event (cleared when
+    /// a reconcile succeeds): a failure that repeats every retry is one event, not a flood.
+    pub failing_reconciles: Mutex<BTreeMap<String, String>>,
     /// Who the events are from.
     pub actor: String,
     /// Set for a dry run (`gc diff`): observing records no events (a failed `scaleCheck`) and
@@ -105,6 +108,7 @@ impl Context {
             failing_checks: Mutex::default(),
             reported_orphans: Mutex::default(),
             reported_worktrees: Mutex::default(),
+            failing_reconciles: Mutex::default(),
             actor: actor.to_owned(),
             dry_run: false,
         }
@@ -132,6 +136,25 @@ impl Context {
         }
         starts.1 += 1;
         true
+    }
+
+    /// Records `error` of reconciling `agent` as an `agent.reconcile_failed` event, unless it
+    /// is the failure already recorded last.
+    pub fn report_failure(&self, agent: &str, error: &ReconcileError) {
+        let message = error.to_string();
+        let mut failing = self.failing_reconciles.lock().unwrap_or_else(|e| e.into_inner());
+        if failing.get(agent) == Some(&message) {
+            return;
+        }
+        failing.insert(agent.to_owned(), message.clone());
+        drop(failing);
+        let payload = json!({"error": message});
+        self.emit("agent.reconcile_failed", "ReconcileFailed", Some(agent), message, payload);
+    }
+
+    /// Forgets `agent`'s recorded failure: it reconciled.
+    pub fn clear_failure(&self, agent: &str) {
+        self.failing_reconciles.lock().unwrap_or_else(|e| e.into_inner()).remove(agent);
     }
 
     fn emit(
@@ -168,9 +191,15 @@ pub fn runtime_for(model: &CityModel) -> Result<Arc<dyn Runtime>, ReconcileError
             Arc::new(crate::runtime::subprocess::SubprocessRuntime::new(state_dir, launcher))
         }
         SessionBackend::Exec => {
-            return Err(ReconcileError::Runtime(crate::runtime::RuntimeError::Unsupported(
-                "the exec session backend is not available yet; use tmux or subprocess",
-            )));
+            let Some(command) = model.city_spec().session.command.clone() else {
+                return Err(ReconcileError::Runtime(crate::runtime::RuntimeError::InvalidConfig(
+                    "session backend `exec` needs `session.command` (the script)".into(),
+                )));
+            };
+            // Written relative to the city directory, like every path in a City.
+            let command = model.dir.join(command);
+            let timeout = model.city_spec().session.command_timeout.get();
+            Arc::new(crate::runtime::ExecRuntime::new(command, model.dir.clone(), timeout))
         }
     })
 }

@@ -4,21 +4,27 @@ need_cmd() {
   command -v "$1" >/dev/null 2>&1
 }
 
-# Installs tmux when it is missing (apt-get, with sudo when not root; or brew).
-ensure_tmux() {
-  need_cmd tmux && return 0
-  echo "==> installing tmux"
+# Installs the command $1 (Debian package $2, default $1) when it is missing (apt-get, with
+# sudo when not root; or brew).
+ensure_cmd() {
+  local cmd=$1 package=${2:-$1}
+  need_cmd "$cmd" && return 0
+  echo "==> installing $package"
   if need_cmd apt-get; then
     local sudo=""
     if [ "$(id -u)" != 0 ] && need_cmd sudo; then sudo="sudo"; fi
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq tmux
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "$package"
   elif need_cmd brew; then
-    brew install tmux
+    brew install "$package"
   fi
-  if ! need_cmd tmux; then
-    echo "tmux is required; install it and rerun" >&2
+  if ! need_cmd "$cmd"; then
+    echo "$cmd is required; install $package and rerun" >&2
     exit 2
   fi
+}
+
+ensure_tmux() {
+  ensure_cmd tmux
 }
 
 # The agent CLIs the end-to-end tests run, pinned to the versions their facts were checked on.

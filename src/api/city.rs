@@ -41,9 +41,14 @@ pub struct SessionSpec {
     /// Session runtime. Default: `tmux`.
     #[serde(default)]
     pub backend: SessionBackend,
-    /// The script spoken to when `backend` is `exec` (required then, ignored otherwise).
+    /// The script spoken to when `backend` is `exec` (required then, ignored otherwise), a
+    /// path relative to the city directory; the protocol is in `docs/exec-session.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// How long one operation of the `exec` script may take before it is killed and counts
+    /// as failed (`stop` gets the shutdown grace on top). Default: `10s`.
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout: Duration,
     /// tmux socket name (`tmux -L <socket>`), one tmux server per city. Default:
     /// `gc-<city name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,11 +68,16 @@ impl Default for SessionSpec {
         SessionSpec {
             backend: SessionBackend::default(),
             command: None,
+            command_timeout: default_command_timeout(),
             socket: None,
             startup_timeout: default_startup_timeout(),
             stop_orphans: false,
         }
     }
+}
+
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_startup_timeout() -> Duration {

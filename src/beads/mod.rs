@@ -16,7 +16,7 @@ pub mod exec;
 pub mod exec_server;
 pub mod layout;
 pub mod model;
-pub(crate) mod process;
+pub mod process;
 pub mod protocol;
 
 pub use error::{BeadError, Result};

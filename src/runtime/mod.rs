@@ -1,11 +1,13 @@
 //! Runtime providers: where agent sessions actually run. The [`Runtime`] trait is the one
 //! interface controllers use to start, observe and stop sessions; [`tmux`] (the default),
-//! [`subprocess`] (headless hosts) and [`fake`] (unit tests) implement it, and
+//! [`subprocess`] (headless hosts), [`exec`] (a script of the user's, `docs/exec-session.md`)
+//! and [`fake`] (unit tests) implement it, and
 //! `tests/runtime_conformance.rs` holds every implementation to the same behaviour.
 //!
 //! The API is synchronous: controllers call it from `spawn_blocking`. Implementations are
 //! `Send + Sync` and safe for concurrent calls on distinct session names.
 
+pub mod exec;
 pub mod fake;
 pub mod launch;
 mod procs;
@@ -18,6 +20,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use exec::ExecRuntime;
 pub use fake::FakeRuntime;
 pub use subprocess::SubprocessRuntime;
 pub use tmux::TmuxRuntime;
