@@ -77,7 +77,8 @@ pub struct AgentInput<'a> {
     pub crashes: &'a BTreeMap<String, CrashRecord>,
     /// The City's crash-loop policy.
     pub crash_loop: CrashLoop,
-    /// Most sessions started (or restarted) by one plan.
+    /// Most sessions started (or restarted) by one plan (the City's `maxStartsPerSecond`; 0
+    /// for no limit).
     pub max_starts: usize,
     /// How many more sessions may run city-wide (the City's `maxActiveSessions` less those
     /// running), when it sets a limit.
@@ -453,13 +454,13 @@ impl Planner<'_, '_> {
             self.requeue(Duration::from_secs(2));
             return false;
         }
-        if self.starts < self.input.max_starts.max(1) {
+        if self.input.max_starts == 0 || self.starts < self.input.max_starts {
             self.added += usize::from(adds);
             self.starts += 1;
             return true;
         }
         self.notes.push(format!(
-            "{session}: start deferred to the next pass (controller.maxStartsPerPass is {})",
+            "{session}: start deferred to the next second (controller.maxStartsPerSecond is {})",
             self.input.max_starts
         ));
         self.requeue(Duration::from_secs(1));

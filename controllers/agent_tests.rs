@@ -465,7 +465,7 @@ fn starts_beyond_the_per_pass_budget_are_deferred() {
     assert_eq!(plan.actions.len(), 3);
     assert_eq!(plan.status["sessions"][3]["state"], "pending");
     assert_eq!(plan.requeue_after, Some(secs(1)));
-    assert!(plan.notes[0].contains("maxStartsPerPass"), "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("maxStartsPerSecond"), "{:?}", plan.notes);
 }
 
 #[test]

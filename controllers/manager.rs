@@ -647,10 +647,8 @@ async fn agent_controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (stream, reader) = reflected(Kind::Agent, events);
-    let parallel = super::model::CityModel::load(&ctx.city_dir, &ctx.store)
-        .map_or(5, |m| m.city_spec().controller.max_starts_per_pass);
     let config = kube::runtime::controller::Config::default()
-        .concurrency(u16::try_from(parallel.max(1)).unwrap_or(u16::MAX));
+        .concurrency(reconcile::RECONCILE_PARALLEL as u16);
     Controller::for_stream_with(stream, reader, Kind::Agent)
         .with_config(config)
         .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(sessions))

@@ -67,7 +67,7 @@ pub struct Context {
     pub runtime: Arc<dyn Runtime>,
     /// Restarts and quarantines per session, on disk so they outlive this controller.
     pub ledger: CrashLedger,
-    /// Starts in the current second, against `controller.maxStartsPerPass` across agents.
+    /// Starts in the current second, against `controller.maxStartsPerSecond` across agents.
     starts: Mutex<(std::time::Instant, u32)>,
     /// Sessions this controller has seen up: one missing later died (a crash), while sessions
     /// stopped by `gc stop` before this controller started are simply started.
@@ -122,11 +122,14 @@ impl Context {
         Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
     }
 
-    /// Takes one of the City's `maxStartsPerPass` start permits of the current second; `false`
-    /// when they are used up (the start waits for the next pass), so many agents reconciled at
-    /// once do not stampede.
+    /// Takes one of the City's `maxStartsPerSecond` start permits of the current second;
+    /// `false` when they are used up (the start waits for the next second). Always `true`
+    /// without a limit.
     fn start_permit(&self, model: &CityModel) -> bool {
-        let max = model.city_spec().controller.max_starts_per_pass.max(1);
+        let max = model.city_spec().controller.max_starts_per_second;
+        if max == 0 {
+            return true;
+        }
         let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
         if starts.0.elapsed() >= Duration::from_secs(1) {
             *starts = (std::time::Instant::now(), 0);
@@ -203,6 +206,10 @@ pub fn runtime_for(model: &CityModel) -> Result<Arc<dyn Runtime>, ReconcileError
         }
     })
 }
+
+/// Most agents reconciled at once (threads; each mostly waits on tmux). How many sessions
+/// start per second is the City's `controller.maxStartsPerSecond`, not this.
+pub const RECONCILE_PARALLEL: usize = 32;
 
 /// What one pass did.
 #[derive(Clone, Debug, Default)]
@@ -569,7 +576,7 @@ pub fn plan_agent(
             quarantine: crash_loop.quarantine.get(),
             stable_after: crash_loop.stable_after.get(),
         },
-        max_starts: city.controller.max_starts_per_pass as usize,
+        max_starts: city.controller.max_starts_per_second as usize,
         session_room: city.max_active_sessions.map(|max| {
             let running = world
                 .sessions
@@ -1333,13 +1340,13 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
 
 /// Reconciles the city's bead store and every rig, then every agent once, then sweeps.
 /// Rigs come first so agents find their paths and stores ready. Agents go in waves by
-/// `dependsOn` depth (dependencies first); within a wave up to `controller.maxStartsPerPass`
+/// `dependsOn` depth (dependencies first); within a wave up to [`RECONCILE_PARALLEL`]
 /// agents are reconciled at once, so fifty new sessions start in parallel rather than one by
 /// one.
 pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
     super::rig_reconcile::reconcile_rigs(ctx, &model)?;
-    let parallel = model.city_spec().controller.max_starts_per_pass.max(1) as usize;
+    let parallel = RECONCILE_PARALLEL;
     let mut outcome = Outcome::default();
     for wave in waves(&model) {
         for chunk in wave.chunks(parallel) {

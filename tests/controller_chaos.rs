@@ -308,7 +308,7 @@ spec:
   defaultProvider: fake
   suspended: {suspended}
   controller:
-    maxStartsPerPass: 1000
+    maxStartsPerSecond: 1000
     shutdownTimeout: 0s
     crashLoop:
       maxRestarts: {MAX_RESTARTS}

@@ -15,7 +15,7 @@ metadata:
 spec:
   defaultProvider: cli
   controller:
-    maxStartsPerPass: 20
+    maxStartsPerSecond: 20
 ---
 apiVersion: gascity.dev/v1alpha1
 kind: Provider

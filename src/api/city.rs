@@ -132,11 +132,11 @@ pub struct ControllerSpec {
     /// Restart backoff and quarantine for sessions that keep dying.
     #[serde(default)]
     pub crash_loop: CrashLoopSpec,
-    /// Most agents reconciled (and so sessions started) at once, so a big apply does not
-    /// stampede. Default: `5`.
-    #[serde(default = "default_max_starts")]
-    #[schemars(range(min = 1))]
-    pub max_starts_per_pass: u32,
+    /// Most session starts per second across the city; a start beyond waits for the next
+    /// second (`gc diff` says so). Set it to keep many real agent CLIs from starting at once
+    /// (each is a node process loading for seconds). Default: `0`, no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_starts_per_second: u32,
     /// Grace period between TERM and KILL when stopping a session. Default: `5s`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Duration,
@@ -147,7 +147,7 @@ impl Default for ControllerSpec {
         ControllerSpec {
             resync_interval: default_resync(),
             crash_loop: CrashLoopSpec::default(),
-            max_starts_per_pass: default_max_starts(),
+            max_starts_per_second: 0,
             shutdown_timeout: default_shutdown_timeout(),
         }
     }
@@ -155,9 +155,6 @@ impl Default for ControllerSpec {
 
 fn default_resync() -> Duration {
     Duration::from_secs(30)
-}
-fn default_max_starts() -> u32 {
-    5
 }
 fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(5)
@@ -236,4 +233,8 @@ fn default_backoff_initial() -> Duration {
 }
 fn default_backoff_max() -> Duration {
     Duration::from_secs(300)
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -94,7 +94,7 @@ fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let lock = manager::lock(city_dir)?;
     let ctx = Arc::new(Context::for_city(city_dir, "controller")?);
     // One thread drives the controllers; blocking work (tmux, files) runs on the blocking pool.
-    // A few blocking threads suffice (reconciles are bounded by maxStartsPerPass) and idle ones
+    // Reconciles run on at most RECONCILE_PARALLEL blocking threads at once, and idle ones
     // end soon, which keeps an idle controller small.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)

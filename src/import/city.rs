@@ -232,12 +232,12 @@ impl Importer<'_> {
             ("daemon", "max_wakes_per_tick") => {
                 match s.value.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) {
                     Some(n) => {
-                        spec.controller.max_starts_per_pass = n;
+                        spec.controller.max_starts_per_second = n;
                         self.report.mapped(
                             &file,
                             line,
                             &shown_key,
-                            to("spec.controller.maxStartsPerPass"),
+                            to("spec.controller.maxStartsPerSecond"),
                         );
                     }
                     None => not("not a positive integer"),
