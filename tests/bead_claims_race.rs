@@ -13,6 +13,9 @@ use gascity::beads::{Bead, BeadStore, ListQuery, ReadyQuery};
 
 const DB_ENV: &str = "GC_TEST_CLAIMER_DB";
 const ACTOR_ENV: &str = "GC_TEST_CLAIMER_ACTOR";
+/// A directory where each claimer announces it is ready, then waits for `go`: all start
+/// claiming together, so a loaded machine cannot let the first one take every bead alone.
+const BARRIER_ENV: &str = "GC_TEST_CLAIMER_BARRIER";
 const BEADS: usize = 2_000;
 const CLAIMERS: usize = 8;
 
@@ -23,6 +26,14 @@ fn claimer() {
         return;
     };
     let store = EmbeddedStore::open(db.as_ref(), "race").unwrap();
+    if let Ok(barrier) = std::env::var(BARRIER_ENV) {
+        let barrier = std::path::Path::new(&barrier);
+        std::fs::write(barrier.join(format!("ready-{actor}")), "").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !barrier.join("go").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
     while let Some(bead) = store.claim_ready(&ReadyQuery::default(), &actor).unwrap() {
         println!("CLAIMED {}", bead.id);
     }
@@ -48,6 +59,8 @@ fn racing_claimers_take_each_bead_exactly_once() {
         .collect();
     store.import(beads, "setup").unwrap();
 
+    let barrier = dir.path().join("barrier");
+    std::fs::create_dir(&barrier).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CLAIMERS)
         .map(|n| {
@@ -55,11 +68,18 @@ fn racing_claimers_take_each_bead_exactly_once() {
                 .args(["claimer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
                 .env(DB_ENV, &db)
                 .env(ACTOR_ENV, format!("claimer-{n}"))
+                .env(BARRIER_ENV, &barrier)
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&barrier).unwrap().count() < CLAIMERS {
+        assert!(std::time::Instant::now() < deadline, "the claimers never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::write(barrier.join("go"), "").unwrap();
 
     let mut claimed_by: BTreeMap<String, String> = BTreeMap::new();
     let mut double_claims = Vec::new();
