@@ -723,6 +723,11 @@ fn execute(
             return restart_session(ctx, model, agent, action, restart, reasons);
         }
         SessionAction::Stop { session, instance, reason, .. } => {
+            if *reason == StopReason::ScaledDown && claimed_since_planned(model, agent, session) {
+                // The plan saw this member idle, but it has claimed work since: stopping it
+                // now would interrupt that work. The next pass sees it busy and keeps it.
+                return Ok(Some(Duration::from_millis(100)));
+            }
             if !fenced_stop(ctx, model, session, instance.as_ref())? {
                 return Ok(None);
             }
@@ -764,6 +769,16 @@ fn execute(
         }
     }
     Ok(None)
+}
+
+/// Whether pool member `session` of `agent` holds in-progress work now, read afresh from the
+/// store just before a scale-down stops it (a claim can land between the pass's observation
+/// and the stop). A store that cannot be read counts as not busy: the plan stands.
+fn claimed_since_planned(model: &CityModel, agent: &str, session: &str) -> bool {
+    let Some(actor) = session.strip_prefix(&format!("gc-{}-", model.city_name())) else {
+        return false;
+    };
+    crate::work::demand::demand_of(model, agent).is_ok_and(|work| work.busy.contains_key(actor))
 }
 
 /// A live session to stop and start anew, as a restart action says.
