@@ -62,7 +62,7 @@ cleanup() {
     for s in "$SOCK-converge" "$SOCK-raw" "$SOCK-idle" "$SOCK-kill"; do
         tmux -L "$s" kill-server 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    if [[ -n ${KEEP:-} ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 

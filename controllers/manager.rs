@@ -46,6 +46,14 @@ use crate::store::StoredObject;
 /// How often sessions are observed: a dead session is noticed within this long.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
 
+/// How often sessions are listed anyway when their programs' exits are watched
+/// ([`super::exit_watch`]): the safety net for a change that is not an exit.
+const SESSIONS_RESYNC: Duration = Duration::from_secs(5);
+
+/// How soon to list again when a program that exited still shows alive (the runtime had not
+/// reaped it yet).
+const EXIT_RELIST: Duration = Duration::from_millis(20);
+
 /// How often the nudge queues are looked at: a queued nudge for an idle agent waits at most
 /// about this long.
 const NUDGE_TICK: Duration = Duration::from_secs(1);
@@ -511,11 +519,20 @@ async fn observe(
     let mut beads = BeadWatch::new(&ctx.city_dir);
     let mut tick = tokio::time::interval(OBSERVE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let wake = ctx.sessions_changed.clone();
+    let mut exits = super::exit_watch::ExitWatch::new(wake.clone());
+    // Told of every program's exit, the sessions need listing only as a safety net.
+    let local = ctx.runtime.pids_are_local();
+    let list_every = if local { SESSIONS_RESYNC } else { OBSERVE_EVERY };
+    let mut listed: Option<std::time::Instant> = None;
+    let mut look_again = false;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let woken = tokio::select! {
+            _ = tick.tick() => false,
+            _ = wake.notified() => true,
+            _ = tokio::time::sleep(EXIT_RELIST), if look_again => true,
             _ = shutdown.changed() => return,
-        }
+        };
         if beads.changed() {
             let ctx = ctx.clone();
             let agents = tokio::task::spawn_blocking(move || work_driven_agents(&ctx)).await;
@@ -523,10 +540,17 @@ async fn observe(
                 let _ = sessions.send(ObjectRef::new_with(&agent, Kind::Agent));
             }
         }
+        if !woken && listed.is_some_and(|at| at.elapsed() < list_every) {
+            continue;
+        }
+        listed = Some(std::time::Instant::now());
         let runtime = ctx.runtime.clone();
         let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else {
             continue;
         };
+        if local {
+            look_again = exits.track(observed.iter().filter(|s| s.alive).filter_map(|s| s.pid));
+        }
         let now = seen(&observed);
         if last.is_none() {
             let _ = rescan.send(Rescan::Full);

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod crash_ledger;
+pub mod exit_watch;
 pub mod formula;
 pub mod git;
 pub mod holds;

@@ -86,6 +86,9 @@ pub struct Context {
     /// The last reconcile failure of each agent that was recorded as an event (cleared when
     /// a reconcile succeeds): a failure that repeats every retry is one event, not a flood.
     pub failing_reconciles: Mutex<BTreeMap<String, String>>,
+    /// Notified when this controller started a session, so the observer lists the sessions
+    /// and watches the new program's exit at once (see [`super::exit_watch`]).
+    pub sessions_changed: Arc<tokio::sync::Notify>,
     /// Who the events are from.
     pub actor: String,
     /// Set for a dry run (`gc diff`): observing records no events (a failed `scaleCheck`) and
@@ -109,6 +112,7 @@ impl Context {
             reported_orphans: Mutex::default(),
             reported_worktrees: Mutex::default(),
             failing_reconciles: Mutex::default(),
+            sessions_changed: Arc::default(),
             actor: actor.to_owned(),
             dry_run: false,
         }
@@ -882,6 +886,7 @@ fn start_session(
         Err(crate::runtime::RuntimeError::Exists(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
+    ctx.sessions_changed.notify_one();
     Marks::idle(&ctx.city_dir).clear(&launch.session)?;
     Marks::fresh(&ctx.city_dir).clear(&launch.session)?;
     let said = match (&conversation, &conversation_why) {

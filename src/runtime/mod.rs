@@ -210,6 +210,13 @@ pub trait Runtime: Send + Sync {
     /// When the session last produced output.
     fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError>;
 
+    /// Whether [`SessionInfo::pid`] is a process on this machine, which the controller can
+    /// watch to hear of its exit at once (tmux, subprocess). A backend whose sessions may run
+    /// elsewhere (exec) says no and is polled.
+    fn pids_are_local(&self) -> bool {
+        false
+    }
+
     /// Waits until the session is ready for input as `ready` defines. Returns `false` when
     /// `timeout` passes first or the session dies.
     fn wait_ready(

@@ -200,6 +200,10 @@ impl Runtime for SubprocessRuntime {
         self.write_state(name, &state)
     }
 
+    fn pids_are_local(&self) -> bool {
+        true
+    }
+
     fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
         validate_name(name)?;
         // Whatever kept the session's mark (a daemon that left the tree and the group, also

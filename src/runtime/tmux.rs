@@ -321,14 +321,14 @@ impl Runtime for TmuxRuntime {
     fn start(&self, config: &SessionConfig) -> Result<(), RuntimeError> {
         validate_config(config)?;
         let name = config.name.as_str();
-        match self.info(name)? {
+        let replace_dead = match self.info(name)? {
             Some(info) if info.alive => return Err(RuntimeError::Exists(name.to_owned())),
-            Some(_) => {
-                // A dead pane kept for forensics: replace it.
-                self.run_allow_missing(&["kill-session", "-t", &target(name)])?;
-            }
-            None => {}
-        }
+            // A dead pane kept for forensics: replaced in the same invocation as the start.
+            // Killed alone, the city's last session would take the server with it, and the
+            // start would race the exiting server ("server exited unexpectedly").
+            Some(_) => true,
+            None => false,
+        };
         create_state_dir(&self.state_dir)?;
         // The exit status of a previous incarnation must not be taken for this one's.
         self.remove_files(name)?;
@@ -365,12 +365,19 @@ impl Runtime for TmuxRuntime {
             "new-session", "-d", "-s", name, "-c", &work_dir, "-x", "200", "-y", "50",
             launcher, "internal", "exec", launch_file,
         ];
-        self.run_chain(&[
+        let session = target(name);
+        let kill_dead: &[&str] = &["kill-session", "-t", &session];
+        let chain: &[&[&str]] = &[
+            kill_dead,
             new_session,
             &["set-option", "-t", &pane, "remain-on-exit", "on"],
             &["set-option", "-t", &pane, META_OPTION, &meta],
-        ])
-        .map(drop)
+        ];
+        self.run_chain(if replace_dead { chain } else { &chain[1..] }).map(drop)
+    }
+
+    fn pids_are_local(&self) -> bool {
+        true
     }
 
     fn stop(&self, name: &str, grace: Duration) -> Result<(), RuntimeError> {
