@@ -46,6 +46,10 @@ use crate::store::StoredObject;
 /// How often sessions are observed: a dead session is noticed within this long.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
 
+/// How long reconciles share one reading of the store and of the sessions (see
+/// [`crate::kept`]): a burst of them (a resync of every agent) reads once.
+const SHARED_READING: Duration = Duration::from_secs(1);
+
 /// How often sessions are listed anyway when their programs' exits are watched
 /// ([`super::exit_watch`]): the safety net for a change that is not an exit.
 const SESSIONS_RESYNC: Duration = Duration::from_secs(5);
@@ -144,7 +148,10 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     let (order_wake_tx, order_wake_rx) = mpsc::unbounded_channel::<String>();
     let (session_tx, session_rx) = mpsc::unbounded_channel::<ObjectRef<GcObject>>();
 
-    let _watcher = watch_store(&city_dir, rescan_tx.clone());
+    // Reconciles in a burst share one reading of the store and one listing of the sessions;
+    // a store change (the watcher) or a session change (the observer) ends the sharing.
+    ctx.share_readings(SHARED_READING);
+    let _watcher = watch_store(&ctx, rescan_tx.clone());
     tokio::spawn(serve_socket(listener, rescan_tx.clone(), shutdown_tx.clone()));
     tokio::spawn(feed(
         ctx.clone(),
@@ -274,10 +281,8 @@ fn ctx_event(ctx: &Context, event_type: &str, reason: &str, message: String) {
 }
 
 fn resync_interval(ctx: &Context) -> Duration {
-    let city = ctx.store.list_kind(Kind::City).ok().and_then(|c| c.into_iter().next());
-    city.and_then(|c| c.spec.pointer("/controller/resyncInterval")?.as_str().map(str::to_owned))
-        .and_then(|text| text.parse::<crate::api::Duration>().ok())
-        .map_or(Duration::from_secs(30), |d| d.get())
+    ctx.model()
+        .map_or(Duration::from_secs(30), |m| m.city_spec().controller.resync_interval.get())
         .max(Duration::from_secs(1))
 }
 
@@ -350,18 +355,21 @@ async fn serve_socket(
     }
 }
 
-/// Watches `.gc/applied/` and asks for a rescan on every change.
+/// Watches `.gc/applied/` and asks for a rescan on every change (the shared reading of the
+/// store is stale from then on, before any reconcile the change causes).
 fn watch_store(
-    city_dir: &Path,
+    ctx: &Arc<Context>,
     rescan: mpsc::UnboundedSender<Rescan>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    let dir = city_dir.join(".gc").join("applied");
+    let dir = ctx.city_dir.join(".gc").join("applied");
     std::fs::create_dir_all(&dir).ok()?;
+    let ctx = ctx.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && !matches!(event.kind, EventKind::Access(_))
         {
+            ctx.models.changed();
             let _ = rescan.send(Rescan::Changed);
         }
     })
@@ -544,8 +552,11 @@ async fn observe(
             continue;
         }
         listed = Some(std::time::Instant::now());
-        let runtime = ctx.runtime.clone();
-        let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || runtime.list("")).await else {
+        // A fresh listing, which the reconciles it triggers then share.
+        ctx.listing.invalidate();
+        let listing = ctx.listing.clone();
+        let Ok(Ok(observed)) = tokio::task::spawn_blocking(move || listing.list_shared("")).await
+        else {
             continue;
         };
         if local {
@@ -616,14 +627,15 @@ impl BeadWatch {
 
     /// Whether `bead.*` events were appended since the last call.
     pub(super) fn changed(&mut self) -> bool {
-        let Ok(mut file) = File::open(&self.path) else { return false };
-        let len = file.metadata().map_or(0, |m| m.len());
+        // A stat, not an open, when nothing was appended: this runs twice a second.
+        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         if len < self.offset {
             self.offset = 0;
         }
         if len == self.offset {
             return false;
         }
+        let Ok(mut file) = File::open(&self.path) else { return false };
         let mut added = Vec::new();
         if file.seek(std::io::SeekFrom::Start(self.offset)).is_err()
             || file.read_to_end(&mut added).is_err()
@@ -691,7 +703,6 @@ async fn reconcile_agent(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let name = object.name().to_owned();
-    let resync = resync_interval(&ctx);
     let outcome = tokio::task::spawn_blocking(move || {
         let outcome = reconcile::reconcile_agent(&ctx, &name);
         if outcome.is_ok() {
@@ -701,7 +712,10 @@ async fn reconcile_agent(
     })
     .await
     .map_err(|e| ReconcileError::Io(std::io::Error::other(e)))??;
-    Ok(Action::requeue(outcome.requeue_after.unwrap_or(resync)))
+    // Nothing pending: the City-wide resync (a full rescan every `resyncInterval`) looks at
+    // every agent again, all in one burst that shares one reading of the store and the
+    // sessions; a requeue per agent would add a second look at its own moment.
+    Ok(outcome.requeue_after.map_or_else(Action::await_change, Action::requeue))
 }
 
 fn error_policy(object: Arc<GcObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {

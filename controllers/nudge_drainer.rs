@@ -18,6 +18,7 @@ use super::nudge;
 use super::nudge_queue::{NudgeMeta, Queues};
 use super::reconcile::Context;
 use crate::agentcli::screen::ScreenRules;
+use crate::beads::BeadStore;
 
 /// How often idle sessions are looked at for unannounced work when no bead changed (work
 /// becomes ready without a bead event when, say, a blocker's close was missed).
@@ -92,7 +93,7 @@ pub fn tick(ctx: &Context, drainers: &mut Drainers) {
         return;
     }
     // With the prompt templates: a launch (and so its screen rules) is rendered from them.
-    let Ok(model) = CityModel::load(&ctx.city_dir, &ctx.store) else { return };
+    let Ok(model) = ctx.model() else { return };
     if announce_due {
         drainers.last_announce = Some(Instant::now());
         drainers.changed_at = None;
@@ -146,11 +147,14 @@ fn announce(
     queues: &Queues,
     recently: &mut BTreeMap<String, Instant>,
 ) -> Vec<String> {
-    let Ok(sessions) = ctx.runtime.list(&model.session_prefix()) else { return Vec::new() };
+    let Ok(sessions) = ctx.listing.list_shared(&model.session_prefix()) else { return Vec::new() };
     let city = model.city_name();
     let mut nudged = Vec::new();
     // Per agent, computed once: its screen rules, when gc can read its screen at all.
     let mut rules_of: BTreeMap<String, Option<ScreenRules>> = BTreeMap::new();
+    // Per rig (None: the city's), opened once a pass: opening a store per session made an
+    // idle city of hundreds of agents open and close its database hundreds of times.
+    let mut stores: BTreeMap<Option<String>, Option<Box<dyn BeadStore>>> = BTreeMap::new();
     let now = std::time::SystemTime::now();
     for info in sessions {
         if !info.alive || info.meta.get(meta::READY).is_none_or(|v| v != "1") {
@@ -167,7 +171,7 @@ fn announce(
             continue;
         }
         let actor = launch::member_name(&agent, index);
-        let Some(bead) = next_work(model, &agent, &actor) else { continue };
+        let Some(bead) = next_work(model, &mut stores, &agent, &actor) else { continue };
         if recently.contains_key(&bead.id)
             || offered_by_stop_hook(ctx, &info.name, &bead.id)
             || queues.load(&info.name).is_ok_and(|q| q.announced.contains(&bead.id))
@@ -201,11 +205,21 @@ fn worth_a_look(rules: &ScreenRules) -> bool {
     !rules.ready_prefix.is_empty()
 }
 
-/// The next work of `agent`'s member `actor`, if any (query failures count as none).
-fn next_work(model: &CityModel, agent: &str, actor: &str) -> Option<crate::beads::Bead> {
-    let (_, store) = crate::work::stores::open_for_agent(model, agent).ok()?;
-    let query = model.agents.get(agent).and_then(|a| crate::work::query::of(&a.spec));
-    let found = crate::work::hook::next_work_by(&*store, agent, actor, query.as_ref());
+/// The next work of `agent`'s member `actor`, if any (query failures count as none), from its
+/// rig's store in `stores` (opened there on first use).
+fn next_work(
+    model: &CityModel,
+    stores: &mut BTreeMap<Option<String>, Option<Box<dyn BeadStore>>>,
+    agent: &str,
+    actor: &str,
+) -> Option<crate::beads::Bead> {
+    let spec = &model.agents.get(agent)?.spec;
+    let store = stores
+        .entry(spec.rig.clone())
+        .or_insert_with(|| crate::work::stores::open(model, spec.rig.as_deref()).ok().map(|s| s.1))
+        .as_deref()?;
+    let query = crate::work::query::of(spec);
+    let found = crate::work::hook::next_work_by(store, agent, actor, query.as_ref());
     found.ok().flatten().map(|(bead, _)| bead)
 }
 

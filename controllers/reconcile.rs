@@ -21,8 +21,9 @@ use super::model::CityModel;
 use crate::agentcli::conversation::{Continuation, Start, Why};
 use crate::api::Kind;
 use crate::api::agent::AgentSpec;
-use crate::runtime::{Readiness, Runtime, SessionInfo};
-use crate::store::Store;
+use crate::kept::Kept;
+use crate::runtime::{Readiness, Runtime, SessionInfo, SharedListing};
+use crate::store::{Store, StoreError};
 use crate::work::demand::Demand;
 
 /// How often a pool with a `scaleCheck` is looked at again when nothing else changes.
@@ -63,8 +64,13 @@ pub struct Context {
     pub city_dir: PathBuf,
     /// Its store.
     pub store: Store,
-    /// The session runtime.
+    /// The session runtime (seen through [`Context::listing`]).
     pub runtime: Arc<dyn Runtime>,
+    /// The same runtime, whose full listing a burst of reconciles can share.
+    pub listing: Arc<SharedListing>,
+    /// The applied resources as last read, shared the same way; the controller says when the
+    /// store changed.
+    pub models: Kept<Arc<CityModel>>,
     /// Restarts and quarantines per session, on disk so they outlive this controller.
     pub ledger: CrashLedger,
     /// Starts in the current second, against `controller.maxStartsPerSecond` across agents.
@@ -99,11 +105,14 @@ pub struct Context {
 impl Context {
     /// A context for the city in `city_dir` using `runtime`.
     pub fn new(city_dir: PathBuf, runtime: Arc<dyn Runtime>, actor: &str) -> Context {
+        let listing = Arc::new(SharedListing::new(runtime));
         Context {
             store: Store::new(&city_dir),
             ledger: CrashLedger::new(&city_dir),
             city_dir,
-            runtime,
+            runtime: listing.clone(),
+            listing,
+            models: Kept::default(),
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             reported_unready: Mutex::default(),
@@ -124,6 +133,19 @@ impl Context {
         let city_dir = std::path::absolute(city_dir)?;
         let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
         Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
+    }
+
+    /// Lets a burst of reconciles share one reading of the applied resources and one listing
+    /// of the sessions for up to `window` (the controller; a one-shot command reads afresh).
+    pub fn share_readings(&self, window: Duration) {
+        self.listing.share_for(window);
+        self.models.share_for(window);
+    }
+
+    /// The applied resources with their prompt templates: a shared reading (see
+    /// [`Context::share_readings`]) or a new one.
+    pub fn model(&self) -> Result<Arc<CityModel>, StoreError> {
+        self.models.get_or_read(|| CityModel::load(&self.city_dir, &self.store).map(Arc::new))
     }
 
     /// Takes one of the City's `maxStartsPerSecond` start permits of the current second;
@@ -262,7 +284,7 @@ fn needs_work(spec: &AgentSpec) -> bool {
 /// that fails, is recorded as an event and planned around (a pool falls back to its `min`).
 pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<World, ReconcileError> {
     let mut world = World {
-        sessions: ctx.runtime.list(&model.session_prefix())?,
+        sessions: ctx.listing.list_shared(&model.session_prefix())?,
         was_up: ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         held: super::holds::held(&ctx.city_dir)?,
         idle: Marks::idle(&ctx.city_dir).all()?,
@@ -597,7 +619,7 @@ pub fn plan_agent(
 /// Reconciles one agent: plan, act, record. Deleted agents have their sessions stopped and
 /// their status removed.
 pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileError> {
-    let model = CityModel::load(&ctx.city_dir, &ctx.store)?;
+    let model = ctx.model()?;
     reconcile_agent_in(ctx, &model, agent)
 }
 
@@ -1135,6 +1157,9 @@ fn watch_startup(
     use crate::agentcli::screen::{self, DialogStep, Key, ScreenState};
     let rules = launch.screen_rules();
     let deadline = std::time::Instant::now() + wait;
+    // A starting program usually shows its prompt within milliseconds: look again soon at
+    // first, then less often up to DIALOG_POLL.
+    let mut pause = FIRST_LOOK_AGAIN;
     loop {
         if !ctx.runtime.is_running(&launch.session)? {
             return Ok(false);
@@ -1211,9 +1236,14 @@ fn watch_startup(
         if now >= deadline {
             return Ok(false);
         }
-        std::thread::sleep(DIALOG_POLL.min(deadline - now));
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(DIALOG_POLL);
     }
 }
+
+/// The first pause between looks at a starting session's screen (doubling up to
+/// [`DIALOG_POLL`]).
+const FIRST_LOOK_AGAIN: Duration = Duration::from_millis(10);
 
 /// How long gc waits for a CLI to redraw after it pressed keys on a dialog.
 const KEY_SETTLE: Duration = Duration::from_secs(3);

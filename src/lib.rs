@@ -17,6 +17,7 @@ pub mod events;
 pub mod failpoint;
 pub mod formula;
 pub mod import;
+pub mod kept;
 pub mod manifest;
 pub mod notify;
 pub mod orders;

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod fake;
 pub mod launch;
 mod procs;
+pub mod shared_listing;
 pub use procs::runs_named;
 pub mod subprocess;
 pub mod tmux;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use exec::ExecRuntime;
 pub use fake::FakeRuntime;
+pub use shared_listing::SharedListing;
 pub use subprocess::SubprocessRuntime;
 pub use tmux::TmuxRuntime;
 
