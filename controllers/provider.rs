@@ -96,22 +96,31 @@ fn is_executable(path: &Path) -> bool {
 
 /// The first line `PATH --version` prints, when it answers in time with success.
 fn version_of(path: &Path) -> Option<String> {
-    let mut child = Command::new(path)
+    let mut command = Command::new(path);
+    command
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .ok()?;
+        .process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and makes one prctl system
+    // call, which is async-signal-safe; it allocates nothing and takes no locks.
+    unsafe {
+        // A controller killed while it asks must not leave the CLI behind (its own group is
+        // out of reach of a kill of the controller's group).
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().ok()?;
     let deadline = Instant::now() + VERSION_TIMEOUT;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => break,
             Ok(Some(_)) | Err(_) => return None,
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::beads::process::kill_and_reap(&mut child);
                 return None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),

@@ -136,7 +136,13 @@ fn queued_nudges_reach_claude_as_turns_of_their_own_and_idle_agents_get_their_wo
         assert!(at > released_at, "delivered while the agent was busy: {event}");
     }
 
-    // Work slung to the idle agent without --nudge: the controller tells it, once.
+    // Work slung to the idle agent without --nudge: the controller tells it, once. Idle means
+    // the last nudge's turn ended (its Stop hook ran); work slung before that reaches the
+    // agent through the Stop hook instead, and nothing needs announcing.
+    let turn_file = city.city.path().join(".gc/state/turn").join(session);
+    wait_until("the last nudge's turn ended", Duration::from_secs(30), || {
+        std::fs::read_to_string(&turn_file).is_ok_and(|t| t.trim() == "ended")
+    });
     let out = city.run(&["sling", "worker", "Bump the version", "--json"]);
     let bead: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = bead["id"].as_str().unwrap().to_owned();
