@@ -1101,12 +1101,15 @@ fn await_ready(
         }
         return Ok(Some(Duration::from_secs(1)));
     }
-    let was_blocked = ctx.runtime.get_meta(&launch.session, meta::BLOCKED)?.as_deref() == Some("1");
-    if was_blocked {
-        ctx.runtime.set_meta(&launch.session, meta::BLOCKED, "")?;
-        ctx.runtime.set_meta(&launch.session, meta::BLOCKED_SCREEN, "")?;
-    }
-    ctx.runtime.set_meta(&launch.session, meta::READY, "1")?;
+    let mut was_blocked = false;
+    ctx.runtime.edit_meta(&launch.session, &mut |keys| {
+        was_blocked = keys.get(meta::BLOCKED).is_some_and(|v| v == "1");
+        if was_blocked {
+            keys.insert(meta::BLOCKED.to_owned(), String::new());
+            keys.insert(meta::BLOCKED_SCREEN.to_owned(), String::new());
+        }
+        keys.insert(meta::READY.to_owned(), "1".to_owned());
+    })?;
     ctx.reported_unready.lock().unwrap_or_else(|e| e.into_inner()).remove(&launch.session);
     let message = if was_blocked {
         format!("{} is ready (no longer blocked)", launch.session)
@@ -1161,11 +1164,11 @@ fn watch_startup(
     // first, then less often up to DIALOG_POLL.
     let mut pause = FIRST_LOOK_AGAIN;
     loop {
-        if !ctx.runtime.is_running(&launch.session)? {
+        let Some((info, shown)) = ctx.runtime.look(&launch.session)? else { return Ok(false) };
+        if !info.alive {
             return Ok(false);
         }
-        let shown = ctx.runtime.screen(&launch.session)?;
-        let state = match cli_process_up(ctx, launch)? {
+        let state = match cli_process_up(launch, info.pid) {
             true => screen::read(&shown, &rules),
             // A wrapper still starting the CLI: whatever it shows is not the CLI's prompt.
             false => ScreenState::Unknown,
@@ -1254,8 +1257,9 @@ fn wait_for_change(ctx: &Context, session: &str, before: &str) -> Result<(), Rec
     let deadline = std::time::Instant::now() + KEY_SETTLE;
     while std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        if ctx.runtime.screen(session)? != before || !ctx.runtime.is_running(session)? {
-            break;
+        match ctx.runtime.look(session)? {
+            Some((info, shown)) if info.alive && shown == before => {}
+            _ => break,
         }
     }
     Ok(())
@@ -1278,12 +1282,9 @@ fn press(
 
 /// Whether one of the Provider's `processNames` runs in the session (always, when it names
 /// none).
-fn cli_process_up(ctx: &Context, launch: &Launch) -> Result<bool, ReconcileError> {
-    if launch.process_names.is_empty() {
-        return Ok(true);
-    }
-    let pid = session_info(ctx, &launch.session)?.and_then(|s| s.pid);
-    Ok(pid.is_some_and(|pid| crate::runtime::runs_named(pid, &launch.process_names)))
+fn cli_process_up(launch: &Launch, pane_pid: Option<u32>) -> bool {
+    launch.process_names.is_empty()
+        || pane_pid.is_some_and(|pid| crate::runtime::runs_named(pid, &launch.process_names))
 }
 
 /// How long a starting session with declared dialogs must keep showing ready before it counts.
@@ -1399,25 +1400,33 @@ pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let parallel = RECONCILE_PARALLEL;
     let mut outcome = Outcome::default();
     for wave in waves(&model) {
-        for chunk in wave.chunks(parallel) {
-            let results: Vec<Result<Outcome, ReconcileError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|agent| scope.spawn(|| reconcile_agent_in(ctx, &model, agent)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Ok(Outcome::default())))
-                    .collect()
-            });
-            for one in results {
-                let one = one?;
-                outcome.actions += one.actions;
-                outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+        // A pool of workers, each taking the next agent of the wave as it finishes one: a
+        // session slow to show ready holds up only its own worker, not a whole batch.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = std::sync::Mutex::new(Vec::with_capacity(wave.len()));
+        std::thread::scope(|scope| {
+            for _ in 0..parallel.min(wave.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(agent) = wave.get(i) else { break };
+                        // A bug in one agent's reconcile must not take the others down.
+                        let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            reconcile_agent_in(ctx, &model, agent)
+                        }))
+                        .unwrap_or_else(|_| Ok(Outcome::default()));
+                        results.lock().unwrap_or_else(|e| e.into_inner()).push(one);
+                    }
+                });
             }
+        });
+        for one in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let one = one?;
+            outcome.actions += one.actions;
+            outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
     }
     outcome.actions += sweep(ctx)?.actions;

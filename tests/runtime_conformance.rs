@@ -453,6 +453,52 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+fn a_dead_session_is_replaced_by_a_start(h: &dyn Harness) {
+    let rt = h.runtime();
+    let s = Scratch::new();
+    let script = s.script("quit.sh", "echo bye\nexit 3");
+    rt.start(&s.config("again", vec![script])).unwrap();
+    let dead = wait_dead(&*rt, "again");
+    rt.start(&s.idle("again")).unwrap();
+    assert!(rt.is_running("again").unwrap());
+    let now: Vec<SessionInfo> =
+        rt.list("").unwrap().into_iter().filter(|i| i.name == "again").collect();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(now[0].alive && now[0].pid != dead.pid, "{now:?} after {dead:?}");
+    assert_eq!(now[0].exit_status, None, "the old incarnation's status is not the new one's");
+}
+
+fn look_and_edit_meta_read_and_change_a_session_at_once(h: &dyn Harness) {
+    let rt = h.runtime();
+    let s = Scratch::new();
+    let script = s.script("look.sh", "echo look-here\nexec sleep 1000");
+    let mut config = s.config("look", vec![script]);
+    config.meta = BTreeMap::from([("blocked".to_owned(), "1".to_owned())]);
+    rt.start(&config).unwrap();
+    wait_output(&*rt, "look", "look-here");
+    let (info, screen) = rt.look("look").unwrap().expect("the session is there");
+    assert_eq!(info.name, "look");
+    assert!(info.alive && info.pid.is_some(), "{info:?}");
+    assert_eq!(info.meta, config.meta);
+    assert!(screen.contains("look-here"), "{screen:?}");
+    assert!(rt.look("missing").unwrap().is_none());
+
+    let mut seen = None;
+    rt.edit_meta("look", &mut |keys| {
+        seen = keys.get("blocked").cloned();
+        keys.insert("blocked".to_owned(), String::new());
+        keys.insert("ready".to_owned(), "1".to_owned());
+    })
+    .unwrap();
+    assert_eq!(seen.as_deref(), Some("1"), "the edit saw the current keys");
+    assert_eq!(rt.get_meta("look", "ready").unwrap().as_deref(), Some("1"));
+    assert_eq!(rt.get_meta("look", "blocked").unwrap().as_deref(), Some(""));
+    let missing = rt.edit_meta("missing", &mut |keys| {
+        keys.insert("ready".to_owned(), "1".to_owned());
+    });
+    assert!(matches!(missing, Err(RuntimeError::NotFound(_))), "{missing:?}");
+}
+
 fn peek_shows_output(h: &dyn Harness) {
     let rt = h.runtime();
     let s = Scratch::new();
@@ -729,6 +775,8 @@ macro_rules! process_runtime_conformance {
                 start_on_a_live_session_is_refused,
                 invalid_names_and_keys_are_refused_and_nothing_is_created,
                 peek_shows_output,
+                a_dead_session_is_replaced_by_a_start,
+                look_and_edit_meta_read_and_change_a_session_at_once,
                 nudge_reaches_the_program,
                 stop_kills_the_whole_tree_and_is_idempotent,
                 stop_kills_a_detached_daemon,

@@ -212,6 +212,36 @@ pub trait Runtime: Send + Sync {
     /// When the session last produced output.
     fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError>;
 
+    /// The session as the runtime sees it and what its terminal shows, in one observation
+    /// where the backend can (`None`: no such session). What gc reads, again and again, while
+    /// a session starts.
+    fn look(&self, name: &str) -> Result<Option<(SessionInfo, String)>, RuntimeError> {
+        let Some(info) = self.list(name)?.into_iter().find(|s| s.name == name) else {
+            return Ok(None);
+        };
+        Ok(Some((info, self.screen(name)?)))
+    }
+
+    /// Changes several metadata keys of the session with one read of its metadata: `edit`
+    /// gets the current keys and changes them; the keys it changed are written.
+    fn edit_meta(
+        &self,
+        name: &str,
+        edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
+    ) -> Result<(), RuntimeError> {
+        let Some(info) = self.list(name)?.into_iter().find(|s| s.name == name) else {
+            return Err(RuntimeError::NotFound(name.to_owned()));
+        };
+        let mut meta = info.meta.clone();
+        edit(&mut meta);
+        for (key, value) in &meta {
+            if info.meta.get(key) != Some(value) {
+                self.set_meta(name, key, value)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether [`SessionInfo::pid`] is a process on this machine, which the controller can
     /// watch to hear of its exit at once (tmux, subprocess). A backend whose sessions may run
     /// elsewhere (exec) says no and is polled.

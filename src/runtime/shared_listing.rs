@@ -15,6 +15,7 @@
 //! sharing was switched on ([`SharedListing::share_for`]); the controller does, one-shot
 //! commands do not.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -114,6 +115,18 @@ impl Runtime for SharedListing {
 
     fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError> {
         self.inner.last_activity(name)
+    }
+
+    fn look(&self, name: &str) -> Result<Option<(SessionInfo, String)>, RuntimeError> {
+        self.inner.look(name)
+    }
+
+    fn edit_meta(
+        &self,
+        name: &str,
+        edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
+    ) -> Result<(), RuntimeError> {
+        self.changing(|| self.inner.edit_meta(name, edit))
     }
 
     fn pids_are_local(&self) -> bool {

@@ -124,6 +124,18 @@ impl TmuxRuntime {
         Err(self.command_error(&all, &output))
     }
 
+    /// [`TmuxRuntime::run_chain`], with "no server" or "no such session" as `Ok(None)`.
+    fn run_chain_allow_missing(
+        &self,
+        commands: &[&[&str]],
+    ) -> Result<Option<String>, RuntimeError> {
+        match self.run_chain(commands) {
+            Ok(out) => Ok(Some(out)),
+            Err(RuntimeError::Command { stderr, .. }) if is_missing(&stderr) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs tmux; a failure is an error.
     fn run(&self, args: &[&str]) -> Result<String, RuntimeError> {
         let output = self.output(args)?;
@@ -321,14 +333,6 @@ impl Runtime for TmuxRuntime {
     fn start(&self, config: &SessionConfig) -> Result<(), RuntimeError> {
         validate_config(config)?;
         let name = config.name.as_str();
-        let replace_dead = match self.info(name)? {
-            Some(info) if info.alive => return Err(RuntimeError::Exists(name.to_owned())),
-            // A dead pane kept for forensics: replaced in the same invocation as the start.
-            // Killed alone, the city's last session would take the server with it, and the
-            // start would race the exiting server ("server exited unexpectedly").
-            Some(_) => true,
-            None => false,
-        };
         create_state_dir(&self.state_dir)?;
         // The exit status of a previous incarnation must not be taken for this one's.
         self.remove_files(name)?;
@@ -373,7 +377,22 @@ impl Runtime for TmuxRuntime {
             &["set-option", "-t", &pane, "remain-on-exit", "on"],
             &["set-option", "-t", &pane, META_OPTION, &meta],
         ];
-        self.run_chain(if replace_dead { chain } else { &chain[1..] }).map(drop)
+        // Usually there is no such session (the caller looked): start it straight away, and
+        // look only when tmux says the name is taken.
+        match self.run_chain(&chain[1..]) {
+            Err(RuntimeError::Command { stderr, .. }) if stderr.contains("duplicate session") => {
+                match self.info(name)? {
+                    Some(info) if info.alive => Err(RuntimeError::Exists(name.to_owned())),
+                    // A dead pane kept for forensics: replaced in the same invocation as the
+                    // start. Killed alone, the city's last session would take the server with
+                    // it, and the start would race the exiting server ("server exited
+                    // unexpectedly").
+                    Some(_) => self.run_chain(chain).map(drop),
+                    None => self.run_chain(&chain[1..]).map(drop),
+                }
+            }
+            other => other.map(drop),
+        }
     }
 
     fn pids_are_local(&self) -> bool {
@@ -512,6 +531,41 @@ impl Runtime for TmuxRuntime {
 
     fn last_activity(&self, name: &str) -> Result<Option<SystemTime>, RuntimeError> {
         Ok(self.require(name)?.last_activity)
+    }
+
+    fn look(&self, name: &str) -> Result<Option<(SessionInfo, String)>, RuntimeError> {
+        validate_name(name)?;
+        let pane = pane_target(name);
+        // One invocation: the pane's line (display prints exactly one, also for a session a
+        // person split), then its screen.
+        let chain: &[&[&str]] = &[
+            &["display-message", "-p", "-t", &pane, LIST_FORMAT],
+            &["capture-pane", "-p", "-J", "-t", &pane],
+        ];
+        let Some(out) = self.run_chain_allow_missing(chain)? else { return Ok(None) };
+        let (line, screen) = out.split_once('\n').unwrap_or((&out, ""));
+        let Some(info) = parse_list(line).into_iter().find(|info| info.name == name) else {
+            return Ok(None);
+        };
+        Ok(Some((self.with_exit_status(info), screen.to_owned())))
+    }
+
+    fn edit_meta(
+        &self,
+        name: &str,
+        edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
+    ) -> Result<(), RuntimeError> {
+        let _guard = self.meta_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = self.require(name)?.meta;
+        let mut meta = before.clone();
+        edit(&mut meta);
+        for key in meta.keys() {
+            validate_meta_key(key)?;
+        }
+        if meta == before {
+            return Ok(());
+        }
+        self.write_meta(name, &meta)
     }
 }
 
