@@ -283,8 +283,18 @@ fn needs_work(spec: &AgentSpec) -> bool {
 /// and `scaleCheck` answers of those that need them. A store that cannot be read, or a check
 /// that fails, is recorded as an event and planned around (a pool falls back to its `min`).
 pub fn observe(ctx: &Context, model: &CityModel, agents: &[&str]) -> Result<World, ReconcileError> {
+    observe_with(ctx, model, agents, ctx.listing.list_shared(&model.session_prefix())?)
+}
+
+/// [`observe`] with the city's sessions as the caller just listed them.
+fn observe_with(
+    ctx: &Context,
+    model: &CityModel,
+    agents: &[&str],
+    sessions: Vec<SessionInfo>,
+) -> Result<World, ReconcileError> {
     let mut world = World {
-        sessions: ctx.listing.list_shared(&model.session_prefix())?,
+        sessions,
         was_up: ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         held: super::holds::held(&ctx.city_dir)?,
         idle: Marks::idle(&ctx.city_dir).all()?,
@@ -620,7 +630,7 @@ pub fn plan_agent(
 /// their status removed.
 pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileError> {
     let model = ctx.model()?;
-    reconcile_agent_in(ctx, &model, agent)
+    reconcile_agent_in(ctx, &model, agent, None)
 }
 
 /// [`reconcile_agent`] against an already loaded model (one load serves a whole pass).
@@ -628,8 +638,12 @@ fn reconcile_agent_in(
     ctx: &Context,
     model: &CityModel,
     agent: &str,
+    listed: Option<&[SessionInfo]>,
 ) -> Result<Outcome, ReconcileError> {
-    let world = observe(ctx, model, &[agent])?;
+    let world = match listed {
+        Some(sessions) => observe_with(ctx, model, &[agent], sessions.to_vec())?,
+        None => observe(ctx, model, &[agent])?,
+    };
     let gate = start_gate(model, agent);
     let plan = plan_agent(model, &world, agent, gate.clone(), SystemTime::now());
     let actions = plan.actions.len();
@@ -1072,10 +1086,15 @@ fn await_ready(
     launch: &Launch,
     wait: Duration,
 ) -> Result<Option<Duration>, ReconcileError> {
-    let ready = match &launch.readiness {
-        Readiness::None => true,
-        Readiness::Delay(delay) => session_age(ctx, &launch.session)? >= *delay,
-        Readiness::PromptPrefix(_) => watch_startup(ctx, agent, launch, wait)?,
+    // The metadata as the last look saw it, when there was one: marking ready then needs no
+    // second read.
+    let (ready, seen_meta) = match &launch.readiness {
+        Readiness::None => (true, None),
+        Readiness::Delay(delay) => (session_age(ctx, &launch.session)? >= *delay, None),
+        Readiness::PromptPrefix(_) => match watch_startup(ctx, agent, launch, wait)? {
+            Some(info) => (true, Some(info.meta)),
+            None => (false, None),
+        },
     };
     if !ready {
         let timeout = model.city_spec().session.startup_timeout.get();
@@ -1102,7 +1121,7 @@ fn await_ready(
         return Ok(Some(Duration::from_secs(1)));
     }
     let mut was_blocked = false;
-    ctx.runtime.edit_meta(&launch.session, &mut |keys| {
+    ctx.runtime.edit_meta(&launch.session, seen_meta.as_ref(), &mut |keys| {
         was_blocked = keys.get(meta::BLOCKED).is_some_and(|v| v == "1");
         if was_blocked {
             keys.insert(meta::BLOCKED.to_owned(), String::new());
@@ -1150,13 +1169,13 @@ fn block(
 
 /// Watches a starting session's screen for up to `wait` (at least one look): answers the
 /// dialogs its Provider declares (moving the cursor to the wanted option, confirming only once
-/// it is there) and returns whether the session shows ready.
+/// it is there) and returns the session as its last look saw it when it shows ready.
 fn watch_startup(
     ctx: &Context,
     agent: &str,
     launch: &Launch,
     wait: Duration,
-) -> Result<bool, ReconcileError> {
+) -> Result<Option<SessionInfo>, ReconcileError> {
     use crate::agentcli::screen::{self, DialogStep, Key, ScreenState};
     let rules = launch.screen_rules();
     let deadline = std::time::Instant::now() + wait;
@@ -1164,9 +1183,9 @@ fn watch_startup(
     // first, then less often up to DIALOG_POLL.
     let mut pause = FIRST_LOOK_AGAIN;
     loop {
-        let Some((info, shown)) = ctx.runtime.look(&launch.session)? else { return Ok(false) };
+        let Some((info, shown)) = ctx.runtime.look(&launch.session)? else { return Ok(None) };
         if !info.alive {
-            return Ok(false);
+            return Ok(None);
         }
         let state = match cli_process_up(launch, info.pid) {
             true => screen::read(&shown, &rules),
@@ -1186,20 +1205,22 @@ fn watch_startup(
             // Answered already; the CLI is still acting on it.
             ScreenState::Dialog { .. } if pending => {}
             // Busy at start means it got through its start and took up its first turn.
-            ScreenState::Ready | ScreenState::Busy if rules.dialogs.is_empty() => return Ok(true),
+            ScreenState::Ready | ScreenState::Busy if rules.dialogs.is_empty() => {
+                return Ok(Some(info));
+            }
             ScreenState::Ready | ScreenState::Busy => {
                 // A CLI may draw its prompt and open a dialog over it a moment later (Codex
                 // does): ready only when a second look, a moment on, still finds no dialog.
                 std::thread::sleep(READY_SETTLE);
                 let again = ctx.runtime.screen(&launch.session)?;
                 if matches!(screen::read(&again, &rules), ScreenState::Ready | ScreenState::Busy) {
-                    return Ok(true);
+                    return Ok(Some(info));
                 }
             }
             ScreenState::Dialog { name, choose, step } => match step {
                 DialogStep::Move(key, times) => {
                     if !press(ctx, &launch.session, key, times)? {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     wait_for_change(ctx, &launch.session, &shown)?;
                 }
@@ -1209,10 +1230,10 @@ fn watch_startup(
                     if answered.split_whitespace().filter(|n| *n == name).count()
                         >= MAX_DIALOG_ANSWERS
                     {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     if !press(ctx, &launch.session, Key::Enter, 1)? {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     let answered = format!("{answered} {name}");
                     ctx.runtime.set_meta(&launch.session, meta::DIALOGS, answered.trim())?;
@@ -1237,7 +1258,7 @@ fn watch_startup(
         }
         let now = std::time::Instant::now();
         if now >= deadline {
-            return Ok(false);
+            return Ok(None);
         }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(DIALOG_POLL);
@@ -1402,6 +1423,9 @@ pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
     for wave in waves(&model) {
         // A pool of workers, each taking the next agent of the wave as it finishes one: a
         // session slow to show ready holds up only its own worker, not a whole batch.
+        // One listing for the wave: its agents do not touch each other's sessions, so what
+        // it says of each agent's sessions holds until that agent's own reconcile acts.
+        let listed = ctx.runtime.list(&model.session_prefix())?;
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results = std::sync::Mutex::new(Vec::with_capacity(wave.len()));
         std::thread::scope(|scope| {
@@ -1412,7 +1436,7 @@ pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
                         let Some(agent) = wave.get(i) else { break };
                         // A bug in one agent's reconcile must not take the others down.
                         let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            reconcile_agent_in(ctx, &model, agent)
+                            reconcile_agent_in(ctx, &model, agent, Some(&listed))
                         }))
                         .unwrap_or_else(|_| Ok(Outcome::default()));
                         results.lock().unwrap_or_else(|e| e.into_inner()).push(one);

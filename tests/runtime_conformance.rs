@@ -484,7 +484,7 @@ fn look_and_edit_meta_read_and_change_a_session_at_once(h: &dyn Harness) {
     assert!(rt.look("missing").unwrap().is_none());
 
     let mut seen = None;
-    rt.edit_meta("look", &mut |keys| {
+    rt.edit_meta("look", None, &mut |keys| {
         seen = keys.get("blocked").cloned();
         keys.insert("blocked".to_owned(), String::new());
         keys.insert("ready".to_owned(), "1".to_owned());
@@ -493,10 +493,19 @@ fn look_and_edit_meta_read_and_change_a_session_at_once(h: &dyn Harness) {
     assert_eq!(seen.as_deref(), Some("1"), "the edit saw the current keys");
     assert_eq!(rt.get_meta("look", "ready").unwrap().as_deref(), Some("1"));
     assert_eq!(rt.get_meta("look", "blocked").unwrap().as_deref(), Some(""));
-    let missing = rt.edit_meta("missing", &mut |keys| {
+    let missing = rt.edit_meta("missing", None, &mut |keys| {
         keys.insert("ready".to_owned(), "1".to_owned());
     });
     assert!(matches!(missing, Err(RuntimeError::NotFound(_))), "{missing:?}");
+    // From metadata the caller just read: the keys it had stay, the edit lands.
+    let (info, _) = rt.look("look").unwrap().unwrap();
+    rt.edit_meta("look", Some(&info.meta), &mut |keys| {
+        keys.insert("dialogs".to_owned(), "trust".to_owned());
+    })
+    .unwrap();
+    let after = rt.look("look").unwrap().unwrap().0.meta;
+    assert_eq!(after.get("ready").map(String::as_str), Some("1"), "{after:?}");
+    assert_eq!(after.get("dialogs").map(String::as_str), Some("trust"), "{after:?}");
 }
 
 fn peek_shows_output(h: &dyn Harness) {

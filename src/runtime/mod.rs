@@ -222,20 +222,26 @@ pub trait Runtime: Send + Sync {
         Ok(Some((info, self.screen(name)?)))
     }
 
-    /// Changes several metadata keys of the session with one read of its metadata: `edit`
+    /// Changes several metadata keys of the session with one read of its metadata (none when
+    /// the caller `known` them from a look it just took, and nothing else changes them): `edit`
     /// gets the current keys and changes them; the keys it changed are written.
     fn edit_meta(
         &self,
         name: &str,
+        known: Option<&BTreeMap<String, String>>,
         edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
     ) -> Result<(), RuntimeError> {
-        let Some(info) = self.list(name)?.into_iter().find(|s| s.name == name) else {
-            return Err(RuntimeError::NotFound(name.to_owned()));
+        let before = match known {
+            Some(known) => known.clone(),
+            None => match self.list(name)?.into_iter().find(|s| s.name == name) {
+                Some(info) => info.meta,
+                None => return Err(RuntimeError::NotFound(name.to_owned())),
+            },
         };
-        let mut meta = info.meta.clone();
+        let mut meta = before.clone();
         edit(&mut meta);
         for (key, value) in &meta {
-            if info.meta.get(key) != Some(value) {
+            if before.get(key) != Some(value) {
                 self.set_meta(name, key, value)?;
             }
         }

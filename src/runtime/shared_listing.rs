@@ -124,9 +124,10 @@ impl Runtime for SharedListing {
     fn edit_meta(
         &self,
         name: &str,
+        known: Option<&BTreeMap<String, String>>,
         edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
     ) -> Result<(), RuntimeError> {
-        self.changing(|| self.inner.edit_meta(name, edit))
+        self.changing(|| self.inner.edit_meta(name, known, edit))
     }
 
     fn pids_are_local(&self) -> bool {

@@ -553,10 +553,15 @@ impl Runtime for TmuxRuntime {
     fn edit_meta(
         &self,
         name: &str,
+        known: Option<&BTreeMap<String, String>>,
         edit: &mut dyn FnMut(&mut BTreeMap<String, String>),
     ) -> Result<(), RuntimeError> {
         let _guard = self.meta_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let before = self.require(name)?.meta;
+        validate_name(name)?;
+        let before = match known {
+            Some(known) => known.clone(),
+            None => self.require(name)?.meta,
+        };
         let mut meta = before.clone();
         edit(&mut meta);
         for key in meta.keys() {
