@@ -418,6 +418,24 @@ fn sessions_of<'a>(
         .collect()
 }
 
+/// The sessions [`plan_agent`] looks at for `agent`: its own and its dependents'.
+fn sessions_planned_with(
+    model: &CityModel,
+    observed: &[SessionInfo],
+    agent: &str,
+) -> Vec<SessionInfo> {
+    let dependents = model
+        .agents
+        .iter()
+        .filter(|(_, a)| a.spec.depends_on.iter().any(|d| d == agent))
+        .map(|(name, _)| name.as_str());
+    std::iter::once(agent)
+        .chain(dependents)
+        .flat_map(|owner| sessions_of(model, observed, owner))
+        .cloned()
+        .collect()
+}
+
 /// Why `agent` runs no sessions on purpose, if it does not.
 fn off_reason(model: &CityModel, agent: &str) -> Option<&'static str> {
     match model.agents.get(agent) {
@@ -630,16 +648,20 @@ pub fn plan_agent(
 /// their status removed.
 pub fn reconcile_agent(ctx: &Context, agent: &str) -> Result<Outcome, ReconcileError> {
     let model = ctx.model()?;
-    reconcile_agent_in(ctx, &model, agent, None)
+    Ok(reconcile_agent_in(ctx, &model, agent, None)?.outcome)
 }
 
 /// [`reconcile_agent`] against an already loaded model (one load serves a whole pass).
+///
+/// With `listed` (a wave of [`reconcile_all`]), the sessions come from the wave's listing,
+/// and the status of an agent that acted is left to the caller ([`Reconciled::after`]), which
+/// records all of them from one listing once the wave is done.
 fn reconcile_agent_in(
     ctx: &Context,
     model: &CityModel,
     agent: &str,
     listed: Option<&[SessionInfo]>,
-) -> Result<Outcome, ReconcileError> {
+) -> Result<Reconciled, ReconcileError> {
     let world = match listed {
         Some(sessions) => observe_with(ctx, model, &[agent], sessions.to_vec())?,
         None => observe(ctx, model, &[agent])?,
@@ -670,26 +692,67 @@ fn reconcile_agent_in(
             requeue_after = Some(requeue_after.map_or(again, |r| r.min(again)));
         }
     }
-    if model.agents.contains_key(agent) {
-        let status = if actions == 0 {
-            plan.status
-        } else {
-            // Record what the actions led to, not what was seen before them.
-            let mut world = world;
-            world.sessions = ctx.runtime.list(&model.session_prefix())?;
-            world.was_up = BTreeSet::new();
-            world.idle = Marks::idle(&ctx.city_dir).all()?;
-            world.crashes = crash_histories(ctx);
-            plan_agent(model, &world, agent, gate, SystemTime::now()).status
-        };
-        let mut status = status;
-        status["observedInputs"] = json!(model.inputs_of(agent));
-        ctx.store.put_status(Kind::Agent, agent, &status)?;
-        remember_up(ctx, &status);
-    } else {
+    let outcome = Outcome { actions, requeue_after };
+    if !model.agents.contains_key(agent) {
         ctx.store.delete_status(Kind::Agent, agent)?;
+        return Ok(Reconciled { outcome, after: None });
     }
-    Ok(Outcome { actions, requeue_after })
+    if actions == 0 {
+        record_status(ctx, model, agent, plan.status)?;
+        return Ok(Reconciled { outcome, after: None });
+    }
+    let after = AfterActions { agent: agent.to_owned(), world, gate };
+    if listed.is_some() {
+        return Ok(Reconciled { outcome, after: Some(after) });
+    }
+    let sessions = ctx.runtime.list(&model.session_prefix())?;
+    after.record(ctx, model, sessions)?;
+    Ok(Reconciled { outcome, after: None })
+}
+
+/// What one agent's reconcile did, and what is left to record.
+struct Reconciled {
+    outcome: Outcome,
+    /// The status still to record, from a listing taken after the actions.
+    after: Option<AfterActions>,
+}
+
+/// An agent that acted, whose status is recorded from a listing taken after its actions.
+struct AfterActions {
+    agent: String,
+    world: World,
+    gate: Result<(), StartBlock>,
+}
+
+impl AfterActions {
+    /// Records what the actions led to, not what was seen before them.
+    fn record(
+        self,
+        ctx: &Context,
+        model: &CityModel,
+        sessions: Vec<SessionInfo>,
+    ) -> Result<(), ReconcileError> {
+        let mut world = self.world;
+        world.sessions = sessions;
+        world.was_up = BTreeSet::new();
+        world.idle = Marks::idle(&ctx.city_dir).all()?;
+        world.crashes = crash_histories(ctx);
+        let status = plan_agent(model, &world, &self.agent, self.gate, SystemTime::now()).status;
+        record_status(ctx, model, &self.agent, status)
+    }
+}
+
+/// Writes `agent`'s status with the inputs it is the outcome of.
+fn record_status(
+    ctx: &Context,
+    model: &CityModel,
+    agent: &str,
+    mut status: Value,
+) -> Result<(), ReconcileError> {
+    status["observedInputs"] = json!(model.inputs_of(agent));
+    ctx.store.put_status(Kind::Agent, agent, &status)?;
+    remember_up(ctx, &status);
+    Ok(())
 }
 
 /// Records which of the agent's sessions its new status shows up, and forgets the others.
@@ -1438,19 +1501,41 @@ pub fn reconcile_all(ctx: &Context) -> Result<Outcome, ReconcileError> {
                         let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             reconcile_agent_in(ctx, &model, agent, Some(&listed))
                         }))
-                        .unwrap_or_else(|_| Ok(Outcome::default()));
+                        .unwrap_or_else(|_| {
+                            Ok(Reconciled { outcome: Outcome::default(), after: None })
+                        });
                         results.lock().unwrap_or_else(|e| e.into_inner()).push(one);
                     }
                 });
             }
         });
+        let mut afters = Vec::new();
+        let mut failed = None;
         for one in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            let one = one?;
+            let Reconciled { outcome: one, after } = match one {
+                Ok(one) => one,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            afters.extend(after);
             outcome.actions += one.actions;
             outcome.requeue_after = match (outcome.requeue_after, one.requeue_after) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+        }
+        // The statuses of the wave's agents that acted, from one listing after all of them.
+        if !afters.is_empty() {
+            let sessions = ctx.runtime.list(&model.session_prefix())?;
+            for after in afters {
+                let relevant = sessions_planned_with(&model, &sessions, &after.agent);
+                after.record(ctx, &model, relevant)?;
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
     outcome.actions += sweep(ctx)?.actions;
