@@ -21,13 +21,14 @@
 #      session.ready) shows what the time goes to.
 #
 #   benches/controller.sh                                   # exit 0 whether goals are met or not
-#   SIZES="50 200 500 1000" RUNS=1 benches/controller.sh    # how converge grows (by hand)
+#   SIZES="500 1000" RUNS=1 PARTS=converge benches/controller.sh   # how converge grows (by hand)
 #
 # Each part runs its city in a mktemp directory with its own tmux sockets (gcb-<pid>-…); an
 # EXIT trap stops its controller (`gc stop`, then kill -9), kills the tmux servers and removes
 # the directory (KEEP=1 keeps it).
 # Knobs (environment): RUNS (default 3) converge runs per side and size, SIZES ("50 200"),
-# IDLE_AGENTS (200), IDLE_SECONDS (60), KILLS (20), HYPERFINE (path to hyperfine).
+# IDLE_AGENTS (200), IDLE_SECONDS (60), KILLS (20), HYPERFINE (path to hyperfine), PARTS
+# ("converge idle restart": which parts to run; idle includes look).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -38,6 +39,8 @@ IDLE_AGENTS=${IDLE_AGENTS:-200}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 KILLS=${KILLS:-20}
 HYPERFINE=${HYPERFINE:-hyperfine}
+PARTS=" ${PARTS:-converge idle restart} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 for tool in tmux "$HYPERFINE"; do
     if ! command -v "$tool" >/dev/null; then
         if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -165,9 +168,10 @@ EOF
     bash -c "$reset"
     cd "$ROOT"
 }
-for n in $SIZES; do converge "$n"; done
+if part converge; then for n in $SIZES; do converge "$n"; done; else SIZES=""; fi
 
 # --- 2. idle -----------------------------------------------------------------------------
+if part idle; then
 echo "2/4 idle: $IDLE_AGENTS agents, ${IDLE_SECONDS}s…" >&2
 IDLE="$WORK/idle"
 make_city "$IDLE" "$SOCK-idle" "$IDLE_AGENTS"
@@ -201,8 +205,10 @@ echo "3/4 look: gc status and gc session list, $IDLE_AGENTS agents…" >&2
     -n "gc status" "$GC status" -n "gc session list" "$GC session list" \
     -n "tmux list-panes" "tmux -L $SOCK-idle list-panes -a" >/dev/null)
 (cd "$IDLE" && "$GC" stop --timeout 60s >/dev/null 2>&1) || true
+fi
 
 # --- 4. restart --------------------------------------------------------------------------
+if part restart; then
 echo "4/4 restart: $KILLS kills…" >&2
 KILL="$WORK/kill"
 make_city "$KILL" "$SOCK-kill" 1 "    crashLoop:
@@ -249,10 +255,11 @@ json.dump(results, open(out, "w"))
 PY
 cp "$KILL/.gc/events.jsonl" "$WORK/kill-events.jsonl"
 (cd "$KILL" && "$GC" stop --timeout 30s >/dev/null 2>&1) || true
+fi
 
 # --- report ------------------------------------------------------------------------------
 python3 - "$WORK" "$SIZES" "$IDLE_AGENTS" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 from datetime import datetime
 work, sizes, idle_agents = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 def ts(e):
@@ -276,45 +283,47 @@ for n in sizes:
         print(f"   one traced run: started→ready per session median {statistics.median(gaps) * 1e3:.0f} ms"
               f" (max {gaps[-1] * 1e3:.0f}), first start→last ready {span:.2f} s")
 
-idle = json.load(open(f"{work}/idle.json"))
-secs, hz = idle["seconds"], idle["hz"]
-pct = lambda ticks: 100.0 * ticks / hz / secs
-own, kids, server = pct(idle["own"]), pct(idle["children"]), pct(idle["server"])
-total = own + kids + server
-print(f"2. idle city, {idle_agents} agents, {secs:.0f} s:")
-print(f"   controller + tmux      {total:7.2f} % of a core   goal < 1%: {ok(total < 1.0)}")
-print(f"     controller {own:.2f} %, its tmux clients {kids:.2f} %, tmux server {server:.2f} %")
-rss = idle["rss_kb"] / 1024
-print(f"   controller RSS         {rss:7.1f} MB           goal < 50 MB: {ok(rss < 50)}")
+if os.path.exists(f"{work}/idle.json"):
+    idle = json.load(open(f"{work}/idle.json"))
+    secs, hz = idle["seconds"], idle["hz"]
+    pct = lambda ticks: 100.0 * ticks / hz / secs
+    own, kids, server = pct(idle["own"]), pct(idle["children"]), pct(idle["server"])
+    total = own + kids + server
+    print(f"2. idle city, {idle_agents} agents, {secs:.0f} s:")
+    print(f"   controller + tmux      {total:7.2f} % of a core   goal < 1%: {ok(total < 1.0)}")
+    print(f"     controller {own:.2f} %, its tmux clients {kids:.2f} %, tmux server {server:.2f} %")
+    rss = idle["rss_kb"] / 1024
+    print(f"   controller RSS         {rss:7.1f} MB           goal < 50 MB: {ok(rss < 50)}")
 
-look = {r["command"]: r for r in json.load(open(f"{work}/look.json"))["results"]}
-floor = look["tmux list-panes"]["median"]
-print(f"3. look, {idle_agents} agents (medians of {len(look['gc status']['times'])} runs):")
-for name in ("gc status", "gc session list"):
-    m = look[name]["median"]
-    print(f"   {name:<22} {m * 1e3:7.1f} ms   {m / floor:5.1f}x tmux list-panes   goal < 50 ms: {ok(m < 0.05)}")
-print(f"   tmux list-panes -a     {floor * 1e3:7.1f} ms")
+    look = {r["command"]: r for r in json.load(open(f"{work}/look.json"))["results"]}
+    floor = look["tmux list-panes"]["median"]
+    print(f"3. look, {idle_agents} agents (medians of {len(look['gc status']['times'])} runs):")
+    for name in ("gc status", "gc session list"):
+        m = look[name]["median"]
+        print(f"   {name:<22} {m * 1e3:7.1f} ms   {m / floor:5.1f}x tmux list-panes   goal < 50 ms: {ok(m < 0.05)}")
+    print(f"   tmux list-panes -a     {floor * 1e3:7.1f} ms")
 
-kills = json.load(open(f"{work}/kills.json"))
-lat = sorted(k["seconds"] for k in kills)
-med = statistics.median(lat)
-print(f"4. kill → restarted and ready, {len(lat)} kills:")
-print(f"   median {med * 1e3:6.0f} ms   goal <= 100 ms: {ok(med <= 0.1)}")
-print(f"   max    {lat[-1] * 1e3:6.0f} ms   goal <= 250 ms: {ok(lat[-1] <= 0.25)}")
-ev = events(f"{work}/kill-events.jsonl")
-parts = {"detect (kill→crashed)": [], "restart (crashed→started)": [],
-         "ready (started→ready)": [], "seen (ready→poll saw it)": []}
-for k in kills:
-    after = [e for e in ev if ts(e) >= k["kill_ts"] - 0.002]
-    first = lambda t: next((ts(e) for e in after if e["type"] == t), None)
-    c, s, r = first("session.crashed"), first("session.started"), first("session.ready")
-    if None in (c, s, r):
-        continue
-    parts["detect (kill→crashed)"].append(c - k["kill_ts"])
-    parts["restart (crashed→started)"].append(s - c)
-    parts["ready (started→ready)"].append(r - s)
-    parts["seen (ready→poll saw it)"].append(k["kill_ts"] + k["seconds"] - r)
-for name, xs in parts.items():
-    if xs:
-        print(f"   {name:<27} median {statistics.median(xs) * 1e3:5.0f} ms   max {max(xs) * 1e3:5.0f} ms")
+if os.path.exists(f"{work}/kills.json"):
+    kills = json.load(open(f"{work}/kills.json"))
+    lat = sorted(k["seconds"] for k in kills)
+    med = statistics.median(lat)
+    print(f"4. kill → restarted and ready, {len(lat)} kills:")
+    print(f"   median {med * 1e3:6.0f} ms   goal <= 100 ms: {ok(med <= 0.1)}")
+    print(f"   max    {lat[-1] * 1e3:6.0f} ms   goal <= 250 ms: {ok(lat[-1] <= 0.25)}")
+    ev = events(f"{work}/kill-events.jsonl")
+    parts = {"detect (kill→crashed)": [], "restart (crashed→started)": [],
+             "ready (started→ready)": [], "seen (ready→poll saw it)": []}
+    for k in kills:
+        after = [e for e in ev if ts(e) >= k["kill_ts"] - 0.002]
+        first = lambda t: next((ts(e) for e in after if e["type"] == t), None)
+        c, s, r = first("session.crashed"), first("session.started"), first("session.ready")
+        if None in (c, s, r):
+            continue
+        parts["detect (kill→crashed)"].append(c - k["kill_ts"])
+        parts["restart (crashed→started)"].append(s - c)
+        parts["ready (started→ready)"].append(r - s)
+        parts["seen (ready→poll saw it)"].append(k["kill_ts"] + k["seconds"] - r)
+    for name, xs in parts.items():
+        if xs:
+            print(f"   {name:<27} median {statistics.median(xs) * 1e3:5.0f} ms   max {max(xs) * 1e3:5.0f} ms")
 PY
