@@ -20,13 +20,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
-
 use super::crash_ledger::CrashRecord;
 use super::launch::{Launch, changed_fields, meta};
 use crate::agentcli::conversation::{self, Cause, Continuation, Conversation};
 use crate::api::agent::ConversationPolicy;
 use crate::api::agent::OnDrift;
+use crate::api::status::{
+    AgentPhase, AgentStatus, Condition, ConditionType, PoolStatus, SessionDrift, SessionPhase,
+    SessionStatus,
+};
 use crate::runtime::SessionInfo;
 
 /// Everything the planner decides from.
@@ -346,7 +348,7 @@ pub struct AgentPlan {
     /// Sessions whose crash history is to be forgotten (a stable run, a quarantine over).
     pub forget_crashes: Vec<String>,
     /// The status to record (`.gc/status/agents/<name>.json`).
-    pub status: Value,
+    pub status: AgentStatus,
     /// Look again after this long even if nothing changes (backoff, waiting on dependencies).
     pub requeue_after: Option<Duration>,
 }
@@ -358,7 +360,7 @@ struct Planner<'i, 'a> {
     notes: Vec<String>,
     forget_crashes: Vec<String>,
     requeue_after: Option<Duration>,
-    rows: Vec<Value>,
+    rows: Vec<SessionStatus>,
     starts: usize,
     added: usize,
     ready: usize,
@@ -403,6 +405,42 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         status,
         requeue_after: p.requeue_after,
     }
+}
+
+/// An agent's status once `gc stop` stopped all its sessions: phase `Stopped`, every session
+/// `stopped`, seen so at `now`. What the previous status knew (restarts, conversations) stays.
+pub fn stopped_status(previous: Option<AgentStatus>, generation: u64, now: &str) -> AgentStatus {
+    let message = "gc stop: the city is stopped; `gc start` starts it";
+    let mut status = previous.unwrap_or(AgentStatus {
+        observed_generation: generation,
+        phase: AgentPhase::Stopped,
+        desired_sessions: 0,
+        ready_sessions: 0,
+        restarts: 0,
+        sessions: Vec::new(),
+        conditions: Vec::new(),
+        pool: None,
+        drift: None,
+        notes: Vec::new(),
+        observed_inputs: None,
+        last_seen: None,
+    });
+    status.phase = AgentPhase::Stopped;
+    status.ready_sessions = 0;
+    status.last_seen = Some(now.to_owned());
+    status.notes.clear();
+    for session in &mut status.sessions {
+        session.phase = SessionPhase::Stopped;
+        session.ready = false;
+        session.pid = None;
+        session.screen = None;
+    }
+    status.conditions = vec![
+        Condition::new(ConditionType::Ready, false, "CityStopped", message),
+        Condition::new(ConditionType::Progressing, false, "Settled", ""),
+        Condition::new(ConditionType::Degraded, false, "CityStopped", ""),
+    ];
+    status
 }
 
 fn since(now: SystemTime, then: SystemTime) -> Duration {
@@ -519,26 +557,35 @@ impl Planner<'_, '_> {
         // Restarts are kept oldest first: the last one is the latest, and is recent if any is.
         let last_restart = history.restarts.last().copied().filter(|_| recent > 0);
         let info = input.observed.iter().find(|s| s.name == name).copied();
-        let mut row = json!({"name": name, "restarts": recent});
-        let state = if input.held.contains(name) {
-            "held"
+        let mut row = SessionStatus {
+            name: name.to_owned(),
+            phase: SessionPhase::Pending,
+            ready: info
+                .is_some_and(|i| i.alive && i.meta.get(meta::READY).is_some_and(|v| v == "1")),
+            restarts: recent,
+            pid: None,
+            last_exit: None,
+            quarantined_until: None,
+            drift: None,
+            conversation: input.conversations.get(name).map(|c| c.id.clone()),
+            screen: None,
+        };
+        row.phase = if input.held.contains(name) {
+            SessionPhase::Held
         } else {
             match info {
                 Some(info) if info.alive => self.live(launch, info, &history, &mut row),
                 _ => self.not_running(launch, info, &history, recent, last_restart),
             }
         };
-        row["state"] = json!(state);
         if let Some(info) = info {
-            if let Some(pid) = info.pid {
-                row["pid"] = json!(pid);
-            }
+            row.pid = info.pid;
             if !info.alive {
-                row["lastExit"] = json!(info.exit_status);
+                row.last_exit = info.exit_status;
             }
         }
         if let Some(until) = history.quarantined_until.filter(|u| *u > input.now) {
-            row["quarantinedUntil"] = json!(clock(until));
+            row.quarantined_until = Some(clock(until));
         }
         self.rows.push(row);
     }
@@ -548,8 +595,8 @@ impl Planner<'_, '_> {
         launch: &Launch,
         info: &SessionInfo,
         history: &CrashRecord,
-        row: &mut Value,
-    ) -> &'static str {
+        row: &mut SessionStatus,
+    ) -> SessionPhase {
         let input = self.input;
         let name = launch.session.as_str();
         let is_ready = info.meta.get(meta::READY).is_some_and(|v| v == "1");
@@ -566,7 +613,7 @@ impl Planner<'_, '_> {
                 instance: info.meta.get(meta::INSTANCE).cloned(),
                 conversation: self.continuation(launch, Cause::Requested, Some(info)),
             });
-            return "restarting";
+            return SessionPhase::Restarting;
         }
         // How long it has shown nothing: from its last output, else from its start.
         let quiet_for =
@@ -603,7 +650,11 @@ impl Planner<'_, '_> {
                 OnDrift::WhenIdle => None,
                 OnDrift::Never => Some("not restarted: policy Never".to_owned()),
             };
-            row["drift"] = json!({"changed": changed, "policy": policy_word(policy)});
+            row.drift = Some(SessionDrift {
+                changed: changed.clone(),
+                policy: policy_word(policy).to_owned(),
+                pending: None,
+            });
             match pending {
                 None if self.take_start(name, false) => {
                     let conversation = self.continuation(launch, Cause::Drift, Some(info));
@@ -614,13 +665,15 @@ impl Planner<'_, '_> {
                         policy,
                         conversation,
                     });
-                    return "restarting";
+                    return SessionPhase::Restarting;
                 }
                 None => {
                     self.drift.push(format!("{name} drifted ({what} changed), restart deferred"));
                 }
                 Some(pending) => {
-                    row["drift"]["pending"] = json!(pending);
+                    if let Some(drift) = row.drift.as_mut() {
+                        drift.pending = Some(pending.clone());
+                    }
                     let line = format!("{name} drifted ({what} changed), {pending}");
                     self.notes.push(line.clone());
                     self.drift.push(line);
@@ -642,23 +695,22 @@ impl Planner<'_, '_> {
                     reason: StopReason::IdleTimeout,
                     detail: format!("quiet for {} with no work in progress", human(timeout)),
                 });
-                return "stopping";
+                return SessionPhase::Stopping;
             }
             self.requeue(timeout - quiet_for);
         }
         if is_ready {
             self.ready += 1;
-            if drifted { "drifted" } else { "running" }
+            if drifted { SessionPhase::Drifted } else { SessionPhase::Running }
         } else {
             // Still watched: it leaves Blocked by itself once it shows ready.
             self.actions.push(SessionAction::AwaitReady { launch: Box::new(launch.clone()) });
             if info.meta.get(meta::BLOCKED).is_some_and(|v| v == "1") {
-                row["screen"] =
-                    json!(info.meta.get(meta::BLOCKED_SCREEN).cloned().unwrap_or_default());
+                row.screen = Some(info.meta.get(meta::BLOCKED_SCREEN).cloned().unwrap_or_default());
                 self.blocked.push(name.to_owned());
-                "blocked"
+                SessionPhase::Blocked
             } else {
-                "starting"
+                SessionPhase::Starting
             }
         }
     }
@@ -670,7 +722,7 @@ impl Planner<'_, '_> {
         history: &CrashRecord,
         recent: usize,
         last_restart: Option<SystemTime>,
-    ) -> &'static str {
+    ) -> SessionPhase {
         let input = self.input;
         let name = launch.session.as_str();
         let crashed = match info {
@@ -686,7 +738,7 @@ impl Planner<'_, '_> {
             ));
             self.quarantined.push(name.to_owned());
             self.requeue(since(until, input.now) + Duration::from_millis(100));
-            return "quarantined";
+            return SessionPhase::Quarantined;
         }
         let max = input.crash_loop.max_restarts as usize;
         if crashed.is_some() && max > 0 && recent >= max {
@@ -700,24 +752,24 @@ impl Planner<'_, '_> {
             });
             self.quarantined.push(name.to_owned());
             self.requeue(input.crash_loop.quarantine);
-            return "quarantined";
+            return SessionPhase::Quarantined;
         }
         if let Err(block) = &input.gate {
             // The rig may be fixed without any applied change (a clone finishing, a directory
             // created): look again soon.
             self.notes.push(format!("{name}: not started: {}", block.message));
             self.requeue(Duration::from_secs(2));
-            return "blocked";
+            return SessionPhase::Blocked;
         }
         if let Err(dependency) = &input.dependencies {
             self.notes.push(format!("{name}: waits for agent {dependency} to be ready"));
             self.requeue(Duration::from_secs(1));
-            return "waiting";
+            return SessionPhase::Waiting;
         }
         let idle_stopped = input.idle.contains(name) && crashed.is_none();
         if idle_stopped && !input.work.ready && input.work.busy.is_empty() {
             self.idle += 1;
-            return "idle";
+            return SessionPhase::Idle;
         }
         let wait = input.crash_loop.backoff.delay(recent);
         let since_last = last_restart.map_or(Duration::MAX, |t| since(input.now, t));
@@ -728,11 +780,11 @@ impl Planner<'_, '_> {
             ));
             self.requeue(wait - since_last);
             self.backing_off = true;
-            return "backoff";
+            return SessionPhase::Backoff;
         }
         // A dead session being replaced does not add one.
         if !self.take_start(name, info.is_none()) {
-            return "pending";
+            return SessionPhase::Pending;
         }
         let (reason, detail) = match (crashed, idle_stopped, &input.pool) {
             (Some(code), _, _) => (StartReason::Crashed(code), String::new()),
@@ -752,23 +804,25 @@ impl Planner<'_, '_> {
             detail,
             conversation,
         });
-        "starting"
+        SessionPhase::Starting
     }
 
-    fn status(&self, wanted: usize) -> Value {
+    fn status(&self, wanted: usize) -> AgentStatus {
         let input = self.input;
         let desired = wanted - self.idle;
         let ready = self.ready;
         let alive = input.observed.iter().any(|s| s.alive);
         let (phase, ready_condition, reason, message) = match (&input.launches, input.off) {
             (_, Some(word)) if alive => {
-                ("Stopping", "False", word, format!("{word}: stopping its sessions"))
+                (AgentPhase::Stopping, false, word, format!("{word}: stopping its sessions"))
             }
-            (_, Some(word)) => ("Stopped", "False", word, format!("{word}: no sessions run")),
-            (Err(e), None) => ("Degraded", "False", "LaunchError", e.clone()),
+            (_, Some(word)) => {
+                (AgentPhase::Stopped, false, word, format!("{word}: no sessions run"))
+            }
+            (Err(e), None) => (AgentPhase::Degraded, false, "LaunchError", e.clone()),
             (Ok(_), None) if !self.quarantined.is_empty() => (
-                "Quarantined",
-                "False",
+                AgentPhase::Quarantined,
+                false,
                 "CrashLoop",
                 format!(
                     "{} quarantined after crashing repeatedly; `gc session reset` lifts it",
@@ -776,8 +830,8 @@ impl Planner<'_, '_> {
                 ),
             ),
             (Ok(_), None) if !self.blocked.is_empty() => (
-                "Blocked",
-                "False",
+                AgentPhase::Blocked,
+                false,
                 "SessionBlocked",
                 format!(
                     "{} stopped at a screen gc cannot answer (see its screen in the status); \
@@ -792,66 +846,76 @@ impl Planner<'_, '_> {
                     .clone()
                     .err()
                     .unwrap_or(StartBlock { reason: "RigNotReady", message: String::new() });
-                ("Blocked", "False", block.reason, block.message)
+                (AgentPhase::Blocked, false, block.reason, block.message)
             }
             (Ok(_), None) if input.dependencies.is_err() && ready < desired => {
                 let dep = input.dependencies.clone().err().unwrap_or_default();
                 (
-                    "Waiting",
-                    "False",
+                    AgentPhase::Waiting,
+                    false,
                     "WaitingForDependency",
                     format!("waiting for agent {dep} to be ready"),
                 )
             }
             (Ok(_), None) if self.backing_off => (
-                "CrashLoop",
-                "False",
+                AgentPhase::CrashLoop,
+                false,
                 "BackOff",
                 "restarting after crashes, with backoff".to_owned(),
             ),
             (Ok(_), None) if desired == 0 && self.idle > 0 => (
-                "Idle",
-                "True",
+                AgentPhase::Idle,
+                true,
                 "IdleStopped",
                 "stopped after its idleTimeout; starts again when work arrives".to_owned(),
             ),
             (Ok(_), None) if ready >= desired => {
-                ("Running", "True", "AllReady", format!("{ready}/{desired} sessions ready"))
+                (AgentPhase::Running, true, "AllReady", format!("{ready}/{desired} sessions ready"))
             }
-            (Ok(_), None) => {
-                ("Starting", "False", "Starting", format!("{ready}/{desired} sessions ready"))
-            }
+            (Ok(_), None) => (
+                AgentPhase::Starting,
+                false,
+                "Starting",
+                format!("{ready}/{desired} sessions ready"),
+            ),
         };
-        let degraded = matches!(phase, "Degraded" | "CrashLoop" | "Blocked" | "Quarantined");
+        let degraded = matches!(
+            phase,
+            AgentPhase::Degraded
+                | AgentPhase::CrashLoop
+                | AgentPhase::Blocked
+                | AgentPhase::Quarantined
+        );
         let changing: Vec<String> = self.actions.iter().map(SessionAction::describe).collect();
-        let restarts: usize =
-            self.rows.iter().filter_map(|r| r["restarts"].as_u64()).sum::<u64>() as usize;
-        let mut status = json!({
-            "observedGeneration": input.generation,
-            "phase": phase,
-            "desiredSessions": desired,
-            "readySessions": ready,
-            "restarts": restarts,
-            "sessions": self.rows,
-            "conditions": [
-                {"type": "Ready", "status": ready_condition, "reason": reason, "message": message},
-                {"type": "Progressing", "status": if self.actions.is_empty() { "False" } else { "True" },
-                 "reason": if self.actions.is_empty() { "Settled" } else { "Reconciling" },
-                 "message": changing.join("; ")},
-                {"type": "Degraded", "status": if degraded { "True" } else { "False" },
-                 "reason": reason, "message": if degraded { message.clone() } else { String::new() }},
+        let settled = self.actions.is_empty();
+        AgentStatus {
+            observed_generation: input.generation,
+            phase,
+            desired_sessions: desired,
+            ready_sessions: ready,
+            restarts: self.rows.iter().map(|r| r.restarts).sum(),
+            sessions: self.rows.clone(),
+            conditions: vec![
+                Condition::new(ConditionType::Ready, ready_condition, reason, message.clone()),
+                Condition::new(
+                    ConditionType::Progressing,
+                    !settled,
+                    if settled { "Settled" } else { "Reconciling" },
+                    changing.join("; "),
+                ),
+                Condition::new(
+                    ConditionType::Degraded,
+                    degraded,
+                    reason,
+                    if degraded { message } else { String::new() },
+                ),
             ],
-        });
-        if let Some(pool) = &input.pool {
-            status["pool"] = json!({"wanted": pool.wanted, "why": pool.why});
+            pool: input.pool.as_ref().map(|p| PoolStatus { wanted: p.wanted, why: p.why.clone() }),
+            drift: (!self.drift.is_empty()).then(|| self.drift.join("; ")),
+            notes: self.notes.clone(),
+            observed_inputs: None,
+            last_seen: None,
         }
-        if !self.drift.is_empty() {
-            status["drift"] = json!(self.drift.join("; "));
-        }
-        if !self.notes.is_empty() {
-            status["notes"] = json!(self.notes);
-        }
-        status
     }
 }
 

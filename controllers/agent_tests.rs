@@ -147,14 +147,14 @@ fn a_missing_session_starts_and_a_ready_one_is_left_alone() {
     let w = launch("gc-c-worker", &[]);
     let plan = Case::new(vec![w.clone()], vec![]).plan();
     assert_eq!(described(&plan), ["start gc-c-worker (not running)"]);
-    assert_eq!(plan.status["phase"], "Starting");
-    assert_eq!(plan.status["observedGeneration"], 4);
+    assert_eq!(json_of(&plan.status)["phase"], "Starting");
+    assert_eq!(json_of(&plan.status)["observedGeneration"], 4);
 
     let plan = Case::new(vec![w.clone()], vec![session(&w, true, true)]).plan();
     assert!(plan.actions.is_empty(), "running twice changes nothing: {:?}", described(&plan));
     assert!(plan.notes.is_empty());
-    assert_eq!(plan.status["phase"], "Running");
-    assert_eq!(plan.status["readySessions"], 1);
+    assert_eq!(json_of(&plan.status)["phase"], "Running");
+    assert_eq!(json_of(&plan.status)["readySessions"], 1);
 }
 
 #[test]
@@ -236,8 +236,8 @@ fn a_crashed_session_restarts_at_once_then_with_backoff() {
     let plan = case.plan();
     assert!(plan.actions.is_empty());
     assert_eq!(plan.requeue_after, Some(secs(1)));
-    assert_eq!(plan.status["phase"], "CrashLoop");
-    assert_eq!(plan.status["restarts"], 2);
+    assert_eq!(json_of(&plan.status)["phase"], "CrashLoop");
+    assert_eq!(json_of(&plan.status)["restarts"], 2);
     assert!(plan.notes[0].contains("crash backoff"), "{:?}", plan.notes);
 }
 
@@ -259,8 +259,8 @@ fn a_session_that_keeps_dying_is_quarantined_and_not_restarted() {
     assert!(
         matches!(plan.actions[0], SessionAction::Quarantine { until, .. } if until == now() + secs(1800))
     );
-    assert_eq!(plan.status["phase"], "Quarantined");
-    assert_eq!(plan.status["conditions"][2]["status"], "True");
+    assert_eq!(json_of(&plan.status)["phase"], "Quarantined");
+    assert_eq!(json_of(&plan.status)["conditions"][2]["status"], "True");
 
     // While quarantined: nothing starts, the plan says why and when.
     case.crashes.insert(
@@ -273,7 +273,7 @@ fn a_session_that_keeps_dying_is_quarantined_and_not_restarted() {
     );
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "{:?}", described(&plan));
-    assert_eq!(plan.status["phase"], "Quarantined");
+    assert_eq!(json_of(&plan.status)["phase"], "Quarantined");
     assert!(plan.notes[0].contains("gc session reset gc-c-worker"), "{:?}", plan.notes);
     assert_eq!(plan.requeue_after, Some(secs(60) + Duration::from_millis(100)));
 
@@ -317,7 +317,7 @@ fn suspended_agents_stop_after_their_dependents_and_are_not_started() {
         ["stop gc-c-worker (Suspended)", "remove dead session gc-c-worker-2"]
     );
     // Not "Stopped" until nothing runs: the status is shown while the stop is under way.
-    assert_eq!(plan.status["phase"], "Stopping");
+    assert_eq!(json_of(&plan.status)["phase"], "Stopping");
     // The stop is fenced by the instance token it was planned against.
     assert!(
         matches!(&plan.actions[0], SessionAction::Stop { instance: Some(t), .. } if t == "gc-c-worker-token")
@@ -332,7 +332,7 @@ fn suspended_agents_stop_after_their_dependents_and_are_not_started() {
     case.off = Some("Suspended");
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "a stopped, suspended agent stays stopped");
-    assert_eq!(plan.status["phase"], "Stopped");
+    assert_eq!(json_of(&plan.status)["phase"], "Stopped");
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn a_held_session_is_stopped_and_never_resurrected() {
     case.observed.clear();
     let plan = case.plan();
     assert!(plan.actions.is_empty());
-    assert_eq!(plan.status["sessions"][0]["state"], "held");
+    assert_eq!(json_of(&plan.status)["sessions"][0]["phase"], "held");
 }
 
 #[test]
@@ -371,9 +371,10 @@ fn drift_under_when_idle_waits_for_a_detached_quiet_session() {
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "{:?}", described(&plan));
     assert_eq!(plan.requeue_after, Some(secs(40)));
-    assert_eq!(plan.status["sessions"][0]["state"], "drifted");
-    assert_eq!(plan.status["phase"], "Running");
-    let drift = plan.status["drift"].as_str().unwrap();
+    assert_eq!(json_of(&plan.status)["sessions"][0]["phase"], "drifted");
+    assert_eq!(json_of(&plan.status)["phase"], "Running");
+    let status = json_of(&plan.status);
+    let drift = status["drift"].as_str().unwrap();
     assert!(drift.contains("drifted (env.LOG_LEVEL changed), restart pending"), "{drift}");
     assert_eq!(plan.notes.len(), 1);
 
@@ -405,7 +406,7 @@ fn drift_under_never_is_only_reported() {
     let plan = case.plan();
     assert!(plan.actions.is_empty());
     assert_eq!(plan.notes, ["gc-c-worker drifted (program changed), not restarted: policy Never"]);
-    assert_eq!(plan.status["sessions"][0]["drift"]["policy"], "Never");
+    assert_eq!(json_of(&plan.status)["sessions"][0]["drift"]["policy"], "Never");
 }
 
 #[test]
@@ -437,7 +438,7 @@ fn pools_scale_down_and_dependencies_gate_starts() {
     case.pool = Some(PoolWant { wanted: 1, why: "1 bead ready or in progress".into() });
     let plan = case.plan();
     assert_eq!(described(&plan), ["stop gc-c-worker-2 (ScaledDown: 1 bead ready or in progress)"]);
-    assert_eq!(plan.status["pool"]["wanted"], 1);
+    assert_eq!(json_of(&plan.status)["pool"]["wanted"], 1);
 
     let mut case = Case::new(vec![m1.clone(), m2], vec![session(&m1, true, true)]);
     case.pool = Some(PoolWant { wanted: 2, why: "2 beads ready or in progress".into() });
@@ -450,7 +451,7 @@ fn pools_scale_down_and_dependencies_gate_starts() {
     case.dependencies = Err("mayor".into());
     let plan = case.plan();
     assert!(plan.actions.is_empty());
-    assert_eq!(plan.status["phase"], "Waiting");
+    assert_eq!(json_of(&plan.status)["phase"], "Waiting");
     assert!(plan.requeue_after.is_some());
     assert_eq!(plan.notes, ["gc-c-worker: waits for agent mayor to be ready"]);
 }
@@ -463,7 +464,7 @@ fn starts_beyond_the_per_pass_budget_are_deferred() {
     case.max_starts = 3;
     let plan = case.plan();
     assert_eq!(plan.actions.len(), 3);
-    assert_eq!(plan.status["sessions"][3]["state"], "pending");
+    assert_eq!(json_of(&plan.status)["sessions"][3]["phase"], "pending");
     assert_eq!(plan.requeue_after, Some(secs(1)));
     assert!(plan.notes[0].contains("maxStartsPerSecond"), "{:?}", plan.notes);
 }
@@ -485,7 +486,7 @@ fn the_citys_max_active_sessions_caps_new_sessions_not_restarts() {
         ]
     );
     assert!(plan.notes[0].contains("maxActiveSessions"), "{:?}", plan.notes);
-    assert_eq!(plan.status["sessions"][2]["state"], "pending");
+    assert_eq!(json_of(&plan.status)["sessions"][2]["phase"], "pending");
 }
 
 #[test]
@@ -522,8 +523,8 @@ fn an_idle_session_stops_and_starts_again_when_work_arrives() {
     case.idle.insert("gc-c-worker".into());
     let plan = case.plan();
     assert!(plan.actions.is_empty());
-    assert_eq!(plan.status["phase"], "Idle");
-    assert_eq!(plan.status["conditions"][0]["status"], "True");
+    assert_eq!(json_of(&plan.status)["phase"], "Idle");
+    assert_eq!(json_of(&plan.status)["conditions"][0]["status"], "True");
     case.work.ready = true;
     assert_eq!(described(&case.plan()), ["start gc-c-worker (work arrived after an idle stop)"]);
 }
@@ -536,16 +537,16 @@ fn a_blocked_rig_keeps_new_sessions_from_starting_but_leaves_running_ones() {
     case.rig = Err(block.clone());
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "{:?}", described(&plan));
-    assert_eq!(plan.status["phase"], "Blocked");
-    assert_eq!(plan.status["conditions"][0]["reason"], "RigPathMissing");
-    assert_eq!(plan.status["conditions"][2]["status"], "True");
+    assert_eq!(json_of(&plan.status)["phase"], "Blocked");
+    assert_eq!(json_of(&plan.status)["conditions"][0]["reason"], "RigPathMissing");
+    assert_eq!(json_of(&plan.status)["conditions"][2]["status"], "True");
     assert!(plan.requeue_after.is_some(), "a rig fixed on disk is noticed without an apply");
 
     let mut case = Case::new(vec![w.clone()], vec![session(&w, true, true)]);
     case.rig = Err(block);
     let plan = case.plan();
     assert!(plan.actions.is_empty(), "a running session is not stopped for its rig");
-    assert_eq!(plan.status["phase"], "Running");
+    assert_eq!(json_of(&plan.status)["phase"], "Running");
 }
 
 #[test]
@@ -554,4 +555,9 @@ fn backoff_doubles_up_to_its_cap() {
     let delays: Vec<u64> = (0..6).map(|n| b.delay(n).as_secs()).collect();
     assert_eq!(delays, [0, 1, 2, 4, 5, 5]);
     assert_eq!(b.delay(usize::MAX), secs(5));
+}
+
+/// A status as the JSON it is written as.
+fn json_of<T: serde::Serialize>(status: &T) -> serde_json::Value {
+    serde_json::to_value(status).unwrap()
 }

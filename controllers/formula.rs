@@ -1,69 +1,70 @@
 //! Formula controller: compiles every applied formula (with the formulas it extends) and
 //! records in its status whether it can be cooked, its step graph, or the error and where.
 
-use serde_json::{Value, json};
-
 use super::model::CityModel;
+use crate::api::status::{
+    Condition, ConditionType, FormulaErrorStatus, FormulaStatus, FormulaStepStatus,
+};
 use crate::formula::{CompileError, compile_applied};
 
 /// The status of the applied formula `name`: pure, from the applied city alone. A formula's
 /// status depends on the formulas it extends, so the controller recomputes every formula's
 /// when any one changes.
-pub fn status(model: &CityModel, name: &str) -> Option<Value> {
+pub fn status(model: &CityModel, name: &str) -> Option<FormulaStatus> {
     let applied = model.formulas.get(name)?;
     let generation = applied.generation;
     Some(match compile_applied(model, name) {
         Ok(compiled) => {
-            let steps: Vec<Value> = compiled
+            let steps: Vec<FormulaStepStatus> = compiled
                 .steps
                 .iter()
-                .map(|s| {
-                    let mut step = json!({"id": s.id, "title": s.spec.title});
-                    if !s.needs.is_empty() {
-                        step["needs"] = json!(s.needs);
-                    }
-                    if let Some(parent) = &s.parent {
-                        step["parent"] = json!(parent);
-                    }
-                    if s.from != name {
-                        step["from"] = json!(s.from);
-                    }
-                    if let Some(condition) = &s.spec.condition {
-                        step["condition"] = json!(condition);
-                    }
-                    step
+                .map(|s| FormulaStepStatus {
+                    id: s.id.clone(),
+                    title: s.spec.title.clone(),
+                    needs: s.needs.clone(),
+                    parent: s.parent.clone(),
+                    from: (s.from != name).then(|| s.from.clone()),
+                    condition: s.spec.condition.clone(),
                 })
                 .collect();
-            let required: Vec<&String> = compiled
+            let required_vars: Vec<String> = compiled
                 .vars
                 .iter()
                 .filter(|(_, v)| v.required && v.default.is_none())
-                .map(|(k, _)| k)
+                .map(|(k, _)| k.clone())
                 .collect();
-            json!({
-                "observedGeneration": generation,
-                "usable": true,
-                "steps": steps,
-                "requiredVars": required,
-                "extends": compiled.extends,
-                "conditions": [{"type": "Ready", "status": "True", "reason": "Compiled",
-                                "message": format!("{} steps", steps.len())}],
-            })
+            let message = format!("{} steps", steps.len());
+            FormulaStatus {
+                observed_generation: generation,
+                usable: true,
+                steps,
+                required_vars,
+                extends: compiled.extends.clone(),
+                error: None,
+                conditions: vec![Condition::new(ConditionType::Ready, true, "Compiled", message)],
+            }
         }
         Err(error) => {
-            let path = error_path(&error);
-            let mut status = json!({
-                "observedGeneration": generation,
-                "usable": false,
-                "error": {"message": error.to_string()},
-                "conditions": [{"type": "Ready", "status": "False", "reason": reason(&error),
-                                "message": error.to_string()}],
-            });
-            if let Some((formula, path)) = path {
-                status["error"]["formula"] = json!(formula);
-                status["error"]["path"] = json!(path);
+            let (formula, path) = error_path(&error).unzip();
+            FormulaStatus {
+                observed_generation: generation,
+                usable: false,
+                steps: Vec::new(),
+                required_vars: Vec::new(),
+                extends: Vec::new(),
+                error: Some(FormulaErrorStatus {
+                    message: error.to_string(),
+                    formula,
+                    path,
+                    location: None,
+                }),
+                conditions: vec![Condition::new(
+                    ConditionType::Ready,
+                    false,
+                    reason(&error),
+                    error.to_string(),
+                )],
             }
-            status
         }
     })
 }
@@ -95,6 +96,7 @@ mod tests {
     use super::*;
     use crate::api::formula::{FormulaSpec, StepSpec};
     use crate::controllers::model::Applied;
+    use serde_json::json;
 
     fn applied(spec: FormulaSpec) -> Applied<FormulaSpec> {
         Applied { name: String::new(), generation: 3, uid: String::new(), spec }
@@ -112,14 +114,14 @@ mod tests {
         let mut model = CityModel::default();
         model.formulas.insert("base".into(), applied(base));
         model.formulas.insert("child".into(), applied(child));
-        let ok = status(&model, "child").unwrap();
+        let ok = serde_json::to_value(status(&model, "child").unwrap()).unwrap();
         assert_eq!(ok["usable"], true);
         assert_eq!(ok["steps"][0], json!({"id": "a", "title": "A", "from": "base"}));
         assert_eq!(ok["steps"][1]["needs"], json!(["a"]));
         assert_eq!(ok["observedGeneration"], 3);
 
         model.formulas.remove("base");
-        let broken = status(&model, "child").unwrap();
+        let broken = serde_json::to_value(status(&model, "child").unwrap()).unwrap();
         assert_eq!(broken["usable"], false);
         assert_eq!(broken["error"]["message"], "`child` extends `base`, which is not applied");
         assert_eq!(broken["error"]["path"], "/spec/extends");

@@ -41,6 +41,7 @@ use tokio::sync::{mpsc, watch};
 use super::object::GcObject;
 use super::reconcile::{self, Context, ReconcileError};
 use crate::api::Kind;
+use crate::api::status::{CityStatus, Condition, ConditionType, ControllerPhase, FormulaStatus};
 use crate::store::StoredObject;
 
 /// How often sessions are observed: a dead session is noticed within this long.
@@ -180,6 +181,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
         }
     });
 
+    record_city(&ctx, ControllerPhase::Running);
     ctx_event(
         &ctx,
         "controller.started",
@@ -232,9 +234,41 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
             Err(e) => tracing::error!("stopping sessions: {e}"),
         }
     }
+    record_city(&ctx, ControllerPhase::Stopped);
     ctx_event(&ctx, "controller.stopped", "Stopped", "controller stopped".to_owned());
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
+}
+
+/// Records in the City's status whether this controller runs (`gc status` and the API read
+/// it; a controller that dies without saying so leaves `Running` with a pid no longer alive).
+fn record_city(ctx: &Context, phase: ControllerPhase) {
+    let Ok(Some(city)) = ctx.store.list_kind(Kind::City).map(|c| c.into_iter().next()) else {
+        return;
+    };
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let previous = ctx.store.status::<CityStatus>(Kind::City, &city.metadata.name).ok().flatten();
+    let running = phase == ControllerPhase::Running;
+    let status = CityStatus {
+        observed_generation: city.metadata.generation,
+        controller: phase,
+        pid: running.then(std::process::id),
+        started_at: if running { Some(now.clone()) } else { previous.and_then(|p| p.started_at) },
+        stopped_at: (!running).then(|| now.clone()),
+        conditions: vec![Condition::new(
+            ConditionType::Ready,
+            running,
+            if running { "ControllerRunning" } else { "ControllerStopped" },
+            if running {
+                format!("controller running (pid {})", std::process::id())
+            } else {
+                "controller stopped".to_owned()
+            },
+        )],
+    };
+    if let Err(e) = ctx.store.put_status(Kind::City, &city.metadata.name, &status) {
+        tracing::warn!("recording the city's status: {e}");
+    }
 }
 
 /// Adopts what runs already and converges once before the event-driven loop takes over:
@@ -789,9 +823,9 @@ async fn reconcile_formula(
 
 /// Adds `file:line:col` to a formula status's error, from the source file of the formula
 /// the error is in (which may be one it extends).
-fn locate_error(ctx: &Context, status: &mut serde_json::Value) {
-    let error = status["error"].clone();
-    let (Some(formula), Some(path)) = (error["formula"].as_str(), error["path"].as_str()) else {
+fn locate_error(ctx: &Context, status: &mut FormulaStatus) {
+    let Some(error) = status.error.as_mut() else { return };
+    let (Some(formula), Some(path)) = (error.formula.as_deref(), error.path.as_deref()) else {
         return;
     };
     let source = ctx.store.get(Kind::Formula, formula).ok().flatten().and_then(|o| o.source);
@@ -799,9 +833,11 @@ fn locate_error(ctx: &Context, status: &mut serde_json::Value) {
         crate::validate::locate(&ctx.city_dir, &file, Kind::Formula, formula, path)
     });
     if let Some(location) = location {
-        status["error"]["location"] = json!(location);
-        let message = format!("{location}: {}", error["message"].as_str().unwrap_or_default());
-        status["conditions"][0]["message"] = json!(message);
+        let message = format!("{location}: {}", error.message);
+        error.location = Some(location);
+        if let Some(ready) = status.conditions.first_mut() {
+            ready.message = message;
+        }
     }
 }
 

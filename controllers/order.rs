@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 
 use super::model::{Applied, CityModel};
 use super::reconcile::{Context, ReconcileError};
 use crate::api::Kind;
 use crate::api::order::{GateKind, OrderSpec};
+use crate::api::status::{
+    Condition, ConditionType, OrderResultStatus, OrderRunStatus, OrderStatus,
+};
 use crate::orders::gate::{self, Decision, EventInput, Inputs, Reason};
 use crate::orders::run::{self, Fired};
 use crate::orders::schedule::Schedule;
@@ -173,7 +175,7 @@ pub fn action_text(spec: &OrderSpec) -> String {
 
 /// The order's status: its gate, runs, last result, next due time and a `Ready` condition.
 /// Pure.
-pub fn status(order: &Applied<OrderSpec>, state: &OrderState, now: DateTime<Utc>) -> Value {
+pub fn status(order: &Applied<OrderSpec>, state: &OrderState, now: DateTime<Utc>) -> OrderStatus {
     let spec = &order.spec;
     let next = next_due(spec, state, now);
     let invalid = match spec.gate.kind() {
@@ -184,56 +186,69 @@ pub fn status(order: &Applied<OrderSpec>, state: &OrderState, now: DateTime<Utc>
         Some(_) => None,
     };
     let (ready, reason, message) = if let Some(why) = invalid {
-        ("False", "InvalidGate", why)
+        (false, "InvalidGate", why)
     } else if let Some(run) = &state.current {
-        ("True", "Running", format!("run {} ({}) has open work", run.id, run.reason))
+        (true, "Running", format!("run {} ({}) has open work", run.id, run.reason))
     } else if let Some(result) = state.last_result.as_ref().filter(|r| r.outcome == Outcome::Failed)
     {
-        ("False", "LastRunFailed", format!("run {} failed: {}", result.run, result.detail))
+        (false, "LastRunFailed", format!("run {} failed: {}", result.run, result.detail))
     } else if !spec.enabled {
-        ("True", "Disabled", "disabled: fires only by `gc order run`".to_owned())
+        (true, "Disabled", "disabled: fires only by `gc order run`".to_owned())
     } else {
-        ("True", "Waiting", format!("next due: {}", next.text()))
+        (true, "Waiting", format!("next due: {}", next.text()))
     };
-    let mut status = json!({
-        "observedGeneration": order.generation,
-        "gate": gate_text(spec),
-        "action": action_text(spec),
-        "runs": state.runs,
-        "nextDue": match &next { NextDue::At(t) => json!(gate::rfc3339(*t)), NextDue::Now => json!(gate::rfc3339(now)), NextDue::Not(_) => Value::Null },
-        "nextDueText": next.text(),
-        "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}],
-    });
-    if let Some(at) = state.last_fired {
-        status["lastFired"] = json!(gate::rfc3339(at));
-    }
-    if spec.gate.event.is_some() {
-        status["eventCursor"] = json!(state.event_cursor);
-    }
-    if let Some(run) = &state.current {
-        let mut current =
-            json!({"id": run.id, "startedAt": gate::rfc3339(run.started), "reason": run.reason});
-        match &run.action {
-            RunAction::Exec { pid, log, .. } => {
-                current["pid"] = json!(pid);
-                current["log"] = json!(log.display().to_string());
+    let last_run = match (&state.current, &state.last_result) {
+        (Some(run), _) => {
+            let mut current = OrderRunStatus {
+                id: run.id.clone(),
+                started_at: Some(gate::rfc3339(run.started)),
+                reason: Some(run.reason.clone()),
+                pid: None,
+                log: None,
+                molecule: None,
+            };
+            match &run.action {
+                RunAction::Exec { pid, log, .. } => {
+                    current.pid = Some(*pid);
+                    current.log = Some(log.display().to_string());
+                }
+                RunAction::Molecule { root, .. } => current.molecule = Some(root.clone()),
             }
-            RunAction::Molecule { root, .. } => current["molecule"] = json!(root),
+            Some(current)
         }
-        status["lastRun"] = current;
-        status["running"] = json!(true);
-    } else if let Some(result) = &state.last_result {
-        status["lastRun"] = json!({"id": result.run});
+        (None, Some(result)) => Some(OrderRunStatus {
+            id: result.run.clone(),
+            started_at: None,
+            reason: None,
+            pid: None,
+            log: None,
+            molecule: None,
+        }),
+        (None, None) => None,
+    };
+    OrderStatus {
+        observed_generation: order.generation,
+        gate: gate_text(spec),
+        action: action_text(spec),
+        runs: state.runs,
+        next_due: match &next {
+            NextDue::At(t) => Some(gate::rfc3339(*t)),
+            NextDue::Now => Some(gate::rfc3339(now)),
+            NextDue::Not(_) => None,
+        },
+        next_due_text: next.text(),
+        last_fired: state.last_fired.map(gate::rfc3339),
+        event_cursor: spec.gate.event.is_some().then_some(state.event_cursor),
+        running: state.current.is_some(),
+        last_run,
+        last_result: state.last_result.as_ref().map(|result| OrderResultStatus {
+            run: result.run.clone(),
+            outcome: result.outcome.as_str().to_owned(),
+            at: gate::rfc3339(result.at),
+            detail: result.detail.clone(),
+        }),
+        conditions: vec![Condition::new(ConditionType::Ready, ready, reason, message)],
     }
-    if let Some(result) = &state.last_result {
-        status["lastResult"] = json!({
-            "run": result.run,
-            "outcome": result.outcome.as_str(),
-            "at": gate::rfc3339(result.at),
-            "detail": result.detail,
-        });
-    }
-    status
 }
 
 /// Reconciles order `name` once: ends a finished run, fires when due, writes status. Blocking
@@ -372,6 +387,10 @@ pub fn log_end(city_dir: &Path) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    fn json_of<T: serde::Serialize>(status: &T) -> serde_json::Value {
+        serde_json::to_value(status).unwrap()
+    }
+
     use super::*;
     use crate::api::order::{CooldownGate, CronGate, EventGate, Gate};
     use crate::orders::state::{Run, RunResult};
@@ -410,7 +429,7 @@ mod tests {
         assert_eq!(p.requeue, Duration::from_secs(300));
         let (p, _) = plan(&order.spec, &state, t(14), &Inputs::default(), RESYNC);
         assert_eq!(p.requeue, Duration::from_secs(60));
-        let status = status(&order, &state, t(14));
+        let status = json_of(&status(&order, &state, t(14)));
         assert_eq!(status["nextDue"], "2026-11-24T08:15:00Z");
         assert_eq!(status["conditions"][0]["reason"], "Waiting");
         assert_eq!(status["observedGeneration"], 3);
@@ -432,7 +451,7 @@ mod tests {
         });
         let (p, _) = plan(&order.spec, &state, t(2), &Inputs::default(), RESYNC);
         assert_eq!((p.fire, p.requeue), (None, RUN_RECHECK));
-        let status = status(&order, &state, t(2));
+        let status = json_of(&status(&order, &state, t(2)));
         assert_eq!(status["conditions"][0]["reason"], "Running");
         assert_eq!(status["lastRun"]["molecule"], "gc-7");
         assert_eq!(next_due(&order.spec, &state, t(2)), NextDue::Not("after run 4".into()));
@@ -452,7 +471,7 @@ mod tests {
             at: t(1),
             detail: "exit status 2".into(),
         });
-        let status = status(&order, &state, t(2));
+        let status = json_of(&status(&order, &state, t(2)));
         assert_eq!(status["conditions"][0]["status"], "False");
         assert_eq!(status["conditions"][0]["reason"], "LastRunFailed");
         assert_eq!(status["lastResult"]["outcome"], "failed");
@@ -468,7 +487,10 @@ mod tests {
         let state = OrderState::new("u", t(0), 0);
         let (p, _) = plan(&order.spec, &state, t(2), &Inputs::default(), RESYNC);
         assert_eq!(p.fire, None);
-        assert_eq!(status(&order, &state, t(2))["conditions"][0]["reason"], "InvalidGate");
+        assert_eq!(
+            json_of(&status(&order, &state, t(2)))["conditions"][0]["reason"],
+            "InvalidGate"
+        );
     }
 
     #[test]

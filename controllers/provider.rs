@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::api::status::{Condition, ConditionType, ProviderStatus};
 
 use crate::store::StoredObject;
 
@@ -15,7 +17,7 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The status of the provider `stored`: `available`, `path`, `version`, `observedGeneration`
 /// and a `Ready` condition.
-pub fn probe(city_dir: &Path, stored: &StoredObject) -> Value {
+pub fn probe(city_dir: &Path, stored: &StoredObject) -> ProviderStatus {
     let command = stored.spec.get("command").and_then(Value::as_str).unwrap_or_default();
     let generation = stored.metadata.generation;
     let Some(path) = resolve(city_dir, command) else {
@@ -25,21 +27,32 @@ pub fn probe(city_dir: &Path, stored: &StoredObject) -> Value {
             Some(spec) => missing_message(&stored.metadata.name, &spec),
             None => format!("`{command}` is not on PATH"),
         };
-        return json!({
-            "observedGeneration": generation,
-            "available": false,
-            "conditions": [{"type": "Ready", "status": "False", "reason": "CommandNotFound", "message": message}],
-        });
+        return ProviderStatus {
+            observed_generation: generation,
+            available: false,
+            path: None,
+            version: None,
+            conditions: vec![Condition::new(
+                ConditionType::Ready,
+                false,
+                "CommandNotFound",
+                message,
+            )],
+        };
     };
     let version = version_of(&path);
-    json!({
-        "observedGeneration": generation,
-        "available": true,
-        "path": path.display().to_string(),
-        "version": version,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "CommandFound",
-                        "message": format!("{} found", path.display())}],
-    })
+    ProviderStatus {
+        observed_generation: generation,
+        available: true,
+        path: Some(path.display().to_string()),
+        version,
+        conditions: vec![Condition::new(
+            ConditionType::Ready,
+            true,
+            "CommandFound",
+            format!("{} found", path.display()),
+        )],
+    }
 }
 
 /// What is said when provider `name`'s command cannot be found: which command, and how to

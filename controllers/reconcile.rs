@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::api::status::{AgentStatus, SessionPhase};
+
 use super::agent::{
     self, AgentInput, AgentPlan, Backoff, CrashLoop, DriftPolicy, SessionAction, StartBlock,
     StartReason, StopReason, Work,
@@ -747,25 +749,25 @@ fn record_status(
     ctx: &Context,
     model: &CityModel,
     agent: &str,
-    mut status: Value,
+    mut status: AgentStatus,
 ) -> Result<(), ReconcileError> {
-    status["observedInputs"] = json!(model.inputs_of(agent));
+    status.observed_inputs = Some(model.inputs_of(agent));
     ctx.store.put_status(Kind::Agent, agent, &status)?;
     remember_up(ctx, &status);
     Ok(())
 }
 
 /// Records which of the agent's sessions its new status shows up, and forgets the others.
-fn remember_up(ctx: &Context, status: &Value) {
-    let rows = status.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
+fn remember_up(ctx: &Context, status: &AgentStatus) {
     let mut seen = ctx.seen_up.lock().unwrap_or_else(|e| e.into_inner());
-    for row in rows {
-        let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
-        match row.get("state").and_then(Value::as_str) {
-            Some("running" | "drifted" | "starting" | "restarting" | "blocked") => {
-                seen.insert(name.to_owned())
-            }
-            _ => seen.remove(name),
+    for row in &status.sessions {
+        match row.phase {
+            SessionPhase::Running
+            | SessionPhase::Drifted
+            | SessionPhase::Starting
+            | SessionPhase::Restarting
+            | SessionPhase::Blocked => seen.insert(row.name.clone()),
+            _ => seen.remove(&row.name),
         };
     }
 }
@@ -1586,6 +1588,18 @@ pub fn stop_all(ctx: &Context) -> Result<usize, ReconcileError> {
                 json!({"session": session.name}),
             );
         }
+        mark_stopped(ctx, &model, &agent);
     }
     Ok(stopped)
+}
+
+/// Records `agent` as stopped by `gc stop`, so its status never claims a session runs.
+fn mark_stopped(ctx: &Context, model: &CityModel, agent: &str) {
+    let Some(applied) = model.agents.get(agent) else { return };
+    // A damaged status is replaced.
+    let previous = ctx.store.status::<AgentStatus>(Kind::Agent, agent).ok().flatten();
+    let status = super::agent::stopped_status(previous, applied.generation, &now_text());
+    if let Err(e) = ctx.store.put_status(Kind::Agent, agent, &status) {
+        tracing::warn!("recording agent {agent} as stopped: {e}");
+    }
 }

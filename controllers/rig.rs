@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use crate::api::status::{self, Condition, ConditionType, RigStatus};
 
 use crate::api::rig::RigSpec;
 use crate::beads::layout::{self, StoreConfig};
@@ -118,7 +118,7 @@ pub struct RigPlan {
     /// What to do, in order.
     pub actions: Vec<RigAction>,
     /// The status to record (`.gc/status/rigs/<name>.json`).
-    pub status: Value,
+    pub status: RigStatus,
     /// Events for a change of state since the last recorded status (none when unchanged, so a
     /// missing path is reported once, not every pass).
     pub events: Vec<RigEvent>,
@@ -203,44 +203,45 @@ pub fn plan(input: &RigInput<'_>) -> RigPlan {
         PathState::Missing => (false, false),
     };
     let store = match input.store_state {
-        StoreState::Current => "ready",
-        StoreState::Differs => "differs",
-        StoreState::Missing => "missing",
+        StoreState::Current => status::StoreState::Ready,
+        StoreState::Differs => status::StoreState::Differs,
+        StoreState::Missing => status::StoreState::Missing,
     };
     let progressing = actions.iter().map(RigAction::describe).collect::<Vec<_>>().join("; ");
-    let status = json!({
-        "observedGeneration": input.generation,
-        "path": input.dir.display().to_string(),
-        "pathExists": path_exists,
-        "git": git,
-        "prefix": input.store.prefix,
-        "storeDir": store_dir.display().to_string(),
-        "backend": input.store.backend,
-        "store": store,
-        "conditions": [
-            {"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason,
-             "message": message},
-            {"type": "Progressing", "status": if actions.is_empty() { "False" } else { "True" },
-             "reason": if actions.is_empty() { "Settled" } else { "Reconciling" },
-             "message": progressing},
+    let status = RigStatus {
+        observed_generation: input.generation,
+        path: input.dir.display().to_string(),
+        path_exists,
+        git,
+        prefix: input.store.prefix.clone(),
+        store_dir: store_dir.display().to_string(),
+        backend: input.store.backend,
+        store,
+        conditions: vec![
+            Condition::new(ConditionType::Ready, ready, reason, message),
+            Condition::new(
+                ConditionType::Progressing,
+                !actions.is_empty(),
+                if actions.is_empty() { "Settled" } else { "Reconciling" },
+                progressing,
+            ),
         ],
-    });
+    };
     RigPlan { actions, status, events }
 }
 
 /// The `Ready` reason of a recorded rig status.
-pub fn ready_reason(status: &Value) -> Option<&str> {
-    status
-        .get("conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?
-        .get("reason")?
-        .as_str()
+pub fn ready_reason(status: &RigStatus) -> Option<&str> {
+    status::condition(&status.conditions, ConditionType::Ready).map(|c| c.reason.as_str())
 }
 
 #[cfg(test)]
 mod tests {
+
+    /// A status as the JSON it is written as.
+    fn json_of<T: serde::Serialize>(status: &T) -> serde_json::Value {
+        serde_json::to_value(status).unwrap()
+    }
     use super::*;
     use crate::api::city::BeadsBackend;
 
@@ -302,8 +303,8 @@ mod tests {
         let plan = case.plan();
         assert!(plan.actions.is_empty(), "nothing is created out of thin air");
         assert_eq!(reason(&plan), "PathMissing");
-        assert_eq!(plan.status["conditions"][0]["status"], "False");
-        assert_eq!(plan.status["pathExists"], false);
+        assert_eq!(json_of(&plan.status)["conditions"][0]["status"], "False");
+        assert_eq!(json_of(&plan.status)["pathExists"], false);
         assert_eq!(event_types(&plan), ["rig.path_missing"]);
         assert!(plan.events[0].message.contains("/city/proj does not exist"));
         case.previous = Some("PathMissing");
@@ -349,9 +350,9 @@ mod tests {
         let plan = case.plan();
         assert!(plan.actions.is_empty());
         assert_eq!(reason(&plan), "Ready");
-        assert_eq!(plan.status["prefix"], "mp");
-        assert_eq!(plan.status["storeDir"], "/city/proj/.beads");
-        assert_eq!(plan.status["store"], "ready");
+        assert_eq!(json_of(&plan.status)["prefix"], "mp");
+        assert_eq!(json_of(&plan.status)["storeDir"], "/city/proj/.beads");
+        assert_eq!(json_of(&plan.status)["store"], "ready");
         assert!(plan.events.is_empty(), "a first success is not news");
 
         case.spec.prefix = Some("px".into());

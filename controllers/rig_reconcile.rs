@@ -65,7 +65,9 @@ pub fn reconcile_rig_in(
         .filter(|(_, a)| a.spec.isolation == Isolation::Worktree)
         .map(|(n, _)| n.clone())
         .collect();
-    let previous = ctx.store.status(Kind::Rig, name)?;
+    // An unreadable status (damaged) is as none: this reconcile rewrites it.
+    let previous: Option<crate::api::status::RigStatus> =
+        ctx.store.status(Kind::Rig, name).ok().flatten();
     let previous_reason = previous.as_ref().and_then(rig::ready_reason).map(str::to_owned);
     let mut failure: Option<Failure> = None;
     let mut round = 0;

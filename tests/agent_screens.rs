@@ -46,7 +46,7 @@ fn assert_blocked_at(city: &CliCity, needle: &str) {
     wait_phase(city, "Blocked");
     let status = city.worker();
     let row = &status["sessions"][0];
-    assert_eq!(row["state"], "blocked", "{status}");
+    assert_eq!(row["phase"], "blocked", "{status}");
     assert!(row["screen"].as_str().unwrap_or_default().contains(needle), "{status}");
     let events = city.city.events("session.blocked");
     assert_eq!(events.len(), 1, "one session.blocked event");

@@ -1040,7 +1040,7 @@ impl Chaos {
     fn status_agrees_with_sessions(&self, after: &[SessionInfo]) -> Result<(), String> {
         let store = Store::new(&self.city);
         for agent in &self.fresh {
-            let status = store.status(Kind::Agent, agent).map_err(err)?;
+            let status = store.status_value(Kind::Agent, agent).map_err(err)?;
             let present = self.desired[agent].present;
             let Some(status) = status else {
                 if present {
@@ -1290,11 +1290,11 @@ fn a_deleted_agent_without_sessions_loses_its_status_in_the_sweep() {
     let mut c = Chaos::new(3).unwrap_or_else(|e| panic!("{e}"));
     scripted(&mut c, reconcile_all_step);
     let store = Store::new(&c.city);
-    assert!(store.status(Kind::Agent, "worker").ok().flatten().is_some());
+    assert!(store.status_value(Kind::Agent, "worker").ok().flatten().is_some());
     // The pool has no work, so no members: nothing for the sweep to stop.
     scripted(&mut c, |c, _| c.delete_named("worker"));
     scripted(&mut c, |c, before| c.sweep(before));
-    assert_eq!(store.status(Kind::Agent, "worker").ok().flatten(), None);
+    assert_eq!(store.status_value(Kind::Agent, "worker").ok().flatten(), None);
 }
 
 /// A fresh, converged chaos city, for planting violations in.

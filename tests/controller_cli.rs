@@ -199,6 +199,17 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
     assert!(city.live_sessions().is_empty());
     let status = String::from_utf8_lossy(&city.run(&["status"]).stdout).into_owned();
     assert!(status.contains("Controller: not running"), "{status}");
+    // After gc stop nothing claims to run: the agent and its session say Stopped.
+    assert!(!status.contains("Running"), "{status}");
+    let shown: Value = serde_json::from_slice(&city.run(&["status", "-o", "json"]).stdout).unwrap();
+    assert_eq!(shown["controller"]["running"], false, "{shown}");
+    let alpha = &shown["agents"].as_array().unwrap().iter().find(|a| a["name"] == "alpha").unwrap()
+        ["status"];
+    assert_eq!(alpha["phase"], "Stopped", "{shown}");
+    assert_eq!(alpha["sessions"][0]["phase"], "stopped", "{shown}");
+    assert!(alpha["lastSeen"].is_string(), "{shown}");
+    let town = city.status("cities", "town");
+    assert_eq!(town["controller"], "Stopped", "{town}");
 }
 
 #[test]
@@ -210,6 +221,14 @@ fn a_restarted_controller_adopts_running_sessions() {
     let before = city.panes();
     assert_eq!(before.len(), 3);
     city.kill_controller();
+    // With its controller gone, the city's status is not trusted as Running.
+    let yaml = String::from_utf8(city.run(&["status", "-o", "yaml"]).stdout).unwrap();
+    assert!(yaml.contains("phase: Unknown") && yaml.contains("lastSeen:"), "{yaml}");
+    assert!(!yaml.contains("phase: Running"), "{yaml}");
+    let shown: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(shown["agents"][0]["status"]["phase"], "Unknown", "{yaml}");
+    let table = String::from_utf8(city.run(&["status"]).stdout).unwrap();
+    assert!(table.contains("Unknown (last seen"), "{table}");
     city.run(&["start", "--timeout", "30s"]);
     // The new controller's first pass over every agent is done when it says it is ready.
     wait_until("the second controller's first pass", LONG, || {
@@ -260,7 +279,7 @@ fn a_session_stopped_on_purpose_stays_stopped_until_started() {
     assert!(city.live_sessions().is_empty());
     // The controller has seen the stop (its status says held) and has not brought it back.
     wait_until("alpha's status to say held", LONG, || {
-        city.agent_status("alpha")["sessions"][0]["state"] == "held"
+        city.agent_status("alpha")["sessions"][0]["phase"] == "held"
     });
     assert!(city.live_sessions().is_empty());
     city.run(&["session", "start", "alpha"]);

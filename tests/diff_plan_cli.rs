@@ -150,7 +150,7 @@ fn what_the_runtime_plan_says_is_what_apply_then_does() {
         Some(steady_pid.as_str()),
         "policy Never: not restarted"
     );
-    assert_eq!(city.status("agents", "steady")["sessions"][0]["state"], "drifted");
+    assert_eq!(city.status("agents", "steady")["sessions"][0]["phase"], "drifted");
     let agents = stdout(&city.run(&["get", "agents"]));
     let steady = agents.lines().find(|l| l.starts_with("steady")).unwrap_or_default();
     assert!(steady.contains("drifted"), "{agents}");

@@ -178,7 +178,7 @@ fn drift_is_handled_as_each_agents_restart_policy_says() {
 
     // Never: reported only.
     wait_until("the Never agent reported drifted", Duration::from_secs(10), || {
-        city.status("agents", "never")["sessions"][0]["state"] == "drifted"
+        city.status("agents", "never")["sessions"][0]["phase"] == "drifted"
     });
     let drift = city.status("agents", "never")["drift"].as_str().unwrap_or_default().to_owned();
     assert!(drift.contains("policy Never"), "{drift}");
@@ -188,7 +188,7 @@ fn drift_is_handled_as_each_agents_restart_policy_says() {
     city.kill_controller();
     city.run(&["start", "--timeout", "30s"]);
     wait_until("the new controller's status for never", Duration::from_secs(10), || {
-        city.status("agents", "never")["sessions"][0]["state"] == "drifted"
+        city.status("agents", "never")["sessions"][0]["phase"] == "drifted"
     });
     assert_eq!(city.events("session.restarted").len(), 2, "{:?}", city.events("session.restarted"));
     assert!(events_of(&city, "session.restarted", "gc-town-never").is_empty());

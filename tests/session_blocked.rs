@@ -61,7 +61,7 @@ fn an_undeclared_screen_blocks_the_session_until_a_person_answers_it() {
     assert!(shown.contains("agent/solo is Blocked") && shown.contains("│ > fast"), "{shown}");
     assert_eq!(phase(&city), "Blocked");
     let status = city.status("agents", "solo");
-    assert_eq!(status["sessions"][0]["state"], "blocked", "{status}");
+    assert_eq!(status["sessions"][0]["phase"], "blocked", "{status}");
     assert!(status["sessions"][0]["screen"].as_str().unwrap().contains("Pick a mode"));
     let condition = &status["conditions"][0];
     assert_eq!(condition["reason"], "SessionBlocked");
@@ -85,7 +85,7 @@ fn an_undeclared_screen_blocks_the_session_until_a_person_answers_it() {
     city.tmux(&["send-keys", "-t", "=gc-town-solo:", "Enter"]);
     wait_until("the session Running", Duration::from_secs(30), || phase(&city) == "Running");
     let status = city.status("agents", "solo");
-    assert_eq!(status["sessions"][0]["state"], "running");
+    assert_eq!(status["sessions"][0]["phase"], "running");
     assert!(status["sessions"][0].get("screen").is_none());
     city.run(&["stop"]);
 }

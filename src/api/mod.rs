@@ -12,6 +12,7 @@ pub mod order;
 pub mod provider;
 pub mod rig;
 pub mod schema;
+pub mod status;
 
 use std::fmt;
 

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use super::status;
 use super::{
     API_VERSION, AgentSpec, CitySpec, FormulaSpec, Kind, ObjectMeta, OrderSpec, ProviderSpec,
     RigSpec, VERSION,
@@ -76,6 +77,16 @@ fn envelope(kind: Kind, defs: &mut Map<String, Value>) -> Map<String, Value> {
     };
     hoist(&spec_name, spec, defs);
     hoist("ObjectMeta", root_schema::<ObjectMeta>(), defs);
+    let status_name = format!("{}Status", kind.as_str());
+    let status = match kind {
+        Kind::City => root_schema::<status::CityStatus>(),
+        Kind::Agent => root_schema::<status::AgentStatus>(),
+        Kind::Rig => root_schema::<status::RigStatus>(),
+        Kind::Provider => root_schema::<status::ProviderStatus>(),
+        Kind::Formula => root_schema::<status::FormulaStatus>(),
+        Kind::Order => root_schema::<status::OrderStatus>(),
+    };
+    hoist(&status_name, status, defs);
 
     let mut envelope = Map::new();
     envelope.insert("type".into(), "object".into());
@@ -88,7 +99,7 @@ fn envelope(kind: Kind, defs: &mut Map<String, Value>) -> Map<String, Value> {
             "kind": {"const": kind.as_str()},
             "metadata": {"$ref": "#/$defs/ObjectMeta"},
             "spec": {"$ref": format!("#/$defs/{spec_name}")},
-            "status": {"type": "object", "description": "Written by controllers; ignored in files."}
+            "status": {"$ref": format!("#/$defs/{status_name}"), "description": "Written by controllers (`.gc/status/`); ignored in files."}
         }),
     );
     envelope

@@ -32,7 +32,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         eprintln!("gc: {} not found", kind.key(&name));
         return Ok(ExitCode::from(1));
     };
-    let status = store.status(kind, &name)?;
+    let status = store.status_value(kind, &name)?;
     let now = chrono::Utc::now();
     let meta = &object.metadata;
     let pairs = |m: &std::collections::BTreeMap<String, String>| {

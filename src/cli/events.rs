@@ -266,6 +266,13 @@ impl Printer {
         }
         let mut out = String::new();
         match self.output {
+            Output::Yaml => {
+                // One YAML document per event, so a follower can print as they come.
+                for e in events {
+                    out.push_str("---\n");
+                    out.push_str(&serde_yaml_ng::to_string(e).map_err(io::Error::other)?);
+                }
+            }
             Output::Json => {
                 for e in events {
                     out.push_str(&serde_json::to_string(e).map_err(io::Error::other)?);

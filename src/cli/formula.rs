@@ -125,8 +125,8 @@ fn list(ctx: &WorkContext, args: &ListArgs) -> Result<ExitCode, Box<dyn std::err
             first_line.trim().to_owned(),
         ]);
     }
-    if args.output == ListOutput::Json {
-        println!("{}", serde_json::to_string_pretty(&items)?);
+    if let Some(document) = args.output.document(&items) {
+        print!("{document}");
     } else if rows.is_empty() {
         println!("No formulas applied. Put formula files in formulas/ and run `gc apply`.");
     } else {

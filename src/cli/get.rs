@@ -68,7 +68,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         .into_iter()
         .filter(|o| args.selector.as_ref().is_none_or(|s| s.matches(&o.metadata.labels)))
         .map(|object| {
-            let status = store.status(object.kind, &object.metadata.name)?;
+            let status = store.status_value(object.kind, &object.metadata.name)?;
             Ok(Shown { object, status, default_provider: default_provider.clone() })
         })
         .collect::<Result<_, crate::store::StoreError>>()?;

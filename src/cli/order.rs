@@ -153,8 +153,8 @@ fn list(args: &ListArgs, model: &CityModel) -> CliResult {
         }));
     }
     let mut out = std::io::stdout().lock();
-    if args.output == Output::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    if let Some(document) = args.output.document(&rows) {
+        write!(out, "{document}")?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
@@ -349,7 +349,7 @@ fn history(args: &HistoryArgs, model: &CityModel) -> CliResult {
     }
     let ledger = OrderLedger::new(&model.dir);
     let mut out = std::io::stdout().lock();
-    if args.output == Output::Json {
+    if args.output != Output::Table {
         let rows: Vec<Value> = runs
             .iter()
             .map(|r| {
@@ -360,7 +360,7 @@ fn history(args: &HistoryArgs, model: &CityModel) -> CliResult {
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        write!(out, "{}", args.output.document(&rows).unwrap_or_default())?;
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {

@@ -236,4 +236,19 @@ pub enum ListOutput {
     Table,
     /// JSON.
     Json,
+    /// YAML.
+    Yaml,
+}
+
+impl ListOutput {
+    /// `value` as the JSON or YAML document asked for; `None` for a table.
+    pub fn document<T: serde::Serialize>(self, value: &T) -> Option<String> {
+        match self {
+            ListOutput::Table => None,
+            ListOutput::Json => {
+                Some(serde_json::to_string_pretty(value).expect("documents serialise") + "\n")
+            }
+            ListOutput::Yaml => Some(serde_yaml_ng::to_string(value).expect("documents serialise")),
+        }
+    }
 }

@@ -343,11 +343,13 @@ fn list(
             (None, Some(d)) => (&d.spec, false),
             (None, None) => continue,
         };
-        let status = if applied { store.status(Kind::Rig, name)? } else { None };
+        let status = if applied { store.status_value(Kind::Rig, name)? } else { None };
         rows.push(list_row(&model, name, spec, applied, status.as_ref()));
     }
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Json | Output::Yaml => {
+            print!("{}", args.output.document(&rows).unwrap_or_default());
+        }
         Output::Table if rows.is_empty() => {
             eprintln!("No rigs found: add one with `gc rig add PATH`.");
         }

@@ -26,7 +26,11 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum SessionCommand {
     /// List the city's sessions.
-    List,
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = super::present::ListOutput::Table)]
+        output: super::present::ListOutput,
+    },
     /// Print the last lines a session showed (also of one whose program exited).
     Peek {
         /// The session.
@@ -102,7 +106,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let model = CityModel::load(&city_dir, &ctx.store)?;
     let rt = &ctx.runtime;
     match args.command {
-        SessionCommand::List => {
+        SessionCommand::List { output } => {
             let now = SystemTime::now();
             let held = holds::held(&city_dir)?;
             let crashes = ctx.ledger.load().unwrap_or_default();
@@ -155,7 +159,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
                 })
                 .collect();
             rows.extend(gone);
-            if rows.is_empty() {
+            if let Some(document) = output.document(&session_documents(&rows)) {
+                print!("{document}");
+            } else if rows.is_empty() {
                 println!("No sessions.");
             } else {
                 print!(
@@ -242,4 +248,30 @@ fn short_duration(d: Duration) -> String {
         3600..86400 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
     }
+}
+
+/// One session as `gc session list -o json|yaml` shows it.
+#[derive(Debug, serde::Serialize)]
+struct SessionDocument<'a> {
+    name: &'a str,
+    agent: Option<&'a str>,
+    state: &'a str,
+    pid: Option<u32>,
+    age: Option<&'a str>,
+}
+
+/// The table's rows as documents (`-` cells are absent values).
+fn session_documents(rows: &[Vec<String>]) -> Vec<SessionDocument<'_>> {
+    fn cell(s: &str) -> Option<&str> {
+        (s != "-").then_some(s)
+    }
+    rows.iter()
+        .map(|r| SessionDocument {
+            name: &r[0],
+            agent: cell(&r[1]),
+            state: &r[2],
+            pid: r[3].parse().ok(),
+            age: cell(&r[4]),
+        })
+        .collect()
 }

@@ -63,8 +63,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     first_pass_done(&city_dir, seen, deadline)?;
     let left = deadline.saturating_duration_since(Instant::now());
     let converged = super::wait::until_converged(&city_dir, left)?;
-    super::status::print_agents(&city_dir)?;
-    super::status::print_problems(&city_dir)?;
+    super::status::print_agents_and_problems(&city_dir)?;
     Ok(if converged { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -4,115 +4,224 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
 
+use super::present::ListOutput;
 use crate::api::Kind;
+use crate::api::status::{
+    AgentPhase, AgentStatus, ConditionStatus, ConditionType, SessionPhase, condition,
+};
 use crate::controllers::manager;
 use crate::store::Store;
 
 /// Show the city at a glance: whether its controller runs, each agent's phase and sessions.
+///
+/// With no controller running, what the last one recorded may be stale: agents it did not
+/// leave `Stopped` show `Unknown`, with the time it last saw them.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  gc status\n  gc status -o json | jq '.agents[].status.phase'")]
+pub struct Args {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    output: ListOutput,
+}
+
+/// The controller as `gc status` reports it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ControllerView {
+    running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answering: Option<bool>,
+}
+
+/// One agent with the status `gc status` shows for it.
+#[derive(Debug, Serialize)]
+struct AgentView {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<AgentStatus>,
+    /// Why its recorded status could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `gc status -o json|yaml`.
+#[derive(Debug, Serialize)]
+struct CityView {
+    controller: ControllerView,
+    agents: Vec<AgentView>,
+    problems: Vec<String>,
+}
 
 /// Runs `gc status`.
-pub fn run(_args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = super::city_dir_or_cwd(city)?;
-    match manager::running_pid(&city_dir) {
-        Some(pid) => {
-            let answer = crate::notify::request(&city_dir, "ping", Duration::from_secs(2));
-            let health = if answer.is_some() { "answering" } else { "NOT answering on its socket" };
-            println!("Controller: running (pid {pid}), {health}");
-        }
-        None => println!("Controller: not running (start it with `gc start`)"),
+    let pid = manager::running_pid(&city_dir);
+    let answering =
+        pid.map(|_| crate::notify::request(&city_dir, "ping", Duration::from_secs(2)).is_some());
+    let controller = ControllerView { running: pid.is_some(), pid, answering };
+    let store = Store::new(&city_dir);
+    let agents = agent_views(&store, controller.running)?;
+    let problems = problems(&city_dir, &agents)?;
+    let view = CityView { controller, agents, problems };
+    if let Some(document) = args.output.document(&view) {
+        print!("{document}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match (view.controller.pid, view.controller.answering) {
+        (Some(pid), Some(true)) => println!("Controller: running (pid {pid}), answering"),
+        (Some(pid), _) => println!("Controller: running (pid {pid}), NOT answering on its socket"),
+        (None, _) => println!("Controller: not running (start it with `gc start`)"),
     }
     println!();
-    print_agents(&city_dir)?;
-    print_problems(&city_dir)?;
+    print_table(&view.agents);
+    if !view.problems.is_empty() {
+        println!();
+        for line in &view.problems {
+            println!("{line}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each applied agent with its recorded status, as it stands when `controller_running` says
+/// whether anyone keeps it current.
+fn agent_views(
+    store: &Store,
+    controller_running: bool,
+) -> Result<Vec<AgentView>, crate::store::StoreError> {
+    let mut views = Vec::new();
+    for name in store.names(Kind::Agent)? {
+        let (status, error) = match store.status::<AgentStatus>(Kind::Agent, &name) {
+            Ok(status) => (status, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let last_seen = store.status_modified(Kind::Agent, &name);
+        let status = status.map(|s| as_seen(s, controller_running, last_seen.as_deref()));
+        views.push(AgentView { name, status, error });
+    }
+    Ok(views)
+}
+
+/// A recorded status as it can be trusted: with no controller running, an agent not left
+/// `Stopped` is `Unknown` (and so are its sessions), last seen when the status was written.
+pub fn as_seen(
+    mut status: AgentStatus,
+    controller_running: bool,
+    last_seen: Option<&str>,
+) -> AgentStatus {
+    if controller_running || status.phase == AgentPhase::Stopped {
+        return status;
+    }
+    status.phase = AgentPhase::Unknown;
+    status.ready_sessions = 0;
+    if status.last_seen.is_none() {
+        status.last_seen = last_seen.map(str::to_owned);
+    }
+    for session in &mut status.sessions {
+        session.phase = SessionPhase::Unknown;
+        session.ready = false;
+    }
+    let seen = status.last_seen.clone().unwrap_or_else(|| "at an unknown time".to_owned());
+    for c in &mut status.conditions {
+        c.status = ConditionStatus::Unknown;
+        c.reason = "ControllerNotRunning".to_owned();
+        c.message = format!("no controller is running; last seen {seen}");
+    }
+    status
+}
+
 /// What keeps agents from running, one paragraph each: a provider's CLI that is not installed,
-/// an agent that is not healthy (its Ready condition), and the screen a blocked session is
-/// stopped at.
-pub fn print_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
+/// an agent that is not healthy (its Ready condition), the screen a blocked session is
+/// stopped at, and a status that cannot be read.
+fn problems(
+    city_dir: &Path,
+    agents: &[AgentView],
+) -> Result<Vec<String>, crate::store::StoreError> {
     let store = Store::new(city_dir);
     let model = crate::controllers::model::CityModel::load_specs(city_dir, &store)?;
     let mut lines = crate::controllers::provider::missing_commands(&model);
-    for agent in store.list_kind(Kind::Agent)? {
-        let name = &agent.metadata.name;
-        let Some(status) = store.status(Kind::Agent, name)? else { continue };
-        let phase = status.get("phase").and_then(Value::as_str).unwrap_or_default();
-        if !matches!(phase, "Blocked" | "Degraded" | "Quarantined" | "CrashLoop") {
+    for agent in agents {
+        if let Some(error) = &agent.error {
+            lines.push(format!("agent/{} status cannot be read: {error}", agent.name));
+        }
+        let Some(status) = &agent.status else { continue };
+        let phase = status.phase;
+        if !matches!(
+            phase,
+            AgentPhase::Blocked
+                | AgentPhase::Degraded
+                | AgentPhase::Quarantined
+                | AgentPhase::CrashLoop
+        ) {
             continue;
         }
-        let ready = status.get("conditions").and_then(Value::as_array).and_then(|c| {
-            c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-        });
-        let message = ready.and_then(|c| c.get("message")).and_then(Value::as_str);
-        let mut line = format!("agent/{name} is {phase}: {}", message.unwrap_or("-"));
-        let rows = status.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
-        for row in rows {
-            let Some(screen) = row.get("screen").and_then(Value::as_str) else { continue };
-            let session = row.get("name").and_then(Value::as_str).unwrap_or("?");
-            line.push_str(&format!("\n  {session} shows:"));
+        let message =
+            condition(&status.conditions, ConditionType::Ready).map(|c| c.message.as_str());
+        let mut line =
+            format!("agent/{} is {}: {}", agent.name, phase.as_str(), message.unwrap_or("-"));
+        for row in &status.sessions {
+            let Some(screen) = &row.screen else { continue };
+            line.push_str(&format!("\n  {} shows:", row.name));
             for text in screen.lines() {
                 line.push_str(&format!("\n  │ {text}"));
             }
         }
         lines.push(line);
     }
-    if !lines.is_empty() {
-        println!();
-        for line in lines {
-            println!("{line}");
-        }
-    }
-    Ok(())
+    Ok(lines)
 }
 
 /// A table of the agents with their status: phase, ready sessions, restarts, sessions.
-pub fn print_agents(city_dir: &Path) -> Result<(), crate::store::StoreError> {
-    let store = Store::new(city_dir);
-    let mut rows = Vec::new();
-    for agent in store.list_kind(Kind::Agent)? {
-        let name = agent.metadata.name.clone();
-        let status = store.status(Kind::Agent, &name)?.unwrap_or(Value::Null);
-        let get = |key: &str| status.get(key).cloned().unwrap_or(Value::Null);
-        let text = |v: Value| match v {
-            Value::Null => "-".to_owned(),
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        let ready = match (get("readySessions"), get("desiredSessions")) {
-            (Value::Null, _) | (_, Value::Null) => "-".to_owned(),
-            (r, d) => format!("{r}/{d}"),
-        };
-        let sessions = status
-            .get("sessions")
-            .and_then(Value::as_array)
-            .map(|rows| {
-                rows.iter()
-                    .map(|s| {
-                        format!(
-                            "{} {}",
-                            s.get("name").and_then(Value::as_str).unwrap_or("?"),
-                            s.get("state").and_then(Value::as_str).unwrap_or("?")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "-".to_owned());
-        rows.push(vec![name, text(get("phase")), ready, text(get("restarts")), sessions]);
-    }
-    if rows.is_empty() {
+fn print_table(agents: &[AgentView]) {
+    if agents.is_empty() {
         println!("No agents applied.");
-        return Ok(());
+        return;
     }
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|agent| match &agent.status {
+            None => {
+                let phase = if agent.error.is_some() { "Degraded" } else { "-" };
+                vec![agent.name.clone(), phase.into(), "-".into(), "-".into(), "-".into()]
+            }
+            Some(s) => {
+                let sessions: Vec<String> =
+                    s.sessions.iter().map(|r| format!("{} {}", r.name, r.phase.as_str())).collect();
+                let mut phase = s.phase.as_str().to_owned();
+                if let (AgentPhase::Unknown, Some(seen)) = (s.phase, &s.last_seen) {
+                    phase = format!("Unknown (last seen {seen})");
+                }
+                vec![
+                    agent.name.clone(),
+                    phase,
+                    format!("{}/{}", s.ready_sessions, s.desired_sessions),
+                    s.restarts.to_string(),
+                    if sessions.is_empty() { "-".into() } else { sessions.join(", ") },
+                ]
+            }
+        })
+        .collect();
     print!(
         "{}",
         super::present::table(&["AGENT", "PHASE", "READY", "RESTARTS", "SESSIONS"], &rows)
     );
+}
+
+/// The agents table and the problems paragraph, as `gc status` prints them (for `gc start`).
+pub fn print_agents_and_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
+    let store = Store::new(city_dir);
+    let agents = agent_views(&store, manager::running_pid(city_dir).is_some())?;
+    print_table(&agents);
+    let problems = problems(city_dir, &agents)?;
+    if !problems.is_empty() {
+        println!();
+        for line in problems {
+            println!("{line}");
+        }
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use crate::api::status::{AgentStatus, ConditionType, condition};
 
 use crate::api::Kind;
 use crate::store::Store;
@@ -27,15 +27,15 @@ pub fn pending(city_dir: &Path, store: &Store) -> Result<Vec<String>, crate::sto
     let model = crate::controllers::model::CityModel::load_specs(city_dir, store)?;
     let mut out = Vec::new();
     for name in model.agents.keys() {
-        let status = store.status(Kind::Agent, name)?;
-        let field = |key: &str| status.as_ref().and_then(|s| s.get(key)).and_then(Value::as_str);
-        let phase = field("phase").unwrap_or("Pending");
-        let current = field("observedInputs") == Some(model.inputs_of(name).as_str());
+        // An unreadable status is not converged: the controller rewrites it.
+        let status: Option<AgentStatus> = store.status(Kind::Agent, name).ok().flatten();
+        let phase = status.as_ref().map_or("Pending", |s| s.phase.as_str());
+        let current = status.as_ref().and_then(|s| s.observed_inputs.as_deref())
+            == Some(model.inputs_of(name).as_str());
         let reason = status
             .as_ref()
-            .and_then(|s| s.pointer("/conditions/0/reason"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+            .and_then(|s| condition(&s.conditions, ConditionType::Ready))
+            .map_or("", |c| c.reason.as_str());
         let needs_a_person = phase == "Blocked" && NEEDS_A_PERSON.contains(&reason);
         if !current || !(SETTLED.contains(&phase) || needs_a_person) {
             out.push(format!("{name} ({phase})"));

@@ -17,6 +17,7 @@ pub use index::{Index, IndexEntry, digest};
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
 
 use crate::api::Kind;
+use crate::api::status::{Status, carry_transitions};
 use crate::validate::Known;
 
 /// Errors reading or writing the store.
@@ -322,14 +323,25 @@ impl Store {
     }
 
     /// Records what a controller observed for the object, replacing the previous status when
-    /// it differs (an unchanged status is not rewritten). Only the city's one controller
+    /// it differs (an unchanged status is not rewritten). Each condition keeps the previous
+    /// one's `lastTransitionTime` while its status holds. Only the city's one controller
     /// writes status, so no lock is needed.
-    pub fn put_status(&self, kind: Kind, name: &str, status: &Value) -> Result<(), StoreError> {
-        if self.status(kind, name).ok().flatten().as_ref() == Some(status) {
+    pub fn put_status<S: Status>(
+        &self,
+        kind: Kind,
+        name: &str,
+        status: &S,
+    ) -> Result<(), StoreError> {
+        let previous: Option<S> = self.status(kind, name).ok().flatten();
+        let mut status = status.clone();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let before = previous.clone().map(|mut p| std::mem::take(p.conditions_mut()));
+        carry_transitions(before.as_deref().unwrap_or_default(), status.conditions_mut(), &now);
+        if previous.as_ref() == Some(&status) {
             return Ok(());
         }
         let path = self.path_of("status", kind, name);
-        let mut bytes = serde_json::to_vec_pretty(status).expect("JSON values serialise");
+        let mut bytes = serde_json::to_vec_pretty(&status).expect("statuses serialise");
         bytes.push(b'\n');
         atomic::write(&path, &bytes).map_err(io_err(&path))
     }
@@ -340,8 +352,23 @@ impl Store {
         atomic::remove(&path).map_err(io_err(&path))
     }
 
-    /// What controllers recorded for the object, if anything.
-    pub fn status(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
+    /// What controllers recorded for the object, if anything. A file that is not a status of
+    /// that kind (damaged, edited by hand) is [`StoreError::Corrupt`].
+    pub fn status<S: Status>(&self, kind: Kind, name: &str) -> Result<Option<S>, StoreError> {
+        read_json(&self.path_of("status", kind, name))
+    }
+
+    /// When the object's status was last written (RFC 3339, UTC), if it has one.
+    pub fn status_modified(&self, kind: Kind, name: &str) -> Option<String> {
+        let modified = fs::metadata(self.path_of("status", kind, name)).ok()?.modified().ok()?;
+        Some(
+            chrono::DateTime::<chrono::Utc>::from(modified)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    }
+
+    /// The recorded status as plain JSON, whatever its shape (for `gc get -o json`).
+    pub fn status_value(&self, kind: Kind, name: &str) -> Result<Option<Value>, StoreError> {
         read_json(&self.path_of("status", kind, name))
     }
 }
