@@ -208,6 +208,8 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
     assert_eq!(alpha["phase"], "Stopped", "{shown}");
     assert_eq!(alpha["sessions"][0]["phase"], "stopped", "{shown}");
     assert!(alpha["lastSeen"].is_string(), "{shown}");
+    let log = std::fs::read_to_string(city.path().join(".gc/controller.log")).unwrap();
+    assert!(log.contains("INFO") && !log.contains('\u{1b}'), "no colour codes in the log: {log}");
     let town = city.status("cities", "town");
     assert_eq!(town["controller"], "Stopped", "{town}");
 }

@@ -19,6 +19,9 @@ enum InternalCommand {
     /// Run the program described by a launch file (how runtimes start session programs
     /// without a shell).
     Exec {
+        /// Remove the launch file once read (it was written for this one start).
+        #[arg(long)]
+        consume: bool,
         /// The launch file (JSON: argv, env, work_dir).
         file: PathBuf,
     },
@@ -45,7 +48,9 @@ enum InternalCommand {
 /// Runs `gc internal …`; never returns.
 pub fn run(args: Args) -> ! {
     match args.command {
-        InternalCommand::Exec { file } => crate::runtime::launch::exec_from_file(&file),
+        InternalCommand::Exec { consume, file } => {
+            crate::runtime::launch::exec_from_file(&file, consume)
+        }
         InternalCommand::BeadExecStore { dir, prefix, op, args } => {
             // A missing directory is an op failure (exit 1), not a usage error: clap's exit 2
             // would read as "unsupported op" to the exec backend.

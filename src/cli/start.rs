@@ -88,8 +88,13 @@ fn log_path(city_dir: &Path) -> PathBuf {
 fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // A background controller's stderr is its log file: colour codes only on a terminal.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .try_init();
     let lock = manager::lock(city_dir)?;
     let ctx = Arc::new(Context::for_city(city_dir, "controller")?);
     // One thread drives the controllers; blocking work (tmux, files) runs on the blocking pool.

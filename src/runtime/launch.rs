@@ -76,11 +76,12 @@ pub fn write_launch_file(path: &Path, spec: &LaunchSpec) -> Result<(), RuntimeEr
     write_private(path, &json)
 }
 
-/// Runs the launch file at `path`: `gc internal exec FILE`. Never returns. On any failure it
-/// prints what went wrong to stderr (which the session's output shows) and exits 127, the
-/// shell's status for "command not found or not runnable".
-pub fn exec_from_file(path: &Path) -> ! {
-    match run(path) {
+/// Runs the launch file at `path`: `gc internal exec [--consume] FILE`; with `consume` the
+/// file is removed once read. Never returns. On any failure it prints what went wrong to
+/// stderr (which the session's output shows) and exits 127, the shell's status for "command
+/// not found or not runnable".
+pub fn exec_from_file(path: &Path, consume: bool) -> ! {
+    match run(path, consume) {
         Ok(code) => std::process::exit(code),
         Err(message) => {
             eprintln!("gc internal exec: {message}");
@@ -89,9 +90,12 @@ pub fn exec_from_file(path: &Path) -> ! {
     }
 }
 
-fn run(path: &Path) -> Result<i32, String> {
+fn run(path: &Path, consume: bool) -> Result<i32, String> {
     let text =
         fs::read(path).map_err(|e| format!("cannot read launch file {}: {e}", path.display()))?;
+    if consume {
+        let _ = fs::remove_file(path);
+    }
     let spec: LaunchSpec = serde_json::from_slice(&text)
         .map_err(|e| format!("launch file {} is not valid: {e}", path.display()))?;
     let (program, args) =

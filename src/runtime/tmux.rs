@@ -185,8 +185,9 @@ impl TmuxRuntime {
         self.info(name)?.ok_or_else(|| RuntimeError::NotFound(name.to_owned()))
     }
 
+    /// A new launch file for one start of session `name`.
     fn launch_file(&self, name: &str) -> PathBuf {
-        self.state_dir.join(format!("{name}.launch"))
+        self.state_dir.join(format!("{name}.{}.launch", uuid::Uuid::new_v4().simple()))
     }
 
     /// Where the launcher records the program's exit status.
@@ -196,7 +197,9 @@ impl TmuxRuntime {
 
     /// Removes the launch and exit files of session `name` (missing ones are fine).
     fn remove_files(&self, name: &str) -> Result<(), RuntimeError> {
-        for path in [self.launch_file(name), self.exit_file(name)] {
+        // `<name>.launch` is where builds before per-start launch files kept it.
+        let legacy_launch = self.state_dir.join(format!("{name}.launch"));
+        for path in [legacy_launch, self.exit_file(name)] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(RuntimeError::io(format!("removing {}", path.display()))(e));
@@ -334,8 +337,11 @@ impl Runtime for TmuxRuntime {
         validate_config(config)?;
         let name = config.name.as_str();
         create_state_dir(&self.state_dir)?;
-        // The exit status of a previous incarnation must not be taken for this one's.
+        // The exit status of a previous incarnation must not be taken for this one's (a live
+        // session has none yet, so this cannot touch one).
         self.remove_files(name)?;
+        // A launch file of this start's own, consumed by the launcher: a start refused because
+        // the name is taken must not touch the file a live session may be reading right now.
         let launch_file = self.launch_file(name);
         let spec = LaunchSpec {
             argv: config.argv.clone(),
@@ -367,7 +373,7 @@ impl Runtime for TmuxRuntime {
         #[rustfmt::skip]
         let new_session: &[&str] = &[
             "new-session", "-d", "-s", name, "-c", &work_dir, "-x", "200", "-y", "50",
-            launcher, "internal", "exec", launch_file,
+            launcher, "internal", "exec", "--consume", launch_file,
         ];
         let session = target(name);
         let kill_dead: &[&str] = &["kill-session", "-t", &session];
@@ -379,20 +385,25 @@ impl Runtime for TmuxRuntime {
         ];
         // Usually there is no such session (the caller looked): start it straight away, and
         // look only when tmux says the name is taken.
-        match self.run_chain(&chain[1..]) {
+        let started = match self.run_chain(&chain[1..]) {
             Err(RuntimeError::Command { stderr, .. }) if stderr.contains("duplicate session") => {
-                match self.info(name)? {
-                    Some(info) if info.alive => Err(RuntimeError::Exists(name.to_owned())),
+                match self.info(name) {
+                    Ok(Some(info)) if info.alive => Err(RuntimeError::Exists(name.to_owned())),
                     // A dead pane kept for forensics: replaced in the same invocation as the
                     // start. Killed alone, the city's last session would take the server with
                     // it, and the start would race the exiting server ("server exited
                     // unexpectedly").
-                    Some(_) => self.run_chain(chain).map(drop),
-                    None => self.run_chain(&chain[1..]).map(drop),
+                    Ok(Some(_)) => self.run_chain(chain).map(drop),
+                    Ok(None) => self.run_chain(&chain[1..]).map(drop),
+                    Err(e) => Err(e),
                 }
             }
             other => other.map(drop),
+        };
+        if started.is_err() {
+            let _ = std::fs::remove_file(launch_file);
         }
+        started
     }
 
     fn pids_are_local(&self) -> bool {
