@@ -26,8 +26,8 @@ use crate::agentcli::conversation::{self, Cause, Continuation, Conversation};
 use crate::api::agent::ConversationPolicy;
 use crate::api::agent::OnDrift;
 use crate::api::status::{
-    AgentPhase, AgentStatus, Condition, ConditionType, PoolStatus, SessionDrift, SessionPhase,
-    SessionStatus,
+    self, AgentPhase, AgentStatus, Condition, ConditionType, PoolStatus, SessionDrift,
+    SessionPhase, SessionStatus,
 };
 use crate::runtime::SessionInfo;
 
@@ -437,7 +437,7 @@ pub fn stopped_status(previous: Option<AgentStatus>, generation: u64, now: &str)
     }
     status.conditions = vec![
         Condition::new(ConditionType::Ready, false, "CityStopped", message),
-        Condition::new(ConditionType::Progressing, false, "Settled", ""),
+        status::progressing(String::new()),
         Condition::new(ConditionType::Degraded, false, "CityStopped", ""),
     ];
     status
@@ -448,7 +448,7 @@ fn since(now: SystemTime, then: SystemTime) -> Duration {
 }
 
 fn clock(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    crate::api::status::timestamp(time)
 }
 
 impl Planner<'_, '_> {
@@ -887,7 +887,6 @@ impl Planner<'_, '_> {
                 | AgentPhase::Quarantined
         );
         let changing: Vec<String> = self.actions.iter().map(SessionAction::describe).collect();
-        let settled = self.actions.is_empty();
         AgentStatus {
             observed_generation: input.generation,
             phase,
@@ -897,12 +896,7 @@ impl Planner<'_, '_> {
             sessions: self.rows.clone(),
             conditions: vec![
                 Condition::new(ConditionType::Ready, ready_condition, reason, message.clone()),
-                Condition::new(
-                    ConditionType::Progressing,
-                    !settled,
-                    if settled { "Settled" } else { "Reconciling" },
-                    changing.join("; "),
-                ),
+                status::progressing(changing.join("; ")),
                 Condition::new(
                     ConditionType::Degraded,
                     degraded,

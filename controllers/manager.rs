@@ -246,7 +246,7 @@ fn record_city(ctx: &Context, phase: ControllerPhase) {
     let Ok(Some(city)) = ctx.store.list_kind(Kind::City).map(|c| c.into_iter().next()) else {
         return;
     };
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = crate::api::status::timestamp(chrono::Utc::now());
     let previous = ctx.store.status::<CityStatus>(Kind::City, &city.metadata.name).ok().flatten();
     let running = phase == ControllerPhase::Running;
     let status = CityStatus {

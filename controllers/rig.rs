@@ -23,17 +23,9 @@ pub enum PathState {
     },
 }
 
-/// The bead store in a beads directory, compared with the one wanted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreState {
-    /// No `gc-store.json`.
-    Missing,
-    /// Configured as wanted. (A missing embedded database is not checked: opening the store
-    /// creates it.)
-    Current,
-    /// Configured otherwise (another backend or prefix), or its configuration is unreadable.
-    Differs,
-}
+/// The bead store in a beads directory, compared with the one wanted (`Ready`: configured as
+/// wanted; a missing embedded database is not checked, opening the store creates it).
+pub use crate::api::status::StoreState;
 
 /// A failure the executor met carrying out this rig's actions in this pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +148,7 @@ pub fn plan(input: &RigInput<'_>) -> RigPlan {
             (false, f.reason, f.message.clone())
         }
         (PathState::Dir { git }, _) => {
-            if input.store_state != StoreState::Current {
+            if input.store_state != StoreState::Ready {
                 actions.push(RigAction::InitStore {
                     dir: store_dir.clone(),
                     config: input.store.clone(),
@@ -202,11 +194,7 @@ pub fn plan(input: &RigInput<'_>) -> RigPlan {
         PathState::NotADirectory => (true, false),
         PathState::Missing => (false, false),
     };
-    let store = match input.store_state {
-        StoreState::Current => status::StoreState::Ready,
-        StoreState::Differs => status::StoreState::Differs,
-        StoreState::Missing => status::StoreState::Missing,
-    };
+    let store = input.store_state;
     let progressing = actions.iter().map(RigAction::describe).collect::<Vec<_>>().join("; ");
     let status = RigStatus {
         observed_generation: input.generation,
@@ -219,12 +207,7 @@ pub fn plan(input: &RigInput<'_>) -> RigPlan {
         store,
         conditions: vec![
             Condition::new(ConditionType::Ready, ready, reason, message),
-            Condition::new(
-                ConditionType::Progressing,
-                !actions.is_empty(),
-                if actions.is_empty() { "Settled" } else { "Reconciling" },
-                progressing,
-            ),
+            status::progressing(progressing),
         ],
     };
     RigPlan { actions, status, events }
@@ -259,7 +242,7 @@ mod tests {
             Case {
                 spec: RigSpec { path: "proj".into(), ..RigSpec::default() },
                 path,
-                store_state: StoreState::Current,
+                store_state: StoreState::Ready,
                 worktree_agents: Vec::new(),
                 previous: None,
                 failure: None,
@@ -281,7 +264,7 @@ mod tests {
                 dir: Path::new("/city/proj"),
                 store: &store,
                 path: self.path,
-                store_state: self.store_state.clone(),
+                store_state: self.store_state,
                 worktree_agents: &self.worktree_agents,
                 previous_reason: self.previous,
                 failure: self.failure.as_ref(),
@@ -346,7 +329,7 @@ mod tests {
         assert_eq!(config.prefix, "mp");
         assert_eq!(config.rig.as_deref(), Some("my-proj"));
 
-        case.store_state = StoreState::Current;
+        case.store_state = StoreState::Ready;
         let plan = case.plan();
         assert!(plan.actions.is_empty());
         assert_eq!(reason(&plan), "Ready");

@@ -31,7 +31,7 @@ pub fn store_state(dir: &Path, wanted: &StoreConfig) -> StoreState {
         return StoreState::Missing;
     }
     match StoreConfig::read(dir) {
-        Ok(found) if found == *wanted => StoreState::Current,
+        Ok(found) if found == *wanted => StoreState::Ready,
         Ok(_) | Err(_) => StoreState::Differs,
     }
 }
@@ -163,7 +163,7 @@ fn clone_into_place(repo: &str, dir: &Path) -> Result<(), String> {
 pub fn ensure_city_store(ctx: &Context, model: &CityModel) -> Result<(), ReconcileError> {
     let (dir, config) = crate::work::stores::store_config(model, None)?;
     let state = store_state(&dir, &config);
-    if state == StoreState::Current {
+    if state == StoreState::Ready {
         return Ok(());
     }
     let before = std::fs::read_to_string(dir.join(layout::CONFIG_FILE)).ok();

@@ -76,6 +76,19 @@ impl Condition {
     }
 }
 
+/// A time as status fields write it: RFC 3339, UTC, whole seconds.
+pub fn timestamp(time: impl Into<chrono::DateTime<chrono::Utc>>) -> String {
+    time.into().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The `Progressing` condition: true while `changes` (what is under way, `; `-joined) is not
+/// empty.
+pub fn progressing(changes: String) -> Condition {
+    let settled = changes.is_empty();
+    let reason = if settled { "Settled" } else { "Reconciling" };
+    Condition::new(ConditionType::Progressing, !settled, reason, changes)
+}
+
 /// The condition of `kind` in `conditions`.
 pub fn condition(conditions: &[Condition], kind: ConditionType) -> Option<&Condition> {
     conditions.iter().find(|c| c.kind == kind)

@@ -298,7 +298,7 @@ fn list_row(
             let config = crate::work::stores::store_config(&as_applied, Some(name))
                 .map(|(_, config)| config);
             let state = match config.map(|c| rig_reconcile::store_state(&store_dir, &c)) {
-                Ok(rig::StoreState::Current) => "ready",
+                Ok(rig::StoreState::Ready) => "ready",
                 Ok(rig::StoreState::Differs) => "differs",
                 Ok(rig::StoreState::Missing) => "missing",
                 Err(_) => "unknown",

@@ -289,7 +289,7 @@ fn after(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
 
 /// `2026-11-24T08:30:00Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    crate::api::status::timestamp(t)
 }
 
 #[cfg(test)]

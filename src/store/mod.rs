@@ -17,7 +17,7 @@ pub use index::{Index, IndexEntry, digest};
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
 
 use crate::api::Kind;
-use crate::api::status::{Status, carry_transitions};
+use crate::api::status::{Status, carry_transitions, timestamp};
 use crate::validate::Known;
 
 /// Errors reading or writing the store.
@@ -334,7 +334,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let previous: Option<S> = self.status(kind, name).ok().flatten();
         let mut status = status.clone();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = timestamp(chrono::Utc::now());
         let before = previous.clone().map(|mut p| std::mem::take(p.conditions_mut()));
         carry_transitions(before.as_deref().unwrap_or_default(), status.conditions_mut(), &now);
         if previous.as_ref() == Some(&status) {
@@ -361,10 +361,7 @@ impl Store {
     /// When the object's status was last written (RFC 3339, UTC), if it has one.
     pub fn status_modified(&self, kind: Kind, name: &str) -> Option<String> {
         let modified = fs::metadata(self.path_of("status", kind, name)).ok()?.modified().ok()?;
-        Some(
-            chrono::DateTime::<chrono::Utc>::from(modified)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        )
+        Some(timestamp(modified))
     }
 
     /// The recorded status as plain JSON, whatever its shape (for `gc get -o json`).
