@@ -195,11 +195,15 @@ impl CrashLedger {
             let entry = entry?;
             let Some((session, ext)) = split_name(&entry.file_name()) else { continue };
             match ext.as_str() {
-                RECORD_EXT => match read_record(&entry.path()) {
+                RECORD_EXT => match read_record(&entry.path(), false) {
                     Ok(Some(record)) => {
                         records.insert(session, record);
                     }
-                    Ok(None) => {}
+                    // Damaged (or gone): set it aside under the lock, so it is said once.
+                    Ok(None) => {
+                        let _lock = self.lock()?;
+                        read_record(&entry.path(), true)?;
+                    }
                     Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
                 },
                 MARKER_EXT => match read_marker(&entry.path()) {
@@ -274,7 +278,7 @@ impl CrashLedger {
         let (record_path, marker_path) = self.paths(session)?;
         let _lock = self.lock()?;
         let previous = read_marker(&marker_path)?;
-        let record = read_record(&record_path)?.unwrap_or_default();
+        let record = read_record(&record_path, true)?.unwrap_or_default();
         let record = match previous {
             Some(marker) => record.after_reset(marker),
             None => record,
@@ -296,7 +300,7 @@ impl CrashLedger {
         let (record_path, marker_path) = self.paths(session)?;
         let _lock = self.lock()?;
         let marker = read_marker(&marker_path)?;
-        let found = read_record(&record_path)?;
+        let found = read_record(&record_path, true)?;
         let mut record = found.clone().unwrap_or_default();
         if let Some(marker) = marker {
             record = record.after_reset(marker);
@@ -346,20 +350,18 @@ fn split_name(name: &std::ffi::OsStr) -> Option<(String, String)> {
     Some((session.to_owned(), ext.to_owned()))
 }
 
-/// The record at `path`: `None` when there is none, or when it is corrupt (reported).
-fn read_record(path: &Path) -> io::Result<Option<CrashRecord>> {
+/// The record at `path`: `None` when there is none, or when it is corrupt. Under the ledger's
+/// lock a corrupt record is set aside (once, with an event); without it, it only reads as none.
+fn read_record(path: &Path, locked: bool) -> io::Result<Option<CrashRecord>> {
+    if locked {
+        return Ok(crate::store::set_aside::read_json(path, "crash-loop record")?.found());
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    match serde_json::from_slice(&bytes) {
-        Ok(record) => Ok(Some(record)),
-        Err(e) => {
-            tracing::warn!("ignoring corrupt crash-loop record {}: {e}", path.display());
-            Ok(None)
-        }
-    }
+    Ok(serde_json::from_slice(&bytes).ok())
 }
 
 /// The reset time in the marker at `path`: `None` when there is none, or when it is corrupt
@@ -582,6 +584,10 @@ mod tests {
         fs::write(dir(&tmp).join("gc-town-y.reset"), "yesterday").unwrap();
         let records = ledger.load().unwrap();
         assert_eq!(records.keys().collect::<Vec<_>>(), ["gc-town-mayor"]);
+        // Set aside once, bytes kept, so later loads do not trip on it again.
+        let aside = dir(&tmp).join(format!("{S}.json.damaged"));
+        assert_eq!(fs::read_to_string(&aside).unwrap(), "{\"restarts\": [1, 2");
+        assert!(!dir(&tmp).join(format!("{S}.json")).exists());
         ledger.record_restart(S, t(2)).unwrap();
         assert_eq!(ledger.load().unwrap()[S].restarts, vec![t(2)]);
     }

@@ -42,7 +42,7 @@ use super::object::GcObject;
 use super::reconcile::{self, Context, ReconcileError};
 use crate::api::Kind;
 use crate::api::status::{CityStatus, Condition, ConditionType, ControllerPhase, FormulaStatus};
-use crate::store::StoredObject;
+use crate::store::{Damaged, StoredObject};
 
 /// How often sessions are observed: a dead session is noticed within this long.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
@@ -243,7 +243,8 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
 /// Records in the City's status whether this controller runs (`gc status` and the API read
 /// it; a controller that dies without saying so leaves `Running` with a pid no longer alive).
 fn record_city(ctx: &Context, phase: ControllerPhase) {
-    let Ok(Some(city)) = ctx.store.list_kind(Kind::City).map(|c| c.into_iter().next()) else {
+    let Ok(Some(city)) = ctx.store.list_kind(Kind::City).map(|c| c.objects.into_iter().next())
+    else {
         return;
     };
     let now = crate::api::status::timestamp(chrono::Utc::now());
@@ -304,6 +305,49 @@ async fn first_pass(ctx: Arc<Context>) {
         }
         Ok(Err(e)) => tracing::warn!("first pass: {e}"),
         Err(e) => tracing::warn!("first pass: {e}"),
+    }
+}
+
+/// Records a `resource.damaged` warning for each stored file newly found damaged (or damaged
+/// anew), and `resource.readable` when one no longer is (repaired or deleted); `reported`
+/// remembers what was said. A damaged object is otherwise left alone: not reconciled, and not
+/// swept as deleted.
+fn report_damaged(ctx: &Context, now: &[Damaged], reported: &mut BTreeMap<(Kind, String), String>) {
+    for d in now {
+        let key = (d.kind, d.name.clone());
+        if reported.get(&key) != Some(&d.error) {
+            tracing::warn!("{} is damaged, left as it runs until repaired: {}", d.key(), d.error);
+            let message = format!(
+                "cannot be read ({}); what runs for it is left alone until `gc apply` rewrites it \
+                 or `gc delete {}` removes it",
+                d.error,
+                d.key()
+            );
+            object_event(ctx, "resource.damaged", "Unreadable", message, d.kind, &d.name);
+            reported.insert(key, d.error.clone());
+        }
+    }
+    reported.retain(|(kind, name), _| {
+        let still = now.iter().any(|d| d.kind == *kind && d.name == *name);
+        if !still {
+            let message = "no longer damaged".to_owned();
+            object_event(ctx, "resource.readable", "Readable", message, *kind, name);
+        }
+        still
+    });
+}
+
+fn object_event(
+    ctx: &Context,
+    event_type: &str,
+    reason: &str,
+    message: String,
+    kind: Kind,
+    name: &str,
+) {
+    let event = crate::events::Event::new(event_type, reason, message).object(kind, name);
+    if let Err(e) = crate::events::append(&ctx.city_dir, vec![event], &ctx.actor) {
+        tracing::warn!("cannot record event: {e}");
     }
 }
 
@@ -428,6 +472,7 @@ struct Senders {
 /// statuses, and sees to the city's own bead store. Otherwise only changed objects are sent.
 async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, senders: Senders) {
     let mut known: BTreeMap<(Kind, String), String> = BTreeMap::new();
+    let mut damaged: BTreeMap<(Kind, String), String> = BTreeMap::new();
     while let Some(first) = rescans.recv().await {
         // Coalesce a burst (an apply writes many files) into one rescan.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -436,10 +481,12 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
             full |= more == Rescan::Full;
         }
         let store = ctx.store.clone();
-        let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
+        let Ok(Ok(listing)) = tokio::task::spawn_blocking(move || store.list()).await else {
             tracing::warn!("cannot read the store; retrying at the next change");
             continue;
         };
+        report_damaged(&ctx, &listing.damaged, &mut damaged);
+        let objects = listing.objects;
         let next: BTreeMap<(Kind, String), String> = objects
             .iter()
             .map(|o| ((o.kind, o.metadata.name.clone()), o.metadata.resource_version.clone()))
@@ -501,7 +548,7 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
                 }
                 super::rig_reconcile::sweep_statuses(&ctx, &model)?;
                 for name in ctx.store.status_names(Kind::Formula)? {
-                    if !model.formulas.contains_key(&name) {
+                    if !model.is_applied(Kind::Formula, &name) {
                         ctx.store.delete_status(Kind::Formula, &name)?;
                     }
                 }

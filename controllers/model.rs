@@ -44,6 +44,9 @@ pub struct CityModel {
     pub formulas: BTreeMap<String, Applied<FormulaSpec>>,
     /// Orders by name.
     pub orders: BTreeMap<String, Applied<OrderSpec>>,
+    /// Applied objects whose stored file does not read (or no longer fits the types), with
+    /// why. They are still applied: what belongs to them is left running, not swept.
+    pub damaged: BTreeMap<(Kind, String), String>,
     /// Prompt template texts by path (relative to the city directory), or why one is unreadable.
     pub templates: BTreeMap<String, Result<String, String>>,
     /// Whether gc runs as root (Providers' `envAsRoot` then applies).
@@ -78,16 +81,32 @@ impl CityModel {
         let mut model = CityModel { dir, as_root, ..CityModel::default() };
         for kind in [Kind::City, Kind::Provider, Kind::Rig, Kind::Agent, Kind::Formula, Kind::Order]
         {
-            for object in store.list_kind(kind)? {
-                model.insert(&object);
+            let listing = store.list_kind(kind)?;
+            for object in &listing.objects {
+                model.insert(object);
+            }
+            for damaged in listing.damaged {
+                model.damaged.insert((damaged.kind, damaged.name), damaged.error);
             }
         }
         Ok(model)
     }
 
-    /// Adds one stored object; objects whose spec no longer fits the types are skipped.
+    /// Adds one stored object; one whose spec no longer fits the types is recorded as
+    /// damaged instead.
     pub fn insert(&mut self, object: &StoredObject) {
-        let Some(resource) = object.to_resource() else { return };
+        let key = (object.kind, object.metadata.name.clone());
+        let resource = match object.to_resource() {
+            Ok(resource) => resource,
+            Err(e) => {
+                self.damaged.insert(
+                    key,
+                    format!("its stored spec does not fit {}: {e}", object.kind.as_str()),
+                );
+                return;
+            }
+        };
+        self.damaged.remove(&key);
         let meta = &object.metadata;
         fn applied<S>(meta: &crate::store::StoredMeta, spec: S) -> Applied<S> {
             Applied {
@@ -119,6 +138,7 @@ impl CityModel {
 
     /// Removes the object `kind/name` (as deleting or pruning it would).
     pub fn remove(&mut self, kind: Kind, name: &str) {
+        self.damaged.remove(&(kind, name.to_owned()));
         match kind {
             Kind::City if self.city.as_ref().is_some_and(|c| c.name == name) => self.city = None,
             Kind::Provider => drop(self.providers.remove(name)),
@@ -128,6 +148,20 @@ impl CityModel {
             Kind::Order => drop(self.orders.remove(name)),
             Kind::City => {}
         }
+    }
+
+    /// Whether `kind/name` is applied, readable or not. Sweeps ask this, not the typed maps: a
+    /// damaged object's sessions, state and status are not those of a deleted one.
+    pub fn is_applied(&self, kind: Kind, name: &str) -> bool {
+        let typed = match kind {
+            Kind::City => self.city.as_ref().is_some_and(|c| c.name == name),
+            Kind::Provider => self.providers.contains_key(name),
+            Kind::Rig => self.rigs.contains_key(name),
+            Kind::Agent => self.agents.contains_key(name),
+            Kind::Formula => self.formulas.contains_key(name),
+            Kind::Order => self.orders.contains_key(name),
+        };
+        typed || self.damaged.contains_key(&(kind, name.to_owned()))
     }
 
     /// The city's name: the City resource's, else the directory's.
@@ -195,5 +229,27 @@ impl CityModel {
             generation(provider.and_then(|p| self.providers.get(&p)).map(|p| p.generation)),
             generation(a.spec.rig.as_ref().and_then(|r| self.rigs.get(r)).map(|r| r.generation)),
         )
+    }
+
+    /// Why `agent`'s sessions must be left exactly as they are: the agent itself, the City, or
+    /// the rig or provider it names is damaged, so what its sessions should be cannot be known
+    /// (a damaged City could even rename every session). `None` when nothing holds it.
+    pub fn held_by_damage(&self, agent: &str) -> Option<String> {
+        let damaged = |kind: Kind, name: &str| {
+            self.damaged.get(&(kind, name.to_owned())).map(|e| format!("{}: {e}", kind.key(name)))
+        };
+        if let Some(why) = damaged(Kind::Agent, agent) {
+            return Some(why);
+        }
+        if let Some(((_, name), e)) = self.damaged.iter().find(|((k, _), _)| *k == Kind::City) {
+            return Some(format!("{}: {e}", Kind::City.key(name)));
+        }
+        let a = self.agents.get(agent)?;
+        let provider = a.spec.provider.clone().or_else(|| self.city_spec().default_provider);
+        a.spec
+            .rig
+            .as_deref()
+            .and_then(|rig| damaged(Kind::Rig, rig))
+            .or_else(|| provider.and_then(|p| damaged(Kind::Provider, &p)))
     }
 }

@@ -318,11 +318,11 @@ impl Queues {
         self.dir.join(format!("{session}{SUFFIX}"))
     }
 
-    /// `session`'s queue as it is on disk (empty when it has none).
+    /// `session`'s queue as it is on disk (empty when it has none, or when its file is damaged:
+    /// the next change under the lock sets that file aside).
     pub fn load(&self, session: &str) -> io::Result<NudgeQueue> {
         match std::fs::read(self.path(session)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| io::Error::other(format!("{}: {e}", self.path(session).display()))),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(NudgeQueue::default()),
             Err(e) => Err(e),
         }
@@ -348,7 +348,11 @@ impl Queues {
         crate::runtime::validate_name(session).map_err(|e| io::Error::other(e.to_string()))?;
         let _lock =
             crate::store::atomic::lock_file(&self.dir.join(format!("{session}.queue.lock")))?;
-        let mut queue = self.load(session)?;
+        // A damaged queue is kept aside (its nudges can be read there) and starts empty.
+        let mut queue: NudgeQueue =
+            crate::store::set_aside::read_json(&self.path(session), "nudge queue")?
+                .found()
+                .unwrap_or_default();
         let before = queue.clone();
         let result = change(&mut queue);
         queue.trim();

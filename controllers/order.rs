@@ -341,7 +341,7 @@ pub fn sweep(ctx: &Context, model: &CityModel) -> Result<(), ReconcileError> {
     let ledger = OrderLedger::new(&ctx.city_dir);
     let mut gone: BTreeSet<String> = ledger.names()?.into_iter().collect();
     gone.extend(ctx.store.status_names(Kind::Order)?);
-    gone.retain(|name| !model.orders.contains_key(name));
+    gone.retain(|name| !model.is_applied(Kind::Order, name));
     for name in gone {
         if crate::api::meta::is_valid_name(&name) {
             let held = ledger.lock(&name)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::api::status::{AgentStatus, SessionPhase};
+use crate::api::status::{AgentPhase, AgentStatus, Condition, ConditionType, SessionPhase};
 
 use super::agent::{
     self, AgentInput, AgentPlan, Backoff, CrashLoop, DriftPolicy, SessionAction, StartBlock,
@@ -664,6 +664,10 @@ fn reconcile_agent_in(
     agent: &str,
     listed: Option<&[SessionInfo]>,
 ) -> Result<Reconciled, ReconcileError> {
+    if let Some(why) = model.held_by_damage(agent) {
+        record_held(ctx, agent, &why)?;
+        return Ok(Reconciled { outcome: Outcome::default(), after: None });
+    }
     let world = match listed {
         Some(sessions) => observe_with(ctx, model, &[agent], sessions.to_vec())?,
         None => observe(ctx, model, &[agent])?,
@@ -710,6 +714,21 @@ fn reconcile_agent_in(
     let sessions = ctx.runtime.list(&model.session_prefix())?;
     after.record(ctx, model, sessions)?;
     Ok(Reconciled { outcome, after: None })
+}
+
+/// Marks the recorded status of an agent held by a damaged object `Degraded`, saying why; its
+/// sessions and their recorded phases are left as they are.
+fn record_held(ctx: &Context, agent: &str, why: &str) -> Result<(), ReconcileError> {
+    let Some(mut status) = ctx.store.status::<AgentStatus>(Kind::Agent, agent).ok().flatten()
+    else {
+        return Ok(());
+    };
+    status.phase = AgentPhase::Degraded;
+    let message = format!("left as it runs until repaired: {why}");
+    status.conditions.retain(|c| c.kind != ConditionType::Degraded);
+    status.conditions.push(Condition::new(ConditionType::Degraded, true, "Unreadable", message));
+    ctx.store.put_status(Kind::Agent, agent, &status)?;
+    Ok(())
 }
 
 /// What one agent's reconcile did, and what is left to record.
@@ -1427,7 +1446,7 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     let mut gone = BTreeSet::new();
     for session in &observed {
         match session.meta.get(meta::AGENT) {
-            Some(agent) if !model.agents.contains_key(agent) => {
+            Some(agent) if !model.is_applied(Kind::Agent, agent) => {
                 gone.insert(agent.clone());
             }
             Some(_) => {}
@@ -1462,7 +1481,7 @@ pub fn sweep(ctx: &Context) -> Result<Outcome, ReconcileError> {
     }
     // Deleted agents without sessions too, so their status is cleared.
     for agent in ctx.store.status_names(Kind::Agent)? {
-        if !model.agents.contains_key(&agent) {
+        if !model.is_applied(Kind::Agent, &agent) {
             gone.insert(agent);
         }
     }

@@ -199,7 +199,7 @@ pub fn reconcile_rigs(ctx: &Context, model: &CityModel) -> Result<(), ReconcileE
 /// deleted object).
 pub fn sweep_statuses(ctx: &Context, model: &CityModel) -> Result<(), ReconcileError> {
     for name in ctx.store.status_names(Kind::Rig)? {
-        if !model.rigs.contains_key(&name) {
+        if !model.is_applied(Kind::Rig, &name) {
             ctx.store.delete_status(Kind::Rig, &name)?;
         }
     }

@@ -89,7 +89,7 @@ pub fn would_be(before: &CityModel, changes: &[Change]) -> CityModel {
     let mut after = before.clone();
     for change in changes {
         match change.action {
-            Action::Create | Action::Configure => {
+            Action::Create | Action::Configure | Action::Repair => {
                 if let Some(object) = stored_after(change, String::new(), "") {
                     after.insert(&object);
                 }
@@ -179,15 +179,21 @@ pub fn plan(
         .keys()
         .cloned()
         .chain(world.sessions.iter().filter_map(|s| s.meta.get(meta::AGENT).cloned()))
-        .filter(|agent| !after.agents.contains_key(agent))
+        .filter(|agent| !after.is_applied(Kind::Agent, agent))
         .collect();
     order.extend(gone);
+    // Damaged agents: said to be left as they run.
+    order.extend(after.damaged.keys().filter(|(k, _)| *k == Kind::Agent).map(|(_, n)| n.clone()));
 
     let mut actions: BTreeMap<&str, Vec<SessionAction>> = BTreeMap::new();
     let mut notes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for _ in 0..MAX_PASSES {
         let mut acted = false;
         for agent in &order {
+            if let Some(why) = after.held_by_damage(agent) {
+                notes.insert(agent, vec![format!("left as it runs: {why}")]);
+                continue;
+            }
             let gate = gates.get(agent).cloned().unwrap_or(Ok(()));
             let planned = reconcile::plan_agent(after, &world, agent, gate, now);
             let changing: Vec<SessionAction> =

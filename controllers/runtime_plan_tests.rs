@@ -60,7 +60,7 @@ fn applied(files: &[DesiredObject]) -> AppliedCity {
 
 /// What apply would do to `current` given the whole city declared as `files`.
 fn changes(current: &AppliedCity, files: &[DesiredObject]) -> Vec<Change> {
-    let store = Applied { objects: current.objects.clone(), same: Default::default() };
+    let store = Applied { objects: current.objects.clone(), ..Default::default() };
     crate::apply::plan(files, &store, &Prune::All)
 }
 
@@ -279,4 +279,52 @@ fn an_agent_whose_cli_is_not_installed_waits_with_a_condition_saying_how_to_inst
         block.message
     );
     assert!(block.message.contains("npm install -g no-such-cli"), "{}", block.message);
+}
+
+#[test]
+fn agents_held_by_a_damaged_object_are_left_as_they_run() {
+    let files = city_files(&[agent("mayor", json!({})), agent("worker", json!({}))]);
+    let before = applied(&files);
+    let mut sessions = running(&before.model, "mayor", &[]);
+    sessions.extend(running(&before.model, "worker", &[]));
+    let damage = |model: &mut CityModel, kind: Kind, name: &str| {
+        model.remove(kind, name);
+        model.damaged.insert((kind, name.to_owned()), "not JSON".to_owned());
+    };
+    let plan_with = |model: &CityModel| {
+        let world = World { sessions: sessions.clone(), ..World::default() };
+        plan(model, model, world, &BTreeMap::new(), now())
+    };
+    let left = |plan: &RuntimePlan| -> Vec<String> {
+        plan.entries
+            .iter()
+            .filter(|e| {
+                e.actions.is_empty() && e.notes.iter().any(|n| n.starts_with("left as it runs"))
+            })
+            .map(|e| e.agent.clone())
+            .collect()
+    };
+
+    // A damaged agent is not a deleted one: its session is not stopped.
+    let mut model = before.model.clone();
+    damage(&mut model, Kind::Agent, "mayor");
+    assert!(model.is_applied(Kind::Agent, "mayor") && !model.agents.contains_key("mayor"));
+    let plan = plan_with(&model);
+    assert_eq!(left(&plan), ["mayor"]);
+    assert!(plan.entries.iter().all(|e| e.actions.is_empty()), "{plan:?}");
+
+    // A damaged provider holds the agents launched by it; a damaged City holds every agent
+    // (its name could rename every session).
+    let mut model = before.model.clone();
+    damage(&mut model, Kind::Provider, "cli");
+    assert_eq!(left(&plan_with(&model)), ["mayor", "worker"]);
+    let mut model = before.model.clone();
+    damage(&mut model, Kind::City, "town");
+    assert_eq!(model.held_by_damage("worker").as_deref(), Some("city/town: not JSON"));
+    assert_eq!(left(&plan_with(&model)), ["mayor", "worker"]);
+    // Once repaired (inserted again), nothing holds them.
+    let mut model = before.model.clone();
+    damage(&mut model, Kind::Agent, "mayor");
+    model.insert(&before.objects.iter().find(|o| o.metadata.name == "mayor").unwrap().clone());
+    assert_eq!(model.held_by_damage("mayor"), None);
 }

@@ -12,6 +12,7 @@ use super::launch::{self, Worktree};
 use super::model::CityModel;
 use super::reconcile::{Context, ReconcileError};
 use super::rig_reconcile::emit;
+use crate::api::Kind;
 use crate::api::agent::Isolation;
 use crate::beads::layout;
 use crate::runtime::SessionInfo;
@@ -68,6 +69,11 @@ pub struct Found {
 /// in them, and no session of that member exists (a session still stopping keeps its tree).
 /// Pure, given the model and the session names.
 pub fn unwanted(model: &CityModel, found: &[Found], sessions: &BTreeSet<String>) -> Vec<Found> {
+    // A damaged Agent or Rig may own any of them (its members and rig cannot be read): keep
+    // every worktree until it is repaired or deleted.
+    if model.damaged.keys().any(|(kind, _)| matches!(kind, Kind::Agent | Kind::Rig)) {
+        return Vec::new();
+    }
     let mut wanted = BTreeSet::new();
     for (name, agent) in &model.agents {
         if agent.spec.isolation != Isolation::Worktree {

@@ -252,6 +252,40 @@ fn a_restarted_controller_adopts_running_sessions() {
 }
 
 #[test]
+fn a_damaged_agent_file_leaves_its_sessions_running_and_the_rest_of_the_city_working() {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    let before = city.panes();
+    assert_eq!(before.len(), 3);
+    let alpha = city.path().join(".gc/applied/agents/alpha.json");
+    std::fs::write(&alpha, "{garbage").unwrap();
+    wait_until("the controller to see the damage", LONG, || {
+        city.event_objects("resource.damaged") == ["alpha"]
+    });
+    // Deleting gamma makes the controller sweep deleted agents; alpha is damaged, not deleted.
+    city.run(&["delete", "agent/gamma"]);
+    wait_until("gamma's session to stop", LONG, || city.live_sessions().len() == 2);
+    let alpha_pane =
+        |panes: &[(String, u32, bool)]| panes.iter().find(|p| p.0 == "gc-gct-alpha").cloned();
+    assert_eq!(alpha_pane(&city.panes()), alpha_pane(&before), "alpha's session is left as it ran");
+    let table = String::from_utf8(city.run(&["status"]).stdout).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("alpha") && l.contains("Degraded")), "{table}");
+    assert!(table.contains("agent/alpha is Degraded"), "{table}");
+
+    // Applying the city's files rewrites it; the session carries on.
+    std::fs::remove_file(city.path().join("agents/gamma.yaml")).unwrap();
+    city.run(&["apply"]);
+    wait_until("the controller to see it repaired", LONG, || {
+        city.event_objects("resource.readable") == ["alpha"]
+    });
+    assert_eq!(alpha_pane(&city.panes()), alpha_pane(&before));
+    city.run(&["stop"]);
+    assert!(city.live_sessions().is_empty());
+}
+
+#[test]
 fn a_suspended_city_stops_everything_until_resumed() {
     let city = TestCity::new();
     three_agents(&city);

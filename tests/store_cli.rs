@@ -301,6 +301,55 @@ fn a_digest_index_left_stale_by_a_crash_is_not_trusted() {
 }
 
 #[test]
+fn one_damaged_stored_file_is_shown_degraded_and_apply_or_delete_gets_out_of_it() {
+    let city = new_city();
+    city.write("agents/mayor.yaml", &agent("mayor", "info"));
+    city.gc().arg("apply").assert().success();
+    let mayor = city.path().join(".gc/applied/agents/mayor.json");
+    std::fs::write(&mayor, "{garbage").unwrap();
+
+    // Everything else still lists; the damaged one is Degraded with the file and the way out.
+    let get = city.run(&["get", "agents"]);
+    assert!(get.status.success(), "{}", String::from_utf8_lossy(&get.stderr));
+    let table = stdout(&get);
+    assert!(table.lines().any(|l| l.starts_with("mayor") && l.contains("Degraded")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("worker") && !l.contains("Degraded")), "{table}");
+    let stderr = String::from_utf8_lossy(&get.stderr);
+    assert!(stderr.contains("mayor.json") && stderr.contains("gc delete agent/mayor"), "{stderr}");
+    let json: Value =
+        serde_json::from_slice(&city.run(&["get", "agent", "mayor", "-o", "json"]).stdout).unwrap();
+    assert_eq!(json["status"]["conditions"][0]["type"], "Degraded");
+    let status = city.run(&["status"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(stdout(&status).contains("agent/mayor is Degraded"), "{}", stdout(&status));
+    city.gc().args(["describe", "agent/mayor"]).assert().success().stdout(contains("Degraded"));
+
+    // The digest index still vouches for mayor, but its file changed behind gc's back.
+    city.gc().arg("diff").assert().code(1).stdout(contains("agent/mayor: repaired"));
+    city.gc().arg("apply").assert().success().stdout(contains("agent/mayor repaired"));
+    assert_eq!(city.stored("agents", "mayor").unwrap()["spec"]["env"]["LOG_LEVEL"], "info");
+    city.gc().arg("diff").assert().code(0);
+
+    // A file edited into another object is damaged too; deleting it is the other way out.
+    let worker =
+        std::fs::read_to_string(city.path().join(".gc/applied/agents/worker.json")).unwrap();
+    std::fs::write(&mayor, worker).unwrap();
+    city.gc().args(["get", "agent", "mayor"]).assert().success().stderr(contains("holds `worker`"));
+    city.gc()
+        .args(["delete", "agent/mayor"])
+        .assert()
+        .success()
+        .stdout(contains("agent/mayor deleted"));
+    assert!(!mayor.exists());
+    // A name that is no resource name never becomes a path.
+    city.gc()
+        .args(["delete", "agent/../../city"])
+        .assert()
+        .failure()
+        .stderr(contains("not a valid agent name"));
+}
+
+#[test]
 fn apply_pokes_a_running_controller() {
     use std::io::Read;
     use std::os::unix::net::UnixListener;

@@ -126,7 +126,7 @@ macro_rules! status_kind {
 status_kind!(AgentStatus, RigStatus, ProviderStatus, FormulaStatus, OrderStatus, CityStatus);
 
 /// An agent's phase, from its sessions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AgentPhase {
     /// Sessions are being started or are not ready yet.
     Starting,
@@ -150,6 +150,7 @@ pub enum AgentPhase {
     /// No sessions run, on purpose (suspended, `gc stop`).
     Stopped,
     /// No controller is running to know (see `lastSeen`).
+    #[default]
     Unknown,
 }
 
@@ -173,7 +174,7 @@ impl AgentPhase {
 }
 
 /// What an agent's controller observed and did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentStatus {
     /// The spec generation this status is the outcome of.

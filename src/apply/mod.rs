@@ -14,7 +14,10 @@ pub use plan::{Action, Applied, Change, Prune, plan, summary};
 
 use crate::api::Kind;
 use crate::manifest::DiscoverError;
-use crate::store::{DesiredObject, KnownApplied, Store, StoreError, StoredObject, WriteLock};
+use crate::store::{
+    Damaged, DesiredObject, FileStamp, KnownApplied, Listing, Store, StoreError, StoredObject,
+    WriteLock,
+};
 use crate::validate::{Scope, Validation, validate, validate_against};
 
 /// The declared state a command works from.
@@ -103,48 +106,91 @@ pub fn load(
 }
 
 /// What the plan for `declared` needs from the store. With a current digest index, only the
-/// objects that differ (or may be pruned) are read; the rest are known unchanged by digest.
-/// Without one, every stored object is read when the plan may prune, else those declared.
+/// objects that differ (or may be pruned) are read; the rest are known unchanged by digest,
+/// unless their file changed since gc wrote it (edited by hand, damaged) or is not in the
+/// index at all: those are read too. Without an index, every stored object is read when the
+/// plan may prune, else those declared. Files that do not read are [`Applied::damaged`].
 pub fn current(store: &Store, declared: &Declared) -> Result<Applied, StoreError> {
     let Some(index) = store.current_index()? else {
-        let objects = if declared.prune == Prune::Nothing {
-            let mut out = Vec::new();
+        let listing = if declared.prune == Prune::Nothing {
+            let mut out = Listing::default();
             for object in &declared.objects {
-                out.extend(store.get(object.kind, &object.name)?);
+                read_into(store, object.kind, &object.name, &mut out);
             }
             out
         } else {
             store.list()?
         };
-        return Ok(Applied { objects, same: BTreeSet::new() });
+        return Ok(Applied {
+            objects: listing.objects,
+            damaged: listing.damaged,
+            ..Applied::default()
+        });
     };
     let digests: Vec<String> = declared.objects.par_iter().map(DesiredObject::digest).collect();
+    let stamps: Vec<Option<FileStamp>> =
+        declared.objects.par_iter().map(|o| store.stamp(o.kind, &o.name)).collect();
     let mut same = BTreeSet::new();
     let mut to_read: Vec<(Kind, String)> = Vec::new();
-    for (object, digest) in declared.objects.iter().zip(&digests) {
+    for ((object, digest), stamp) in declared.objects.iter().zip(&digests).zip(&stamps) {
         match index.get(object.kind, &object.name) {
-            Some(entry) if entry.digest == *digest => {
+            Some(entry)
+                if entry.digest == *digest && entry.stamp.is_some() && entry.stamp == *stamp =>
+            {
                 same.insert((object.kind, object.name.clone()));
             }
             Some(_) => to_read.push((object.kind, object.name.clone())),
+            // Not indexed: stored by hand, or damaged when the index was made. Look.
+            None if stamp.is_some() => to_read.push((object.kind, object.name.clone())),
             None => {}
         }
     }
     let declared_keys: BTreeSet<(Kind, &str)> =
         declared.objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
-    for (kind, name) in index.keys() {
-        if declared_keys.contains(&(kind, name)) {
-            continue;
-        }
-        let source = index.get(kind, name).and_then(|e| e.source.as_ref());
-        if declared.prune.covers(source) {
-            to_read.push((kind, name.to_owned()));
+    let mut candidates: BTreeSet<(Kind, String)> =
+        index.keys().map(|(kind, name)| (kind, name.to_owned())).collect();
+    if declared.prune != Prune::Nothing {
+        for kind in Kind::ALL {
+            candidates.extend(store.names(kind)?.into_iter().map(|name| (kind, name)));
         }
     }
-    let read: Vec<Result<Option<StoredObject>, StoreError>> =
-        to_read.par_iter().map(|(kind, name)| store.get(*kind, name)).collect();
-    let objects = read.into_iter().filter_map(Result::transpose).collect::<Result<_, _>>()?;
-    Ok(Applied { objects, same })
+    for (kind, name) in candidates {
+        if declared_keys.contains(&(kind, name.as_str())) {
+            continue;
+        }
+        let source = index.get(kind, &name).and_then(|e| e.source.as_ref());
+        // A file the index does not know has no known source: only a whole-city prune covers it.
+        let covered = match index.get(kind, &name) {
+            Some(_) => declared.prune.covers(source),
+            None => declared.prune == Prune::All,
+        };
+        if covered {
+            to_read.push((kind, name));
+        }
+    }
+    let read: Vec<Listing> = to_read
+        .par_iter()
+        .map(|(kind, name)| {
+            let mut out = Listing::default();
+            read_into(store, *kind, name, &mut out);
+            out
+        })
+        .collect();
+    let mut applied = Applied { same, ..Applied::default() };
+    for listing in read {
+        applied.objects.extend(listing.objects);
+        applied.damaged.extend(listing.damaged);
+    }
+    Ok(applied)
+}
+
+/// Reads one stored object into `out`: as an object, as damaged, or not at all when absent.
+fn read_into(store: &Store, kind: Kind, name: &str, out: &mut Listing) {
+    match store.get(kind, name) {
+        Ok(Some(object)) => out.objects.push(object),
+        Ok(None) => {}
+        Err(e) => out.damaged.push(Damaged { kind, name: name.to_owned(), error: e.to_string() }),
+    }
 }
 
 /// `path` made absolute against `cwd`, with `.` and `..` resolved without touching the disk.
@@ -167,7 +213,7 @@ pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<()
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for change in changes {
         match change.action {
-            Action::Create | Action::Configure => {
+            Action::Create | Action::Configure | Action::Repair => {
                 if let Some(object) = stored_after(change, store.next_resource_version(lock)?, &now)
                 {
                     store.put(lock, &object)?;
@@ -181,14 +227,17 @@ pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<()
 }
 
 /// The object `change` leaves in the store, or `None` when it writes none (a prune, an
-/// unchanged object). A create gets generation 1, a new uid and `now` as its creation time; a
+/// unchanged object). A create (and the repair of a damaged file, whose metadata is lost) gets
+/// generation 1, a new uid and `now` as its creation time; a
 /// configure keeps the stored uid and creation time, and bumps the generation only when the
 /// spec changes. `resource_version` is stamped as given. `gc apply` stores exactly this, and
 /// `gc diff` plans the runtime against it.
 pub fn stored_after(change: &Change, resource_version: String, now: &str) -> Option<StoredObject> {
     let desired = change.desired.as_ref()?;
     let (generation, creation_timestamp, uid) = match (change.action, &change.applied) {
-        (Action::Create, _) => (1, now.to_owned(), uuid::Uuid::new_v4().to_string()),
+        (Action::Create | Action::Repair, _) => {
+            (1, now.to_owned(), uuid::Uuid::new_v4().to_string())
+        }
         (Action::Configure, Some(current)) => {
             let meta = &current.metadata;
             (
@@ -205,7 +254,8 @@ pub fn stored_after(change: &Change, resource_version: String, now: &str) -> Opt
 /// The events an executed plan records, one per change that is not `unchanged`:
 /// `resource.created` / `Created`, `resource.configured` / `Configured` with the payload
 /// `{"fields": [{"path": "spec.env.LOG_LEVEL", "from": "info", "to": "debug"}]}` (`from` is
-/// absent for an added field, `to` for a removed one), and `resource.pruned` / `Pruned`.
+/// absent for an added field, `to` for a removed one), `resource.pruned` / `Pruned`, and
+/// `resource.repaired` / `Repaired` (a damaged stored file written afresh).
 pub fn events(changes: &[Change]) -> Vec<crate::events::NewEvent> {
     use crate::events::Event;
     changes
@@ -216,6 +266,7 @@ pub fn events(changes: &[Change]) -> Vec<crate::events::NewEvent> {
                 Action::Create => ("resource.created", "Created"),
                 Action::Configure => ("resource.configured", "Configured"),
                 Action::Prune => ("resource.pruned", "Pruned"),
+                Action::Repair => ("resource.repaired", "Repaired"),
                 Action::Unchanged => ("resource.unchanged", "Unchanged"),
             };
             let event = match c.action {

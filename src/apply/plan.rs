@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::fields::{FieldChange, diff};
 use crate::api::Kind;
-use crate::store::{DesiredObject, StoredObject};
+use crate::store::{Damaged, DesiredObject, StoredObject};
 
 /// What apply does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub enum Action {
     Unchanged,
     /// In the store but no longer declared.
     Prune,
+    /// In the store as a file that does not read (damaged, edited by hand): written afresh
+    /// from what is declared, as a new object.
+    Repair,
 }
 
 impl Action {
@@ -30,6 +33,7 @@ impl Action {
             Action::Configure => "configured",
             Action::Unchanged => "unchanged",
             Action::Prune => "pruned",
+            Action::Repair => "repaired",
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Applied {
     pub objects: Vec<StoredObject>,
     /// Declared resources known, by digest, to be stored exactly as declared (not read).
     pub same: BTreeSet<(Kind, String)>,
+    /// Stored files that do not read as objects: repaired when declared, else pruned.
+    pub damaged: Vec<Damaged>,
 }
 
 /// Plans applying `desired` over `applied`. Changes come in kind order (City, Provider, Rig,
@@ -99,6 +105,8 @@ pub struct Applied {
 pub fn plan(desired: &[DesiredObject], applied: &Applied, prune: &Prune) -> Vec<Change> {
     let stored: BTreeMap<(Kind, &str), &StoredObject> =
         applied.objects.iter().map(|o| ((o.kind, o.metadata.name.as_str()), o)).collect();
+    let damaged: BTreeSet<(Kind, &str)> =
+        applied.damaged.iter().map(|d| (d.kind, d.name.as_str())).collect();
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|d| {
@@ -115,6 +123,7 @@ pub fn plan(desired: &[DesiredObject], applied: &Applied, prune: &Prune) -> Vec<
             let current = stored.get(&(d.kind, d.name.as_str())).copied();
             let fields = compare(current, d);
             let action = match current {
+                None if damaged.contains(&(d.kind, d.name.as_str())) => Action::Repair,
                 None => Action::Create,
                 Some(_) if fields.is_empty() => Action::Unchanged,
                 Some(_) => Action::Configure,
@@ -147,6 +156,23 @@ pub fn plan(desired: &[DesiredObject], applied: &Applied, prune: &Prune) -> Vec<
             fields: Vec::new(),
         })
         .collect();
+    // A damaged file nothing declares any more goes when the whole city is applied (which
+    // file it came from cannot be read from it).
+    prunes.extend(
+        applied
+            .damaged
+            .iter()
+            .filter(|_| *prune == Prune::All)
+            .filter(|d| !declared.contains(&(d.kind, d.name.as_str())))
+            .map(|d| Change {
+                action: Action::Prune,
+                kind: d.kind,
+                name: d.name.clone(),
+                desired: None,
+                applied: None,
+                fields: Vec::new(),
+            }),
+    );
     // Dependents go before what they depend on (orders and agents before providers).
     prunes.sort_by(|a, b| (b.kind, &a.name).cmp(&(a.kind, &b.name)));
     changes.extend(prunes);
@@ -179,11 +205,15 @@ fn compare(current: Option<&StoredObject>, desired: &DesiredObject) -> Vec<Field
 pub fn summary(changes: &[Change]) -> String {
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     format!(
-        "{} created, {} configured, {} unchanged, {} pruned",
+        "{} created, {} configured, {} unchanged, {} pruned{}",
         count(Action::Create),
         count(Action::Configure),
         count(Action::Unchanged),
-        count(Action::Prune)
+        count(Action::Prune),
+        match count(Action::Repair) {
+            0 => String::new(),
+            n => format!(", {n} repaired"),
+        }
     )
 }
 
@@ -216,7 +246,7 @@ mod tests {
         let fresh = desired(Kind::Rig, "fresh", json!({}));
         let applied = Applied {
             objects: vec![stored(&same), stored(&old), stored(&gone)],
-            same: BTreeSet::new(),
+            ..Applied::default()
         };
         let wanted = [same.clone(), new, fresh];
 
@@ -244,9 +274,36 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_stored_file_is_repaired_when_declared_and_pruned_only_with_the_whole_city() {
+        let declared = desired(Kind::Agent, "mayor", json!({"a": 1}));
+        let damaged =
+            |name: &str| Damaged { kind: Kind::Agent, name: name.into(), error: "not JSON".into() };
+        let applied =
+            Applied { damaged: vec![damaged("mayor"), damaged("stray")], ..Applied::default() };
+        let got = |prune: &Prune| -> Vec<(String, Action)> {
+            plan(std::slice::from_ref(&declared), &applied, prune)
+                .iter()
+                .map(|c| (c.key(), c.action))
+                .collect()
+        };
+        assert_eq!(
+            got(&Prune::All),
+            [("agent/mayor".into(), Action::Repair), ("agent/stray".into(), Action::Prune)]
+        );
+        // Which file a damaged object came from cannot be read: only a whole-city apply
+        // prunes it.
+        let from_file = Prune::FromSources(["agents.yaml".to_owned()].into());
+        assert_eq!(got(&from_file), [("agent/mayor".into(), Action::Repair)]);
+        assert!(
+            summary(&plan(std::slice::from_ref(&declared), &applied, &Prune::Nothing))
+                .ends_with("1 repaired")
+        );
+    }
+
+    #[test]
     fn label_only_changes_configure_without_a_spec_change() {
         let mut d = desired(Kind::Agent, "a", json!({}));
-        let applied = Applied { objects: vec![stored(&d)], same: BTreeSet::new() };
+        let applied = Applied { objects: vec![stored(&d)], ..Applied::default() };
         d.labels.insert("team".into(), "core".into());
         let changes = plan(&[d], &applied, &Prune::Nothing);
         assert_eq!(changes[0].action, Action::Configure);
@@ -260,6 +317,7 @@ mod tests {
         let applied = Applied {
             objects: vec![stored(&desired(Kind::Agent, "edited", json!({"a": 1})))],
             same: [(Kind::Agent, "same".to_owned())].into(),
+            ..Applied::default()
         };
         let changes = plan(&[same, edited], &applied, &Prune::All);
         let got: Vec<(String, Action)> = changes.iter().map(|c| (c.key(), c.action)).collect();

@@ -92,7 +92,7 @@ fn first_use(city_dir: &std::path::Path, changes: &[Change]) {
         let dir = std::path::absolute(city_dir).unwrap_or_else(|_| city_dir.to_path_buf());
         let mut model = CityModel { dir, ..CityModel::default() };
         if let Ok(cities) = store.list_kind(crate::api::Kind::City) {
-            cities.iter().for_each(|city| model.insert(city));
+            cities.objects.iter().for_each(|city| model.insert(city));
         }
         if let Ok((dir, config)) = crate::work::stores::store_config(&model, None) {
             match crate::beads::layout::init(&dir, &config) {

@@ -51,7 +51,8 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let suffix = if args.dry_run { " (dry run)" } else { "" };
     for (kind, name) in &targets {
         let key = kind.key(name);
-        if store.get(*kind, name)?.is_none() {
+        // A damaged file is deleted like any other: that is one way out of it.
+        if !store.contains(*kind, name) {
             if !args.ignore_not_found {
                 eprintln!("gc: {key} not found");
                 missing = true;
@@ -85,6 +86,6 @@ fn parse_targets(args: &[String]) -> Result<Vec<(Kind, String)>, String> {
         if args.len() < 2 {
             return Err(format!("name the {} to delete: gc delete {first} NAME", kind.plural()));
         }
-        Ok(args[1..].iter().map(|n| (kind, n.clone())).collect())
+        args[1..].iter().map(|n| super::check_name(kind, n).map(|()| (kind, n.clone()))).collect()
     }
 }

@@ -28,9 +28,21 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let (kind, name) = super::parse_target(&args.target, args.name.as_deref())?;
     let city_dir = super::city_dir_or_cwd(city)?;
     let store = Store::new(&city_dir);
-    let Some(object) = store.get(kind, &name)? else {
-        eprintln!("gc: {} not found", kind.key(&name));
-        return Ok(ExitCode::from(1));
+    let object = match store.get(kind, &name) {
+        Ok(Some(object)) => object,
+        Ok(None) => {
+            eprintln!("gc: {} not found", kind.key(&name));
+            return Ok(ExitCode::from(1));
+        }
+        Err(e @ crate::store::StoreError::Corrupt { .. }) => {
+            let damaged = crate::store::Damaged { kind, name: name.clone(), error: e.to_string() };
+            println!("Name:              {name}");
+            println!("Kind:              {}", kind.as_str());
+            println!("Status:            Degraded");
+            println!("Message:           {}", super::present::damaged_hint(&damaged));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e.into()),
     };
     let status = store.status_value(kind, &name)?;
     let now = chrono::Utc::now();
@@ -139,7 +151,7 @@ fn cli_line(
         Kind::Agent => {
             let named = object.spec.get("provider").and_then(Value::as_str).map(str::to_owned);
             let name = named.or_else(|| {
-                let city = store.list_kind(Kind::City).ok()?.into_iter().next()?;
+                let city = store.list_kind(Kind::City).ok()?.objects.into_iter().next()?;
                 city.spec.get("defaultProvider")?.as_str().map(str::to_owned)
             })?;
             (name.clone(), store.get(Kind::Provider, &name).ok()??.spec)

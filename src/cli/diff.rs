@@ -117,7 +117,11 @@ fn summary_lines(change: &Change) -> String {
     let key = change.key();
     match change.action {
         Action::Create => format!("{key}: created\n"),
+        Action::Prune if change.applied.is_none() => {
+            format!("{key}: pruned (its stored file is damaged and no file declares it)\n")
+        }
         Action::Prune => format!("{key}: pruned (no file declares it)\n"),
+        Action::Repair => format!("{key}: repaired (its stored file is damaged; rewritten)\n"),
         _ => change.fields.iter().map(|f| format!("{key} {}\n", f.describe())).collect(),
     }
 }

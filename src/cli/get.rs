@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::present::{Shown, headers, row, table};
+use super::present::{Shown, damaged_document, damaged_row, headers, row, table};
 use crate::api::Kind;
 use crate::selector::Selector;
-use crate::store::Store;
+use crate::store::{Damaged, Listing, Store};
 
 /// List applied resources of a kind, with their status.
 ///
@@ -50,21 +50,28 @@ enum Output {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let kind = super::parse_kind(&args.kind)?;
     let store = Store::new(&super::city_dir_or_cwd(city)?);
-    let objects = match &args.name {
-        Some(name) => match store.get(kind, name)? {
-            Some(o) => vec![o],
-            None => {
+    let listing = match &args.name {
+        Some(name) => match store.get(kind, name) {
+            Ok(Some(o)) => Listing { objects: vec![o], damaged: Vec::new() },
+            Ok(None) => {
                 eprintln!("gc: {} not found", kind.key(name));
                 return Ok(ExitCode::from(1));
             }
+            Err(e @ crate::store::StoreError::Corrupt { .. }) => Listing {
+                objects: Vec::new(),
+                damaged: vec![Damaged { kind, name: name.clone(), error: e.to_string() }],
+            },
+            Err(e) => return Err(e.into()),
         },
         None => store.list_kind(kind)?,
     };
     let default_provider = store
         .list_kind(Kind::City)?
+        .objects
         .first()
         .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned));
-    let selected: Vec<Shown> = objects
+    let selected: Vec<Shown> = listing
+        .objects
         .into_iter()
         .filter(|o| args.selector.as_ref().is_none_or(|s| s.matches(&o.metadata.labels)))
         .map(|object| {
@@ -72,33 +79,59 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             Ok(Shown { object, status, default_provider: default_provider.clone() })
         })
         .collect::<Result<_, crate::store::StoreError>>()?;
-    print!("{}", render(kind, &selected, args.output, args.name.is_some()));
-    if selected.is_empty() && matches!(args.output, Output::Table | Output::Wide) {
+    // A damaged object's labels cannot be read: a selector never matches it.
+    let damaged = if args.selector.is_some() { Vec::new() } else { listing.damaged };
+    print!("{}", render(kind, &selected, &damaged, args.output, args.name.is_some()));
+    for d in &damaged {
+        eprintln!("gc: {} is Degraded: {}", d.key(), super::present::damaged_hint(d));
+    }
+    if selected.is_empty()
+        && damaged.is_empty()
+        && matches!(args.output, Output::Table | Output::Wide)
+    {
         eprintln!("No {} found.", kind.plural());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(kind: Kind, shown: &[Shown], output: Output, single: bool) -> String {
+fn render(
+    kind: Kind,
+    shown: &[Shown],
+    damaged: &[Damaged],
+    output: Output,
+    single: bool,
+) -> String {
+    let documents = || -> Vec<Value> {
+        shown.iter().map(Shown::document).chain(damaged.iter().map(damaged_document)).collect()
+    };
     let document = || -> Value {
-        if single && shown.len() == 1 {
-            shown[0].document()
+        let mut items = documents();
+        if single && items.len() == 1 {
+            items.remove(0)
         } else {
-            json!({"apiVersion": "v1", "kind": "List", "items": shown.iter().map(Shown::document).collect::<Vec<_>>()})
+            json!({"apiVersion": "v1", "kind": "List", "items": items})
         }
     };
     match output {
         Output::Table | Output::Wide => {
-            if shown.is_empty() {
+            if shown.is_empty() && damaged.is_empty() {
                 return String::new();
             }
             let wide = output == Output::Wide;
             let now = chrono::Utc::now();
-            let rows: Vec<Vec<String>> = shown.iter().map(|s| row(s, wide, now)).collect();
-            table(&headers(kind, wide), &rows)
+            let headers = headers(kind, wide);
+            let mut rows: Vec<Vec<String>> = shown.iter().map(|s| row(s, wide, now)).collect();
+            rows.extend(damaged.iter().map(|d| damaged_row(d, &headers)));
+            rows.sort_by(|a, b| a[0].cmp(&b[0]));
+            table(&headers, &rows)
         }
         Output::Json => serde_json::to_string_pretty(&document()).expect("serialises") + "\n",
         Output::Yaml => serde_yaml_ng::to_string(&document()).unwrap_or_default(),
-        Output::Name => shown.iter().map(|s| format!("{}\n", s.object.key())).collect(),
+        Output::Name => shown
+            .iter()
+            .map(|s| s.object.key())
+            .chain(damaged.iter().map(Damaged::key))
+            .map(|key| format!("{key}\n"))
+            .collect(),
     }
 }

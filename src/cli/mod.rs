@@ -96,10 +96,30 @@ pub(crate) fn parse_target(
     target: &str,
     name: Option<&str>,
 ) -> Result<(crate::api::Kind, String), String> {
-    match (target.split_once('/'), name) {
-        (Some((kind, name)), None) if !name.is_empty() => Ok((parse_kind(kind)?, name.to_owned())),
-        (None, Some(name)) => Ok((parse_kind(target)?, name.to_owned())),
-        _ => Err(format!("expected KIND/NAME (e.g. agent/mayor) or KIND NAME, got `{target}`")),
+    let (kind, name) = match (target.split_once('/'), name) {
+        (Some((kind, name)), None) if !name.is_empty() => (parse_kind(kind)?, name.to_owned()),
+        (None, Some(name)) => (parse_kind(target)?, name.to_owned()),
+        _ => {
+            return Err(format!(
+                "expected KIND/NAME (e.g. agent/mayor) or KIND NAME, got `{target}`"
+            ));
+        }
+    };
+    check_name(kind, &name)?;
+    Ok((kind, name))
+}
+
+/// `name` as a resource name of `kind`, or why it cannot be one (names become file names and
+/// tmux targets: nothing else reaches them).
+pub(crate) fn check_name(kind: crate::api::Kind, name: &str) -> Result<(), String> {
+    if crate::api::meta::is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid {} name (lowercase letters, digits and `-`, starting and ending with a \
+             letter or digit)",
+            kind.as_str().to_lowercase()
+        ))
     }
 }
 

@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use crate::api::Kind;
-use crate::store::StoredObject;
+use crate::api::status::{Condition, ConditionType};
+use crate::store::{Damaged, StoredObject};
 
 /// An object with its status, as `gc get` and `gc describe` show it.
 pub struct Shown {
@@ -24,6 +25,38 @@ impl Shown {
         }
         doc
     }
+}
+
+/// What to do about a damaged object, after what is wrong with it.
+pub fn damaged_hint(d: &Damaged) -> String {
+    format!(
+        "{} (what runs for it is left alone; `gc apply` of its file rewrites it, `gc delete {}` \
+         removes it)",
+        d.error,
+        d.key()
+    )
+}
+
+/// A damaged object as a document: its kind and name, and a `Degraded` condition saying why
+/// (its spec and metadata cannot be read).
+pub fn damaged_document(d: &Damaged) -> Value {
+    let condition = Condition::new(ConditionType::Degraded, true, "Unreadable", d.error.clone());
+    serde_json::json!({
+        "apiVersion": crate::api::API_VERSION,
+        "kind": d.kind.as_str(),
+        "metadata": {"name": d.name},
+        "status": {"phase": "Degraded", "conditions": [condition]},
+    })
+}
+
+/// A table row for a damaged object: its name and `Degraded` in the status column (the
+/// second one for kinds without one), `-` elsewhere.
+pub fn damaged_row(d: &Damaged, headers: &[&str]) -> Vec<String> {
+    let status = headers.iter().position(|h| *h == "STATUS").unwrap_or(1);
+    let mut r: Vec<String> = vec!["-".into(); headers.len()];
+    r[0] = d.name.clone();
+    r[status] = "Degraded".into();
+    r
 }
 
 /// Column headers for `kind` (`wide` adds more).

@@ -9,10 +9,11 @@ use serde::Serialize;
 use super::present::ListOutput;
 use crate::api::Kind;
 use crate::api::status::{
-    AgentPhase, AgentStatus, ConditionStatus, ConditionType, SessionPhase, condition,
+    AgentPhase, AgentStatus, Condition, ConditionStatus, ConditionType, SessionPhase, condition,
 };
 use crate::controllers::manager;
-use crate::store::Store;
+use crate::controllers::model::CityModel;
+use crate::store::{Damaged, Store};
 
 /// Show the city at a glance: whether its controller runs, each agent's phase and sessions.
 ///
@@ -64,8 +65,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         pid.map(|_| crate::notify::request(&city_dir, "ping", Duration::from_secs(2)).is_some());
     let controller = ControllerView { running: pid.is_some(), pid, answering };
     let store = Store::new(&city_dir);
-    let agents = agent_views(&store, controller.running)?;
-    let problems = problems(&city_dir, &agents)?;
+    let model = CityModel::load_specs(&city_dir, &store)?;
+    let agents = agent_views(&store, &model, controller.running)?;
+    let problems = problems(&model, &agents);
     let view = CityView { controller, agents, problems };
     if let Some(document) = args.output.document(&view) {
         print!("{document}");
@@ -88,9 +90,11 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 }
 
 /// Each applied agent with its recorded status, as it stands when `controller_running` says
-/// whether anyone keeps it current.
+/// whether anyone keeps it current. An agent held by a damaged object (itself, the City, its
+/// rig or provider) is `Degraded`, saying which and why.
 fn agent_views(
     store: &Store,
+    model: &CityModel,
     controller_running: bool,
 ) -> Result<Vec<AgentView>, crate::store::StoreError> {
     let mut views = Vec::new();
@@ -100,7 +104,13 @@ fn agent_views(
             Err(e) => (None, Some(e.to_string())),
         };
         let last_seen = store.status_modified(Kind::Agent, &name);
-        let status = status.map(|s| as_seen(s, controller_running, last_seen.as_deref()));
+        let mut status = status.map(|s| as_seen(s, controller_running, last_seen.as_deref()));
+        if let Some(why) = model.held_by_damage(&name) {
+            let s = status.get_or_insert_with(AgentStatus::default);
+            s.phase = AgentPhase::Degraded;
+            s.conditions.retain(|c| c.kind != ConditionType::Degraded);
+            s.conditions.push(Condition::new(ConditionType::Degraded, true, "Unreadable", why));
+        }
         views.push(AgentView { name, status, error });
     }
     Ok(views)
@@ -137,13 +147,16 @@ pub fn as_seen(
 /// What keeps agents from running, one paragraph each: a provider's CLI that is not installed,
 /// an agent that is not healthy (its Ready condition), the screen a blocked session is
 /// stopped at, and a status that cannot be read.
-fn problems(
-    city_dir: &Path,
-    agents: &[AgentView],
-) -> Result<Vec<String>, crate::store::StoreError> {
-    let store = Store::new(city_dir);
-    let model = crate::controllers::model::CityModel::load_specs(city_dir, &store)?;
-    let mut lines = crate::controllers::provider::missing_commands(&model);
+fn problems(model: &CityModel, agents: &[AgentView]) -> Vec<String> {
+    let mut lines: Vec<String> = model
+        .damaged
+        .iter()
+        .map(|((kind, name), error)| {
+            let damaged = Damaged { kind: *kind, name: name.clone(), error: error.clone() };
+            format!("{} is Degraded: {}", damaged.key(), super::present::damaged_hint(&damaged))
+        })
+        .collect();
+    lines.extend(crate::controllers::provider::missing_commands(model));
     for agent in agents {
         if let Some(error) = &agent.error {
             lines.push(format!("agent/{} status cannot be read: {error}", agent.name));
@@ -159,8 +172,14 @@ fn problems(
         ) {
             continue;
         }
-        let message =
-            condition(&status.conditions, ConditionType::Ready).map(|c| c.message.as_str());
+        // A damaged object was said above; an agent it holds says which.
+        if model.damaged.contains_key(&(Kind::Agent, agent.name.clone())) {
+            continue;
+        }
+        let message = condition(&status.conditions, ConditionType::Degraded)
+            .filter(|c| c.status == ConditionStatus::True)
+            .or_else(|| condition(&status.conditions, ConditionType::Ready))
+            .map(|c| c.message.as_str());
         let mut line =
             format!("agent/{} is {}: {}", agent.name, phase.as_str(), message.unwrap_or("-"));
         for row in &status.sessions {
@@ -172,7 +191,7 @@ fn problems(
         }
         lines.push(line);
     }
-    Ok(lines)
+    lines
 }
 
 /// A table of the agents with their status: phase, ready sessions, restarts, sessions.
@@ -214,9 +233,10 @@ fn print_table(agents: &[AgentView]) {
 /// The agents table and the problems paragraph, as `gc status` prints them (for `gc start`).
 pub fn print_agents_and_problems(city_dir: &Path) -> Result<(), crate::store::StoreError> {
     let store = Store::new(city_dir);
-    let agents = agent_views(&store, manager::running_pid(city_dir).is_some())?;
+    let model = CityModel::load_specs(city_dir, &store)?;
+    let agents = agent_views(&store, &model, manager::running_pid(city_dir).is_some())?;
     print_table(&agents);
-    let problems = problems(city_dir, &agents)?;
+    let problems = problems(&model, &agents);
     if !problems.is_empty() {
         println!();
         for line in problems {

@@ -22,6 +22,7 @@ use crate::api::Kind;
 use crate::api::order::OrderSpec;
 use crate::controllers::model::{Applied, CityModel};
 use crate::events::{self, Event};
+use crate::store::set_aside::Recovered;
 
 /// How long a formula order's cook may take when the order sets no `timeout`.
 pub const DEFAULT_COOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,10 +94,22 @@ pub fn load_state(
     order: &Applied<OrderSpec>,
     now: DateTime<Utc>,
 ) -> io::Result<OrderState> {
-    match held.read()? {
-        Some(state) if state.uid == order.uid || order.uid.is_empty() => Ok(state),
+    match held.recover()? {
+        Recovered::Found(state) if state.uid == order.uid || order.uid.is_empty() => Ok(state),
+        // What it consumed is lost with the file: events from now on only, so none fires twice.
+        Recovered::SetAside(_) => Ok(OrderState::new(&order.uid, now, latest_seq(city_dir)?)),
         _ => Ok(OrderState::new(&order.uid, now, initial_cursor(city_dir, &order.name)?)),
     }
+}
+
+/// The `seq` of the log's last event (0 when it has none).
+fn latest_seq(city_dir: &Path) -> io::Result<u64> {
+    let mut last = 0;
+    events::scan_back(city_dir, |e| {
+        last = e.seq;
+        std::ops::ControlFlow::Break(())
+    })?;
+    Ok(last)
 }
 
 /// The `seq` of the order's latest `resource.created` event (the events after it happened

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::atomic;
+use crate::store::set_aside::{self, Recovered};
 
 /// One order's memory. See the module documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,10 +202,15 @@ impl OrderLedger {
     }
 
     /// `name`'s state without taking its lock (a reader that only shows it). `None` when the
-    /// order never ran or was seen; a corrupt file is an error naming it.
+    /// order never ran or was seen, or its file is damaged.
     pub fn peek(&self, name: &str) -> io::Result<Option<OrderState>> {
         check_name(name)?;
-        read(&self.state_path(name))
+        // Without the lock a damaged file is not moved: it reads as no state until the next
+        // locked read sets it aside.
+        match read(&self.state_path(name)) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
+            other => other,
+        }
     }
 
     /// The orders that have a state file.
@@ -239,9 +245,15 @@ impl OrderLedger {
 }
 
 impl Held<'_> {
-    /// The order's state, `None` when it has none yet.
+    /// The order's state, `None` when it has none yet (or it was damaged and set aside).
     pub fn read(&self) -> io::Result<Option<OrderState>> {
-        read(&self.ledger.state_path(&self.name))
+        self.recover().map(Recovered::found)
+    }
+
+    /// The order's state; a state file that does not read is set aside (kept as
+    /// `<name>.json.damaged`, with a `state.damaged` event) rather than failing the order.
+    pub fn recover(&self) -> io::Result<Recovered<OrderState>> {
+        set_aside::read_json(&self.ledger.state_path(&self.name), "order state")
     }
 
     /// Where run `run` of this order keeps its output.
@@ -356,14 +368,20 @@ mod tests {
     }
 
     #[test]
-    fn bad_names_and_corrupt_files_are_errors_not_panics() {
+    fn bad_names_are_errors_and_a_corrupt_state_is_set_aside_under_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = OrderLedger::new(dir.path());
         assert!(ledger.lock("../etc").is_err());
         assert!(ledger.peek("A B").is_err());
-        fs::create_dir_all(dir.path().join(".gc/state/orders")).unwrap();
-        fs::write(dir.path().join(".gc/state/orders/x.json"), "{not json").unwrap();
-        let err = ledger.peek("x").unwrap_err();
-        assert!(err.to_string().contains("x.json"), "{err}");
+        let states = dir.path().join(".gc/state/orders");
+        fs::create_dir_all(&states).unwrap();
+        fs::write(states.join("x.json"), "{not json").unwrap();
+        // A reader without the lock sees no state and moves nothing.
+        assert_eq!(ledger.peek("x").unwrap(), None);
+        assert!(states.join("x.json").exists());
+        let held = ledger.lock("x").unwrap();
+        assert_eq!(held.recover().unwrap(), Recovered::SetAside(states.join("x.json.damaged")));
+        assert_eq!(held.read().unwrap(), None);
+        assert_eq!(ledger.names().unwrap(), Vec::<String>::new(), "the kept copy is no state");
     }
 }

@@ -34,6 +34,31 @@ pub struct IndexEntry {
     /// The file it was last applied from, relative to the city directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The stored file as gc last wrote it: a file that no longer matches was rewritten
+    /// behind gc's back (by hand, or damaged), and its digest is not trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<FileStamp>,
+}
+
+/// Size, modification time and inode of a file: what changes when anything rewrites it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Length in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Inode number (an editor that saves by renaming changes it).
+    pub ino: u64,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path`, `None` when it cannot be looked at.
+    pub fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        Some(FileStamp { len: meta.len(), mtime_ns, ino: meta.ino() })
+    }
 }
 
 /// Every stored object's entry, keyed `kind/name`, valid at write counter `version`.
@@ -86,7 +111,7 @@ mod tests {
     #[test]
     fn keys_round_trip_kind_and_name() {
         let mut index = Index::default();
-        let entry = IndexEntry { digest: "d".into(), source: None };
+        let entry = IndexEntry { digest: "d".into(), source: None, stamp: None };
         index.objects.insert(Kind::Agent.key("mayor"), entry.clone());
         index.objects.insert(Kind::City.key("town"), entry);
         let keys: Vec<(Kind, &str)> = index.keys().collect();

@@ -5,6 +5,7 @@
 pub mod atomic;
 mod index;
 mod object;
+pub mod set_aside;
 
 use std::fs::{self, File};
 use std::io;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
-pub use index::{Index, IndexEntry, digest};
+pub use index::{FileStamp, Index, IndexEntry, digest};
 pub use object::{DesiredObject, StoredMeta, StoredObject, canonical};
 
 use crate::api::Kind;
@@ -31,14 +32,43 @@ pub enum StoreError {
         /// Why.
         source: io::Error,
     },
-    /// A stored object is not valid JSON of the expected shape (edited by hand?).
-    #[error("{path}: not a stored object: {source}")]
+    /// A stored file is not valid JSON of the expected shape (edited by hand? damaged?).
+    #[error("{path}: {reason}")]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: serde_json::Error,
+        /// What is wrong with it.
+        reason: String,
     },
+}
+
+/// A stored object whose file cannot be read as one (damaged or edited by hand). It is still
+/// applied: controllers leave what belongs to it alone, `gc apply` of its file rewrites it and
+/// `gc delete` removes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name (from the file name).
+    pub name: String,
+    /// What is wrong, naming the file.
+    pub error: String,
+}
+
+impl Damaged {
+    /// `kind/name`, as printed by the CLI.
+    pub fn key(&self) -> String {
+        self.kind.key(&self.name)
+    }
+}
+
+/// The stored objects of some kinds: those that read, and those that do not.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// Objects that read, sorted by kind then name.
+    pub objects: Vec<StoredObject>,
+    /// Files that do not read as objects, sorted by kind then name.
+    pub damaged: Vec<Damaged>,
 }
 
 /// The JSON document at `path`, or `None` when there is no such file.
@@ -50,7 +80,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, S
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|source| StoreError::Corrupt { path: path.to_path_buf(), source })
+        .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -81,7 +111,7 @@ impl Known for KnownApplied<'_> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry((kind, name.to_owned()))
-            .or_insert_with(|| self.store.get(kind, name).ok().flatten()?.to_resource())
+            .or_insert_with(|| self.store.get(kind, name).ok().flatten()?.to_resource().ok())
             .clone()
     }
 }
@@ -141,7 +171,11 @@ impl Store {
         let touched = lock.touched.into_inner().unwrap_or_else(|e| e.into_inner());
         // A counter write cut short leaves its temporary file here without staling the index.
         self.remove_temp_files(&self.applied_dir())?;
-        let stored = self.read_index()?.filter(|index| index.version == lock.start_version);
+        // An index from before entries carried file stamps is rebuilt once, so that every
+        // entry can be checked against its file.
+        let stored = self.read_index()?.filter(|index| {
+            index.version == lock.start_version && index.objects.values().all(|e| e.stamp.is_some())
+        });
         let mut index = match stored {
             Some(index) => {
                 if touched.is_empty() {
@@ -213,13 +247,25 @@ impl Store {
         Ok(())
     }
 
+    /// The index of the objects as they are on disk. Damaged files get no entry, so a plan
+    /// reads them (and finds them damaged) rather than trusting a digest.
     fn build_index(&self) -> Result<Index, StoreError> {
         let objects = self
             .list()?
+            .objects
             .into_iter()
-            .map(|o| (o.key(), IndexEntry { digest: o.digest(), source: o.source }))
+            .map(|o| {
+                let stamp = self.stamp(o.kind, &o.metadata.name);
+                (o.key(), IndexEntry { digest: o.digest(), source: o.source, stamp })
+            })
             .collect();
         Ok(Index { version: 0, objects })
+    }
+
+    /// The file facts of a stored object that change whenever its file is rewritten, by gc or
+    /// by hand; `None` when it cannot be looked at.
+    pub fn stamp(&self, kind: Kind, name: &str) -> Option<FileStamp> {
+        FileStamp::of(&self.path_of("applied", kind, name))
     }
 
     /// How many writes the store has had (every put and delete counts one).
@@ -269,27 +315,59 @@ impl Store {
         Ok(names)
     }
 
-    /// Every stored object, sorted by kind then name.
-    pub fn list(&self) -> Result<Vec<StoredObject>, StoreError> {
-        let mut out = Vec::new();
+    /// Every stored object, sorted by kind then name. One damaged file does not hide the
+    /// others: it is listed as [`Damaged`].
+    pub fn list(&self) -> Result<Listing, StoreError> {
+        let mut out = Listing::default();
         for kind in Kind::ALL {
-            out.extend(self.list_kind(kind)?);
+            let listing = self.list_kind(kind)?;
+            out.objects.extend(listing.objects);
+            out.damaged.extend(listing.damaged);
         }
         Ok(out)
     }
 
-    /// The stored objects of one kind, sorted by name.
-    pub fn list_kind(&self, kind: Kind) -> Result<Vec<StoredObject>, StoreError> {
+    /// The stored objects of one kind, sorted by name, and the files of that kind that do not
+    /// read as objects. Only a directory that cannot be listed is an error.
+    pub fn list_kind(&self, kind: Kind) -> Result<Listing, StoreError> {
         let names = self.names(kind)?;
         // Objects are independent files: read and parse them in parallel, keeping name order.
         let read: Vec<Result<Option<StoredObject>, StoreError>> =
             names.par_iter().map(|name| self.get(kind, name)).collect();
-        read.into_iter().filter_map(Result::transpose).collect()
+        let mut out = Listing::default();
+        for (name, result) in names.into_iter().zip(read) {
+            match result {
+                Ok(Some(object)) => out.objects.push(object),
+                // Removed between listing and reading: not there.
+                Ok(None) => {}
+                Err(e) => out.damaged.push(Damaged { kind, name, error: e.to_string() }),
+            }
+        }
+        Ok(out)
     }
 
-    /// The stored object of `kind` named `name`, if there is one.
+    /// Whether an object `kind/name` is stored, readable or not.
+    pub fn contains(&self, kind: Kind, name: &str) -> bool {
+        crate::api::meta::is_valid_name(name) && self.path_of("applied", kind, name).is_file()
+    }
+
+    /// The stored object of `kind` named `name`, if there is one. A file that does not hold an
+    /// object of that kind and name is [`StoreError::Corrupt`].
     pub fn get(&self, kind: Kind, name: &str) -> Result<Option<StoredObject>, StoreError> {
-        read_json(&self.path_of("applied", kind, name))
+        // Names become file names: one that is not a resource name names no stored object.
+        if !crate::api::meta::is_valid_name(name) {
+            return Ok(None);
+        }
+        let path = self.path_of("applied", kind, name);
+        let Some(object) = read_json::<StoredObject>(&path)? else { return Ok(None) };
+        let reason = if object.kind != kind {
+            format!("holds a {}, not a {}", object.kind.as_str(), kind.as_str())
+        } else if object.metadata.name != name {
+            format!("holds `{}`, not `{name}`", object.metadata.name)
+        } else {
+            return Ok(Some(object));
+        };
+        Err(StoreError::Corrupt { path, reason })
     }
 
     /// Writes `object` (the caller holds the [`WriteLock`]).
@@ -298,7 +376,11 @@ impl Store {
         let mut bytes = serde_json::to_vec_pretty(object).expect("stored objects serialise");
         bytes.push(b'\n');
         atomic::write(&path, &bytes).map_err(io_err(&path))?;
-        let entry = IndexEntry { digest: object.digest(), source: object.source.clone() };
+        let entry = IndexEntry {
+            digest: object.digest(),
+            source: object.source.clone(),
+            stamp: FileStamp::of(&path),
+        };
         lock.touch(object.key(), Some(entry));
         Ok(())
     }

@@ -58,9 +58,9 @@ impl StoredObject {
         super::digest(self.kind, &self.metadata.labels, &self.metadata.annotations, &self.spec)
     }
 
-    /// The typed resource as applied; `None` if the stored spec no longer fits the types (a
-    /// store written by another version of gc).
-    pub fn to_resource(&self) -> Option<Resource> {
+    /// The typed resource as applied; an error when the stored spec no longer fits the types
+    /// (a store written by another version of gc, or edited by hand).
+    pub fn to_resource(&self) -> Result<Resource, String> {
         let document = serde_json::json!({
             "apiVersion": self.api_version,
             "kind": self.kind.as_str(),
@@ -71,7 +71,7 @@ impl StoredObject {
             },
             "spec": self.spec,
         });
-        Resource::from_value(self.kind, &document).ok()
+        Resource::from_value(self.kind, &document).map_err(|e| e.to_string())
     }
 }
 
