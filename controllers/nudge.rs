@@ -139,8 +139,8 @@ pub fn rules_for(model: &super::model::CityModel, session: &str) -> ScreenRules 
         .unwrap_or_default()
 }
 
-/// Sends `text` to `session` as `how` says, and records a `nudge.failed` event when it was not
-/// delivered. `wait-idle` queues the nudge when the agent stays busy until `how.wait`.
+/// Sends `text` to `session` as `how` says, and records a `nudge.sent` event, or
+/// `nudge.failed` when it was not delivered (a queued nudge records its own events). `wait-idle` queues the nudge when the agent stays busy until `how.wait`.
 pub fn send_recorded(
     city_dir: &Path,
     model: &super::model::CityModel,
@@ -172,12 +172,30 @@ pub fn send_recorded(
             Err(e) => Err(e),
         },
     };
-    if let Err(e) = &result {
-        let event = crate::events::Event::new("nudge.failed", "NotDelivered", e.to_string())
-            .payload(serde_json::json!({"session": session, "error": e.to_string()}));
-        if let Err(e) = crate::events::append(city_dir, vec![event], "gc nudge") {
-            tracing::warn!("cannot record nudge.failed: {e}");
+    // Queued nudges record their own events (`nudge.queued`, later delivered or dead).
+    let event = match &result {
+        Err(e) => Some(
+            crate::events::Event::new("nudge.failed", "NotDelivered", e.to_string())
+                .payload(serde_json::json!({"session": session, "error": e.to_string()})),
+        ),
+        Ok(Sent::Delivered) => {
+            let mut event = crate::events::Event::new(
+                "nudge.sent",
+                "Sent",
+                format!("nudge from {} typed into {session}", how.from),
+            )
+            .payload(serde_json::json!({"session": session, "from": how.from}));
+            if let Some(agent) = owner(model, session) {
+                event = event.object(crate::api::Kind::Agent, agent);
+            }
+            Some(event)
         }
+        Ok(Sent::Queued(_)) => None,
+    };
+    if let Some(event) = event
+        && let Err(e) = crate::events::append(city_dir, vec![event], "gc nudge")
+    {
+        tracing::warn!("cannot record a nudge event: {e}");
     }
     result
 }

@@ -13,6 +13,7 @@ pub mod beads;
 pub mod cli;
 #[path = "../controllers/mod.rs"]
 pub mod controllers;
+pub mod dashboard;
 pub mod events;
 pub mod failpoint;
 pub mod formula;

@@ -3,6 +3,7 @@
 mod apply;
 pub mod bd;
 mod city_dir;
+mod dashboard;
 mod delete;
 mod describe;
 mod diff;
@@ -23,10 +24,10 @@ mod prime;
 mod rig;
 mod runtime_plan;
 mod schema;
-mod session;
+pub mod session;
 mod sling;
 mod start;
-mod status;
+pub mod status;
 mod stop;
 mod validate;
 mod wait;
@@ -67,6 +68,7 @@ enum Command {
     Start(start::Args),
     Stop(stop::Args),
     Status(status::Args),
+    Dashboard(dashboard::Args),
     Session(session::Args),
     Sling(sling::Args),
     Formula(formula::Args),
@@ -186,6 +188,7 @@ pub fn run() -> ExitCode {
         Command::Start(args) => start::run(args, city),
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
+        Command::Dashboard(args) => dashboard::run(args, city),
         Command::Session(args) => session::run(args, city),
         Command::Sling(args) => sling::run(args, city),
         Command::Formula(args) => formula::run(args, city),

@@ -107,66 +107,16 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let rt = &ctx.runtime;
     match args.command {
         SessionCommand::List { output } => {
-            let now = SystemTime::now();
-            let held = holds::held(&city_dir)?;
-            let crashes = ctx.ledger.load().unwrap_or_default();
-            let listed = rt.list(&model.session_prefix())?;
-            let names: std::collections::BTreeSet<&str> =
-                listed.iter().map(|s| s.name.as_str()).collect();
-            // A quarantined session whose pane is gone still deserves a line: it is why the
-            // agent runs nothing.
-            let gone: Vec<Vec<String>> = crashes
-                .iter()
-                .filter(|(name, record)| {
-                    record.is_quarantined(now) && !names.contains(name.as_str())
-                })
-                .map(|(name, _)| {
-                    let agent = owner(&model, name).unwrap_or_else(|| "-".to_owned());
-                    vec![name.clone(), agent, "quarantined".into(), "-".into(), "-".into()]
-                })
-                .collect();
-            let mut rows: Vec<Vec<String>> = listed
-                .into_iter()
-                .map(|s| {
-                    let state = match (s.alive, held.contains(&s.name)) {
-                        (_, true) => "held".to_owned(),
-                        (true, _) if s.meta.get(meta::READY).is_some_and(|v| v == "1") => {
-                            "ready".to_owned()
-                        }
-                        (true, _) => "starting".to_owned(),
-                        (false, _) => match s.exit_status {
-                            Some(code) => format!("exited ({code})"),
-                            None => "exited".to_owned(),
-                        },
-                    };
-                    let state = match crashes.get(&s.name) {
-                        Some(record) if !s.alive && record.is_quarantined(now) => {
-                            format!("{state}, quarantined")
-                        }
-                        _ => state,
-                    };
-                    let age = s
-                        .created
-                        .and_then(|c| now.duration_since(c).ok())
-                        .map_or_else(|| "-".to_owned(), short_duration);
-                    vec![
-                        s.name.clone(),
-                        s.meta.get(meta::AGENT).cloned().unwrap_or_else(|| "-".to_owned()),
-                        state,
-                        s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-                        age,
-                    ]
-                })
-                .collect();
-            rows.extend(gone);
-            if let Some(document) = output.document(&session_documents(&rows)) {
+            let rows = list_rows(&ctx, &model)?;
+            if let Some(document) = output.document(&rows) {
                 print!("{document}");
             } else if rows.is_empty() {
                 println!("No sessions.");
             } else {
+                let cells: Vec<Vec<String>> = rows.iter().map(SessionRow::cells).collect();
                 print!(
                     "{}",
-                    super::present::table(&["SESSION", "AGENT", "STATE", "PID", "AGE"], &rows)
+                    super::present::table(&["SESSION", "AGENT", "STATE", "PID", "AGE"], &cells)
                 );
             }
         }
@@ -224,7 +174,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
 }
 
 /// A session name, from a session name or an agent name.
-fn resolve(model: &CityModel, session: &str) -> Result<String, Box<dyn std::error::Error>> {
+pub(crate) fn resolve(
+    model: &CityModel,
+    session: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     let name = if model.agents.contains_key(session) {
         session_name(&model.city_name(), session, 0)
     } else {
@@ -250,28 +203,88 @@ fn short_duration(d: Duration) -> String {
     }
 }
 
-/// One session as `gc session list -o json|yaml` shows it.
-#[derive(Debug, serde::Serialize)]
-struct SessionDocument<'a> {
-    name: &'a str,
-    agent: Option<&'a str>,
-    state: &'a str,
-    pid: Option<u32>,
-    age: Option<&'a str>,
+/// One session as `gc session list -o json|yaml` and the dashboard's API show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRow {
+    /// The tmux session name.
+    pub name: String,
+    /// The agent it belongs to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// `ready`, `starting`, `held`, `exited (CODE)`, `quarantined`, ….
+    pub state: String,
+    /// The pane's process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// How long it has run, kubectl style.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<String>,
 }
 
-/// The table's rows as documents (`-` cells are absent values).
-fn session_documents(rows: &[Vec<String>]) -> Vec<SessionDocument<'_>> {
-    fn cell(s: &str) -> Option<&str> {
-        (s != "-").then_some(s)
+impl SessionRow {
+    fn cells(&self) -> Vec<String> {
+        let dash = || "-".to_owned();
+        vec![
+            self.name.clone(),
+            self.agent.clone().unwrap_or_else(dash),
+            self.state.clone(),
+            self.pid.map_or_else(dash, |p| p.to_string()),
+            self.age.clone().unwrap_or_else(dash),
+        ]
     }
-    rows.iter()
-        .map(|r| SessionDocument {
-            name: &r[0],
-            agent: cell(&r[1]),
-            state: &r[2],
-            pid: r[3].parse().ok(),
-            age: cell(&r[4]),
+}
+
+/// Every session on the city's tmux server (and each quarantined one whose pane is gone: it is
+/// why its agent runs nothing), in listing order.
+pub fn list_rows(
+    ctx: &Context,
+    model: &CityModel,
+) -> Result<Vec<SessionRow>, Box<dyn std::error::Error>> {
+    let now = SystemTime::now();
+    let held = holds::held(&model.dir)?;
+    let crashes = ctx.ledger.load().unwrap_or_default();
+    let listed = ctx.runtime.list(&model.session_prefix())?;
+    let names: std::collections::BTreeSet<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    let gone: Vec<SessionRow> = crashes
+        .iter()
+        .filter(|(name, record)| record.is_quarantined(now) && !names.contains(name.as_str()))
+        .map(|(name, _)| SessionRow {
+            name: name.clone(),
+            agent: owner(model, name),
+            state: "quarantined".into(),
+            pid: None,
+            age: None,
         })
-        .collect()
+        .collect();
+    let mut rows: Vec<SessionRow> = listed
+        .iter()
+        .map(|s| {
+            let state = match (s.alive, held.contains(&s.name)) {
+                (_, true) => "held".to_owned(),
+                (true, _) if s.meta.get(meta::READY).is_some_and(|v| v == "1") => {
+                    "ready".to_owned()
+                }
+                (true, _) => "starting".to_owned(),
+                (false, _) => match s.exit_status {
+                    Some(code) => format!("exited ({code})"),
+                    None => "exited".to_owned(),
+                },
+            };
+            let state = match crashes.get(&s.name) {
+                Some(record) if !s.alive && record.is_quarantined(now) => {
+                    format!("{state}, quarantined")
+                }
+                _ => state,
+            };
+            SessionRow {
+                name: s.name.clone(),
+                agent: s.meta.get(meta::AGENT).cloned(),
+                state,
+                pid: s.pid,
+                age: s.created.and_then(|c| now.duration_since(c).ok()).map(short_duration),
+            }
+        })
+        .collect();
+    rows.extend(gone);
+    Ok(rows)
 }

@@ -30,45 +30,59 @@ pub struct Args {
 /// The controller as `gc status` reports it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ControllerView {
-    running: bool,
+pub struct ControllerView {
+    /// Whether a controller process holds the city's lock.
+    pub running: bool,
+    /// Its process id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<u32>,
+    pub pid: Option<u32>,
+    /// Whether it answered on its socket.
     #[serde(skip_serializing_if = "Option::is_none")]
-    answering: Option<bool>,
+    pub answering: Option<bool>,
 }
 
 /// One agent with the status `gc status` shows for it.
 #[derive(Debug, Serialize)]
-struct AgentView {
-    name: String,
+pub struct AgentView {
+    /// The agent's name.
+    pub name: String,
+    /// Its status as it can be trusted now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<AgentStatus>,
+    pub status: Option<AgentStatus>,
     /// Why its recorded status could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
-/// `gc status -o json|yaml`.
+/// `gc status -o json|yaml`: the controller, each agent with its status, and what needs a
+/// person.
 #[derive(Debug, Serialize)]
-struct CityView {
-    controller: ControllerView,
-    agents: Vec<AgentView>,
-    problems: Vec<String>,
+pub struct CityView {
+    /// The controller.
+    pub controller: ControllerView,
+    /// Every applied agent.
+    pub agents: Vec<AgentView>,
+    /// What keeps agents from running, one paragraph each.
+    pub problems: Vec<String>,
+}
+
+/// The city as `gc status -o json` and the dashboard's `/api/v1/status` show it.
+pub fn city_view(city_dir: &Path) -> Result<CityView, crate::store::StoreError> {
+    let pid = manager::running_pid(city_dir);
+    let answering =
+        pid.map(|_| crate::notify::request(city_dir, "ping", Duration::from_secs(2)).is_some());
+    let controller = ControllerView { running: pid.is_some(), pid, answering };
+    let store = Store::new(city_dir);
+    let model = CityModel::load_specs(city_dir, &store)?;
+    let agents = agent_views(&store, &model, controller.running)?;
+    let problems = problems(&model, &agents);
+    Ok(CityView { controller, agents, problems })
 }
 
 /// Runs `gc status`.
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = super::city_dir_or_cwd(city)?;
-    let pid = manager::running_pid(&city_dir);
-    let answering =
-        pid.map(|_| crate::notify::request(&city_dir, "ping", Duration::from_secs(2)).is_some());
-    let controller = ControllerView { running: pid.is_some(), pid, answering };
-    let store = Store::new(&city_dir);
-    let model = CityModel::load_specs(&city_dir, &store)?;
-    let agents = agent_views(&store, &model, controller.running)?;
-    let problems = problems(&model, &agents);
-    let view = CityView { controller, agents, problems };
+    let view = city_view(&city_dir)?;
     if let Some(document) = args.output.document(&view) {
         print!("{document}");
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,209 @@
+//! The `/api/v1` handlers. Each reads or acts through the function the CLI uses for the same
+//! thing, on the blocking pool (they read files and talk to tmux).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::Shared;
+use crate::controllers::model::CityModel;
+use crate::controllers::nudge::{self, Delivery, Sending, Sent};
+use crate::controllers::reconcile::Context;
+
+type Failure = (StatusCode, String);
+
+/// A JSON error body: `{"error": "…"}`.
+pub fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Runs `work` on the blocking pool and answers with its value as JSON, or its error.
+async fn blocking<T: Serialize + Send + 'static>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err((code, message))) => error(code, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Failure {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// `GET /api/v1/status`: what `gc status -o json` shows.
+pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    blocking(move || crate::cli::status::city_view(&shared.city_dir).map_err(internal)).await
+}
+
+/// `GET /api/v1/agents`: each agent with its typed status.
+pub async fn agents(State(shared): State<Arc<Shared>>) -> Response {
+    blocking(move || {
+        let view = crate::cli::status::city_view(&shared.city_dir).map_err(internal)?;
+        Ok(view.agents)
+    })
+    .await
+}
+
+/// `GET /api/v1/sessions`: what `gc session list -o json` shows.
+pub async fn sessions(State(shared): State<Arc<Shared>>) -> Response {
+    blocking(move || {
+        let (ctx, model) = context(&shared)?;
+        crate::cli::session::list_rows(&ctx, &model).map_err(internal)
+    })
+    .await
+}
+
+/// `?lines=N`.
+#[derive(Deserialize)]
+pub struct Lines {
+    lines: Option<usize>,
+}
+
+/// A session's screen.
+#[derive(Serialize)]
+struct Screen {
+    session: String,
+    screen: String,
+}
+
+/// `GET /api/v1/sessions/{name}/screen?lines=N`: what `gc session peek` prints (default 40
+/// lines, at most 2000). `name` is a session or an agent.
+pub async fn screen(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<Lines>,
+) -> Response {
+    blocking(move || {
+        let (ctx, model) = context(&shared)?;
+        let session = session_of(&model, &name)?;
+        let screen = ctx
+            .runtime
+            .peek(&session, q.lines.unwrap_or(40).min(2000))
+            .map_err(|e| (StatusCode::NOT_FOUND, format!("cannot read {session}'s screen: {e}")))?;
+        Ok(Screen { session, screen })
+    })
+    .await
+}
+
+/// `POST /api/v1/sessions/{name}/nudge` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NudgeBody {
+    text: String,
+    /// `wait-idle` (default), `immediate` or `queue`.
+    #[serde(default)]
+    delivery: Option<String>,
+}
+
+/// What became of a nudge.
+#[derive(Serialize)]
+struct Nudged {
+    session: String,
+    /// `delivered` or `queued`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+}
+
+/// `POST /api/v1/sessions/{name}/nudge`: `gc session nudge` (the same sender, the same
+/// events).
+pub async fn nudge(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Json(body): Json<NudgeBody>,
+) -> Response {
+    blocking(move || {
+        let delivery = match body.delivery.as_deref() {
+            None | Some("wait-idle") => Delivery::WaitIdle,
+            Some("immediate") => Delivery::Immediate,
+            Some("queue") => Delivery::Queue,
+            Some(other) => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("delivery `{other}` is not one of wait-idle, immediate, queue"),
+                ));
+            }
+        };
+        if body.text.trim().is_empty() {
+            return Err((StatusCode::BAD_REQUEST, "the text is empty".into()));
+        }
+        let (ctx, model) = context(&shared)?;
+        let session = session_of(&model, &name)?;
+        let how = Sending {
+            delivery,
+            wait: Duration::from_secs(30),
+            ttl: Duration::from_secs(3600),
+            from: "dashboard".into(),
+        };
+        let sent = nudge::send_recorded(
+            &shared.city_dir,
+            &model,
+            ctx.runtime.as_ref(),
+            &session,
+            &body.text,
+            &how,
+        )
+        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
+        Ok(match sent {
+            Sent::Delivered => Nudged { session, outcome: "delivered", id: None },
+            Sent::Queued(queued) => Nudged { session, outcome: "queued", id: Some(queued.id) },
+        })
+    })
+    .await
+}
+
+/// `?after=SEQ&limit=N`.
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/events?after=SEQ&limit=N`: the events after `after` (all of them, up to
+/// `limit`), else the latest `limit` (default 100).
+pub async fn events(State(shared): State<Arc<Shared>>, Query(q): Query<EventsQuery>) -> Response {
+    blocking(move || {
+        let limit = q.limit.unwrap_or(100).min(10_000);
+        let mut events = match q.after {
+            Some(after) => crate::events::read_since(&shared.city_dir, after).map_err(internal)?,
+            None => crate::events::read_last(&shared.city_dir, limit).map_err(internal)?,
+        };
+        events.truncate(limit);
+        Ok(events)
+    })
+    .await
+}
+
+/// `GET /api/v1/events/stream`: Server-Sent Events, each an event with its `seq` as id.
+/// Resumes after `Last-Event-ID` (or `?after=SEQ`); without either, only new events.
+pub async fn stream(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(q.after);
+    shared.feed.sse(after).into_response()
+}
+
+/// The runtime and the applied city, as the CLI's session commands set them up.
+fn context(shared: &Shared) -> Result<(Context, CityModel), Failure> {
+    let ctx = Context::for_city(&shared.city_dir, "gc dashboard").map_err(internal)?;
+    let model = CityModel::load(&shared.city_dir, &ctx.store).map_err(internal)?;
+    Ok((ctx, model))
+}
+
+/// The session `name` names (a session, or an agent's first session), checked.
+fn session_of(model: &CityModel, name: &str) -> Result<String, Failure> {
+    crate::cli::session::resolve(model, name).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
+}
