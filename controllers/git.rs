@@ -115,6 +115,32 @@ pub fn uncommitted(dir: &Path) -> Result<Vec<String>, GitError> {
         .collect())
 }
 
+/// What the checkout at `dir` changed against `base` (a commit-ish of the same repository;
+/// `HEAD` when `None`): `git diff` of the working tree (commits on its branch since `base`
+/// plus uncommitted edits of tracked files), and the untracked files (`.beads/` aside).
+pub fn changes(dir: &Path, base: Option<&str>) -> Result<(String, Vec<String>), GitError> {
+    let base = base.unwrap_or("HEAD");
+    let diff =
+        git(Some(dir), &[os("diff"), os("--no-color"), os("--no-ext-diff"), os(base), os("--")])?;
+    let untracked = uncommitted(dir)?
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("?? ").map(str::to_owned))
+        .collect();
+    Ok((diff, untracked))
+}
+
+/// The commit `rev` names in the repository at `dir`.
+pub fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
+    Ok(git(Some(dir), &[os("rev-parse"), os("--verify"), os("--quiet"), os(rev)])?
+        .trim()
+        .to_owned())
+}
+
+/// The best common ancestor of `a` and `b` in the repository at `dir`.
+pub fn merge_base(dir: &Path, a: &str, b: &str) -> Result<String, GitError> {
+    Ok(git(Some(dir), &[os("merge-base"), os(a), os(b)])?.trim().to_owned())
+}
+
 /// Removes the worktree at `path` (git refuses if it holds work, which the caller checked).
 pub fn remove_worktree(path: &Path) -> Result<(), GitError> {
     git(Some(path), &[os("worktree"), os("remove"), path.as_os_str()]).map(drop)

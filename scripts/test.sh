@@ -15,6 +15,9 @@ fi
 
 # The runtime and controller tests drive a real tmux (each on a private socket).
 ensure_tmux
+# The dashboard's page is tested in headless Chromium through chromedriver (WebDriver).
+ensure_cmd chromium
+ensure_cmd chromedriver chromium-driver
 # The exec session backend's example script (docs/examples/) is Python 3.
 ensure_cmd python3
 # The end-to-end tests drive the real Claude Code, Codex and Gemini CLIs (pinned versions).

@@ -3,10 +3,8 @@
 //! over a socket: the API, the token and action header rules, an action through the CLI's own
 //! nudge path, and the events stream resumed with `Last-Event-ID`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +12,9 @@ use serde_json::Value;
 #[path = "common/tmux.rs"]
 mod tmux_city;
 use tmux_city::{TmuxCity, wait_until};
+#[path = "common/dashboard.rs"]
+mod dashboard;
+use dashboard::Dashboard;
 
 const AGENT_SCRIPT: &str = r#"#!/usr/bin/env bash
 while true; do
@@ -24,101 +25,6 @@ done
 "#;
 
 const LONG: Duration = Duration::from_secs(20);
-
-/// A running `gc dashboard`, killed with its whole process group when dropped.
-struct Dashboard {
-    child: Child,
-    /// Kept open: a closed pipe would end the dashboard at its next line of output.
-    _stdout: BufReader<std::process::ChildStdout>,
-    /// `127.0.0.1:PORT`.
-    addr: String,
-    token: String,
-}
-
-impl Dashboard {
-    fn start(city: &TmuxCity, listen: &str) -> Dashboard {
-        let mut child = city
-            .gc()
-            .args(["dashboard", "--listen", listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut first).unwrap();
-        // `dashboard: http://HOST:PORT/?token=TOKEN`
-        let url = first.trim().strip_prefix("dashboard: http://").expect("the URL is printed");
-        let (addr, token) = url.split_once("/?token=").unwrap();
-        Dashboard { child, _stdout: stdout, addr: addr.to_owned(), token: token.to_owned() }
-    }
-
-    /// One request; returns the status code and the body.
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_read_timeout(Some(LONG)).unwrap();
-        let mut text =
-            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
-        for (name, value) in headers {
-            text.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if !body.is_empty() {
-            text.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        text.push_str("\r\n");
-        text.push_str(body);
-        stream.write_all(text.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let code = response[9..12].parse().unwrap();
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        (code, body)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (code, body) = self.request("GET", path, &[], "");
-        assert_eq!(code, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-    }
-
-    /// Opens the events stream with `headers`; returns a reader positioned after the headers.
-    fn stream(&self, headers: &[(&str, &str)]) -> BufReader<TcpStream> {
-        let stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_read_timeout(Some(LONG)).unwrap();
-        let mut text = format!("GET /api/v1/events/stream HTTP/1.1\r\nHost: {}\r\n", self.addr);
-        for (name, value) in headers {
-            text.push_str(&format!("{name}: {value}\r\n"));
-        }
-        text.push_str("\r\n");
-        (&stream).write_all(text.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                return reader;
-            }
-        }
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        // The whole group: the dashboard and anything it started.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
 
 /// The next SSE event's `id` and parsed `data` (chunked transfer framing lines are skipped).
 fn next_event(reader: &mut BufReader<TcpStream>) -> (u64, Value) {
@@ -238,5 +144,115 @@ fn beyond_loopback_every_request_needs_the_token() {
     assert_eq!(code, 200);
     let bearer = format!("Bearer {}", dash.token);
     assert_eq!(dash.request("GET", "/api/v1/sessions", &[("Authorization", &bearer)], "").0, 200);
+    city.run(&["stop"]);
+}
+
+/// `args` run with git in `dir` (a test's own repository: no user config needed).
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_work_api_slings_lists_closes_cooks_and_shows_an_agents_changes() {
+    let city = TmuxCity::with_probe("dashwork", "tmux", AGENT_SCRIPT);
+    let repo = city.path().join("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+    git(&repo, &["add", "README.md"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    city.write(
+        "work.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Rig\nmetadata:\n  name: app\nspec:\n  path: app\n---\n\
+         apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: coder\nspec:\n  rig: app\n  \
+         isolation: worktree\n---\n\
+         apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: ship\nspec:\n  steps:\n    \
+         - id: build\n      title: Build it\n    - id: test\n      title: Test it\n      needs: [build]\n",
+    );
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    let dash = Dashboard::start(&city, "127.0.0.1:0");
+    let bearer = format!("Bearer {}", dash.token);
+    let act = [("Authorization", bearer.as_str()), ("X-Gc-Action", "1")];
+    let post = |path: &str, body: &str| {
+        let (code, text) = dash.request("POST", path, &act, body);
+        assert_eq!(code, 200, "{path}: {text}");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+
+    // Sling, as `gc sling`: a routed bead in the agent's rig store.
+    let bead = post("/api/v1/sling", r#"{"agent": "coder", "work": "write the docs"}"#);
+    let id = bead["id"].as_str().unwrap().to_owned();
+    assert_eq!(bead["metadata"]["gc.routed_to"], "coder", "{bead}");
+    let listed = dash.get("/api/v1/beads?rig=app");
+    assert!(listed.as_array().unwrap().iter().any(|b| b["id"] == id.as_str()), "{listed}");
+    assert_eq!(dash.request("GET", "/api/v1/beads?rig=nope", &[], "").0, 404);
+    // Closed, as `gc bd close`: recorded, and then only listed with all=true.
+    let closed = post(&format!("/api/v1/beads/{id}/close?rig=app"), r#"{"reason": "done"}"#);
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(dash.get(&format!("/api/v1/beads/{id}?rig=app"))["status"], "closed");
+    assert!(city.events("bead.closed").iter().any(|e| e["actor"] == "dashboard"));
+    let open = dash.get("/api/v1/beads?rig=app");
+    assert!(!open.as_array().unwrap().iter().any(|b| b["id"] == id.as_str()), "{open}");
+
+    // A cooked formula is a molecule whose steps carry their dependencies.
+    city.run(&["sling", "coder", "--formula", "ship"]);
+    let molecules = dash.get("/api/v1/molecules?rig=app");
+    let steps = molecules[0]["steps"].as_array().unwrap();
+    let test = steps.iter().find(|s| s["title"] == "Test it").unwrap();
+    let build = steps.iter().find(|s| s["title"] == "Build it").unwrap();
+    let deps: Vec<&str> = test["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["depends_on_id"].as_str())
+        .collect();
+    assert!(deps.contains(&build["id"].as_str().unwrap()), "{test}");
+
+    // Mail, as `gc mail inbox`.
+    city.run(&["mail", "send", "coder", "--subject", "look at the docs"]);
+    let inbox = dash.get("/api/v1/mail?agent=coder");
+    assert_eq!(inbox[0]["title"], "look at the docs", "{inbox}");
+    assert_eq!(dash.request("GET", "/api/v1/mail?agent=nobody", &[], "").0, 404);
+
+    // Resources with their typed status, as `gc get -o json`.
+    let agents = dash.get("/api/v1/resources/agent");
+    assert_eq!(agents[0]["metadata"]["name"], "coder");
+    assert_eq!(agents[0]["status"]["phase"], "Running", "{agents}");
+    assert_eq!(dash.request("GET", "/api/v1/resources/widget", &[], "").0, 404);
+
+    // The agent's changes: its worktree branch and edits against the rig.
+    let tree = city.path().join(".gc/worktrees/app/coder");
+    std::fs::write(tree.join("README.md"), "hello\nmore\n").unwrap();
+    std::fs::write(tree.join("NOTES.md"), "new\n").unwrap();
+    let changes = dash.get("/api/v1/agents/coder/changes");
+    assert_eq!(changes[0]["member"], "coder", "{changes}");
+    assert!(changes[0]["diff"].as_str().unwrap().contains("+more"), "{changes}");
+    assert_eq!(changes[0]["untracked"], serde_json::json!(["NOTES.md"]));
+
+    // Session stop and start, as `gc session stop|start`: held stopped, then back.
+    let said = post("/api/v1/sessions/coder/stop", "");
+    assert!(said["messages"][0].as_str().unwrap().contains("stays stopped"), "{said}");
+    let sessions =
+        |city: &TmuxCity| String::from_utf8(city.run(&["session", "list"]).stdout).unwrap();
+    wait_until("coder stopped", LONG, || !sessions(&city).contains("gc-town-coder"));
+    post("/api/v1/sessions/coder/start", "");
+    wait_until("coder back", LONG, || sessions(&city).contains("gc-town-coder"));
+    let reset = post("/api/v1/sessions/coder/reset", "");
+    assert!(!reset["messages"].as_array().unwrap().is_empty(), "{reset}");
+    let kinds: Vec<String> = ["session.stopped", "session.released", "session.reset"]
+        .iter()
+        .filter(|t| city.events(t).iter().any(|e| e["actor"] == "dashboard"))
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(kinds.len(), 3, "each action is an event by the dashboard: {kinds:?}");
+    assert_eq!(dash.request("POST", "/api/v1/sessions/coder/explode", &act, "").0, 404);
     city.run(&["stop"]);
 }

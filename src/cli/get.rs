@@ -135,3 +135,21 @@ fn render(
             .collect(),
     }
 }
+
+/// Every applied object of `kind` as a document with its status, as `gc get KIND -o json`
+/// lists them (damaged ones as `Degraded` documents), for the dashboard's API.
+pub fn documents(store: &Store, kind: Kind) -> Result<Vec<Value>, crate::store::StoreError> {
+    let listing = store.list_kind(kind)?;
+    let default_provider = store
+        .list_kind(Kind::City)?
+        .objects
+        .first()
+        .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned));
+    let mut out = Vec::new();
+    for object in listing.objects {
+        let status = store.status_value(object.kind, &object.metadata.name)?;
+        out.push(Shown { object, status, default_provider: default_provider.clone() }.document());
+    }
+    out.extend(listing.damaged.iter().map(damaged_document));
+    Ok(out)
+}

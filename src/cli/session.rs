@@ -1,6 +1,7 @@
 //! `gc session`: look at and steer the city's agent sessions.
 
-mod reset;
+pub mod actions;
+pub mod reset;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use crate::controllers::holds;
 use crate::controllers::launch::{is_session_of, meta, session_name};
 use crate::controllers::model::CityModel;
 use crate::controllers::nudge;
-use crate::controllers::reconcile::{Context, reconcile_agent};
+use crate::controllers::reconcile::Context;
 use crate::runtime::validate_name;
 
 /// Look at and steer agent sessions: list, peek, attach, nudge, stop, start, reset.
@@ -81,6 +82,22 @@ enum SessionCommand {
         /// The session.
         session: String,
     },
+    /// Answer what a session shows (a dialog gc cannot answer, a question the agent asked):
+    /// type TEXT literally, then press the --key keys in order (default: Enter). Unlike a
+    /// nudge it does not wait for idle: use it on a Blocked session (`gc status` shows its
+    /// screen).
+    #[command(
+        after_help = "Examples:\n  gc session answer mayor 2\n  gc session answer mayor --key down --key enter"
+    )]
+    Answer {
+        /// The session.
+        session: String,
+        /// Text to type first.
+        text: Option<String>,
+        /// Keys to press after it: enter, up, down (repeatable).
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+    },
     /// Lift a session's crash-loop quarantine and clear its restart count, so the controller
     /// starts it again. For a pool agent: every session of it.
     Reset {
@@ -99,7 +116,9 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     if let SessionCommand::Reset { session, fresh } = &args.command {
         // No runtime needed: the ledger and the marks are files under .gc/.
         let model = CityModel::load_specs(&city_dir, &crate::store::Store::new(&city_dir))?;
-        reset::run(&city_dir, &model, session, *fresh)?;
+        for line in reset::run(&city_dir, &model, session, *fresh, "gc session")? {
+            println!("{line}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let ctx = Context::for_city(&city_dir, "gc session")?;
@@ -144,28 +163,25 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         SessionCommand::Stop { session } => {
             let name = resolve(&model, &session)?;
-            holds::hold(&city_dir, &name)?;
-            let grace = model.city_spec().controller.shutdown_timeout.get();
-            rt.stop(&name, grace)?;
-            println!("{name} stopped; it stays stopped until `gc session start {session}`");
-            // Holds live outside the store: ask the controller to look at every agent again.
-            crate::notify::request(&city_dir, "reload", Duration::from_secs(2));
+            println!("{}", actions::stop(&ctx, &model, &name, "gc session")?);
         }
         SessionCommand::Start { session } => {
             let name = resolve(&model, &session)?;
-            let idle = holds::Marks::idle(&city_dir).clear(&name)?;
-            if !holds::release(&city_dir, &name)? && !idle {
-                println!(
-                    "{name} was not stopped with `gc session stop` or for idleness; nothing to do"
-                );
-                return Ok(ExitCode::SUCCESS);
+            println!("{}", actions::start(&ctx, &model, &name, "gc session")?);
+        }
+        SessionCommand::Answer { session, text, keys } => {
+            let name = resolve(&model, &session)?;
+            let mut strokes: Vec<actions::Keystroke> =
+                text.into_iter().map(actions::Keystroke::Text).collect();
+            if keys.is_empty() {
+                strokes.push(actions::Keystroke::Key(crate::agentcli::screen::Key::Enter));
             }
-            if crate::notify::request(&city_dir, "reload", Duration::from_secs(2)).is_some() {
-                println!("{name} released; the controller starts it");
-            } else if let Some(agent) = owner(&model, &name) {
-                reconcile_agent(&ctx, &agent)?;
-                println!("{name} started (no controller is running: `gc start` keeps it running)");
+            for key in &keys {
+                let key = actions::Keystroke::parse_key(key)
+                    .ok_or_else(|| format!("--key {key}: not one of enter, up, down"))?;
+                strokes.push(actions::Keystroke::Key(key));
             }
+            println!("{}", actions::answer(&ctx, &model, &name, &strokes, "gc session")?);
         }
         // Handled before the runtime was set up.
         SessionCommand::Reset { .. } => {}

@@ -58,6 +58,8 @@ pub struct AgentView {
 /// person.
 #[derive(Debug, Serialize)]
 pub struct CityView {
+    /// The city's name.
+    pub city: String,
     /// The controller.
     pub controller: ControllerView,
     /// Every applied agent.
@@ -76,7 +78,7 @@ pub fn city_view(city_dir: &Path) -> Result<CityView, crate::store::StoreError> 
     let model = CityModel::load_specs(city_dir, &store)?;
     let agents = agent_views(&store, &model, controller.running)?;
     let problems = problems(&model, &agents);
-    Ok(CityView { controller, agents, problems })
+    Ok(CityView { city: model.city_name(), controller, agents, problems })
 }
 
 /// Runs `gc status`.

@@ -15,7 +15,8 @@ use crate::controllers::model::CityModel;
 use crate::controllers::nudge::{self, Delivery, Sending, Sent};
 use crate::controllers::reconcile::Context;
 
-type Failure = (StatusCode, String);
+/// An error answer: its status code and message.
+pub type Failure = (StatusCode, String);
 
 /// A JSON error body: `{"error": "…"}`.
 pub fn error(code: StatusCode, message: String) -> Response {
@@ -23,7 +24,7 @@ pub fn error(code: StatusCode, message: String) -> Response {
 }
 
 /// Runs `work` on the blocking pool and answers with its value as JSON, or its error.
-async fn blocking<T: Serialize + Send + 'static>(
+pub async fn blocking<T: Serialize + Send + 'static>(
     work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Response {
     match tokio::task::spawn_blocking(work).await {
@@ -33,7 +34,8 @@ async fn blocking<T: Serialize + Send + 'static>(
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Failure {
+/// A failure that is gc's, not the request's.
+pub fn internal(e: impl std::fmt::Display) -> Failure {
     (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
@@ -206,4 +208,99 @@ fn context(shared: &Shared) -> Result<(Context, CityModel), Failure> {
 /// The session `name` names (a session, or an agent's first session), checked.
 fn session_of(model: &CityModel, name: &str) -> Result<String, Failure> {
     crate::cli::session::resolve(model, name).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// `POST /api/v1/sessions/{name}/{action}` for `stop`, `start` and `reset` (`?fresh=true`):
+/// `gc session stop|start|reset`, recorded as events.
+pub async fn session_action(
+    State(shared): State<Arc<Shared>>,
+    Path((name, action)): Path<(String, String)>,
+    Query(q): Query<Fresh>,
+) -> Response {
+    blocking(move || {
+        let (ctx, model) = context(&shared)?;
+        let failed = |e: Box<dyn std::error::Error>| (StatusCode::CONFLICT, e.to_string());
+        let lines = match action.as_str() {
+            "reset" => {
+                // `name` may be an agent (every session of a pool) or a session.
+                crate::runtime::validate_name(&name)
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+                crate::cli::session::reset::run(
+                    &shared.city_dir,
+                    &model,
+                    &name,
+                    q.fresh,
+                    "dashboard",
+                )
+                .map_err(failed)?
+            }
+            "stop" => {
+                let session = session_of(&model, &name)?;
+                vec![
+                    crate::cli::session::actions::stop(&ctx, &model, &session, "dashboard")
+                        .map_err(failed)?,
+                ]
+            }
+            "start" => {
+                let session = session_of(&model, &name)?;
+                vec![
+                    crate::cli::session::actions::start(&ctx, &model, &session, "dashboard")
+                        .map_err(failed)?,
+                ]
+            }
+            other => return Err((StatusCode::NOT_FOUND, format!("no session action `{other}`"))),
+        };
+        Ok(Said { messages: lines })
+    })
+    .await
+}
+
+/// `?fresh=true`.
+#[derive(Deserialize)]
+pub struct Fresh {
+    #[serde(default)]
+    fresh: bool,
+}
+
+/// What an action did, line by line (as the CLI prints it).
+#[derive(Serialize)]
+struct Said {
+    messages: Vec<String>,
+}
+
+/// `POST /api/v1/sessions/{name}/answer` body: text typed literally, then keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    #[serde(default)]
+    text: Option<String>,
+    /// `enter`, `up`, `down`; default `["enter"]`.
+    #[serde(default)]
+    keys: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/sessions/{name}/answer`: `gc session answer` (a `session.answered` event):
+/// how a person answers a Blocked session from the page.
+pub async fn answer(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Json(body): Json<AnswerBody>,
+) -> Response {
+    use crate::cli::session::actions::{self, Keystroke};
+    blocking(move || {
+        let mut strokes: Vec<Keystroke> =
+            body.text.into_iter().filter(|t| !t.is_empty()).map(Keystroke::Text).collect();
+        for key in body.keys.unwrap_or_else(|| vec!["enter".into()]) {
+            let key = Keystroke::parse_key(&key).ok_or_else(|| {
+                (StatusCode::BAD_REQUEST, format!("key `{key}` is not one of enter, up, down"))
+            })?;
+            strokes.push(Keystroke::Key(key));
+        }
+        let (ctx, model) = context(&shared)?;
+        let session = session_of(&model, &name)?;
+        let said = actions::answer(&ctx, &model, &session, &strokes, "dashboard")
+            .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
+        Ok(Said { messages: vec![said] })
+    })
+    .await
 }

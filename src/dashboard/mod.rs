@@ -6,6 +6,7 @@
 mod api;
 pub mod auth;
 mod stream;
+mod work;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,16 @@ pub fn router(city_dir: &Path, token: String, loopback: bool) -> Router {
         .route("/api/v1/sessions", get(api::sessions))
         .route("/api/v1/sessions/{name}/screen", get(api::screen))
         .route("/api/v1/sessions/{name}/nudge", post(api::nudge))
+        .route("/api/v1/sessions/{name}/answer", post(api::answer))
+        .route("/api/v1/sessions/{name}/{action}", post(api::session_action))
+        .route("/api/v1/resources/{kind}", get(work::resources))
+        .route("/api/v1/agents/{name}/changes", get(work::changes))
+        .route("/api/v1/beads", get(work::beads))
+        .route("/api/v1/beads/{id}", get(work::bead))
+        .route("/api/v1/beads/{id}/close", post(work::close_bead))
+        .route("/api/v1/molecules", get(work::molecules))
+        .route("/api/v1/mail", get(work::mail))
+        .route("/api/v1/sling", post(work::sling))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/events/stream", get(api::stream))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such route".into()) })

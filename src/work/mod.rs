@@ -11,3 +11,19 @@ pub mod stores;
 
 /// Metadata key naming the agent a bead is routed to.
 pub const ROUTED_TO: &str = "gc.routed_to";
+
+/// Closes bead `id` (`gc bd close`, the dashboard). Closing the last open step of a cooked
+/// molecule closes the molecule too (and any finished step holding children), so it leaves
+/// the hook and an order sees its run complete.
+pub fn close(
+    store: &dyn crate::beads::BeadStore,
+    id: &str,
+    reason: Option<&str>,
+    actor: &str,
+) -> crate::beads::Result<crate::beads::Bead> {
+    let bead = store.close(id, reason, actor)?;
+    if bead.meta_str(crate::formula::FORMULA).is_some() {
+        crate::formula::cook::close_finished_parents(store, &bead, actor)?;
+    }
+    Ok(bead)
+}

@@ -121,15 +121,8 @@ pub struct CloseArgs {
 /// Runs `bd close`. Closing a closed issue succeeds and changes nothing.
 pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
     let reason = args.reason.as_deref().filter(|r| !r.is_empty());
-    let (beads, errors) = super::each_id(&args.ids, |id| {
-        let bead = ctx.store.close(id, reason, &ctx.actor)?;
-        // The last step of a cooked molecule closes the molecule (and any finished step
-        // holding children), so it leaves the hook and an order sees its run complete.
-        if bead.meta_str(crate::formula::FORMULA).is_some() {
-            crate::formula::cook::close_finished_parents(&*ctx.store, &bead, &ctx.actor)?;
-        }
-        Ok(bead)
-    })?;
+    let (beads, errors) =
+        super::each_id(&args.ids, |id| crate::work::close(&*ctx.store, id, reason, &ctx.actor))?;
     Ok(output::changed("Closed", &beads).with_errors(errors))
 }
 

@@ -9,13 +9,16 @@ use crate::controllers::launch::{is_session_of, session_name};
 use crate::controllers::model::CityModel;
 use crate::runtime::validate_name;
 
-/// Resets the sessions `name` stands for and prints one line per session.
-pub(super) fn run(
+/// Resets the sessions `name` stands for; returns one line per session (recorded as a
+/// `session.reset` event each).
+pub fn run(
     city_dir: &Path,
     model: &CityModel,
     name: &str,
     fresh: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
+    actor: &str,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut lines = Vec::new();
     let ledger = CrashLedger::new(city_dir);
     let mut sessions = targets(model, &ledger, name)?;
     if fresh {
@@ -31,22 +34,31 @@ pub(super) fn run(
         }
         for session in &sessions {
             crate::controllers::holds::Marks::fresh(city_dir).set(session)?;
-            println!(
+            lines.push(format!(
                 "{session}: its next start (a restart now, if it runs) begins a fresh conversation"
-            );
+            ));
         }
     }
     let now = SystemTime::now();
     if sessions.is_empty() {
-        println!("{name}: nothing to reset");
+        lines.push(format!("{name}: nothing to reset"));
     }
+    let mut events = Vec::new();
     for session in sessions {
         let was = ledger.reset(&session, now)?;
-        println!("{}", describe(&session, was.as_ref(), now));
+        let line = describe(&session, was.as_ref(), now);
+        let mut event = crate::events::Event::new("session.reset", "Reset", line.clone())
+            .payload(serde_json::json!({"session": session, "fresh": fresh}));
+        if let Some(agent) = super::owner(model, &session) {
+            event = event.object(crate::api::Kind::Agent, agent);
+        }
+        events.push(event);
+        lines.push(line);
     }
+    crate::events::append(city_dir, events, actor)?;
     // The ledger lives outside the store: ask the controller to look at every agent again.
     crate::notify::request(city_dir, "reload", Duration::from_secs(2));
-    Ok(())
+    Ok(lines)
 }
 
 /// The sessions `name` stands for: an agent's only session, every session of a pool agent
