@@ -20,6 +20,12 @@
 #      the events' millisecond timestamps (kill → session.crashed → session.started →
 #      session.ready) shows what the time goes to.
 #
+#   5. dashboard: on another idle IDLE_AGENTS-agent city, IDLE_SECONDS with no dashboard, then
+#      IDLE_SECONDS with `gc dashboard` serving CLIENTS clients (each loaded what the page loads,
+#      then holds the events stream open, as an open page does): the dashboard's CPU time, and
+#      the controller's and tmux server's in both windows. Goal: the dashboard and what it
+#      adds to them < 1% of one core.
+#
 #   benches/controller.sh                                   # exit 0 whether goals are met or not
 #   SIZES="500 1000" RUNS=1 PARTS=converge benches/controller.sh   # how converge grows (by hand)
 #
@@ -27,8 +33,8 @@
 # EXIT trap stops its controller (`gc stop`, then kill -9), kills the tmux servers and removes
 # the directory (KEEP=1 keeps it).
 # Knobs (environment): RUNS (default 3) converge runs per side and size, SIZES ("50 200"),
-# IDLE_AGENTS (200), IDLE_SECONDS (60), KILLS (20), HYPERFINE (path to hyperfine), PARTS
-# ("converge idle restart": which parts to run; idle includes look).
+# IDLE_AGENTS (200), IDLE_SECONDS (60), KILLS (20), CLIENTS (10), HYPERFINE (path to
+# hyperfine), PARTS ("converge idle restart dashboard": which parts to run; idle includes look).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -38,10 +44,11 @@ SIZES=${SIZES:-50 200}
 IDLE_AGENTS=${IDLE_AGENTS:-200}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 KILLS=${KILLS:-20}
+CLIENTS=${CLIENTS:-10}
 HYPERFINE=${HYPERFINE:-hyperfine}
-PARTS=" ${PARTS:-converge idle restart} "
+PARTS=" ${PARTS:-converge idle restart dashboard} "
 part() { [[ $PARTS == *" $1 "* ]]; }
-for tool in tmux "$HYPERFINE"; do
+for tool in tmux "$HYPERFINE" curl; do
     if ! command -v "$tool" >/dev/null; then
         if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
             apt-get install -y -qq "$tool" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$tool"; } >/dev/null 2>&1
@@ -55,8 +62,10 @@ GC="$ROOT/target/release/gc"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gc-controller-bench.XXXXXX")
 SOCK="gcb-$$"
 CITIES=()
+HELPERS=() # process groups to kill (the dashboard, its clients)
 cleanup() {
     local city pid
+    for pid in "${HELPERS[@]}"; do kill -9 -- "-$pid" 2>/dev/null || true; done
     for city in "${CITIES[@]}"; do
         pid=$(cat "$city/.gc/controller.lock" 2>/dev/null || true)
         if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
@@ -64,7 +73,7 @@ cleanup() {
             kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
         fi
     done
-    for s in "$SOCK-converge" "$SOCK-raw" "$SOCK-idle" "$SOCK-kill"; do
+    for s in "$SOCK-converge" "$SOCK-raw" "$SOCK-idle" "$SOCK-kill" "$SOCK-dash"; do
         tmux -L "$s" kill-server 2>/dev/null || true
     done
     if [[ -n ${KEEP:-} ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
@@ -170,15 +179,21 @@ EOF
 }
 if part converge; then for n in $SIZES; do converge "$n"; done; else SIZES=""; fi
 
+# start_idle_city DIR SOCKET: an IDLE_AGENTS-agent city started and settled; sets CPID (its
+# controller) and SPID (its tmux server).
+start_idle_city() {
+    make_city "$1" "$2" "$IDLE_AGENTS"
+    (cd "$1" && "$GC" start --timeout 60s >/dev/null 2>&1) || { echo "gc start did not converge" >&2; exit 1; }
+    CPID=$(cat "$1/.gc/controller.lock")
+    SPID=$(tmux -L "$2" display -p '#{pid}')
+    sleep 2 # let the first pass's follow-ups settle
+}
+
 # --- 2. idle -----------------------------------------------------------------------------
 if part idle; then
 echo "2/4 idle: $IDLE_AGENTS agents, ${IDLE_SECONDS}s…" >&2
 IDLE="$WORK/idle"
-make_city "$IDLE" "$SOCK-idle" "$IDLE_AGENTS"
-(cd "$IDLE" && "$GC" start --timeout 60s >/dev/null 2>&1) || { echo "gc start did not converge" >&2; exit 1; }
-CPID=$(cat "$IDLE/.gc/controller.lock")
-SPID=$(tmux -L "$SOCK-idle" display -p '#{pid}')
-sleep 2 # let the first pass's follow-ups settle
+start_idle_city "$IDLE" "$SOCK-idle"
 python3 - "$CPID" "$SPID" "$IDLE_SECONDS" "$WORK/idle.json" <<'PY'
 import json, os, sys, time
 cpid, spid, secs, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
@@ -257,6 +272,54 @@ cp "$KILL/.gc/events.jsonl" "$WORK/kill-events.jsonl"
 (cd "$KILL" && "$GC" stop --timeout 30s >/dev/null 2>&1) || true
 fi
 
+# --- 5. dashboard ------------------------------------------------------------------------
+# cpu_ticks OUT SECONDS NAME=PID…: utime+stime and cutime+cstime of each PID over SECONDS.
+cpu_ticks() {
+    python3 - "$@" <<'PY'
+import json, os, sys, time
+out, secs, named = sys.argv[1], float(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]]
+def ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+before, t0 = {n: ticks(p) for n, p in named}, time.monotonic()
+time.sleep(secs)
+after, t1 = {n: ticks(p) for n, p in named}, time.monotonic()
+json.dump({"seconds": t1 - t0, "hz": os.sysconf("SC_CLK_TCK"),
+           "ticks": {n: [after[n][0] - before[n][0], after[n][1] - before[n][1]] for n in after}},
+          open(out, "w"))
+PY
+}
+if part dashboard; then
+echo "5/5 dashboard: $IDLE_AGENTS agents, ${IDLE_SECONDS}s without, ${IDLE_SECONDS}s with $CLIENTS clients…" >&2
+DASH="$WORK/dash"
+start_idle_city "$DASH" "$SOCK-dash"
+cpu_ticks "$WORK/dash-off.json" "$IDLE_SECONDS" "controller=$CPID" "server=$SPID"
+setsid "$GC" --city "$DASH" dashboard --listen 127.0.0.1:0 >"$WORK/dash.out" 2>&1 &
+DPID=$!
+HELPERS+=("$DPID")
+for _ in $(seq 100); do grep -q '^dashboard: ' "$WORK/dash.out" 2>/dev/null && break; sleep 0.1; done
+BASE=$(sed -n 's|^dashboard: \(http://[^/]*\)/.*|\1|p' "$WORK/dash.out")
+[[ -n $BASE ]] || { echo "gc dashboard did not start" >&2; exit 1; }
+# Each client loads what the page loads, then keeps the events stream open.
+setsid bash -c '
+    for i in $(seq "$2"); do
+        for path in status sessions "events?limit=50" resources/rig resources/order beads molecules; do
+            curl -sf "$1/api/v1/$path" >/dev/null
+        done
+        curl -sN "$1/api/v1/events/stream" >/dev/null &
+    done
+    wait' clients "$BASE" "$CLIENTS" &
+CLIENTS_PID=$!
+HELPERS+=("$CLIENTS_PID")
+sleep 3 # the initial loads done, the streams open
+cpu_ticks "$WORK/dash-on.json" "$IDLE_SECONDS" "controller=$CPID" "server=$SPID" "dashboard=$DPID"
+STREAMS=$(pgrep -f -c "curl -sN $BASE/api/v1/events/stream" || true)
+echo "$STREAMS" >"$WORK/dash-streams"
+kill -9 -- "-$CLIENTS_PID" "-$DPID" 2>/dev/null || true
+wait "$CLIENTS_PID" "$DPID" 2>/dev/null || true
+(cd "$DASH" && "$GC" stop --timeout 60s >/dev/null 2>&1) || true
+fi
+
 # --- report ------------------------------------------------------------------------------
 python3 - "$WORK" "$SIZES" "$IDLE_AGENTS" <<'PY'
 import json, os, statistics, sys
@@ -302,6 +365,22 @@ if os.path.exists(f"{work}/idle.json"):
         m = look[name]["median"]
         print(f"   {name:<22} {m * 1e3:7.1f} ms   {m / floor:5.1f}x tmux list-panes   goal < 50 ms: {ok(m < 0.05)}")
     print(f"   tmux list-panes -a     {floor * 1e3:7.1f} ms")
+
+if os.path.exists(f"{work}/dash-on.json"):
+    off, on = json.load(open(f"{work}/dash-off.json")), json.load(open(f"{work}/dash-on.json"))
+    def pct(window, name, children=False):
+        own, kids = window["ticks"].get(name, [0, 0])
+        return 100.0 * (own + (kids if children else 0)) / window["hz"] / window["seconds"]
+    base = pct(off, "controller", True) + pct(off, "server")
+    city = pct(on, "controller", True) + pct(on, "server")
+    dash = pct(on, "dashboard", True)
+    added = dash + (city - base)
+    streams = open(f"{work}/dash-streams").read().strip()
+    print(f"5. dashboard on an idle city, {idle_agents} agents, {on['seconds']:.0f} s each window,"
+          f" {streams} clients on the events stream:")
+    print(f"   dashboard + what it adds {added:6.2f} % of a core   goal < 1%: {ok(added < 1.0)}")
+    print(f"     dashboard {dash:.2f} %; controller + tmux {base:.2f} % without it, {city:.2f} % with it"
+          " (their difference is noise when it is below zero)")
 
 if os.path.exists(f"{work}/kills.json"):
     kills = json.load(open(f"{work}/kills.json"))

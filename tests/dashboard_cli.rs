@@ -74,6 +74,10 @@ fn the_api_shows_the_city_and_acts_only_with_token_and_header() {
     assert_eq!(sessions[0]["state"], "ready", "{sessions}");
     let screen = dash.get("/api/v1/sessions/mayor/screen?lines=5");
     assert!(screen["screen"].as_str().unwrap().contains("ready>"), "{screen}");
+    // A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) reads nothing.
+    let (code, answer) = dash.request("GET", "/api/v1/status", &[("Host", "evil.example:80")], "");
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(dash.request("GET", "/api/v1/status", &[("Host", "localhost")], "").0, 200);
     let page = dash.request("GET", "/", &[], "");
     assert_eq!(page.0, 200);
     assert!(page.1.contains("/api/v1/events/stream"), "the page follows the events stream");

@@ -63,6 +63,21 @@ pub fn authorize(
     Ok(())
 }
 
+/// Whether `host` (a request's `Host` header) names this machine's loopback. On loopback the
+/// dashboard serves reads without a token, so a page elsewhere must not reach it by pointing
+/// its own name at 127.0.0.1 (DNS rebinding): its requests carry that name, not these.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Compares in time independent of where the inputs differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -119,6 +134,17 @@ mod tests {
         assert_eq!(authorize(Access::Read, false, T, Some(&T[1..]), false), Err(Denied::Token));
         assert_eq!(authorize(Access::Read, false, T, Some(T), false), Ok(()));
         assert_eq!(authorize(Access::Act, false, T, Some(T), true), Ok(()));
+    }
+
+    #[test]
+    fn only_loopback_names_are_loopback_hosts() {
+        for host in ["127.0.0.1:7070", "localhost:7070", "LOCALHOST", "[::1]:7070", "127.0.0.2"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["evil.example:7070", "10.0.0.1:7070", "127.0.0.1.evil.example", "", "[::2]:1"]
+        {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 
     #[test]

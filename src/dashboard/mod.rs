@@ -73,6 +73,16 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     } else {
         auth::Access::Act
     };
+    // Listening on loopback, only requests addressed to loopback are served (DNS rebinding).
+    if shared.loopback {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if !auth::is_loopback_host(host) {
+            return api::error(
+                StatusCode::FORBIDDEN,
+                format!("host `{host}` is not this machine's loopback"),
+            );
+        }
+    }
     let presented = presented_token(request.headers(), request.uri());
     let action_header = request.headers().contains_key(ACTION_HEADER);
     match auth::authorize(

@@ -54,9 +54,10 @@ impl Dashboard {
     ) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream.set_read_timeout(Some(LONG)).unwrap();
-        let mut text =
-            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
-        for (name, value) in headers {
+        // A `Host` among `headers` replaces the dashboard's own address.
+        let host = headers.iter().find(|(n, _)| *n == "Host").map_or(self.addr.as_str(), |h| h.1);
+        let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "Host") {
             text.push_str(&format!("{name}: {value}\r\n"));
         }
         if !body.is_empty() {
