@@ -204,6 +204,10 @@ fn the_prompt_hook_and_the_controller_never_both_deliver_and_stale_nudges_die() 
     assert_eq!(received(&city), ["hold"], "the controller did not deliver it too");
     let table = String::from_utf8(city.run(&["nudge", "status"]).stdout).unwrap();
     assert!(table.contains("delivered (hook)") && table.contains("dead: expired"), "{table}");
+    let yaml = String::from_utf8(city.run(&["nudge", "status", "-o", "yaml"]).stdout).unwrap();
+    let listed: Vec<serde_json::Value> = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(listed.len(), 2, "{yaml}");
+    assert!(listed.iter().all(|n| n["session"] == "gc-town-solo"), "{yaml}");
     city.run(&["stop"]);
 }
 

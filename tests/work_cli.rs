@@ -94,6 +94,9 @@ fn mail_and_prime_work_in_the_sample_city() {
     assert_eq!(sent["issue_type"], "message");
     let inbox = city.out(&["mail", "inbox", "worker"]);
     assert!(inbox.contains(id) && inbox.contains("Plan") && inbox.contains("tester"), "{inbox}");
+    let listed: Vec<Value> =
+        serde_yaml_ng::from_str(&city.out(&["mail", "inbox", "worker", "-o", "yaml"])).unwrap();
+    assert_eq!(listed[0]["id"], id);
     let read = city.out(&["mail", "read", id, "--actor", "worker"]);
     assert!(read.contains("Parser first"), "{read}");
     let inbox = city.out(&["mail", "inbox", "worker"]);

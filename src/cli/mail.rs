@@ -42,6 +42,9 @@ enum MailCommand {
         /// Read messages too.
         #[arg(long)]
         all: bool,
+        /// Output format (`--json` prints the same as `-o json`, on one line).
+        #[arg(short, long, value_enum, default_value_t = super::present::ListOutput::Table)]
+        output: super::present::ListOutput,
     },
     /// Show the unread mail of an agent (default: you, inside a session your agent and your
     /// member name); with --inject, as the agent CLI's prompt hook: put it into the agent's
@@ -91,11 +94,13 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             mail::send(&*store, &me, &to, &subject, &body)
                 .map(|m| report(&m, args.json, || println!("Sent {} to {to}: {}", m.id, m.title)))
         }
-        MailCommand::Inbox { recipient, all } => {
+        MailCommand::Inbox { recipient, all, output } => {
             let whose = recipient.unwrap_or_else(|| me.clone());
             mail::inbox(&*store, &whose, all).map(|messages| {
                 if args.json {
                     println!("{}", serde_json::to_string(&messages).unwrap_or_default());
+                } else if let Some(document) = output.document(&messages) {
+                    print!("{document}");
                 } else if messages.is_empty() {
                     println!("No {}messages for {whose}.", if all { "" } else { "unread " });
                 } else {

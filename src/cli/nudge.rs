@@ -27,7 +27,10 @@ enum NudgeCommand {
     Status {
         /// A session or agent (default: every session with a queue).
         session: Option<String>,
-        /// Print JSON.
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = super::present::ListOutput::Table)]
+        output: super::present::ListOutput,
+        /// Print JSON (the same as `-o json`).
         #[arg(long)]
         json: bool,
     },
@@ -49,7 +52,10 @@ enum NudgeCommand {
 pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let city_dir = std::path::absolute(super::city_dir_or_cwd(city)?)?;
     match args.command {
-        NudgeCommand::Status { session, json } => status(&city_dir, session.as_deref(), json),
+        NudgeCommand::Status { session, output, json } => {
+            let output = if json { super::present::ListOutput::Json } else { output };
+            status(&city_dir, session.as_deref(), output)
+        }
         NudgeCommand::Drain { session, inject: true, format } => {
             let input = super::hook_input::read();
             let text = session
@@ -135,7 +141,7 @@ fn resolve(model: &CityModel, name: &str) -> Result<String, Box<dyn std::error::
 fn status(
     city_dir: &Path,
     session: Option<&str>,
-    json: bool,
+    output: super::present::ListOutput,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let queues = Queues::new(city_dir, "gc nudge");
     let sessions = match session {
@@ -151,16 +157,16 @@ fn status(
             rows.push((session.clone(), nudge));
         }
     }
-    if json {
-        let items: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(session, nudge)| {
-                let mut value = serde_json::to_value(nudge).unwrap_or_default();
-                value["session"] = session.clone().into();
-                value
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(session, nudge)| {
+            let mut value = serde_json::to_value(nudge).unwrap_or_default();
+            value["session"] = session.clone().into();
+            value
+        })
+        .collect();
+    if let Some(document) = output.document(&items) {
+        print!("{document}");
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {

@@ -261,8 +261,9 @@ mod tests {
     }
 }
 
-/// `-o` of the list commands (`gc rig list`, `gc order list|history`, `gc events`,
-/// `gc formula list`): a table for people, or JSON for scripts.
+/// `-o` of the list commands (`gc status`, `gc session list`, `gc rig list`, `gc order
+/// list|history`, `gc events`, `gc formula list`, `gc nudge status`, `gc mail inbox`): a table
+/// for people, or JSON or YAML for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListOutput {
     /// An aligned table.
