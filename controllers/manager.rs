@@ -485,7 +485,14 @@ async fn feed(ctx: Arc<Context>, mut rescans: mpsc::UnboundedReceiver<Rescan>, s
             tracing::warn!("cannot read the store; retrying at the next change");
             continue;
         };
-        report_damaged(&ctx, &listing.damaged, &mut damaged);
+        // A file that reads but whose spec no longer fits the types is damaged too (the
+        // controllers hold what it owns; see CityModel::held_by_damage).
+        let mut unreadable = listing.damaged.clone();
+        unreadable.extend(listing.objects.iter().filter_map(|o| {
+            let error = o.typed().err()?;
+            Some(Damaged { kind: o.kind, name: o.metadata.name.clone(), error })
+        }));
+        report_damaged(&ctx, &unreadable, &mut damaged);
         let objects = listing.objects;
         let next: BTreeMap<(Kind, String), String> = objects
             .iter()

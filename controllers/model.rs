@@ -96,13 +96,11 @@ impl CityModel {
     /// damaged instead.
     pub fn insert(&mut self, object: &StoredObject) {
         let key = (object.kind, object.metadata.name.clone());
-        let resource = match object.to_resource() {
+        let resource = match object.typed() {
             Ok(resource) => resource,
             Err(e) => {
-                self.damaged.insert(
-                    key,
-                    format!("its stored spec does not fit {}: {e}", object.kind.as_str()),
-                );
+                self.remove(object.kind, &object.metadata.name);
+                self.damaged.insert(key, e);
                 return;
             }
         };

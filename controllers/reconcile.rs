@@ -1594,6 +1594,8 @@ pub fn stop_all(ctx: &Context) -> Result<usize, ReconcileError> {
     let grace = model.city_spec().controller.shutdown_timeout.get();
     let mut stopped = 0;
     let mut order = start_order(&model);
+    // `gc stop` means every session, damaged agents' too (their dependents unknown: first).
+    order.extend(model.damaged.keys().filter(|(k, _)| *k == Kind::Agent).map(|(_, n)| n.clone()));
     order.reverse();
     for agent in order {
         for session in sessions_of(&model, &observed, &agent) {

@@ -281,6 +281,18 @@ fn a_damaged_agent_file_leaves_its_sessions_running_and_the_rest_of_the_city_wor
         city.event_objects("resource.readable") == ["alpha"]
     });
     assert_eq!(alpha_pane(&city.panes()), alpha_pane(&before));
+
+    // A file that reads but whose spec no longer fits is damaged the same way.
+    let beta = city.path().join(".gc/applied/agents/beta.json");
+    let mut object: Value = serde_json::from_slice(&std::fs::read(&beta).unwrap()).unwrap();
+    object["spec"]["scaling"] = "lots".into();
+    std::fs::write(&beta, serde_json::to_vec(&object).unwrap()).unwrap();
+    wait_until("the controller to see beta's spec", LONG, || {
+        city.event_objects("resource.damaged") == ["alpha", "beta"]
+    });
+    let damaged = city.events("resource.damaged");
+    assert!(damaged[1]["message"].as_str().unwrap().contains("does not fit Agent"), "{damaged:?}");
+    assert_eq!(city.live_sessions().len(), 2, "beta's session is left as it runs");
     city.run(&["stop"]);
     assert!(city.live_sessions().is_empty());
 }

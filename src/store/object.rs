@@ -73,6 +73,12 @@ impl StoredObject {
         });
         Resource::from_value(self.kind, &document).map_err(|e| e.to_string())
     }
+
+    /// [`StoredObject::to_resource`], its error said as a damaged object's is.
+    pub fn typed(&self) -> Result<Resource, String> {
+        self.to_resource()
+            .map_err(|e| format!("its stored spec does not fit {}: {e}", self.kind.as_str()))
+    }
 }
 
 /// What a file declares for one resource, in the canonical form it is compared and stored in.
