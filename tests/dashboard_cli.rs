@@ -11,18 +11,10 @@ use serde_json::Value;
 
 #[path = "common/tmux.rs"]
 mod tmux_city;
-use tmux_city::{TmuxCity, wait_until};
+use tmux_city::{PROMPT_AGENT, TmuxCity, wait_until};
 #[path = "common/dashboard.rs"]
 mod dashboard;
 use dashboard::Dashboard;
-
-const AGENT_SCRIPT: &str = r#"#!/usr/bin/env bash
-while true; do
-  printf 'ready> '
-  IFS= read -r line || exit 0
-  echo "heard $line"
-done
-"#;
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -46,7 +38,7 @@ fn next_event(reader: &mut BufReader<TcpStream>) -> (u64, Value) {
 }
 
 fn started_city(tag: &str) -> TmuxCity {
-    let city = TmuxCity::with_probe(tag, "tmux", AGENT_SCRIPT);
+    let city = TmuxCity::with_probe(tag, "tmux", PROMPT_AGENT);
     city.write(
         "agents/mayor.yaml",
         "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: mayor\nspec: {}\n",
@@ -165,7 +157,7 @@ fn git(dir: &std::path::Path, args: &[&str]) {
 
 #[test]
 fn the_work_api_slings_lists_closes_cooks_and_shows_an_agents_changes() {
-    let city = TmuxCity::with_probe("dashwork", "tmux", AGENT_SCRIPT);
+    let city = TmuxCity::with_probe("dashwork", "tmux", PROMPT_AGENT);
     let repo = city.path().join("app");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);

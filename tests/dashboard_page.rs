@@ -7,31 +7,13 @@ use std::time::Duration;
 
 #[path = "common/tmux.rs"]
 mod tmux_city;
-use tmux_city::{TmuxCity, wait_until};
+use tmux_city::{ASKS_FIRST, TmuxCity, wait_until};
 #[path = "common/dashboard.rs"]
 mod dashboard;
 use dashboard::Dashboard;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 use webdriver::Browser;
-
-/// A CLI that asks which mode to run in before its prompt (nothing declares this dialog, so
-/// its session is Blocked until a person answers): Down picks `careful`, Enter confirms.
-const ASKS_FIRST: &str = r#"#!/usr/bin/env bash
-printf 'Pick a mode for this run:\n> fast\n  careful\n'
-mode=fast
-while IFS= read -rsn1 key; do
-  if [ "$key" = $'\e' ]; then
-    read -rsn2 _
-    mode=careful
-    printf '\033[2J\033[HPick a mode for this run:\n  fast\n> careful\n'
-  elif [ -z "$key" ]; then
-    break
-  fi
-done
-printf '\033[2J\033[Hmode %s\nready> ' "$mode"
-while IFS= read -r line; do printf 'heard %s\nready> ' "$line"; done
-"#;
 
 const CHATTY: &str = r#"#!/usr/bin/env bash
 echo "chatty is up"

@@ -9,21 +9,12 @@ use serde_json::Value;
 
 #[path = "common/tmux.rs"]
 mod tmux_city;
-use tmux_city::{TmuxCity, wait_until};
-
-const AGENT_SCRIPT: &str = r#"#!/usr/bin/env bash
-# Answers like an agent CLI behind a "ready> " prompt.
-while true; do
-  printf 'ready> '
-  IFS= read -r line || exit 0
-  echo "heard $line"
-done
-"#;
+use tmux_city::{PROMPT_AGENT, TmuxCity, wait_until};
 
 const LONG: Duration = Duration::from_secs(30);
 
 fn city() -> TmuxCity {
-    TmuxCity::with_probe("gcdp", "tmux", AGENT_SCRIPT)
+    TmuxCity::with_probe("gcdp", "tmux", PROMPT_AGENT)
 }
 
 /// Writes `agents/<name>.yaml`.

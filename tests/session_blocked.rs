@@ -9,25 +9,7 @@ mod tmux_city;
 
 use std::time::Duration;
 
-use tmux_city::{TmuxCity, wait_until};
-
-/// A CLI that asks which mode to run in (`> fast` preselected), waits for Enter, and only then
-/// shows its prompt — after `careful` was chosen it says so.
-const ASKS_FIRST: &str = r#"#!/usr/bin/env bash
-printf 'Pick a mode for this run:\n> fast\n  careful\n'
-mode=fast
-while IFS= read -rsn1 key; do
-  if [ "$key" = $'\e' ]; then
-    read -rsn2 _
-    mode=careful
-    printf '\033[2J\033[HPick a mode for this run:\n  fast\n> careful\n'
-  elif [ -z "$key" ]; then
-    break
-  fi
-done
-printf '\033[2J\033[Hmode %s\nready> ' "$mode"
-exec sleep 1000
-"#;
+use tmux_city::{ASKS_FIRST, TmuxCity, wait_until};
 
 fn city(dialogs: &str) -> TmuxCity {
     let city = TmuxCity::new("blocked");

@@ -14,6 +14,35 @@ use serde_json::Value;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// An agent program that answers like an agent CLI behind a `ready> ` prompt.
+pub const PROMPT_AGENT: &str = r#"#!/usr/bin/env bash
+# Answers like an agent CLI behind a "ready> " prompt.
+while true; do
+  printf 'ready> '
+  IFS= read -r line || exit 0
+  echo "heard $line"
+done
+"#;
+
+/// A CLI that asks which mode to run in (`> fast` preselected) before its prompt, which
+/// nothing declares (so its session is Blocked until a person answers): Down picks
+/// `careful`, Enter confirms, and then it says which mode it runs in.
+pub const ASKS_FIRST: &str = r#"#!/usr/bin/env bash
+printf 'Pick a mode for this run:\n> fast\n  careful\n'
+mode=fast
+while IFS= read -rsn1 key; do
+  if [ "$key" = $'\e' ]; then
+    read -rsn2 _
+    mode=careful
+    printf '\033[2J\033[HPick a mode for this run:\n  fast\n> careful\n'
+  elif [ -z "$key" ]; then
+    break
+  fi
+done
+printf '\033[2J\033[Hmode %s\nready> ' "$mode"
+exec sleep 1000
+"#;
+
 /// See the module documentation.
 pub struct TmuxCity {
     dir: tempfile::TempDir,
