@@ -132,9 +132,18 @@ impl Context {
     /// A context for the city in `city_dir` with the runtime its City selects (tmux on the
     /// City's socket by default). Session programs are started through this gc binary.
     pub fn for_city(city_dir: &std::path::Path, actor: &str) -> Result<Context, ReconcileError> {
+        Ok(Context::with_model(city_dir, actor)?.0)
+    }
+
+    /// [`Context::for_city`], also handing back the applied city it read to choose the
+    /// runtime (one read of the store instead of two).
+    pub fn with_model(
+        city_dir: &std::path::Path,
+        actor: &str,
+    ) -> Result<(Context, CityModel), ReconcileError> {
         let city_dir = std::path::absolute(city_dir)?;
         let model = CityModel::load(&city_dir, &Store::new(&city_dir))?;
-        Ok(Context::new(city_dir.clone(), runtime_for(&model)?, actor))
+        Ok((Context::new(city_dir.clone(), runtime_for(&model)?, actor), model))
     }
 
     /// Lets a burst of reconciles share one reading of the applied resources and one listing

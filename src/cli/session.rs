@@ -121,8 +121,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let ctx = Context::for_city(&city_dir, "gc session")?;
-    let model = CityModel::load(&city_dir, &ctx.store)?;
+    let (ctx, model) = Context::with_model(&city_dir, "gc session")?;
     let rt = &ctx.runtime;
     match args.command {
         SessionCommand::List { output } => {

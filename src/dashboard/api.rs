@@ -200,9 +200,7 @@ pub async fn stream(
 
 /// The runtime and the applied city, as the CLI's session commands set them up.
 fn context(shared: &Shared) -> Result<(Context, CityModel), Failure> {
-    let ctx = Context::for_city(&shared.city_dir, "gc dashboard").map_err(internal)?;
-    let model = CityModel::load(&shared.city_dir, &ctx.store).map_err(internal)?;
-    Ok((ctx, model))
+    Context::with_model(&shared.city_dir, "gc dashboard").map_err(internal)
 }
 
 /// The session `name` names (a session, or an agent's first session), checked.
