@@ -95,6 +95,15 @@ impl TestCity {
 
 const LONG: Duration = Duration::from_secs(20);
 
+/// A city running [`three_agents`] under its controller.
+fn started_three_agents() -> TestCity {
+    let city = TestCity::new();
+    three_agents(&city);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "30s"]);
+    city
+}
+
 fn three_agents(city: &TestCity) {
     city.agent("alpha", "one", "");
     city.agent("beta", "two with spaces", "  dependsOn: [alpha]\n");
@@ -144,10 +153,7 @@ fn apply_wait_starts_sessions_with_their_cwd_env_and_command() {
 
 #[test]
 fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
-    let city = TestCity::new();
-    three_agents(&city);
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "30s"]);
+    let city = started_three_agents();
     assert_eq!(city.live_sessions(), ["gc-town-alpha", "gc-town-beta", "gc-town-gamma"]);
 
     // A second controller is refused.
@@ -216,10 +222,7 @@ fn the_controller_restores_crashes_deletions_suspensions_and_a_killed_server() {
 
 #[test]
 fn a_restarted_controller_adopts_running_sessions() {
-    let city = TestCity::new();
-    three_agents(&city);
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "30s"]);
+    let city = started_three_agents();
     let before = city.panes();
     assert_eq!(before.len(), 3);
     city.kill_controller();
@@ -253,10 +256,7 @@ fn a_restarted_controller_adopts_running_sessions() {
 
 #[test]
 fn a_damaged_agent_file_leaves_its_sessions_running_and_the_rest_of_the_city_working() {
-    let city = TestCity::new();
-    three_agents(&city);
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "30s"]);
+    let city = started_three_agents();
     let before = city.panes();
     assert_eq!(before.len(), 3);
     let alpha = city.path().join(".gc/applied/agents/alpha.json");
@@ -299,10 +299,7 @@ fn a_damaged_agent_file_leaves_its_sessions_running_and_the_rest_of_the_city_wor
 
 #[test]
 fn a_suspended_city_stops_everything_until_resumed() {
-    let city = TestCity::new();
-    three_agents(&city);
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "30s"]);
+    let city = started_three_agents();
     let yaml = std::fs::read_to_string(city.path().join("city.yaml")).unwrap();
     let suspended =
         yaml.replace("  defaultProvider: probe\n", "  defaultProvider: probe\n  suspended: true\n");

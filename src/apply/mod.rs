@@ -15,8 +15,7 @@ pub use plan::{Action, Applied, Change, Prune, plan, summary};
 use crate::api::Kind;
 use crate::manifest::DiscoverError;
 use crate::store::{
-    Damaged, DesiredObject, FileStamp, KnownApplied, Listing, Store, StoreError, StoredObject,
-    WriteLock,
+    DesiredObject, FileStamp, KnownApplied, Listing, Store, StoreError, StoredObject, WriteLock,
 };
 use crate::validate::{Scope, Validation, validate, validate_against};
 
@@ -115,7 +114,7 @@ pub fn current(store: &Store, declared: &Declared) -> Result<Applied, StoreError
         let listing = if declared.prune == Prune::Nothing {
             let mut out = Listing::default();
             for object in &declared.objects {
-                read_into(store, object.kind, &object.name, &mut out);
+                out.add(object.kind, &object.name, store.get(object.kind, &object.name));
             }
             out
         } else {
@@ -172,7 +171,7 @@ pub fn current(store: &Store, declared: &Declared) -> Result<Applied, StoreError
         .par_iter()
         .map(|(kind, name)| {
             let mut out = Listing::default();
-            read_into(store, *kind, name, &mut out);
+            out.add(*kind, name, store.get(*kind, name));
             out
         })
         .collect();
@@ -182,15 +181,6 @@ pub fn current(store: &Store, declared: &Declared) -> Result<Applied, StoreError
         applied.damaged.extend(listing.damaged);
     }
     Ok(applied)
-}
-
-/// Reads one stored object into `out`: as an object, as damaged, or not at all when absent.
-fn read_into(store: &Store, kind: Kind, name: &str, out: &mut Listing) {
-    match store.get(kind, name) {
-        Ok(Some(object)) => out.objects.push(object),
-        Ok(None) => {}
-        Err(e) => out.damaged.push(Damaged { kind, name: name.to_owned(), error: e.to_string() }),
-    }
 }
 
 /// `path` made absolute against `cwd`, with `.` and `..` resolved without touching the disk.

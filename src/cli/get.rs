@@ -65,11 +65,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
         },
         None => store.list_kind(kind)?,
     };
-    let default_provider = store
-        .list_kind(Kind::City)?
-        .objects
-        .first()
-        .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned));
+    let default_provider = default_provider(&store)?;
     let selected: Vec<Shown> = listing
         .objects
         .into_iter()
@@ -140,11 +136,7 @@ fn render(
 /// lists them (damaged ones as `Degraded` documents), for the dashboard's API.
 pub fn documents(store: &Store, kind: Kind) -> Result<Vec<Value>, crate::store::StoreError> {
     let listing = store.list_kind(kind)?;
-    let default_provider = store
-        .list_kind(Kind::City)?
-        .objects
-        .first()
-        .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned));
+    let default_provider = default_provider(store)?;
     let mut out = Vec::new();
     for object in listing.objects {
         let status = store.status_value(object.kind, &object.metadata.name)?;
@@ -152,4 +144,13 @@ pub fn documents(store: &Store, kind: Kind) -> Result<Vec<Value>, crate::store::
     }
     out.extend(listing.damaged.iter().map(damaged_document));
     Ok(out)
+}
+
+/// The applied City's default provider (shown for agents that name none).
+fn default_provider(store: &Store) -> Result<Option<String>, crate::store::StoreError> {
+    Ok(store
+        .list_kind(Kind::City)?
+        .objects
+        .first()
+        .and_then(|c| c.spec.get("defaultProvider")?.as_str().map(str::to_owned)))
 }

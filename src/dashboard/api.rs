@@ -122,16 +122,13 @@ pub async fn nudge(
     Json(body): Json<NudgeBody>,
 ) -> Response {
     blocking(move || {
+        // The CLI's own names for the deliveries (`--delivery`).
         let delivery = match body.delivery.as_deref() {
-            None | Some("wait-idle") => Delivery::WaitIdle,
-            Some("immediate") => Delivery::Immediate,
-            Some("queue") => Delivery::Queue,
-            Some(other) => {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    format!("delivery `{other}` is not one of wait-idle, immediate, queue"),
-                ));
-            }
+            None => Delivery::default(),
+            Some(name) => <Delivery as clap::ValueEnum>::from_str(name, false).map_err(|_| {
+                let what = "is not one of wait-idle, immediate, queue";
+                (StatusCode::BAD_REQUEST, format!("delivery `{name}` {what}"))
+            })?,
         };
         if body.text.trim().is_empty() {
             return Err((StatusCode::BAD_REQUEST, "the text is empty".into()));

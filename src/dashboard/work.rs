@@ -19,6 +19,14 @@ fn model(shared: &Shared) -> Result<CityModel, Failure> {
     CityModel::load_specs(&shared.city_dir, &Store::new(&shared.city_dir)).map_err(internal)
 }
 
+/// The applied agent `name`, or a 404.
+fn agent_of<'m>(
+    model: &'m CityModel,
+    name: &str,
+) -> Result<&'m crate::controllers::model::Applied<crate::api::agent::AgentSpec>, Failure> {
+    model.agents.get(name).ok_or_else(|| (StatusCode::NOT_FOUND, format!("no agent `{name}`")))
+}
+
 /// `GET /api/v1/resources/{kind}`: what `gc get KIND -o json` lists (each with its status).
 pub async fn resources(State(shared): State<Arc<Shared>>, Path(kind): Path<String>) -> Response {
     blocking(move || {
@@ -152,9 +160,7 @@ pub struct MailQuery {
 pub async fn mail(State(shared): State<Arc<Shared>>, Query(q): Query<MailQuery>) -> Response {
     blocking(move || {
         let model = model(&shared)?;
-        if !model.agents.contains_key(&q.agent) {
-            return Err((StatusCode::NOT_FOUND, format!("no agent `{}`", q.agent)));
-        }
+        agent_of(&model, &q.agent)?;
         let (_, store) = crate::work::stores::open(&model, None).map_err(internal)?;
         crate::work::mail::inbox(&*store, &q.agent, q.all).map_err(bead_error)
     })
@@ -174,9 +180,7 @@ pub struct SlingBody {
 pub async fn sling(State(shared): State<Arc<Shared>>, Json(body): Json<SlingBody>) -> Response {
     blocking(move || {
         let model = model(&shared)?;
-        if !model.agents.contains_key(&body.agent) {
-            return Err((StatusCode::NOT_FOUND, format!("no agent `{}`", body.agent)));
-        }
+        agent_of(&model, &body.agent)?;
         if body.work.trim().is_empty() {
             return Err((StatusCode::BAD_REQUEST, "no work given".into()));
         }
@@ -214,10 +218,7 @@ pub async fn changes(State(shared): State<Arc<Shared>>, Path(agent): Path<String
         use crate::api::agent::Isolation;
         use crate::controllers::{git, launch};
         let model = model(&shared)?;
-        let applied = model
-            .agents
-            .get(&agent)
-            .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no agent `{agent}`")))?;
+        let applied = agent_of(&model, &agent)?;
         let Some(rig_name) = applied.spec.rig.clone() else { return Ok(Vec::new()) };
         let rig = &model
             .rigs

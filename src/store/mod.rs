@@ -71,6 +71,19 @@ pub struct Listing {
     pub damaged: Vec<Damaged>,
 }
 
+impl Listing {
+    /// Adds what reading `kind/name` gave: an object, a damaged file, or nothing when absent.
+    pub fn add(&mut self, kind: Kind, name: &str, read: Result<Option<StoredObject>, StoreError>) {
+        match read {
+            Ok(Some(object)) => self.objects.push(object),
+            Ok(None) => {}
+            Err(e) => {
+                self.damaged.push(Damaged { kind, name: name.to_owned(), error: e.to_string() })
+            }
+        }
+    }
+}
+
 /// The JSON document at `path`, or `None` when there is no such file.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
     let bytes = match fs::read(path) {
@@ -335,13 +348,9 @@ impl Store {
         let read: Vec<Result<Option<StoredObject>, StoreError>> =
             names.par_iter().map(|name| self.get(kind, name)).collect();
         let mut out = Listing::default();
-        for (name, result) in names.into_iter().zip(read) {
-            match result {
-                Ok(Some(object)) => out.objects.push(object),
-                // Removed between listing and reading: not there.
-                Ok(None) => {}
-                Err(e) => out.damaged.push(Damaged { kind, name, error: e.to_string() }),
-            }
+        // A file removed between listing and reading is simply not there.
+        for (name, result) in names.iter().zip(read) {
+            out.add(kind, name, result);
         }
         Ok(out)
     }
