@@ -149,7 +149,8 @@ proptest::proptest! {
         let rules = rules(&provider("claude"));
         if let ScreenState::Dialog { step: DialogStep::Confirm, .. } = read(&screen, &rules) {
             let on_option = screen.lines().any(|line| {
-                let line = line.trim_start_matches([' ', '│']);
+                // A terminal shows a no-break space as a space: indentation either way.
+                let line = line.trim_start_matches(|c: char| c.is_whitespace() || c == '│');
                 line.strip_prefix('❯').or_else(|| line.strip_prefix('›')).or_else(|| line.strip_prefix('●'))
                     .is_some_and(|rest| rest.trim_start().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim_start().starts_with("Yes, I trust this folder"))
             });
