@@ -191,6 +191,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     first_pass(ctx.clone()).await;
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     tokio::spawn(drain_nudges(ctx.clone(), shutdown_rx.clone()));
+    tokio::spawn(sweep_leases(ctx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let retry_in_10s = |_: Arc<GcObject>, _: &ReconcileError, _: Arc<Context>| {
         Action::requeue(Duration::from_secs(10))
@@ -651,6 +652,13 @@ async fn observe(
             look_again = exits.track(observed.iter().filter(|s| s.alive).filter_map(|s| s.pid));
         }
         let now = seen(&observed);
+        // Alive now, or alive at the last look and gone now: running until about now (a lease
+        // holder that came back and went again counts as gone from its second going).
+        let went = last.iter().flatten().filter(|(name, (alive, ..))| {
+            *alive && !now.get(*name).is_some_and(|(alive_now, ..)| *alive_now)
+        });
+        let alive_now = now.iter().filter(|(_, (alive, ..))| *alive);
+        ctx.note_running(alive_now.chain(went).map(|(name, _)| name.as_str()));
         if last.is_none() {
             let _ = rescan.send(Rescan::Full);
         }
@@ -696,6 +704,25 @@ async fn drain_nudges(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>
             super::nudge_drainer::tick(&ctx, &mut drainers);
         })
         .await;
+    }
+}
+
+/// Takes work back from holders that are gone ([`super::lease_sweep`]), as often as the
+/// shortest lease grace in force asks.
+async fn sweep_leases(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>) {
+    let absences = Arc::new(std::sync::Mutex::new(super::lease::Absences::default()));
+    loop {
+        let (ctx, absences) = (ctx.clone(), absences.clone());
+        let swept = tokio::task::spawn_blocking(move || {
+            let mut absences = absences.lock().unwrap_or_else(|p| p.into_inner());
+            super::lease_sweep::sweep(&ctx, &mut absences)
+        })
+        .await;
+        let next = swept.map_or(Duration::from_secs(10), |s| s.next);
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

@@ -12,6 +12,8 @@ pub mod formula;
 pub mod git;
 pub mod holds;
 pub mod launch;
+pub mod lease;
+pub mod lease_sweep;
 pub mod manager;
 pub mod model;
 pub mod nudge;

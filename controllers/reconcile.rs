@@ -80,6 +80,10 @@ pub struct Context {
     /// Sessions this controller has seen up: one missing later died (a crash), while sessions
     /// stopped by `gc stop` before this controller started are simply started.
     pub seen_up: Mutex<BTreeSet<String>>,
+    /// When each session was last known running (seen alive, or started by this
+    /// controller): a holder that came back and went again between two lease sweeps counts as
+    /// gone from its second going.
+    pub last_running: Mutex<BTreeMap<String, SystemTime>>,
     /// Sessions already reported as not ready within the startup timeout.
     pub reported_unready: Mutex<BTreeSet<String>>,
     /// Dialogs answered (session, dialog) whose screen has not gone away since: not answered
@@ -117,6 +121,7 @@ impl Context {
             models: Kept::default(),
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
+            last_running: Mutex::default(),
             reported_unready: Mutex::default(),
             answered_dialogs: Mutex::default(),
             failing_checks: Mutex::default(),
@@ -190,6 +195,15 @@ impl Context {
         drop(failing);
         let payload = json!({"error": message});
         self.emit("agent.reconcile_failed", "ReconcileFailed", Some(agent), message, payload);
+    }
+
+    /// Notes that `sessions` run now (see [`Context::last_running`]).
+    pub fn note_running<'a>(&self, sessions: impl IntoIterator<Item = &'a str>) {
+        let now = SystemTime::now();
+        let mut last = self.last_running.lock().unwrap_or_else(|e| e.into_inner());
+        for session in sessions {
+            last.insert(session.to_owned(), now);
+        }
     }
 
     /// Forgets `agent`'s recorded failure: it reconciled.
@@ -1016,6 +1030,7 @@ fn start_session(
         Err(e) => return Err(e.into()),
     }
     ctx.sessions_changed.notify_one();
+    ctx.note_running([launch.session.as_str()]);
     Marks::idle(&ctx.city_dir).clear(&launch.session)?;
     Marks::fresh(&ctx.city_dir).clear(&launch.session)?;
     let said = match (&conversation, &conversation_why) {

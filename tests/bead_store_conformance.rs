@@ -181,6 +181,25 @@ macro_rules! bead_store_conformance {
             }
 
             #[test]
+            fn update_if_held_changes_only_a_bead_its_holder_still_holds() {
+                let s = fresh();
+                let bead = s.store.create(task("t"), "a").unwrap();
+                let release = BeadUpdate {
+                    status: Some("open".into()),
+                    assignee: Some(String::new()),
+                    ..BeadUpdate::default()
+                };
+                assert_eq!(s.store.update_if_held(&bead.id, "w1", &release, "gc").unwrap(), None, "open");
+                s.store.claim(&bead.id, "w1").unwrap();
+                assert_eq!(s.store.update_if_held(&bead.id, "w2", &release, "gc").unwrap(), None);
+                assert_eq!(s.store.get(&bead.id).unwrap().assignee, "w1", "another's change left it");
+                let back = s.store.update_if_held(&bead.id, "w1", &release, "gc").unwrap().unwrap();
+                assert_eq!((back.status.as_str(), back.assignee.as_str()), ("open", ""));
+                assert_eq!(s.store.update_if_held(&bead.id, "w1", &release, "gc").unwrap(), None, "once");
+                assert_eq!(ready_ids(s.store.as_ref()), vec![bead.id.clone()]);
+            }
+
+            #[test]
             fn claim_ready_takes_the_first_ready_unassigned_bead() {
                 let s = fresh();
                 let low = NewBead { priority: Some(3), ..task("low") };

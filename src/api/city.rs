@@ -32,6 +32,51 @@ pub struct CitySpec {
     /// When true every session is stopped and none is started. Default: `false`.
     #[serde(default)]
     pub suspended: bool,
+    /// What happens to claimed work whose holder is gone: leases, attempts, escalation.
+    #[serde(default)]
+    pub leases: LeaseSpec,
+}
+
+/// Leases on claimed work. A bead in progress whose holder (an agent or pool member) has had
+/// no running session for `grace` goes back to ready for another session; each return is an
+/// attempt, and a bead returned `maxAttempts` times is parked (blocked, with one escalation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseSpec {
+    /// How long a holder may be without a running session before its beads go back to ready
+    /// (a crash restart within it keeps them); `0s` never takes work back. Rigs may set
+    /// their own. Default: `10m`.
+    #[serde(default = "default_lease_grace")]
+    pub grace: Duration,
+    /// Returns after which a bead is parked (blocked, not retried) instead; `0` never parks.
+    /// Rigs may set their own. Default: `3`.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Who is told when a bead is parked: a mail to this agent or person (read with
+    /// `gc mail inbox NAME`), besides the `bead.parked` event. Default: `human`.
+    #[serde(default = "default_escalate_to")]
+    #[schemars(length(min = 1))]
+    pub escalate_to: String,
+}
+
+impl Default for LeaseSpec {
+    fn default() -> Self {
+        LeaseSpec {
+            grace: default_lease_grace(),
+            max_attempts: default_max_attempts(),
+            escalate_to: default_escalate_to(),
+        }
+    }
+}
+
+fn default_lease_grace() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_escalate_to() -> String {
+    "human".to_owned()
 }
 
 /// How sessions are run.

@@ -26,6 +26,22 @@ pub struct RigSpec {
     /// When true the rig's agents are stopped. Default: `false`.
     #[serde(default)]
     pub suspended: bool,
+    /// This rig's own lease settings; each one left out is the City's (`leases`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leases: Option<RigLeaseSpec>,
+}
+
+/// A rig's lease settings, overriding the City's one by one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RigLeaseSpec {
+    /// See the City's `leases.grace`; `0s` never takes this rig's work back. Default: the
+    /// City's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<super::Duration>,
+    /// See the City's `leases.maxAttempts`. Default: the City's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
 }
 
 impl RigSpec {

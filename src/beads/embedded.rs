@@ -193,6 +193,76 @@ fn insert(
     Ok(id)
 }
 
+/// Checks `change`'s title and priority, and parses its defer time.
+fn checked_defer(change: &BeadUpdate) -> Result<Option<Option<Time>>> {
+    if let Some(title) = &change.title {
+        require_title(title)?;
+    }
+    if let Some(priority) = change.priority {
+        check_priority(priority)?;
+    }
+    Ok(match &change.defer_until {
+        Some(Some(text)) => Some(Some(Time::parse(text)?)),
+        Some(None) => Some(None),
+        None => None,
+    })
+}
+
+/// Applies `change` to the bead `id` inside `tx` (which knows the bead exists) and bumps its
+/// `updated_at`; `defer` is `change.defer_until` parsed.
+fn apply_update(
+    tx: &Transaction<'_>,
+    id: &str,
+    change: &BeadUpdate,
+    defer: Option<&Option<Time>>,
+    now: &Time,
+) -> Result<()> {
+    let set = |column: &str, value: &dyn rusqlite::ToSql| -> Result<()> {
+        tx.execute(&format!("UPDATE issues SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
+        Ok(())
+    };
+    if let Some(title) = &change.title {
+        set("title", title)?;
+    }
+    if let Some(description) = &change.description {
+        set("description", description)?;
+    }
+    if let Some(notes) = &change.notes {
+        set("notes", notes)?;
+    }
+    if let Some(priority) = change.priority {
+        set("priority", &priority)?;
+    }
+    if let Some(assignee) = &change.assignee {
+        set("assignee", assignee)?;
+    }
+    if let Some(new_status) = &change.status {
+        sql::set_status(tx, id, new_status, None, now)?;
+    }
+    if let Some(defer) = defer {
+        set("defer_until", &defer.as_ref().map(|t| t.text.clone()))?;
+        set("defer_ns", &defer.as_ref().map(|t| t.ns))?;
+    }
+    sql::add_labels(tx, id, &change.add_labels)?;
+    for label in &change.remove_labels {
+        tx.execute("DELETE FROM labels WHERE issue_id = ?1 AND label = ?2", params![id, label])?;
+    }
+    if !change.set_metadata.is_empty() {
+        let current: String =
+            tx.query_row("SELECT metadata FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
+        let mut map: Map<String, Value> = serde_json::from_str(&current).unwrap_or_default();
+        for (key, value) in &change.set_metadata {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        set("metadata", &Value::Object(map).to_string())?;
+    }
+    touch(tx, id, now)
+}
+
 impl BeadStore for EmbeddedStore {
     fn create(&self, new: NewBead, actor: &str) -> Result<Bead> {
         let now = Time::now();
@@ -219,72 +289,36 @@ impl BeadStore for EmbeddedStore {
     }
 
     fn update(&self, id: &str, change: &BeadUpdate, _actor: &str) -> Result<Bead> {
-        if let Some(title) = &change.title {
-            require_title(title)?;
-        }
-        if let Some(priority) = change.priority {
-            check_priority(priority)?;
-        }
-        let defer = match &change.defer_until {
-            Some(Some(text)) => Some(Some(Time::parse(text)?)),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let defer = checked_defer(change)?;
         let now = Time::now();
         self.write(|tx| {
             require(tx, id)?;
-            let set = |column: &str, value: &dyn rusqlite::ToSql| -> Result<()> {
-                tx.execute(
-                    &format!("UPDATE issues SET {column} = ?2 WHERE id = ?1"),
-                    params![id, value],
-                )?;
-                Ok(())
-            };
-            if let Some(title) = &change.title {
-                set("title", title)?;
-            }
-            if let Some(description) = &change.description {
-                set("description", description)?;
-            }
-            if let Some(notes) = &change.notes {
-                set("notes", notes)?;
-            }
-            if let Some(priority) = change.priority {
-                set("priority", &priority)?;
-            }
-            if let Some(assignee) = &change.assignee {
-                set("assignee", assignee)?;
-            }
-            if let Some(new_status) = &change.status {
-                sql::set_status(tx, id, new_status, None, &now)?;
-            }
-            if let Some(defer) = &defer {
-                set("defer_until", &defer.as_ref().map(|t| t.text.clone()))?;
-                set("defer_ns", &defer.as_ref().map(|t| t.ns))?;
-            }
-            sql::add_labels(tx, id, &change.add_labels)?;
-            for label in &change.remove_labels {
-                tx.execute(
-                    "DELETE FROM labels WHERE issue_id = ?1 AND label = ?2",
-                    params![id, label],
-                )?;
-            }
-            if !change.set_metadata.is_empty() {
-                let current: String =
-                    tx.query_row("SELECT metadata FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
-                let mut map: Map<String, Value> =
-                    serde_json::from_str(&current).unwrap_or_default();
-                for (key, value) in &change.set_metadata {
-                    if value.is_null() {
-                        map.remove(key);
-                    } else {
-                        map.insert(key.clone(), value.clone());
-                    }
-                }
-                set("metadata", &Value::Object(map).to_string())?;
-            }
-            touch(tx, id, &now)?;
+            apply_update(tx, id, change, defer.as_ref(), &now)?;
             loaded(tx, id)
+        })
+    }
+
+    fn update_if_held(
+        &self,
+        id: &str,
+        holder: &str,
+        change: &BeadUpdate,
+        _actor: &str,
+    ) -> Result<Option<Bead>> {
+        let defer = checked_defer(change)?;
+        let now = Time::now();
+        self.write(|tx| {
+            require(tx, id)?;
+            let held: bool = tx.query_row(
+                "SELECT status = ?2 AND assignee = ?3 FROM issues WHERE id = ?1",
+                params![id, status::IN_PROGRESS, holder],
+                |r| r.get(0),
+            )?;
+            if !held {
+                return Ok(None);
+            }
+            apply_update(tx, id, change, defer.as_ref(), &now)?;
+            loaded(tx, id).map(Some)
         })
     }
 

@@ -38,6 +38,9 @@ pub enum BeadError {
     /// A bead with that id is already stored.
     #[error("a bead with id `{0}` already exists")]
     Exists(String),
+    /// The change is refused by the city's rules; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
     /// Bad input (an empty title, a malformed time, …).
     #[error("{0}")]
     Invalid(String),

@@ -97,6 +97,22 @@ impl BeadStore for Evented {
         Ok(bead)
     }
 
+    fn update_if_held(
+        &self,
+        id: &str,
+        holder: &str,
+        change: &BeadUpdate,
+        actor: &str,
+    ) -> Result<Option<Bead>> {
+        let bead = self.inner.update_if_held(id, holder, change, actor)?;
+        if let Some(bead) = &bead {
+            let mut event = self.bead_event("bead.updated", "Updated", "updated", bead);
+            event.payload.insert("fields".into(), Value::from(changed_fields(change)));
+            self.record(vec![event], actor);
+        }
+        Ok(bead)
+    }
+
     fn claim(&self, id: &str, actor: &str) -> Result<Bead> {
         let bead = self.inner.claim(id, actor)?;
         self.record(vec![self.bead_event("bead.claimed", "Claimed", "claimed", &bead)], actor);

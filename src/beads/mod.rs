@@ -62,6 +62,24 @@ pub trait BeadStore: Send + Sync {
     /// bead succeeds and changes nothing; a bead held by someone else fails with
     /// [`BeadError::AlreadyClaimed`].
     fn claim(&self, id: &str, actor: &str) -> Result<Bead>;
+    /// Compare-and-swap on a claim: applies `change` only while the bead is `in_progress` and
+    /// assigned to `holder`, and returns it as it now is; `Ok(None)` when it is not (it was
+    /// closed, released or taken meanwhile). How work is taken back from a holder that is
+    /// gone without taking it from one that just finished. Stores without transactions check,
+    /// then update.
+    fn update_if_held(
+        &self,
+        id: &str,
+        holder: &str,
+        change: &BeadUpdate,
+        actor: &str,
+    ) -> Result<Option<Bead>> {
+        let bead = self.get(id)?;
+        if bead.status != model::status::IN_PROGRESS || bead.assignee != holder {
+            return Ok(None);
+        }
+        self.update(id, change, actor).map(Some)
+    }
     /// Claims the first ready, unassigned bead matching `query` in one transaction, or returns
     /// `None` when there is none.
     fn claim_ready(&self, query: &ReadyQuery, actor: &str) -> Result<Option<Bead>>;

@@ -503,7 +503,7 @@ impl WireError {
             }
             BeadError::SelfDependency(id) => WireError::SelfDependency { id: id.clone() },
             BeadError::Exists(id) => WireError::Exists { id: id.clone() },
-            BeadError::Invalid(_) => WireError::Invalid,
+            BeadError::Invalid(_) | BeadError::Refused(_) => WireError::Invalid,
             BeadError::Backend(_) | BeadError::Io(_) => return None,
         })
     }

@@ -147,7 +147,7 @@ fn add(args: AddArgs, city_dir: &Path, cwd: &Path) -> Result<ExitCode, Box<dyn s
         path: spec_path.to_string_lossy().into_owned(),
         repo: args.repo.clone(),
         prefix: args.prefix.clone(),
-        suspended: false,
+        ..RigSpec::default()
     };
     let prefix = spec.effective_prefix(&name);
     if !prefix_re.is_match(&prefix) {
@@ -397,7 +397,7 @@ mod tests {
             path: "../my app: \"x\"".into(),
             repo: Some("git@host:a/b.git".into()),
             prefix: None,
-            suspended: false,
+            ..RigSpec::default()
         };
         let text = rig_yaml("my-app", &spec);
         let file = std::sync::Arc::new(crate::manifest::SourceFile::new("rig.yaml", text.clone()));

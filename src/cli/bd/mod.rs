@@ -79,6 +79,8 @@ enum BdCommand {
     Update(update::UpdateArgs),
     /// Close issues.
     Close(update::CloseArgs),
+    /// Reopen closed or parked issues: open again, unassigned, attempts forgotten.
+    Reopen(update::ReopenArgs),
     /// List issues (open and in-progress ones unless told otherwise).
     List(list::ListArgs),
     /// List work that can start now; `--claim` takes the first unassigned one.
@@ -185,6 +187,7 @@ fn dispatch(
         BdCommand::Show(args) => show::run(args, &ctx()?),
         BdCommand::Update(args) => update::update(args, &ctx()?),
         BdCommand::Close(args) => update::close(args, &ctx()?),
+        BdCommand::Reopen(args) => update::reopen(args, &ctx()?),
         BdCommand::List(args) => list::list(args, &ctx()?),
         BdCommand::Ready(args) => list::ready(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),

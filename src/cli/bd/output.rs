@@ -228,6 +228,15 @@ fn details_text(details: &Details) -> String {
         if b.close_reason.is_empty() { String::new() } else { format!(" ({})", b.close_reason) };
     field("Closed:", b.closed_at.as_ref().map(|c| format!("{c}{reason}")).unwrap_or_default());
     field("Deferred:", b.defer_until.clone().unwrap_or_default());
+    // What the lease sweep did to it: how often it was taken back, and whether it is parked.
+    let attempts = crate::controllers::lease::attempts_of(&b.metadata);
+    if attempts > 0 {
+        let from = crate::controllers::lease::taken_from(b).join(", ");
+        field("Attempts:", format!("{attempts} (taken back from {from})"));
+    }
+    if let Some(why) = b.meta_str(crate::controllers::lease::PARKED) {
+        field("Parked:", format!("{why}; `bd reopen {}` brings it back", b.id));
+    }
     let meta: Vec<String> = b
         .metadata
         .iter()

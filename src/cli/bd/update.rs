@@ -126,6 +126,21 @@ pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
     Ok(output::changed("Closed", &beads).with_errors(errors))
 }
 
+/// Reopen issues and print them (`--json`: an array).
+#[derive(Debug, clap::Args)]
+pub struct ReopenArgs {
+    /// The issues: closed ones, or ones parked after their sessions kept dying.
+    #[arg(required = true, value_name = "ID")]
+    ids: Vec<String>,
+}
+
+/// Runs `bd reopen`.
+pub fn reopen(args: ReopenArgs, ctx: &Ctx) -> Result<Report, Failure> {
+    let (beads, errors) =
+        super::each_id(&args.ids, |id| crate::work::reopen(&*ctx.store, id, &ctx.actor))?;
+    Ok(output::changed("Reopened", &beads).with_errors(errors))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
