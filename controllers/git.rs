@@ -141,6 +141,38 @@ pub fn merge_base(dir: &Path, a: &str, b: &str) -> Result<String, GitError> {
     Ok(git(Some(dir), &[os("merge-base"), os(a), os(b)])?.trim().to_owned())
 }
 
+/// The full id of the commit `rev` names in the repository at `dir` (`rev` is used as a
+/// revision, never as an option), or `None` when it names no commit there.
+pub fn commit_id(dir: &Path, rev: &str) -> Result<Option<String>, GitError> {
+    let spec = format!("{rev}^{{commit}}");
+    let args = [os("rev-parse"), os("--verify"), os("--quiet"), os("--end-of-options"), os(&spec)];
+    match git(Some(dir), &args) {
+        Ok(id) => Ok(Some(id.trim().to_owned())),
+        // `--quiet --verify` fails without a message for a revision that names nothing.
+        Err(e) if e.message.starts_with("exit status") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// When `commit` was committed (seconds since the epoch), in the repository at `dir`.
+pub fn commit_time(dir: &Path, commit: &str) -> Result<i64, GitError> {
+    let out = git(Some(dir), &[os("show"), os("-s"), os("--format=%ct"), os(commit)])?;
+    out.trim().parse().map_err(|_| GitError {
+        args: format!("show -s --format=%ct {commit}"),
+        message: format!("not a time: {out}"),
+    })
+}
+
+/// Whether commit `ancestor` is reachable from `tip` in the repository at `dir`.
+pub fn is_ancestor(dir: &Path, ancestor: &str, tip: &str) -> Result<bool, GitError> {
+    let args = [os("merge-base"), os("--is-ancestor"), os(ancestor), os(tip)];
+    match git(Some(dir), &args) {
+        Ok(_) => Ok(true),
+        Err(e) if e.message == "exit status: 1" => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes the worktree at `path` (git refuses if it holds work, which the caller checked).
 pub fn remove_worktree(path: &Path) -> Result<(), GitError> {
     git(Some(path), &[os("worktree"), os("remove"), path.as_os_str()]).map(drop)

@@ -208,7 +208,10 @@ impl Sim {
                     return Ok(());
                 };
                 let before = self.store.get(&id).unwrap();
-                let result = crate::work::close(&self.store, &id, None, &member(n));
+                let rules = crate::work::proof::Rules::default();
+                let nothing = crate::work::proof::Offered::Nothing;
+                let result =
+                    crate::work::close(&self.store, &id, None, &member(n), &rules, nothing);
                 self.believes.get_mut(&n).unwrap().remove(&id);
                 if result.is_ok() && !before.is_closed() {
                     // No bead held by two: a close lands only from the one holding it.

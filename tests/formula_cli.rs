@@ -243,3 +243,59 @@ fn a_formula_type_gc_cannot_cook_is_named_where_it_is_declared() {
     assert_eq!(finding["line"], 6, "{stdout}");
     assert!(finding["message"].as_str().unwrap().contains("`aspect` formulas"), "{stdout}");
 }
+
+#[test]
+fn a_step_that_requires_a_commit_is_closed_only_with_one_that_exists() {
+    let city = City::new(WORKER);
+    city.write(
+        "formulas/ship.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: ship\nspec:\n  \
+         steps:\n    - {id: plan, title: Plan}\n    - {id: ship, title: Ship it, needs: [plan], \
+         requireCommit: true}\n",
+    );
+    ok(&city, &["validate"]);
+    ok(&city, &["apply"]);
+    let out = ok(&city, &["sling", "worker", "--formula", "ship", "--json"]);
+    let cooked: Value = serde_json::from_str(&out).unwrap();
+    let step = |name: &str| {
+        let steps = cooked["steps"].as_array().unwrap();
+        steps.iter().find(|s| s["metadata"]["gc.step"] == name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (plan, ship) = (step("plan"), step("ship"));
+    ok(&city, &["bd", "close", &plan]);
+    // Nothing to prove it with: refused, saying what to do.
+    let (closed, _, stderr) = run(&city, &["bd", "close", &ship]);
+    assert!(!closed);
+    assert!(stderr.contains("its formula step needs the commit that did the work"), "{stderr}");
+    // In a checkout, with a commit that exists there: taken and recorded.
+    let repo = city.path().join("project");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "shipped"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let out = city
+        .gc()
+        .env("BEADS_ACTOR", "worker-1")
+        .env("GC_CITY", city.path())
+        .current_dir(&repo)
+        .args(["bd", "close", &ship, "--commit", &head, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let closed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(closed[0]["metadata"]["gc.commit"], head.as_str(), "{closed}");
+}

@@ -107,6 +107,11 @@ pub struct StepSpec {
     /// Metadata put on the bead. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Closing the step's bead needs a commit that exists in its rig's repository (and is on
+    /// the rig's `completion.targetBranch`, when it names one), as a rig's
+    /// `completion.requireCommit` asks of every bead. Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_commit: bool,
     /// Sub-steps, cooked as children of this step's bead. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<StepSpec>,

@@ -29,7 +29,31 @@ pub struct RigSpec {
     /// This rig's own lease settings; each one left out is the City's (`leases`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leases: Option<RigLeaseSpec>,
+    /// What closing a bead of this rig must prove. Default: nothing (any close is taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<CompletionSpec>,
 }
+
+/// Proof required to close work, so "done" means a commit that exists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompletionSpec {
+    /// Every close names a commit (`bd close ID --commit SHA`, else the closing session's
+    /// `HEAD`) that exists in the rig's repository; a close without one is refused with a
+    /// message saying what to do. Formula steps can ask the same with `requireCommit`.
+    /// Default: `false`.
+    #[serde(default)]
+    pub require_commit: bool,
+    /// The branch (or other ref) a close's commit must be reachable from, so work that was
+    /// never merged is not done. Default: none (the commit must only exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = BRANCH_PATTERN))]
+    pub target_branch: Option<String>,
+}
+
+/// Branch names gc accepts for `targetBranch`: git's own rules, kept to safe characters (no
+/// leading `-`, so it can never read as an option).
+pub const BRANCH_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._/-]*$";
 
 /// A rig's lease settings, overriding the City's one by one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -57,6 +57,9 @@ impl Evented {
         if let Some(to) = bead.metadata.get("gc.routed_to") {
             event.payload.insert("routedTo".into(), to.clone());
         }
+        if let Some(commit) = bead.metadata.get(crate::work::proof::COMMIT) {
+            event.payload.insert("commit".into(), commit.clone());
+        }
         // Lets an order gated on `bead.*` events ignore the beads its own runs cooked.
         if let Some(order) = bead.metadata.get(crate::orders::ORDER) {
             event.payload.insert("order".into(), order.clone());

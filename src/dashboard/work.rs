@@ -46,13 +46,17 @@ pub struct InStore {
 
 /// The bead store of `rig` (the city's when `None`), as `gc bd` opens it.
 fn store_of(shared: &Shared, rig: Option<&str>) -> Result<Box<dyn BeadStore>, Failure> {
-    let model = model(shared)?;
+    store_in(&model(shared)?, rig)
+}
+
+/// The store of `rig` (or the city's) in an applied city already read.
+fn store_in(model: &CityModel, rig: Option<&str>) -> Result<Box<dyn BeadStore>, Failure> {
     if let Some(rig) = rig
         && !model.rigs.contains_key(rig)
     {
         return Err((StatusCode::NOT_FOUND, format!("no rig `{rig}`")));
     }
-    let (_, store) = crate::work::stores::open(&model, rig).map_err(internal)?;
+    let (_, store) = crate::work::stores::open(model, rig).map_err(internal)?;
     Ok(store)
 }
 
@@ -88,6 +92,9 @@ pub async fn bead(
 pub struct CloseBody {
     #[serde(default)]
     reason: Option<String>,
+    /// The commit that did the work (`gc bd close --commit`).
+    #[serde(default)]
+    commit: Option<String>,
 }
 
 /// `POST /api/v1/beads/{id}/close?rig=NAME`: `gc bd close` (a molecule's last step closes
@@ -98,11 +105,17 @@ pub async fn close_bead(
     Query(q): Query<InStore>,
     body: Option<Json<CloseBody>>,
 ) -> Response {
-    let reason = body.and_then(|Json(b)| b.reason);
+    let Json(body) = body.unwrap_or_default();
     blocking(move || {
-        let store = store_of(&shared, q.rig.as_deref())?;
-        crate::work::close(&*store, &id, reason.as_deref().filter(|r| !r.is_empty()), "dashboard")
-            .map_err(bead_error)
+        let model = model(&shared)?;
+        let store = store_in(&model, q.rig.as_deref())?;
+        let rules = crate::work::proof::Rules::for_rig(&model, q.rig.as_deref());
+        let offered = match body.commit.as_deref().filter(|c| !c.is_empty()) {
+            Some(commit) => crate::work::proof::Offered::Commit(commit),
+            None => crate::work::proof::Offered::Nothing,
+        };
+        let reason = body.reason.as_deref().filter(|r| !r.is_empty());
+        crate::work::close(&*store, &id, reason, "dashboard", &rules, offered).map_err(bead_error)
     })
     .await
 }

@@ -74,6 +74,9 @@ pub struct StepText {
     /// Bead metadata.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Closing the bead needs a commit (see [`crate::work::proof`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_commit: bool,
 }
 
 /// Why a formula does not compile. `path` fields are where in the formula's spec the problem
@@ -265,6 +268,7 @@ fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, Com
                     assignee: step.assignee.clone(),
                     condition: step.condition.clone(),
                     metadata: step.metadata.clone(),
+                    require_commit: step.require_commit,
                 },
             },
             path.clone(),

@@ -113,6 +113,9 @@ pub fn batch(
             metadata.insert(key.clone(), Value::String(substitute(value, values)));
         }
         metadata.insert(STEP.into(), Value::String(step.id.clone()));
+        if text.require_commit {
+            metadata.insert(crate::work::proof::REQUIRE_COMMIT.into(), Value::Bool(true));
+        }
         index.insert(&step.id, beads.len());
         beads.push(NewBead {
             title: substitute(&text.title, values),

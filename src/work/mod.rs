@@ -5,6 +5,7 @@
 pub mod demand;
 pub mod hook;
 pub mod mail;
+pub mod proof;
 pub mod query;
 pub mod sling;
 pub mod stores;
@@ -24,21 +25,35 @@ pub fn refuse_if_taken_back(bead: &crate::beads::Bead, actor: &str) -> crate::be
         other => format!("{other} holds it now"),
     };
     Err(crate::beads::BeadError::Refused(format!(
-        "{id} was taken back from {actor} while its session was gone, and {now}: leave it          (`gc hook` shows your work; `bd update {id} --claim` takes it again once it is ready)",
+        "{id} was taken back from {actor} while its session was gone, and {now}: leave it \
+         (`gc hook` shows your work; `bd update {id} --claim` takes it again once it is ready)",
         id = bead.id
     )))
 }
 
-/// Closes bead `id` (`gc bd close`, the dashboard). Closing the last open step of a cooked
-/// molecule closes the molecule too (and any finished step holding children), so it leaves
-/// the hook and an order sees its run complete.
+/// Closes bead `id` (`gc bd close`, the dashboard), once the commit it offers holds up to
+/// `rules` (see [`proof`]); the proven commit is recorded on the bead (`gc.commit`). Closing
+/// the last open step of a cooked molecule closes the molecule too (and any finished step
+/// holding children), so it leaves the hook and an order sees its run complete.
 pub fn close(
     store: &dyn crate::beads::BeadStore,
     id: &str,
     reason: Option<&str>,
     actor: &str,
+    rules: &proof::Rules,
+    offered: proof::Offered<'_>,
 ) -> crate::beads::Result<crate::beads::Bead> {
-    refuse_if_taken_back(&store.get(id)?, actor)?;
+    let current = store.get(id)?;
+    refuse_if_taken_back(&current, actor)?;
+    if !current.is_closed()
+        && let Some(proven) = proof::check(rules, &current, offered)?
+    {
+        let mut recorded = serde_json::Map::new();
+        recorded.insert(proof::COMMIT.into(), proven.commit.into());
+        recorded
+            .insert(proof::COMMIT_ON.into(), proven.on.map_or(serde_json::Value::Null, Into::into));
+        store.set_metadata(id, recorded, actor)?;
+    }
     let bead = store.close(id, reason, actor)?;
     if bead.meta_str(crate::formula::FORMULA).is_some() {
         crate::formula::cook::close_finished_parents(store, &bead, actor)?;
@@ -86,6 +101,10 @@ mod tests {
     use crate::beads::{BeadStore, BeadUpdate, NewBead};
     use crate::controllers::lease::{ATTEMPTS, PARKED, TAKEN_FROM};
 
+    const NO_RULES: proof::Rules =
+        proof::Rules { rig: None, require_commit: false, target_branch: None };
+    const NOTHING: proof::Offered<'static> = proof::Offered::Nothing;
+
     fn store() -> (tempfile::TempDir, EmbeddedStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(&dir.path().join("beads.db"), "gc").unwrap();
@@ -115,16 +134,22 @@ mod tests {
         store.claim(&bead.id, "w-1").unwrap();
         taken_back(&store, &bead.id, "w-1", "open");
         store.claim(&bead.id, "w-2").unwrap();
-        let refused = close(&store, &bead.id, None, "w-1").unwrap_err();
+        let refused = close(&store, &bead.id, None, "w-1", &NO_RULES, NOTHING).unwrap_err();
         assert!(matches!(refused, crate::beads::BeadError::Refused(_)), "{refused}");
         assert!(refused.to_string().contains("w-2 holds it now"), "{refused}");
         assert_eq!(store.get(&bead.id).unwrap().status, "in_progress", "nothing changed");
         // The holder closes it; a person may close anything.
-        assert_eq!(close(&store, &bead.id, None, "w-2").unwrap().status, "closed");
+        assert_eq!(
+            close(&store, &bead.id, None, "w-2", &NO_RULES, NOTHING).unwrap().status,
+            "closed"
+        );
         let other = store.create(NewBead { title: "u".into(), ..NewBead::default() }, "m").unwrap();
         store.claim(&other.id, "w-1").unwrap();
         taken_back(&store, &other.id, "w-1", "open");
-        assert_eq!(close(&store, &other.id, None, "alice").unwrap().status, "closed");
+        assert_eq!(
+            close(&store, &other.id, None, "alice", &NO_RULES, NOTHING).unwrap().status,
+            "closed"
+        );
     }
 
     #[test]

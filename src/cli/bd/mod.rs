@@ -129,6 +129,8 @@ pub struct Ctx {
     pub store: Box<dyn BeadStore>,
     /// The actor (`--actor`, $BEADS_ACTOR, $BD_ACTOR, $USER).
     pub actor: String,
+    /// The store's directory (its `config.json` says which city and rig it belongs to).
+    pub dir: Option<PathBuf>,
 }
 
 /// Whether the program was started under the name `bd` (a symlink or copy named `bd`), in which
@@ -174,9 +176,10 @@ fn dispatch(
         std::env::current_dir().map_err(|e| Failure::Failed(format!("current directory: {e}")))?;
     // Only init and install-shim run without a store; everything else opens it first.
     let ctx = || -> Result<Ctx, Failure> {
-        let store = open_store(&cwd, city.as_deref())?;
+        let (dir, store) = open_store(&cwd, city.as_deref())?;
         Ok(Ctx {
             store,
+            dir: Some(dir),
             actor: layout::actor(globals.actor.as_deref().filter(|a| !a.trim().is_empty())),
         })
     };
@@ -218,13 +221,16 @@ fn each_id<T>(
 
 /// The store bd would use from `cwd`; with no store there, the city's own store when gc was told
 /// which city (`gc -C DIR bd …`) and it has one.
-fn open_store(cwd: &Path, city: Option<&Path>) -> Result<Box<dyn BeadStore>, Failure> {
+fn open_store(cwd: &Path, city: Option<&Path>) -> Result<(PathBuf, Box<dyn BeadStore>), Failure> {
     match layout::open_from(cwd) {
-        Ok((_, store)) => Ok(store),
+        Ok(found) => Ok(found),
         Err(e) => {
             let city_store = city.map(|c| layout::city_beads_dir(&cwd.join(c)));
             match city_store.filter(|d| d.join(layout::CONFIG_FILE).is_file()) {
-                Some(dir) => Ok(layout::open(&dir)?),
+                Some(dir) => {
+                    let store = layout::open(&dir)?;
+                    Ok((dir, store))
+                }
                 None => Err(e.into()),
             }
         }

@@ -234,6 +234,10 @@ fn details_text(details: &Details) -> String {
         let from = crate::controllers::lease::taken_from(b).join(", ");
         field("Attempts:", format!("{attempts} (taken back from {from})"));
     }
+    if let Some(commit) = b.meta_str(crate::work::proof::COMMIT) {
+        let on = b.meta_str(crate::work::proof::COMMIT_ON).map(|o| format!(" (on {o})"));
+        field("Proof:", format!("commit {commit}{}", on.unwrap_or_default()));
+    }
     if let Some(why) = b.meta_str(crate::controllers::lease::PARKED) {
         field("Parked:", format!("{why}; `bd reopen {}` brings it back", b.id));
     }

@@ -116,13 +116,26 @@ pub struct CloseArgs {
     /// Why (recorded as close_reason).
     #[arg(short = 'r', long)]
     reason: Option<String>,
+    /// The commit that did the work, checked against the rig's repository (and its target
+    /// branch) and recorded on the bead. Where the rig or the formula step requires proof
+    /// and none is named, the HEAD of the current checkout is offered.
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
 }
 
 /// Runs `bd close`. Closing a closed issue succeeds and changes nothing.
 pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
+    use crate::work::proof::Offered;
     let reason = args.reason.as_deref().filter(|r| !r.is_empty());
-    let (beads, errors) =
-        super::each_id(&args.ids, |id| crate::work::close(&*ctx.store, id, reason, &ctx.actor))?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let offered = match &args.commit {
+        Some(commit) => Offered::Commit(commit),
+        None => Offered::Head(&cwd),
+    };
+    let rules = ctx.dir.as_deref().map(crate::work::proof::Rules::for_store).unwrap_or_default();
+    let (beads, errors) = super::each_id(&args.ids, |id| {
+        crate::work::close(&*ctx.store, id, reason, &ctx.actor, &rules, offered)
+    })?;
     Ok(output::changed("Closed", &beads).with_errors(errors))
 }
 
