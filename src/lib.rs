@@ -26,5 +26,6 @@ pub mod prompt;
 pub mod runtime;
 pub mod selector;
 pub mod store;
+pub mod usage;
 pub mod validate;
 pub mod work;

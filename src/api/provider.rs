@@ -98,6 +98,60 @@ pub struct ProviderSpec {
     /// (every start is a new conversation the CLI names itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationSpec>,
+    /// Where the CLI writes its transcripts and what its models cost: how `gc costs`, status
+    /// and budgets count each session's tokens and spend. Needs `home` (the transcripts are
+    /// read from the directory gc owns). Default: none (nothing is counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageSpec>,
+}
+
+/// A CLI's transcripts and price table, as data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsageSpec {
+    /// How the transcripts are written.
+    pub format: TranscriptFormat,
+    /// The transcript files: a glob relative to the session's `home` directory (`*` within a
+    /// path part, `**` across parts), such as `projects/*/*.jsonl`.
+    #[schemars(length(min = 1))]
+    pub files: String,
+    /// US dollars per million tokens, per model. A key matches every model whose name starts
+    /// with it (the longest key wins; `*` matches any model). Default: none (tokens are
+    /// counted, their cost is 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// How a CLI writes its transcript (all JSON lines, appended as the conversation goes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptFormat {
+    /// Claude Code: `assistant` lines whose `message.usage` counts one model reply.
+    Claude,
+    /// Codex: `event_msg` lines of type `token_count` with the session's running totals.
+    Codex,
+    /// Gemini CLI: `gemini` messages carrying `tokens` (a message may be written again).
+    Gemini,
+}
+
+/// What a model's tokens cost, in US dollars per million.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Price {
+    /// Input (prompt) tokens not read from a cache.
+    #[schemars(range(min = 0.0))]
+    pub input: f64,
+    /// Output tokens (reasoning included).
+    #[schemars(range(min = 0.0))]
+    pub output: f64,
+    /// Input tokens read from the prompt cache. Default: `0`.
+    #[serde(default)]
+    #[schemars(range(min = 0.0))]
+    pub cache_read: f64,
+    /// Input tokens written to the prompt cache. Default: the `input` price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub cache_write: Option<f64>,
 }
 
 /// One text, or several of which any will do.

@@ -3,6 +3,7 @@
 mod apply;
 pub mod bd;
 mod city_dir;
+mod costs;
 mod dashboard;
 mod delete;
 mod describe;
@@ -69,6 +70,7 @@ enum Command {
     Stop(stop::Args),
     Status(status::Args),
     Dashboard(dashboard::Args),
+    Costs(costs::Args),
     Session(session::Args),
     Sling(sling::Args),
     Formula(formula::Args),
@@ -189,6 +191,7 @@ pub fn run() -> ExitCode {
         Command::Stop(args) => stop::run(args, city),
         Command::Status(args) => status::run(args, city),
         Command::Dashboard(args) => dashboard::run(args, city),
+        Command::Costs(args) => costs::run(args, city),
         Command::Session(args) => session::run(args, city),
         Command::Sling(args) => sling::run(args, city),
         Command::Formula(args) => formula::run(args, city),

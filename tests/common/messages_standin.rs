@@ -95,6 +95,21 @@ struct Log {
     paths: Vec<String>,
     /// Parsed bodies of `/v1/messages` requests, and their raw text.
     requests: Vec<(Value, String)>,
+    /// The usage each `/v1/messages` reply reported, with whether its request carried tools.
+    usage: Vec<(bool, Totals)>,
+}
+
+/// Tokens a reply reported, by kind (what the real API would bill).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// `input_tokens`.
+    pub input: u64,
+    /// `output_tokens` (final).
+    pub output: u64,
+    /// `cache_read_input_tokens`.
+    pub cache_read: u64,
+    /// `cache_creation_input_tokens`.
+    pub cache_write: u64,
 }
 
 impl Shared {
@@ -147,6 +162,20 @@ impl Standin {
     /// The `/v1/messages` bodies that carried `tools` (the agent's own turns), in order.
     pub fn tool_requests(&self) -> Vec<Value> {
         self.requests().into_iter().filter(has_tools).collect()
+    }
+
+    /// The tokens the replies reported, summed: of the requests that carried tools (the
+    /// agent's own turns, which its transcript records) or of all of them.
+    pub fn usage_totals(&self, tool_requests_only: bool) -> Totals {
+        let log = self.shared.log();
+        let mut sum = Totals::default();
+        for (_, t) in log.usage.iter().filter(|(tools, _)| *tools || !tool_requests_only) {
+            sum.input += t.input;
+            sum.output += t.output;
+            sum.cache_read += t.cache_read;
+            sum.cache_write += t.cache_write;
+        }
+        sum
     }
 
     /// `"METHOD target"` of every request so far (any path), in arrival order.
@@ -411,6 +440,13 @@ impl Conn {
         let message_id = format!("msg_standin_{n:06}");
         let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-standin");
         let input_tokens = raw.len() / 4 + 1;
+        let reported = Totals {
+            input: input_tokens as u64,
+            output: 10,
+            cache_read: (input_tokens / 3) as u64,
+            cache_write: CACHE_WRITE as u64,
+        };
+        self.shared.log().usage.push((has_tools(&body), reported));
         if body.get("stream").and_then(Value::as_bool) == Some(true) {
             (200, "text/event-stream", sse(&reply, &message_id, model, input_tokens))
         } else {
@@ -525,12 +561,17 @@ fn block(reply: &Reply) -> (Value, &'static str) {
     }
 }
 
+/// Tokens every reply says it wrote to the prompt cache.
+const CACHE_WRITE: usize = 11;
+
+/// A reply's usage: every kind of token non-zero (a third of the input read from the cache),
+/// so an accounting that drops a kind is caught.
 fn usage(input_tokens: usize, output_tokens: usize) -> Value {
     json!({
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": CACHE_WRITE,
+        "cache_read_input_tokens": input_tokens / 3,
     })
 }
 

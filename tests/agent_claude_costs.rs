@@ -1,0 +1,89 @@
+//! Token and cost accounting with the real Claude Code: the loopback stand-in for the Messages
+//! API reports usage on every reply (every kind of token non-zero), Claude writes it to its
+//! transcript in the config directory gc owns, and `gc costs` reads it back: the same totals,
+//! priced from the Provider's table. Skipped when no `claude` is found.
+
+#[path = "common/agent_clis.rs"]
+mod agent_clis;
+#[path = "common/cli_city.rs"]
+mod cli_city;
+#[path = "common/messages_standin.rs"]
+mod messages_standin;
+#[path = "common/tmux.rs"]
+mod tmux_city;
+
+use std::time::Duration;
+
+use cli_city::CliCity;
+use messages_standin::Standin;
+use serde_json::Value;
+use tmux_city::wait_until;
+
+fn costs(city: &CliCity, args: &[&str]) -> Value {
+    let mut all = vec!["costs", "-o", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_slice(&city.run(&all).stdout).unwrap()
+}
+
+#[test]
+fn gc_costs_reads_back_exactly_what_the_model_reported() {
+    let Some(claude) = agent_clis::find("claude") else { return };
+    let standin = Standin::bead_worker();
+    let city = CliCity::new("claude", &claude)
+        .with_env("ANTHROPIC_BASE_URL", &standin.base_url())
+        .with_env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij");
+    city.run(&["apply"]);
+    let out = city.run(&["sling", "worker", "Add a CHANGELOG entry", "--json"]);
+    let id =
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].as_str().unwrap().to_owned();
+    city.run(&["start", "--timeout", "90s"]);
+    let show = |id: &str| {
+        let out = city
+            .city
+            .gc()
+            .args(["bd", "show", id, "--json"])
+            .current_dir(city.city.path().join("rigs/demo-repo"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)[0].clone()
+    };
+    wait_until("the bead closed by the worker", Duration::from_secs(120), || {
+        show(&id)["status"] == "closed"
+    });
+    // Its turn ends with a text reply after the close: wait until that reply is counted.
+    let sent = || standin.usage_totals(true);
+    wait_until("every reply of the turn counted", Duration::from_secs(30), || {
+        costs(&city, &[])["total"]["usage"]["output"] == sent().output
+    });
+    let want = sent();
+    let report = costs(&city, &["--since", "1h"]);
+    let usage = &report["total"]["usage"];
+    assert_eq!(
+        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
+        [want.input, want.output, want.cache_read, want.cache_write].map(Value::from).each_ref(),
+        "{report}"
+    );
+    assert_eq!(report["rows"][0]["key"], "worker");
+    // Priced as the claude Provider's table says for claude-opus (5, 25, 0.5, 6.25 per million).
+    let expected = (want.input as f64 * 5.0
+        + want.output as f64 * 25.0
+        + want.cache_read as f64 * 0.5
+        + want.cache_write as f64 * 6.25)
+        / 1e6;
+    let cost = report["total"]["cost"].as_f64().unwrap();
+    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
+    // Read again: nothing is counted twice.
+    assert_eq!(costs(&city, &[])["total"], report["total"]);
+    let by_model = costs(&city, &["--by", "model"]);
+    let model = by_model["rows"][0]["key"].as_str().unwrap().to_owned();
+    assert!(model.starts_with("claude-opus"), "{by_model}");
+    // The title requests Claude sends on the side are not in its transcript.
+    assert!(standin.usage_totals(false).input > want.input);
+    // The table for people.
+    let text = String::from_utf8(city.run(&["costs", "--by", "session"]).stdout).unwrap();
+    assert!(
+        text.contains("gc-town-worker-1") && text.contains(&format!("{}", want.input)),
+        "{text}"
+    );
+    city.stop();
+}
