@@ -7,6 +7,8 @@
 mod agent_clis;
 #[path = "common/cli_city.rs"]
 mod cli_city;
+#[path = "common/dashboard.rs"]
+mod dashboard;
 #[path = "common/messages_standin.rs"]
 mod messages_standin;
 #[path = "common/tmux.rs"]
@@ -79,6 +81,22 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
     assert!(model.starts_with("claude-opus"), "{by_model}");
     // The title requests Claude sends on the side are not in its transcript.
     assert!(standin.usage_totals(false).input > want.input);
+    // The same figures in gc status (today), gc describe and the API.
+    let status: Value =
+        serde_json::from_slice(&city.run(&["status", "-o", "json"]).stdout).unwrap();
+    let worker =
+        status["agents"].as_array().unwrap().iter().find(|a| a["name"] == "worker").unwrap();
+    assert_eq!(worker["spendToday"]["tokens"], report["total"]["tokens"], "{worker}");
+    let described = String::from_utf8(city.run(&["describe", "agent/worker"]).stdout).unwrap();
+    let usage_line = described.lines().find(|l| l.trim_start().starts_with("total")).unwrap_or("");
+    assert!(
+        described.contains("Usage:") && usage_line.contains(&report["total"]["tokens"].to_string()),
+        "{described}"
+    );
+    let api = dashboard::Dashboard::start(&city.city, "127.0.0.1:0");
+    assert_eq!(api.get("/api/v1/costs?since=24h")["total"], report["total"]);
+    assert_eq!(api.get("/api/v1/costs?by=model")["rows"][0]["key"].as_str(), Some(model.as_str()));
+    drop(api);
     // The table for people.
     let text = String::from_utf8(city.run(&["costs", "--by", "session"]).stdout).unwrap();
     assert!(

@@ -108,6 +108,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     if kind == crate::api::Kind::Agent {
         out.push_str(&sessions_section(&city_dir, &name, status.as_ref()));
+        out.push_str(&usage_section(&city_dir, &name));
     }
     let mut events = Vec::new();
     crate::events::scan_back(&city_dir, |e| {
@@ -215,6 +216,45 @@ fn sessions_section(city_dir: &std::path::Path, agent: &str, status: Option<&Val
 }
 
 /// A command line (long arguments cut) and an environment (secrets masked), indented.
+/// An agent's tokens and spend, per model, today (UTC) and over the last 7 days (nothing when
+/// its Provider does not count usage).
+fn usage_section(city_dir: &std::path::Path, agent: &str) -> String {
+    use crate::usage::report::{self, By};
+    let Ok(model) =
+        crate::controllers::model::CityModel::load_specs(city_dir, &Store::new(city_dir))
+    else {
+        return String::new();
+    };
+    let mine = crate::usage::ledger::current(city_dir, &model).of_agent(agent);
+    let now = chrono::Utc::now();
+    let today = report::report(&mine, &model, Some(report::start_of_day(now)), By::Model);
+    let week = report::report(&mine, &model, Some(now - chrono::Duration::days(7)), By::Model);
+    if week.rows.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = week
+        .rows
+        .iter()
+        .chain(std::iter::once(&week.total))
+        .map(|row| {
+            let day = if row.key == "total" {
+                Some(&today.total)
+            } else {
+                today.rows.iter().find(|r| r.key == row.key)
+            };
+            vec![
+                row.key.clone(),
+                day.map_or("0".into(), |d| d.tokens.to_string()),
+                super::costs::dollars(day.map_or(0.0, |d| d.cost)),
+                row.tokens.to_string(),
+                super::costs::dollars(row.cost),
+            ]
+        })
+        .collect();
+    let headers = ["MODEL", "TOKENS TODAY", "COST TODAY", "TOKENS 7D", "COST 7D"];
+    format!("Usage:\n{}", indent(&table(&headers, &rows)))
+}
+
 fn launch_lines(argv: &[String], env: &std::collections::BTreeMap<String, String>) -> String {
     let cut = |arg: &String| {
         let line = arg.lines().next().unwrap_or_default();

@@ -222,7 +222,7 @@ fn timestamp(e: &Event) -> Option<DateTime<Utc>> {
 }
 
 /// `10m` (before `now`) or an RFC 3339 time.
-pub(super) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = s.parse::<crate::api::Duration>() {
         let d = chrono::Duration::from_std(d.get()).map_err(|e| format!("--since `{s}`: {e}"))?;
         return now.checked_sub_signed(d).ok_or_else(|| format!("--since `{s}`: too long ago"));

@@ -40,6 +40,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use city_dir::find_city_dir;
+pub use costs::costs as costs_report;
+pub use events::parse_since;
 
 /// gc runs a city of AI coding agents: declare Agents, Rigs, Providers, Formulas and Orders as
 /// resource files, and gc reconciles tmux sessions and beads to match.

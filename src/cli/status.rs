@@ -52,6 +52,10 @@ pub struct AgentView {
     /// Why its recorded status could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its tokens and spend today (UTC), read from its sessions' transcripts (agents whose
+    /// Provider counts `usage`).
+    #[serde(rename = "spendToday", skip_serializing_if = "Option::is_none")]
+    pub spend_today: Option<crate::usage::report::Row>,
 }
 
 /// `gc status -o json|yaml`: the controller, each agent with its status, and what needs a
@@ -76,7 +80,8 @@ pub fn city_view(city_dir: &Path) -> Result<CityView, crate::store::StoreError> 
     let controller = ControllerView { running: pid.is_some(), pid, answering };
     let store = Store::new(city_dir);
     let model = CityModel::load_specs(city_dir, &store)?;
-    let agents = agent_views(&store, &model, controller.running)?;
+    let mut agents = agent_views(&store, &model, controller.running)?;
+    add_spend(city_dir, &model, &mut agents);
     let problems = problems(&model, &agents);
     Ok(CityView { city: model.city_name(), controller, agents, problems })
 }
@@ -105,6 +110,17 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     Ok(ExitCode::SUCCESS)
 }
 
+/// Puts each agent's spend today on its view.
+fn add_spend(city_dir: &Path, model: &CityModel, agents: &mut [AgentView]) {
+    use crate::usage::report;
+    let ledger = crate::usage::ledger::current(city_dir, model);
+    let today = report::start_of_day(chrono::Utc::now());
+    let mut spend = report::per_agent(&ledger, model, Some(today));
+    for agent in agents {
+        agent.spend_today = spend.remove(&agent.name);
+    }
+}
+
 /// Each applied agent with its recorded status, as it stands when `controller_running` says
 /// whether anyone keeps it current. An agent held by a damaged object (itself, the City, its
 /// rig or provider) is `Degraded`, saying which and why.
@@ -127,7 +143,7 @@ fn agent_views(
             s.conditions.retain(|c| c.kind != ConditionType::Degraded);
             s.conditions.push(Condition::new(ConditionType::Degraded, true, "Unreadable", why));
         }
-        views.push(AgentView { name, status, error });
+        views.push(AgentView { name, status, error, spend_today: None });
     }
     Ok(views)
 }
@@ -216,6 +232,7 @@ fn print_table(agents: &[AgentView]) {
         println!("No agents applied.");
         return;
     }
+    let spending = agents.iter().any(|a| a.spend_today.is_some());
     let rows: Vec<Vec<String>> = agents
         .iter()
         .map(|agent| match &agent.status {
@@ -239,11 +256,29 @@ fn print_table(agents: &[AgentView]) {
                 ]
             }
         })
+        .zip(agents)
+        .map(|(mut row, agent)| {
+            if spending {
+                row.insert(4, agent.spend_today.as_ref().map_or("-".into(), spend_cell));
+            }
+            row
+        })
         .collect();
-    print!(
-        "{}",
-        super::present::table(&["AGENT", "PHASE", "READY", "RESTARTS", "SESSIONS"], &rows)
-    );
+    let mut headers = vec!["AGENT", "PHASE", "READY", "RESTARTS", "SESSIONS"];
+    if spending {
+        headers.insert(4, "TODAY");
+    }
+    print!("{}", super::present::table(&headers, &rows));
+}
+
+/// `$0.2936 (75.5k tokens)`.
+fn spend_cell(row: &crate::usage::report::Row) -> String {
+    let tokens = match row.tokens {
+        t if t >= 1_000_000 => format!("{:.1}M", t as f64 / 1e6),
+        t if t >= 1_000 => format!("{:.1}k", t as f64 / 1e3),
+        t => t.to_string(),
+    };
+    format!("{} ({tokens} tokens)", super::costs::dollars(row.cost))
 }
 
 /// The agents table and the problems paragraph, as `gc status` prints them (for `gc start`).

@@ -53,6 +53,30 @@ pub async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     .await
 }
 
+/// `GET /api/v1/costs?since=24h&by=model`: what `gc costs -o json` shows.
+pub async fn costs(State(shared): State<Arc<Shared>>, Query(q): Query<CostsQuery>) -> Response {
+    blocking(move || {
+        let since = match &q.since {
+            Some(text) => Some(
+                crate::cli::parse_since(text, chrono::Utc::now())
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e))?,
+            ),
+            None => None,
+        };
+        crate::cli::costs_report(&shared.city_dir, since, q.by.unwrap_or_default())
+            .map_err(internal)
+    })
+    .await
+}
+
+/// `?since=&by=` of `/api/v1/costs`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsQuery {
+    since: Option<String>,
+    by: Option<crate::usage::report::By>,
+}
+
 /// `GET /api/v1/sessions`: what `gc session list -o json` shows.
 pub async fn sessions(State(shared): State<Arc<Shared>>) -> Response {
     blocking(move || {

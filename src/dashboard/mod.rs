@@ -59,6 +59,7 @@ pub fn router(city_dir: &Path, token: String, loopback: bool) -> Router {
         .route("/api/v1/molecules", get(work::molecules))
         .route("/api/v1/mail", get(work::mail))
         .route("/api/v1/sling", post(work::sling))
+        .route("/api/v1/costs", get(api::costs))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/events/stream", get(api::stream))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such route".into()) })

@@ -75,6 +75,19 @@ pub fn load(city_dir: &Path) -> Ledger {
         .unwrap_or_default()
 }
 
+/// The ledger brought up to date for a reader (status, describe, the API): scanned when any
+/// Provider counts usage, else what was saved; a scan that fails (a read-only city) falls
+/// back to what was saved.
+pub fn current(city_dir: &Path, model: &CityModel) -> Ledger {
+    if !model.providers.values().any(|p| p.spec.usage.is_some()) {
+        return load(city_dir);
+    }
+    scan(city_dir, model).unwrap_or_else(|e| {
+        tracing::warn!("cannot read the agents' transcripts: {e}");
+        load(city_dir)
+    })
+}
+
 /// Reads what every session's transcripts gained since the last scan, adds it to the ledger,
 /// saves it, and returns it. Sessions of agents whose Provider has no `usage` are skipped.
 pub fn scan(city_dir: &Path, model: &CityModel) -> std::io::Result<Ledger> {
@@ -171,6 +184,12 @@ pub fn glob_regex(glob: &str) -> Option<regex::Regex> {
 }
 
 impl Ledger {
+    /// Only `agent`'s counts (for a report about one agent).
+    pub fn of_agent(mut self, agent: &str) -> Ledger {
+        self.buckets.retain(|b| b.agent == agent);
+        self
+    }
+
     /// Reads what `file` gained since its cursor and counts it for `session`.
     fn read_file(&mut self, file: &Path, session: &str, source: &Source) {
         let Ok(meta) = std::fs::metadata(file) else { return };

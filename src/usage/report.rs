@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Usage;
 use super::ledger::{Bucket, Ledger};
 use crate::controllers::model::CityModel;
 
 /// What the counts are grouped by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum By {
     /// Each agent (a pool's members together).
@@ -115,6 +117,11 @@ pub fn report(
         rows.sort_by(|a, b| b.cost.total_cmp(&a.cost).then(b.tokens.cmp(&a.tokens)));
     }
     CostReport { since: from.map(|t| t.to_rfc3339()), by, rows, total }
+}
+
+/// The start of the UTC day holding `now`: the window spend is shown and budgeted in.
+pub fn start_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.date_naive().and_hms_opt(0, 0, 0).map_or(now, |t| t.and_utc())
 }
 
 /// Each agent's tokens and spend since `from` (for status and describe).
