@@ -82,6 +82,8 @@ pub struct AgentInput<'a> {
     /// Most sessions started (or restarted) by one plan (the City's `maxStartsPerSecond`; 0
     /// for no limit).
     pub max_starts: usize,
+    /// Its budget (or the City's), when one applies.
+    pub budget: Option<&'a Budget>,
     /// How many more sessions may run city-wide (the City's `maxActiveSessions` less those
     /// running), when it sets a limit.
     pub session_room: Option<usize>,
@@ -120,6 +122,21 @@ pub struct Work {
     pub ready: bool,
     /// Sessions whose actor holds in-progress beads: never stopped for idleness or scaling.
     pub busy: BTreeSet<String>,
+}
+
+/// Where an agent's budget stands, as the planner needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Used up: no session starts, running ones stop as their turn ends.
+    pub exceeded: bool,
+    /// For people: whose budget, how much of it is used, when the window ends.
+    pub message: String,
+    /// When the window rolls over.
+    pub until: Option<SystemTime>,
+    /// Sessions whose hooks say a turn is under way.
+    pub in_turn: BTreeSet<String>,
+    /// Sessions whose hooks report turns; the others stop once quiet for the quiet period.
+    pub turns_reported: BTreeSet<String>,
 }
 
 /// Why an agent's sessions cannot start now.
@@ -190,6 +207,8 @@ pub enum StopReason {
     ScaledDown,
     /// It was idle for the agent's `idleTimeout`.
     IdleTimeout,
+    /// Its budget is used up, and its turn has ended.
+    OverBudget,
 }
 
 impl StopReason {
@@ -200,6 +219,7 @@ impl StopReason {
             StopReason::Held => "StoppedByUser",
             StopReason::ScaledDown => "ScaledDown",
             StopReason::IdleTimeout => "IdleTimeout",
+            StopReason::OverBudget => "BudgetExceeded",
         }
     }
 }
@@ -366,6 +386,8 @@ struct Planner<'i, 'a> {
     ready: usize,
     idle: usize,
     backing_off: bool,
+    /// Sessions held back by a used-up budget.
+    over_budget: bool,
     quarantined: Vec<String>,
     blocked: Vec<String>,
     drift: Vec<String>,
@@ -385,6 +407,7 @@ pub fn plan(input: &AgentInput<'_>) -> AgentPlan {
         ready: 0,
         idle: 0,
         backing_off: false,
+        over_budget: false,
         quarantined: Vec::new(),
         blocked: Vec::new(),
         drift: Vec::new(),
@@ -607,6 +630,12 @@ impl Planner<'_, '_> {
         {
             self.forget_crashes.push(name.to_owned());
         }
+        // How long it has shown nothing: from its last output, else from its start.
+        let quiet_for =
+            info.last_activity.or(info.created).map_or(Duration::MAX, |t| since(input.now, t));
+        if let Some(budget) = input.budget.filter(|b| b.exceeded) {
+            return self.over_budget(name, info, budget, quiet_for);
+        }
         if input.fresh.contains(name) && self.take_start(name, false) {
             self.actions.push(SessionAction::RestartFresh {
                 launch: Box::new(launch.clone()),
@@ -615,9 +644,6 @@ impl Planner<'_, '_> {
             });
             return SessionPhase::Restarting;
         }
-        // How long it has shown nothing: from its last output, else from its start.
-        let quiet_for =
-            info.last_activity.or(info.created).map_or(Duration::MAX, |t| since(input.now, t));
         let mut drifted = false;
         // Never compared before a fingerprint was recorded at its start (an adopted session).
         if let Some(recorded) = info.meta.get(meta::FINGERPRINT)
@@ -715,6 +741,40 @@ impl Planner<'_, '_> {
         }
     }
 
+    /// A live session of an agent whose budget is used up: stopped once its turn has ended
+    /// (as its hooks say, or, without hooks, once it has been quiet for the quiet period).
+    fn over_budget(
+        &mut self,
+        name: &str,
+        info: &SessionInfo,
+        budget: &Budget,
+        quiet_for: Duration,
+    ) -> SessionPhase {
+        self.over_budget = true;
+        let quiet_period = self.input.drift.quiet_period;
+        let turn_over = if budget.turns_reported.contains(name) {
+            !budget.in_turn.contains(name)
+        } else {
+            !info.attached && quiet_for >= quiet_period
+        };
+        if turn_over {
+            self.actions.push(SessionAction::Stop {
+                session: name.to_owned(),
+                instance: info.meta.get(meta::INSTANCE).cloned(),
+                reason: StopReason::OverBudget,
+                detail: budget.message.clone(),
+            });
+            return SessionPhase::Stopping;
+        }
+        self.notes.push(format!("{name}: stops when its turn ends: {}", budget.message));
+        self.requeue(if budget.turns_reported.contains(name) {
+            Duration::from_secs(2)
+        } else {
+            quiet_period.saturating_sub(quiet_for).max(Duration::from_secs(2))
+        });
+        SessionPhase::Running
+    }
+
     fn not_running(
         &mut self,
         launch: &Launch,
@@ -730,6 +790,14 @@ impl Planner<'_, '_> {
             None if input.was_up.contains(name) => Some(None),
             None => None,
         };
+        if let Some(budget) = input.budget.filter(|b| b.exceeded) {
+            self.notes.push(format!("{name}: not started: {}", budget.message));
+            if let Some(until) = budget.until {
+                self.requeue(since(until, input.now) + Duration::from_millis(100));
+            }
+            self.over_budget = true;
+            return SessionPhase::OverBudget;
+        }
         if let Some(until) = history.quarantined_until.filter(|u| *u > input.now) {
             self.notes.push(format!(
                 "{name}: quarantined until {} after crashing repeatedly; `gc session reset {name}` \
@@ -820,6 +888,12 @@ impl Planner<'_, '_> {
                 (AgentPhase::Stopped, false, word, format!("{word}: no sessions run"))
             }
             (Err(e), None) => (AgentPhase::Degraded, false, "LaunchError", e.clone()),
+            (Ok(_), None) if self.over_budget => (
+                AgentPhase::OverBudget,
+                false,
+                "BudgetExceeded",
+                input.budget.map(|b| b.message.clone()).unwrap_or_default(),
+            ),
             (Ok(_), None) if !self.quarantined.is_empty() => (
                 AgentPhase::Quarantined,
                 false,
@@ -887,6 +961,25 @@ impl Planner<'_, '_> {
                 | AgentPhase::Quarantined
         );
         let changing: Vec<String> = self.actions.iter().map(SessionAction::describe).collect();
+        let mut conditions = vec![
+            Condition::new(ConditionType::Ready, ready_condition, reason, message.clone()),
+            status::progressing(changing.join("; ")),
+            Condition::new(
+                ConditionType::Degraded,
+                degraded,
+                reason,
+                if degraded { message } else { String::new() },
+            ),
+        ];
+        if let Some(budget) = input.budget {
+            let reason = if budget.exceeded { "BudgetExceeded" } else { "WithinBudget" };
+            conditions.push(Condition::new(
+                ConditionType::BudgetExceeded,
+                budget.exceeded,
+                reason,
+                budget.message.clone(),
+            ));
+        }
         AgentStatus {
             observed_generation: input.generation,
             phase,
@@ -894,16 +987,7 @@ impl Planner<'_, '_> {
             ready_sessions: ready,
             restarts: self.rows.iter().map(|r| r.restarts).sum(),
             sessions: self.rows.clone(),
-            conditions: vec![
-                Condition::new(ConditionType::Ready, ready_condition, reason, message.clone()),
-                status::progressing(changing.join("; ")),
-                Condition::new(
-                    ConditionType::Degraded,
-                    degraded,
-                    reason,
-                    if degraded { message } else { String::new() },
-                ),
-            ],
+            conditions,
             pool: input.pool.as_ref().map(|p| PoolStatus { wanted: p.wanted, why: p.why.clone() }),
             drift: (!self.drift.is_empty()).then(|| self.drift.join("; ")),
             notes: self.notes.clone(),

@@ -78,6 +78,7 @@ struct Case {
     rig: Result<(), StartBlock>,
     max_starts: usize,
     session_room: Option<usize>,
+    budget: Option<Budget>,
 }
 
 impl Case {
@@ -101,6 +102,7 @@ impl Case {
             rig: Ok(()),
             max_starts: 5,
             session_room: None,
+            budget: None,
         }
     }
 
@@ -133,6 +135,7 @@ impl Case {
             },
             max_starts: self.max_starts,
             session_room: self.session_room,
+            budget: self.budget.as_ref(),
             now: now(),
         })
     }
@@ -560,4 +563,76 @@ fn backoff_doubles_up_to_its_cap() {
 /// A status as the JSON it is written as.
 fn json_of<T: serde::Serialize>(status: &T) -> serde_json::Value {
     serde_json::to_value(status).unwrap()
+}
+
+fn used_up(in_turn: &[&str], reported: &[&str]) -> Budget {
+    Budget {
+        exceeded: true,
+        message: "its budget (1200 of 1000 tokens used (120%); the window ends at …)".into(),
+        until: Some(now() + secs(600)),
+        in_turn: in_turn.iter().map(|s| (*s).to_owned()).collect(),
+        turns_reported: reported.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn a_used_up_budget_stops_sessions_as_their_turn_ends_and_starts_none() {
+    let (a, b, c) =
+        (launch("gc-c-worker-1", &[]), launch("gc-c-worker-2", &[]), launch("gc-c-worker-3", &[]));
+    let mut busy = session(&b, true, true);
+    busy.last_activity = Some(now() - secs(1));
+    let mut case =
+        Case::new(vec![a.clone(), b.clone(), c.clone()], vec![session(&a, true, true), busy]);
+    // worker-1's hooks say its turn ended; worker-2 reports no turns but printed a second ago;
+    // worker-3 is not running.
+    case.budget = Some(used_up(&[], &["gc-c-worker-1"]));
+    let plan = case.plan();
+    let stops = described(&plan);
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert!(
+        stops[0].starts_with("stop gc-c-worker-1 (BudgetExceeded: its budget (1200 of 1000"),
+        "{stops:?}"
+    );
+    let status = json_of(&plan.status);
+    assert_eq!(status["phase"], "OverBudget");
+    let phases: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["stopping", "running", "overbudget"]);
+    assert!(plan.notes.iter().any(|n| n.contains("gc-c-worker-2: stops when its turn ends")));
+    assert!(plan.notes.iter().any(|n| n.contains("gc-c-worker-3: not started: its budget")));
+    let exceeded =
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "BudgetExceeded");
+    assert_eq!(exceeded.unwrap()["status"], "True", "{status}");
+    // A session mid-turn (as its hooks say) is left to finish.
+    case.budget = Some(used_up(&["gc-c-worker-1"], &["gc-c-worker-1"]));
+    assert!(case.plan().actions.is_empty());
+    // Quiet for the quiet period, a session without hooks stops too.
+    case.observed[1].last_activity = Some(now() - secs(61));
+    case.budget = Some(used_up(&[], &["gc-c-worker-1"]));
+    assert_eq!(described(&case.plan()).len(), 2);
+}
+
+#[test]
+fn within_budget_nothing_changes_but_the_condition_says_so() {
+    let w = launch("gc-c-worker", &[]);
+    let mut case = Case::new(vec![w.clone()], vec![]);
+    case.budget = Some(Budget {
+        exceeded: false,
+        message: "its budget (10% used)".into(),
+        ..Budget::default()
+    });
+    let plan = case.plan();
+    assert_eq!(described(&plan), ["start gc-c-worker (not running)"]);
+    let status = json_of(&plan.status);
+    let condition = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "BudgetExceeded")
+        .cloned();
+    assert_eq!(condition.unwrap()["status"], "False");
 }

@@ -62,6 +62,8 @@ const EXIT_RELIST: Duration = Duration::from_millis(20);
 /// How often the nudge queues are looked at: a queued nudge for an idle agent waits at most
 /// about this long.
 const NUDGE_TICK: Duration = Duration::from_secs(1);
+/// How often the budget watcher reads the transcripts.
+const BUDGET_EVERY: Duration = Duration::from_secs(5);
 
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
         format!("controller started (pid {})", std::process::id()),
     );
     first_pass(ctx.clone()).await;
+    tokio::spawn(watch_budgets(ctx.clone(), session_tx.clone(), shutdown_rx.clone()));
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     tokio::spawn(drain_nudges(ctx.clone(), shutdown_rx.clone()));
     tokio::spawn(sweep_leases(ctx.clone(), shutdown_rx.clone()));
@@ -704,6 +707,26 @@ async fn drain_nudges(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>
             super::nudge_drainer::tick(&ctx, &mut drainers);
         })
         .await;
+    }
+}
+
+/// Keeps the usage ledger current and says when budgets cross their thresholds
+/// ([`super::budget_watch`]), re-triggering the agents whose budget was used up or freed.
+async fn watch_budgets(
+    ctx: Arc<Context>,
+    agents: mpsc::UnboundedSender<ObjectRef<GcObject>>,
+    mut shutdown: watch::Receiver<Shutdown>,
+) {
+    loop {
+        let ctx2 = ctx.clone();
+        let changed = tokio::task::spawn_blocking(move || super::budget_watch::tick(&ctx2)).await;
+        for agent in changed.unwrap_or_default() {
+            let _ = agents.send(ObjectRef::new_with(&agent, Kind::Agent));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BUDGET_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

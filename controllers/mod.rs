@@ -6,6 +6,8 @@
 //! [`manager`] drives them level-triggered with kube-runtime, one controller process per city.
 
 pub mod agent;
+pub mod budget;
+pub mod budget_watch;
 pub mod crash_ledger;
 pub mod exit_watch;
 pub mod formula;

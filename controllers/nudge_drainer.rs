@@ -156,6 +156,9 @@ fn announce(
     // idle city of hundreds of agents open and close its database hundreds of times.
     let mut stores: BTreeMap<Option<String>, Option<Box<dyn BeadStore>>> = BTreeMap::new();
     let now = std::time::SystemTime::now();
+    // Read only when a nudge is about to go to an agent under a budget.
+    let mut ledger: Option<crate::usage::ledger::Ledger> = None;
+    let mut over_budget: BTreeMap<String, bool> = BTreeMap::new();
     for info in sessions {
         if !info.alive || info.meta.get(meta::READY).is_none_or(|v| v != "1") {
             continue;
@@ -181,6 +184,19 @@ fn announce(
         if !nudge::idle_now(&ctx.city_dir, ctx.runtime.as_ref(), &info.name, rules).unwrap_or(false)
         {
             continue;
+        }
+        // An agent whose budget is used up is not sent to more work: it stops between turns.
+        // Its transcripts are read now, as the turn that just ended may have used it up.
+        if super::budget::any_declared(model) {
+            let used_up = over_budget.entry(agent.clone()).or_insert_with(|| {
+                let ledger = ledger
+                    .get_or_insert_with(|| crate::usage::ledger::current(&ctx.city_dir, model));
+                super::budget::agent_standing(ledger, model, &agent, chrono::Utc::now())
+                    .is_some_and(|(s, _)| s.level == super::budget::Level::Exceeded)
+            });
+            if *used_up {
+                continue;
+            }
         }
         let meta = NudgeMeta {
             from: "controller".into(),

@@ -84,6 +84,9 @@ pub struct Context {
     /// controller): a holder that came back and went again between two lease sweeps counts as
     /// gone from its second going.
     pub last_running: Mutex<BTreeMap<String, SystemTime>>,
+    /// The usage ledger as the budget watcher last read it (`None` until it has, or when no
+    /// budget is declared): what agents' budgets are judged by.
+    pub usage: Mutex<Option<Arc<crate::usage::ledger::Ledger>>>,
     /// Sessions already reported as not ready within the startup timeout.
     pub reported_unready: Mutex<BTreeSet<String>>,
     /// Dialogs answered (session, dialog) whose screen has not gone away since: not answered
@@ -122,6 +125,7 @@ impl Context {
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             last_running: Mutex::default(),
+            usage: Mutex::default(),
             reported_unready: Mutex::default(),
             answered_dialogs: Mutex::default(),
             failing_checks: Mutex::default(),
@@ -293,6 +297,9 @@ pub struct World {
     pub work: BTreeMap<String, Demand>,
     /// `scaleCheck` answers per agent.
     pub checks: BTreeMap<String, Result<u32, String>>,
+    /// Per agent with a budget (its own or the City's): where it stands, and what its
+    /// sessions' hooks say about their turns.
+    pub budgets: BTreeMap<String, agent::Budget>,
 }
 
 /// Whether `agent` scales by work (a pool without `scaleCheck`) or stops when idle: its work
@@ -328,8 +335,12 @@ fn observe_with(
         crashes: crash_histories(ctx),
         ..World::default()
     };
+    let usage = ctx.usage.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for agent in agents {
         let Some(applied) = model.agents.get(*agent) else { continue };
+        if let Some(budget) = budget_of(ctx, model, usage.as_deref(), &world.sessions, agent) {
+            world.budgets.insert((*agent).to_owned(), budget);
+        }
         if needs_work(&applied.spec) {
             let read = if ctx.dry_run {
                 crate::work::demand::demand_if_present
@@ -352,6 +363,41 @@ fn observe_with(
         }
     }
     Ok(world)
+}
+
+/// Where `agent`'s budget stands, with its sessions' turns when it is used up (they stop as
+/// their turn ends).
+fn budget_of(
+    ctx: &Context,
+    model: &CityModel,
+    usage: Option<&crate::usage::ledger::Ledger>,
+    sessions: &[SessionInfo],
+    agent: &str,
+) -> Option<agent::Budget> {
+    use super::turn::Turn;
+    let (standing, scope) = super::budget_watch::standing_of(usage, &ctx.city_dir, model, agent)?;
+    let exceeded = standing.level == super::budget::Level::Exceeded;
+    let mut budget = agent::Budget {
+        exceeded,
+        message: format!("{} ({})", scope.describe(), standing.message),
+        until: Some(standing.end.into()),
+        ..agent::Budget::default()
+    };
+    if exceeded {
+        let now = SystemTime::now();
+        for session in sessions_of(model, sessions, agent) {
+            match super::turn::read(&ctx.city_dir, &session.name) {
+                Turn::Unknown => {}
+                turn => {
+                    budget.turns_reported.insert(session.name.clone());
+                    if turn.holds_nudges(now) {
+                        budget.in_turn.insert(session.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    Some(budget)
 }
 
 /// The recorded conversations of `agents`' sessions — only of agents whose provider names
@@ -656,6 +702,7 @@ pub fn plan_agent(
             stable_after: crash_loop.stable_after.get(),
         },
         max_starts: city.controller.max_starts_per_second as usize,
+        budget: world.budgets.get(agent),
         session_room: city.max_active_sessions.map(|max| {
             let running = world
                 .sessions

@@ -52,10 +52,13 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
     wait_until("the bead closed by the worker", Duration::from_secs(120), || {
         show(&id)["status"] == "closed"
     });
-    // Its turn ends with a text reply after the close: wait until that reply is counted.
+    // Its turn ends with a text reply after the close (its Stop hook then records the turn
+    // ended): wait until it has, and every reply is counted.
     let sent = || standin.usage_totals(true);
-    wait_until("every reply of the turn counted", Duration::from_secs(30), || {
-        costs(&city, &[])["total"]["usage"]["output"] == sent().output
+    let turn = city.city.path().join(".gc/state/turn").join(city.session());
+    wait_until("the turn over and every reply counted", Duration::from_secs(30), || {
+        std::fs::read_to_string(&turn).is_ok_and(|t| t.trim() == "ended")
+            && costs(&city, &[])["total"]["usage"]["output"] == sent().output
     });
     let want = sent();
     let report = costs(&city, &["--since", "1h"]);
@@ -103,5 +106,69 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
         text.contains("gc-town-worker-1") && text.contains(&format!("{}", want.input)),
         "{text}"
     );
+    city.stop();
+}
+
+#[test]
+fn a_token_budget_stops_claude_after_the_turn_that_crosses_it() {
+    let Some(claude) = agent_clis::find("claude") else { return };
+    let standin = Standin::bead_worker();
+    let city = CliCity::new("claude", &claude)
+        .with_env("ANTHROPIC_BASE_URL", &standin.base_url())
+        .with_env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij");
+    // One reply of the stand-in is about 19,000 tokens: the first turn crosses 30,000.
+    city.edit(
+        "agents/worker.yaml",
+        "  idleTimeout: 10m\n",
+        "  idleTimeout: 10m\n  budget: {tokens: 30000}\n",
+    );
+    city.run(&["validate"]);
+    city.run(&["apply"]);
+    let sling = |title: &str| {
+        let out = city.run(&["sling", "worker", title, "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (first, second) = (sling("Add a CHANGELOG entry"), sling("Write the release notes"));
+    city.run(&["start", "--timeout", "90s"]);
+    let show = |id: &str| {
+        let out = city
+            .city
+            .gc()
+            .args(["bd", "show", id, "--json"])
+            .current_dir(city.city.path().join("rigs/demo-repo"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)[0].clone()
+    };
+    let closed = || [&first, &second].iter().filter(|id| show(id)["status"] == "closed").count();
+    wait_until("a bead closed", Duration::from_secs(120), || closed() > 0);
+    // The turn that crossed the budget ends (its Stop hook does not send it on), and the
+    // controller stops the session: the event, the condition, no second bead.
+    wait_until("the worker OverBudget", Duration::from_secs(60), || {
+        let s = city.worker();
+        s["phase"] == "OverBudget" && s["sessions"][0]["phase"] == "overbudget"
+    });
+    let status = city.worker();
+    let condition = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "BudgetExceeded")
+        .cloned();
+    assert_eq!(
+        condition.as_ref().map(|c| c["status"].clone()),
+        Some(Value::from("True")),
+        "{status}"
+    );
+    wait_until("the budget.exceeded event", Duration::from_secs(30), || {
+        city.city.events("budget.exceeded").iter().any(|e| e["object"]["name"] == "worker")
+    });
+    let stopped = city.city.events("session.stopped");
+    assert!(stopped.iter().any(|e| e["reason"] == "BudgetExceeded"), "{stopped:?}");
+    assert!(city.city.events("session.crashed").is_empty());
+    assert_eq!(closed(), 1, "no work after the budget was used up");
+    assert_eq!(city.city.events("session.started").len(), 1, "no session started again");
+    let spent: Value = serde_json::from_slice(&city.run(&["costs", "-o", "json"]).stdout).unwrap();
+    assert!(spent["total"]["tokens"].as_u64().unwrap() >= 30_000, "{spent}");
     city.stop();
 }

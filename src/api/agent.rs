@@ -79,6 +79,11 @@ pub struct AgentSpec {
     /// drift restart, fresh after an idle stop, no age limit.
     #[serde(default, skip_serializing_if = "ConversationPolicy::is_default")]
     pub conversation: ConversationPolicy,
+    /// A ceiling on the agent's tokens and spend per window (a pool's members share it). At
+    /// 80 % the agent is mailed; at 100 % its sessions finish their turn and stop, none
+    /// starts until the window rolls over. Default: none (the City's budget still applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::api::city::BudgetSpec>,
 }
 
 /// Per cause of a restart, whether the session resumes its conversation.

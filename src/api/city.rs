@@ -35,6 +35,34 @@ pub struct CitySpec {
     /// What happens to claimed work whose holder is gone: leases, attempts, escalation.
     #[serde(default)]
     pub leases: LeaseSpec,
+    /// A ceiling on the whole city's tokens and spend per window (every agent together); when
+    /// it is reached, every agent stops as its own budget would stop it. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+}
+
+/// A ceiling on tokens and spend per window, counted from the agents' own transcripts (the
+/// Provider's `usage`). At 80 % it warns (an event and a mail); at 100 % the agent's sessions
+/// finish their turn and stop, no new ones start, and it resumes when the window rolls over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Most tokens (of every kind) per window. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub tokens: Option<u64>,
+    /// Most US dollars per window, priced from the Providers' tables. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub cost: Option<f64>,
+    /// The window: whole hours, counted from midnight UTC (`1d` is each UTC day, `1h` each
+    /// hour). Default: `1d`.
+    #[serde(default = "default_budget_window")]
+    pub window: Duration,
+}
+
+fn default_budget_window() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 /// Leases on claimed work. A bead in progress whose holder (an agent or pool member) has had

@@ -20,6 +20,9 @@ pub enum ConditionType {
     /// Something is wrong that needs a person (a crash loop, a blocked screen, an unreadable
     /// stored file).
     Degraded,
+    /// Its budget (or the City's) for the window is used up: its sessions finish their turn
+    /// and stop, none starts until the window rolls over.
+    BudgetExceeded,
 }
 
 /// Whether a condition holds.
@@ -149,6 +152,9 @@ pub enum AgentPhase {
     Stopping,
     /// No sessions run, on purpose (suspended, `gc stop`).
     Stopped,
+    /// Its budget for the window is used up: sessions finish their turn and stop; it resumes
+    /// when the window rolls over.
+    OverBudget,
     /// No controller is running to know (see `lastSeen`).
     #[default]
     Unknown,
@@ -168,6 +174,7 @@ impl AgentPhase {
             AgentPhase::Degraded => "Degraded",
             AgentPhase::Stopping => "Stopping",
             AgentPhase::Stopped => "Stopped",
+            AgentPhase::OverBudget => "OverBudget",
             AgentPhase::Unknown => "Unknown",
         }
     }
@@ -244,6 +251,8 @@ pub enum SessionPhase {
     Pending,
     /// Not running, on purpose.
     Stopped,
+    /// Not started (or stopped at its turn's end): the budget for the window is used up.
+    OverBudget,
     /// No controller is running to know.
     Unknown,
 }
@@ -265,6 +274,7 @@ impl SessionPhase {
             SessionPhase::Backoff => "backoff",
             SessionPhase::Pending => "pending",
             SessionPhase::Stopped => "stopped",
+            SessionPhase::OverBudget => "overbudget",
             SessionPhase::Unknown => "unknown",
         }
     }

@@ -153,9 +153,14 @@ pub fn instruction(bead: &Bead, reason: HookReason) -> String {
 fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
     let input = super::hook_input::read();
     let format = HookFormat::from(args.format);
-    let next = match find(args, city.clone()) {
-        Ok(next) => next,
-        Err(e) => {
+    let next = match (over_budget(city.clone()), find(args, city.clone())) {
+        // Used up: the turn ends here, and the controller stops the session.
+        (Some(why), _) => {
+            eprintln!("gc hook --stop: not sending you on: {why}");
+            None
+        }
+        (None, Ok(next)) => next,
+        (None, Err(e)) => {
             eprintln!("gc hook --stop: {e}");
             None
         }
@@ -184,6 +189,27 @@ fn stop_hook(args: &Args, city: Option<PathBuf>) -> ExitCode {
         println!("{answer}");
     }
     ExitCode::SUCCESS
+}
+
+/// Why the agent this hook runs for (GC_AGENT) must not go on: its budget, or the City's, is
+/// used up.
+fn over_budget(city: Option<PathBuf>) -> Option<String> {
+    use crate::controllers::budget::Level;
+    let agent = std::env::var("GC_AGENT").ok().filter(|a| !a.is_empty())?;
+    let dir = super::city_dir_or_cwd(city).ok()?;
+    let model =
+        crate::controllers::model::CityModel::load_specs(&dir, &crate::store::Store::new(&dir))
+            .ok()?;
+    if !crate::controllers::budget::any_declared(&model) {
+        return None;
+    }
+    // Read the transcripts now: the turn that just ended may be the one that used it up.
+    let ledger = crate::usage::ledger::current(&dir, &model);
+    let now = chrono::Utc::now();
+    let (standing, scope) =
+        crate::controllers::budget::agent_standing(&ledger, &model, &agent, now)?;
+    (standing.level == Level::Exceeded)
+        .then(|| format!("{} is used up: {}", scope.describe(), standing.message))
 }
 
 /// Records, for the session this hook runs in (GC_SESSION), that a turn began (`running`) or

@@ -16,8 +16,10 @@ use crate::controllers::launch::is_session_of;
 use crate::controllers::model::CityModel;
 use crate::store::{atomic, set_aside};
 
-/// How long counted hours are kept.
+/// How long counts are kept.
 const KEEP_DAYS: i64 = 90;
+/// Counts older than this are kept by the day instead of the hour, so the ledger stays small.
+const HOURLY_HOURS: i64 = 48;
 
 /// Tokens counted for one hour, session and model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,9 @@ pub struct Bucket {
     /// The tokens.
     #[serde(flatten)]
     pub usage: Usage,
+    /// Whether it holds the whole day starting at `hour` (older counts are kept by the day).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub daily: bool,
 }
 
 /// One transcript file's reading position.
@@ -223,11 +228,11 @@ impl Ledger {
             .unwrap_or_else(|_| chrono::Utc::now())
             .format("%Y-%m-%dT%H")
             .to_string();
-        let found = self
-            .buckets
-            .iter_mut()
-            .rev()
-            .find(|b| b.hour == hour && b.session == session && b.model == item.model);
+        // Buckets are in hour order and counts arrive mostly for the latest hours.
+        let found =
+            self.buckets.iter_mut().rev().take_while(|b| b.hour >= hour).find(|b| {
+                b.hour == hour && !b.daily && b.session == session && b.model == item.model
+            });
         match found {
             Some(bucket) => bucket.usage.add(&item.usage),
             None => {
@@ -239,18 +244,49 @@ impl Ledger {
                     provider: source.provider.clone(),
                     model: item.model.clone(),
                     usage: item.usage.clone(),
+                    daily: false,
                 });
-                self.buckets.sort_by(|a, b| a.hour.cmp(&b.hour));
+                let n = self.buckets.len();
+                if n > 1 && self.buckets[n - 2].hour > self.buckets[n - 1].hour {
+                    self.buckets.sort_by(|a, b| a.hour.cmp(&b.hour));
+                }
             }
         }
     }
 
-    /// Forgets hours older than [`KEEP_DAYS`].
+    /// Forgets counts older than [`KEEP_DAYS`], and folds hours older than [`HOURLY_HOURS`]
+    /// into days.
     fn prune(&mut self) {
-        let oldest = (chrono::Utc::now() - chrono::Duration::days(KEEP_DAYS))
-            .format("%Y-%m-%dT%H")
-            .to_string();
+        let now = chrono::Utc::now();
+        let hour = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H").to_string();
+        let oldest = hour(now - chrono::Duration::days(KEEP_DAYS));
+        let hourly_from = hour(now - chrono::Duration::hours(HOURLY_HOURS));
         self.buckets.retain(|b| b.hour >= oldest);
+        if !self.buckets.iter().any(|b| !b.daily && b.hour < hourly_from) {
+            return;
+        }
+        let mut kept: Vec<Bucket> = Vec::with_capacity(self.buckets.len());
+        let mut days: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for mut bucket in std::mem::take(&mut self.buckets) {
+            if !bucket.daily && bucket.hour < hourly_from {
+                bucket.hour = format!("{}T00", bucket.hour.get(..10).unwrap_or(&bucket.hour));
+                bucket.daily = true;
+            }
+            if !bucket.daily {
+                kept.push(bucket);
+                continue;
+            }
+            let key = (bucket.hour.clone(), bucket.session.clone(), bucket.model.clone());
+            match days.get(&key) {
+                Some(&at) => kept[at].usage.add(&bucket.usage),
+                None => {
+                    days.insert(key, kept.len());
+                    kept.push(bucket);
+                }
+            }
+        }
+        kept.sort_by(|a, b| a.hour.cmp(&b.hour));
+        self.buckets = kept;
     }
 }
 

@@ -298,6 +298,9 @@ fn check_city(
             .at_value(doc, "/spec/session/backend"),
         );
     }
+    if let Some(budget) = &city.spec.budget {
+        check_budget(doc, budget, out);
+    }
     if city.spec.beads.backend == BeadsBackend::Exec && city.spec.beads.command.is_none() {
         out.push(
             Diagnostic::error(
@@ -305,6 +308,28 @@ fn check_city(
                 "beads backend `exec` needs `beads.command`",
             )
             .at_value(doc, "/spec/beads/backend"),
+        );
+    }
+}
+
+/// A budget limits something, over a window of whole hours.
+fn check_budget(doc: &Document, budget: &crate::api::city::BudgetSpec, out: &mut Vec<Diagnostic>) {
+    if budget.tokens.is_none() && budget.cost.is_none() {
+        out.push(
+            Diagnostic::error(Code::InconsistentSettings, "a budget needs `tokens` or `cost`")
+                .at_key(doc, "/spec/budget")
+                .with_help("set budget.tokens (per window), budget.cost (US dollars), or both"),
+        );
+    }
+    let window = budget.window.get();
+    if window.as_secs() < 3600 || !window.as_secs().is_multiple_of(3600) || window.subsec_nanos() != 0 {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                format!("budget window `{}` is not a whole number of hours", budget.window),
+            )
+            .at_value(doc, "/spec/budget/window")
+            .with_help("spend is counted by the hour: use 1h, 12h, 1d, 7d, …"),
         );
     }
 }
@@ -346,6 +371,9 @@ fn check_agent(
         } else {
             index.reference(doc, &pointer, Kind::Agent, dep, out);
         }
+    }
+    if let Some(budget) = &spec.budget {
+        check_budget(doc, budget, out);
     }
     if let Some(scaling) = &spec.scaling
         && scaling.min > scaling.max
