@@ -129,6 +129,9 @@ pub struct Work {
 pub struct Budget {
     /// Used up: no session starts, running ones stop as their turn ends.
     pub exceeded: bool,
+    /// Past the warning share: a pool starts no new members (it spends what is left with the
+    /// members it has).
+    pub near_limit: bool,
     /// For people: whose budget, how much of it is used, when the window ends.
     pub message: String,
     /// When the window rolls over.

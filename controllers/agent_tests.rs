@@ -568,6 +568,7 @@ fn json_of<T: serde::Serialize>(status: &T) -> serde_json::Value {
 fn used_up(in_turn: &[&str], reported: &[&str]) -> Budget {
     Budget {
         exceeded: true,
+        near_limit: true,
         message: "its budget (1200 of 1000 tokens used (120%); the window ends at …)".into(),
         until: Some(now() + secs(600)),
         in_turn: in_turn.iter().map(|s| (*s).to_owned()).collect(),

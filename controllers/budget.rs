@@ -203,4 +203,35 @@ mod tests {
             Level::Within
         );
     }
+
+    #[test]
+    fn a_new_window_starts_from_nothing_so_the_agent_resumes() {
+        use crate::usage::ledger::Bucket;
+        let bucket = |hour: &str, input: u64| Bucket {
+            hour: hour.into(),
+            session: "gc-town-worker".into(),
+            agent: "worker".into(),
+            rig: None,
+            provider: "probe".into(),
+            model: "m".into(),
+            usage: crate::usage::Usage { input, ..Default::default() },
+            daily: false,
+        };
+        let mut ledger = Ledger::default();
+        ledger.buckets = vec![bucket("2026-12-05T23", 5000), bucket("2026-12-06T01", 300)];
+        let model = CityModel::default();
+        let spec = spec(Some(1000), None, 86_400);
+        let yesterday = at("2026-12-05T23:30:00Z");
+        let used =
+            used_since(&ledger, &model, Some("worker"), window(spec.window.get(), yesterday).0);
+        assert_eq!(standing(&spec, &used, yesterday).level, Level::Exceeded);
+        let today = at("2026-12-06T02:00:00Z");
+        let used = used_since(&ledger, &model, Some("worker"), window(spec.window.get(), today).0);
+        assert_eq!(used.tokens, 300, "only this window's hours count");
+        assert_eq!(standing(&spec, &used, today).level, Level::Within);
+        assert_eq!(
+            used_since(&ledger, &model, Some("mayor"), window(spec.window.get(), today).0).tokens,
+            0
+        );
+    }
 }

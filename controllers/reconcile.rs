@@ -379,6 +379,7 @@ fn budget_of(
     let exceeded = standing.level == super::budget::Level::Exceeded;
     let mut budget = agent::Budget {
         exceeded,
+        near_limit: standing.level >= super::budget::Level::Warning,
         message: format!("{} ({})", scope.describe(), standing.message),
         until: Some(standing.end.into()),
         ..agent::Budget::default()
@@ -598,6 +599,22 @@ pub fn start_gate(model: &CityModel, agent: &str) -> Result<(), StartBlock> {
     Ok(())
 }
 
+/// A pool near its budget's limit spends what is left with the members it has: it grows no
+/// further (members already running are kept, so their work is not cut short).
+fn within_budget(
+    mut want: agent::PoolWant,
+    budget: Option<&agent::Budget>,
+    observed: &[&SessionInfo],
+) -> agent::PoolWant {
+    let Some(budget) = budget.filter(|b| b.near_limit && !b.exceeded) else { return want };
+    let running = observed.iter().filter(|s| s.alive).count() as u32;
+    if want.wanted > running {
+        want.why = format!("{}; held at {running} running: {}", want.why, budget.message);
+        want.wanted = running;
+    }
+    want
+}
+
 /// Plans `agent` against what `world` observed (pure, given the model and the rig gate): pool
 /// size and members, work, dependencies and the City's crash-loop policy are worked out here,
 /// the decisions are [`agent::plan`]'s.
@@ -626,7 +643,10 @@ pub fn plan_agent(
         })
         .unwrap_or_default();
     let scaling = applied.and_then(|a| a.spec.scaling.as_ref());
-    let pool = scaling.map(|s| super::pool::want(s, world.checks.get(agent), work));
+    let pool = scaling.map(|s| {
+        let want = super::pool::want(s, world.checks.get(agent), work);
+        within_budget(want, world.budgets.get(agent), &observed)
+    });
     let members = match &pool {
         Some(want) => {
             let existing: Vec<(u32, bool)> = observed

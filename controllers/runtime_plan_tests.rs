@@ -328,3 +328,33 @@ fn agents_held_by_a_damaged_object_are_left_as_they_run() {
     model.insert(&before.objects.iter().find(|o| o.metadata.name == "mayor").unwrap().clone());
     assert_eq!(model.held_by_damage("mayor"), None);
 }
+
+#[test]
+fn a_pool_near_its_budget_grows_no_further_and_one_past_it_starts_nothing() {
+    let files = city_files(&[agent("worker", json!({"scaling": {"min": 0, "max": 5}}))]);
+    let city = applied(&files);
+    let mut world = World { sessions: running(&city.model, "worker", &[1]), ..World::default() };
+    world.work.insert(
+        "worker".into(),
+        crate::work::demand::Demand { ready: 4, busy: BTreeMap::from([("worker-1".into(), 1)]) },
+    );
+    let starts = |world: &World| {
+        let plan = reconcile::plan_agent(&city.model, world, "worker", Ok(()), now());
+        let pool = plan.status.pool.clone().unwrap();
+        (plan.actions.iter().filter(|a| a.describe().starts_with("start")).count(), pool)
+    };
+    assert_eq!(starts(&world).0, 4, "within budget the pool grows to its work");
+    let budget = |near_limit, exceeded| crate::controllers::agent::Budget {
+        near_limit,
+        exceeded,
+        message: "its budget (850 of 1000 tokens used (85%); …)".into(),
+        ..crate::controllers::agent::Budget::default()
+    };
+    world.budgets.insert("worker".into(), budget(true, false));
+    let (started, pool) = starts(&world);
+    assert_eq!(started, 0);
+    assert_eq!(pool.wanted, 1);
+    assert!(pool.why.contains("held at 1 running: its budget (850 of 1000"), "{}", pool.why);
+    world.budgets.insert("worker".into(), budget(true, true));
+    assert_eq!(starts(&world).0, 0);
+}

@@ -420,3 +420,20 @@ fn loose_files_outside_any_city_get_schema_checks_only() {
     };
     assert_eq!((code, rows), (1, 1), "min 3 > default max 1 is still an error");
 }
+
+#[test]
+fn budgets_must_limit_something_over_whole_hours() {
+    let dir = city(&[
+        ("a.yaml", &agent("a", "  budget:\n    window: 30m\n")),
+        ("b.yaml", &agent("b", "  budget: {tokens: 1000, window: 12h}\n")),
+    ]);
+    let (code, rows) = findings(dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        rows,
+        [
+            row("a.yaml", 6, 3, "inconsistent-settings"),
+            row("a.yaml", 7, 13, "inconsistent-settings")
+        ]
+    );
+}

@@ -322,7 +322,10 @@ fn check_budget(doc: &Document, budget: &crate::api::city::BudgetSpec, out: &mut
         );
     }
     let window = budget.window.get();
-    if window.as_secs() < 3600 || !window.as_secs().is_multiple_of(3600) || window.subsec_nanos() != 0 {
+    if window.as_secs() < 3600
+        || !window.as_secs().is_multiple_of(3600)
+        || window.subsec_nanos() != 0
+    {
         out.push(
             Diagnostic::error(
                 Code::InconsistentSettings,
