@@ -21,30 +21,7 @@ use std::time::Duration;
 
 use cli_city::CliCity;
 use messages_standin::Standin;
-use serde_json::Value;
 use tmux_city::wait_until;
-
-fn bead(city: &CliCity, id: &str) -> Value {
-    let out = city
-        .city
-        .gc()
-        .args(["bd", "show", id, "--json"])
-        .current_dir(city.city.path().join("rigs/demo-repo"))
-        .output()
-        .unwrap();
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    shown.get(0).cloned().unwrap_or(shown)
-}
-
-fn sling(city: &CliCity, text: &str, extra: &[&str]) -> String {
-    let mut args = vec!["sling", "worker", text, "--json"];
-    args.extend_from_slice(extra);
-    let out = city.run(&args);
-    let slung: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("gc sling --json: {e}: {}", String::from_utf8_lossy(&out.stdout))
-    });
-    slung["id"].as_str().expect("a bead id").to_owned()
-}
 
 #[test]
 fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
@@ -62,15 +39,15 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
     gc(&["apply"]);
     // Work slung before the agent runs reaches it through its SessionStart hook; the next
     // through its Stop hook: no nudge either time.
-    let first = sling(&city, "Add a CHANGELOG entry", &[]);
-    let second = sling(&city, "Write the release notes", &[]);
+    let first = city.sling("Add a CHANGELOG entry", &[]);
+    let second = city.sling("Write the release notes", &[]);
     gc(&["start", "--timeout", "90s"]);
 
     wait_until("both beads closed by the worker", Duration::from_secs(120), || {
-        [&first, &second].iter().all(|id| bead(&city, id)["status"] == "closed")
+        [&first, &second].iter().all(|id| city.bead(id)["status"] == "closed")
     });
     for id in [&first, &second] {
-        let shown = bead(&city, id);
+        let shown = city.bead(id);
         assert_eq!(shown["assignee"], "worker-1", "claimed by the agent's own bd: {shown}");
         assert_eq!(shown["close_reason"], "done", "closed by the agent's own bd: {shown}");
     }
@@ -102,9 +79,9 @@ fn claude_works_its_beads_unattended_and_leaves_nothing_running() {
     assert!(value("CLAUDE_CONFIG_DIR").is_some_and(|d| d.contains("/.gc/homes/")));
 
     // Work slung to the running agent reaches it with the sling's nudge.
-    let third = sling(&city, "Tag the release", &["--nudge"]);
+    let third = city.sling("Tag the release", &["--nudge"]);
     wait_until("the nudged bead closed", Duration::from_secs(60), || {
-        bead(&city, &third)["status"] == "closed"
+        city.bead(&third)["status"] == "closed"
     });
 
     // A crash resumes the conversation: the restarted Claude sends what was said before.

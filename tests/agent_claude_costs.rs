@@ -35,22 +35,10 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
         .with_env("ANTHROPIC_BASE_URL", &standin.base_url())
         .with_env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij");
     city.run(&["apply"]);
-    let out = city.run(&["sling", "worker", "Add a CHANGELOG entry", "--json"]);
-    let id =
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].as_str().unwrap().to_owned();
+    let id = city.sling("Add a CHANGELOG entry", &[]);
     city.run(&["start", "--timeout", "90s"]);
-    let show = |id: &str| {
-        let out = city
-            .city
-            .gc()
-            .args(["bd", "show", id, "--json"])
-            .current_dir(city.city.path().join("rigs/demo-repo"))
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)[0].clone()
-    };
     wait_until("the bead closed by the worker", Duration::from_secs(120), || {
-        show(&id)["status"] == "closed"
+        city.bead(&id)["status"] == "closed"
     });
     // Its turn ends with a text reply after the close (its Stop hook then records the turn
     // ended): wait until it has, and every reply is counted.
@@ -124,23 +112,11 @@ fn a_token_budget_stops_claude_after_the_turn_that_crosses_it() {
     );
     city.run(&["validate"]);
     city.run(&["apply"]);
-    let sling = |title: &str| {
-        let out = city.run(&["sling", "worker", title, "--json"]);
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].as_str().unwrap().to_owned()
-    };
-    let (first, second) = (sling("Add a CHANGELOG entry"), sling("Write the release notes"));
+    let (first, second) =
+        (city.sling("Add a CHANGELOG entry", &[]), city.sling("Write the release notes", &[]));
     city.run(&["start", "--timeout", "90s"]);
-    let show = |id: &str| {
-        let out = city
-            .city
-            .gc()
-            .args(["bd", "show", id, "--json"])
-            .current_dir(city.city.path().join("rigs/demo-repo"))
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)[0].clone()
-    };
-    let closed = || [&first, &second].iter().filter(|id| show(id)["status"] == "closed").count();
+    let closed =
+        || [&first, &second].iter().filter(|id| city.bead(id)["status"] == "closed").count();
     wait_until("a bead closed", Duration::from_secs(120), || closed() > 0);
     // The turn that crossed the budget ends (its Stop hook does not send it on), and the
     // controller stops the session: the event, the condition, no second bead.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[path = "common/tmux.rs"]
 mod tmux_city;
-use tmux_city::{PROMPT_AGENT, TmuxCity, wait_until};
+use tmux_city::{PROMPT_AGENT, TmuxCity, git, wait_until};
 #[path = "common/dashboard.rs"]
 mod dashboard;
 use dashboard::Dashboard;
@@ -141,18 +141,6 @@ fn beyond_loopback_every_request_needs_the_token() {
     let bearer = format!("Bearer {}", dash.token);
     assert_eq!(dash.request("GET", "/api/v1/sessions", &[("Authorization", &bearer)], "").0, 200);
     city.run(&["stop"]);
-}
-
-/// `args` run with git in `dir` (a test's own repository: no user config needed).
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

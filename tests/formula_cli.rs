@@ -273,20 +273,9 @@ fn a_step_that_requires_a_commit_is_closed_only_with_one_that_exists() {
     // In a checkout, with a commit that exists there: taken and recorded.
     let repo = city.path().join("project");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    git(&["init", "-q"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "shipped"]);
-    let head = git(&["rev-parse", "HEAD"]);
+    tmux_city::git(&repo, &["init", "-q"]);
+    tmux_city::git(&repo, &["commit", "-q", "--allow-empty", "-m", "shipped"]);
+    let head = tmux_city::git(&repo, &["rev-parse", "HEAD"]);
     let out = city
         .gc()
         .env("BEADS_ACTOR", "worker-1")

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tmux_city::{TmuxCity, wait_until};
+use tmux_city::{TmuxCity, git, wait_until};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -33,18 +33,6 @@ while :; do
   sleep 0.2
 done
 "#;
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn city() -> TmuxCity {
     let city = TmuxCity::new("proof");

@@ -86,6 +86,31 @@ impl CliCity {
         out
     }
 
+    /// Slings `text` to the worker (with `extra` flags); the new bead's id.
+    pub fn sling(&self, text: &str, extra: &[&str]) -> String {
+        let mut args = vec!["sling", "worker", text, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let slung: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("gc sling --json: {e}: {}", String::from_utf8_lossy(&out.stdout))
+        });
+        slung["id"].as_str().expect("a bead id").to_owned()
+    }
+
+    /// Bead `id` of the demo rig as `gc bd show --json` shows it (null when it cannot).
+    pub fn bead(&self, id: &str) -> serde_json::Value {
+        let out = self
+            .city
+            .gc()
+            .args(["bd", "show", id, "--json"])
+            .current_dir(self.city.path().join("rigs/demo-repo"))
+            .output()
+            .unwrap();
+        let shown: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        shown.get(0).cloned().unwrap_or(shown)
+    }
+
     /// The worker's session name.
     pub fn session(&self) -> &'static str {
         "gc-town-worker-1"
