@@ -40,7 +40,7 @@ fn state_path(city_dir: &Path) -> PathBuf {
 
 /// One pass; returns the agents whose budget standing changed (to reconcile now).
 pub fn tick(ctx: &Context) -> Vec<String> {
-    let Ok(model) = ctx.model() else { return Vec::new() };
+    let Ok(model) = ctx.specs() else { return Vec::new() };
     if !budget::any_declared(&model) {
         *ctx.usage.lock().unwrap_or_else(|e| e.into_inner()) = None;
         return Vec::new();

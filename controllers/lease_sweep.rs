@@ -46,10 +46,16 @@ pub struct Swept {
 /// Sweeps once: see the module doc. `absences` is kept by the caller from one sweep to the
 /// next. Nothing is taken back while the City is suspended (nothing runs, nothing is lost).
 pub fn sweep(ctx: &Context, absences: &mut Absences) -> Swept {
-    let Ok(model) = ctx.model() else { return Swept { next: SWEEP_MAX, ..Swept::default() } };
+    let Ok(model) = ctx.specs() else { return Swept { next: SWEEP_MAX, ..Swept::default() } };
     let city = model.city_spec();
     let every = sweep_interval(&model);
     if city.suspended {
+        return Swept { next: every, ..Swept::default() };
+    }
+    let stores = held_work(&model);
+    // Nothing held, nothing to take back: no need to look at the sessions.
+    if stores.iter().all(|s| s.held.is_empty()) {
+        absences.observe([], &BTreeSet::new(), &Default::default(), SystemTime::now());
         return Swept { next: every, ..Swept::default() };
     }
     let running: BTreeSet<String> = match ctx.listing.list_shared(&model.session_prefix()) {
@@ -61,7 +67,6 @@ pub fn sweep(ctx: &Context, absences: &mut Absences) -> Swept {
         }
     };
     ctx.note_running(running.iter().map(String::as_str));
-    let stores = held_work(&model);
     let now = SystemTime::now();
     let last_running = ctx.last_running.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let holders = stores.iter().flat_map(|s| s.held.iter().map(|h| h.session.as_str()));

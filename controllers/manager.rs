@@ -452,6 +452,7 @@ fn watch_store(
             && !matches!(event.kind, EventKind::Access(_))
         {
             ctx.models.changed();
+            ctx.specs.changed();
             let _ = rescan.send(Rescan::Changed);
         }
     })

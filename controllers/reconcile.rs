@@ -60,6 +60,10 @@ pub enum ReconcileError {
     Home(#[from] crate::agentcli::home::HomeError),
 }
 
+/// How long the background sweeps keep one reading of the applied specs when nothing says
+/// the store changed (the store watcher does; this is the net under it).
+pub const SPECS_WINDOW: Duration = Duration::from_secs(30);
+
 /// What the controllers share: where the city is and how sessions are run.
 pub struct Context {
     /// The city directory.
@@ -73,6 +77,10 @@ pub struct Context {
     /// The applied resources as last read, shared the same way; the controller says when the
     /// store changed.
     pub models: Kept<Arc<CityModel>>,
+    /// The applied resources without prompt templates, kept longer (until the store changes,
+    /// or [`SPECS_WINDOW`]): for the background sweeps (leases, budgets), which run every few
+    /// seconds and must not read the whole city each time.
+    pub specs: Kept<Arc<CityModel>>,
     /// Restarts and quarantines per session, on disk so they outlive this controller.
     pub ledger: CrashLedger,
     /// Starts in the current second, against `controller.maxStartsPerSecond` across agents.
@@ -122,6 +130,7 @@ impl Context {
             runtime: listing.clone(),
             listing,
             models: Kept::default(),
+            specs: Kept::default(),
             starts: Mutex::new((std::time::Instant::now(), 0)),
             seen_up: Mutex::default(),
             last_running: Mutex::default(),
@@ -160,6 +169,13 @@ impl Context {
     pub fn share_readings(&self, window: Duration) {
         self.listing.share_for(window);
         self.models.share_for(window);
+        self.specs.share_for(window.max(SPECS_WINDOW));
+    }
+
+    /// The applied resources without prompt templates, for the background sweeps: kept until
+    /// the store changes (see [`Context::specs`]).
+    pub fn specs(&self) -> Result<Arc<CityModel>, StoreError> {
+        self.specs.get_or_read(|| CityModel::load_specs(&self.city_dir, &self.store).map(Arc::new))
     }
 
     /// The applied resources with their prompt templates: a shared reading (see
