@@ -33,37 +33,28 @@ struct StoreHeld {
     policy: Policy,
 }
 
-/// What one sweep did, for the caller and tests.
-#[derive(Debug, Default)]
-pub struct Swept {
-    /// The actions carried out (an action whose bead changed hands meanwhile is left out),
-    /// with the rig of the bead's store.
-    pub done: Vec<(Option<String>, LeaseAction)>,
-    /// When to sweep again.
-    pub next: Duration,
-}
-
-/// Sweeps once: see the module doc. `absences` is kept by the caller from one sweep to the
-/// next. Nothing is taken back while the City is suspended (nothing runs, nothing is lost).
-pub fn sweep(ctx: &Context, absences: &mut Absences) -> Swept {
-    let Ok(model) = ctx.specs() else { return Swept { next: SWEEP_MAX, ..Swept::default() } };
+/// Sweeps once (see the module doc) and says when to sweep again. `absences` is kept by the
+/// caller from one sweep to the next. Nothing is taken back while the City is suspended
+/// (nothing runs, nothing is lost).
+pub fn sweep(ctx: &Context, absences: &mut Absences) -> Duration {
+    let Ok(model) = ctx.specs() else { return SWEEP_MAX };
     let city = model.city_spec();
     let every = sweep_interval(&model);
     if city.suspended {
-        return Swept { next: every, ..Swept::default() };
+        return every;
     }
     let stores = held_work(&model);
     // Nothing held, nothing to take back: no need to look at the sessions.
     if stores.iter().all(|s| s.held.is_empty()) {
         absences.observe([], &BTreeSet::new(), &Default::default(), SystemTime::now());
-        return Swept { next: every, ..Swept::default() };
+        return every;
     }
     let running: BTreeSet<String> = match ctx.listing.list_shared(&model.session_prefix()) {
         Ok(sessions) => sessions.into_iter().filter(|s| s.alive).map(|s| s.name).collect(),
         // Without a listing every holder would look gone: take nothing back this time.
         Err(e) => {
             tracing::warn!("lease sweep: cannot list sessions: {e}");
-            return Swept { next: every, ..Swept::default() };
+            return every;
         }
     };
     ctx.note_running(running.iter().map(String::as_str));
@@ -71,16 +62,12 @@ pub fn sweep(ctx: &Context, absences: &mut Absences) -> Swept {
     let last_running = ctx.last_running.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let holders = stores.iter().flat_map(|s| s.held.iter().map(|h| h.session.as_str()));
     absences.observe(holders, &running, &last_running, now);
-    let mut swept = Swept { next: every, ..Swept::default() };
     for store in &stores {
-        let actions = super::lease::plan(&store.held, absences, store.policy, now);
-        for action in actions {
-            if carry_out(ctx, &model, store, &action) {
-                swept.done.push((store.rig.clone(), action));
-            }
+        for action in super::lease::plan(&store.held, absences, store.policy, now) {
+            carry_out(ctx, &model, store, &action);
         }
     }
-    swept
+    every
 }
 
 /// How often to sweep: a quarter of the shortest grace in force, within bounds.
@@ -149,16 +136,16 @@ pub fn holder_of(model: &CityModel, actor: &str) -> Option<(String, u32)> {
 }
 
 /// Applies `action` to its bead if its holder still holds it; records the event, and for a
-/// parked bead sends the escalation. `false` when the bead changed hands meanwhile.
-fn carry_out(ctx: &Context, model: &CityModel, store: &StoreHeld, action: &LeaseAction) -> bool {
+/// parked bead sends the escalation. Nothing, when the bead changed hands meanwhile.
+fn carry_out(ctx: &Context, model: &CityModel, store: &StoreHeld, action: &LeaseAction) {
     let bead = action.bead();
     let changed = store.store.update_if_held(&bead.id, &bead.holder, &action.change(), ACTOR);
     let after = match changed {
         Ok(Some(after)) => after,
-        Ok(None) => return false,
+        Ok(None) => return,
         Err(e) => {
             tracing::warn!("lease sweep: cannot take back {}: {e}", bead.id);
-            return false;
+            return;
         }
     };
     let (event_type, reason, message, attempts, absent_for) = match action {
@@ -207,7 +194,6 @@ fn carry_out(ctx: &Context, model: &CityModel, store: &StoreHeld, action: &Lease
     if matches!(action, LeaseAction::Park { .. }) {
         escalate(model, store, &after);
     }
-    true
 }
 
 /// Mails the City's `leases.escalateTo` about a parked bead (from the city's store, where

@@ -742,7 +742,7 @@ async fn sweep_leases(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>
             super::lease_sweep::sweep(&ctx, &mut absences)
         })
         .await;
-        let next = swept.map_or(Duration::from_secs(10), |s| s.next);
+        let next = swept.unwrap_or(Duration::from_secs(10));
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
             _ = shutdown.changed() => return,
