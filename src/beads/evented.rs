@@ -46,6 +46,17 @@ impl Evented {
         }
     }
 
+    /// The event of `change` applied to `bead`: `bead.closed` for a close, else `bead.updated`
+    /// naming the fields it changed.
+    fn change_event(&self, change: &BeadUpdate, bead: &Bead) -> NewEvent {
+        if change.status.as_deref() == Some(super::model::status::CLOSED) {
+            return self.bead_event("bead.closed", "Closed", "closed", bead);
+        }
+        let mut event = self.bead_event("bead.updated", "Updated", "updated", bead);
+        event.payload.insert("fields".into(), Value::from(changed_fields(change)));
+        event
+    }
+
     fn bead_event(&self, event_type: &str, reason: &str, verb: &str, bead: &Bead) -> NewEvent {
         let mut event =
             self.event(event_type, reason, format!("{verb} {}: {}", bead.id, bead.title), &bead.id);
@@ -89,14 +100,7 @@ impl BeadStore for Evented {
 
     fn update(&self, id: &str, change: &BeadUpdate, actor: &str) -> Result<Bead> {
         let bead = self.inner.update(id, change, actor)?;
-        let event = if change.status.as_deref() == Some(super::model::status::CLOSED) {
-            self.bead_event("bead.closed", "Closed", "closed", &bead)
-        } else {
-            let mut event = self.bead_event("bead.updated", "Updated", "updated", &bead);
-            event.payload.insert("fields".into(), Value::from(changed_fields(change)));
-            event
-        };
-        self.record(vec![event], actor);
+        self.record(vec![self.change_event(change, &bead)], actor);
         Ok(bead)
     }
 
@@ -109,9 +113,7 @@ impl BeadStore for Evented {
     ) -> Result<Option<Bead>> {
         let bead = self.inner.update_if_held(id, holder, change, actor)?;
         if let Some(bead) = &bead {
-            let mut event = self.bead_event("bead.updated", "Updated", "updated", bead);
-            event.payload.insert("fields".into(), Value::from(changed_fields(change)));
-            self.record(vec![event], actor);
+            self.record(vec![self.change_event(change, bead)], actor);
         }
         Ok(bead)
     }
