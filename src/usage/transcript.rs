@@ -108,7 +108,8 @@ fn claude(line: &Value, cursor: &mut Cursor) -> Option<Counted> {
 
 /// Codex: `turn_context` lines name the model; `event_msg` lines of type `token_count` carry
 /// the session's running totals (`info.total_token_usage`), whose growth is what a step used.
-/// Codex's `input_tokens` include the cached ones.
+/// Codex's `input_tokens` include the cached ones (and, in 0.171, `cache_write_input_tokens`,
+/// which OpenAI's models leave at 0); its `output_tokens` include the reasoning ones.
 fn codex(line: &Value, cursor: &mut Cursor) -> Option<Counted> {
     let payload = line.get("payload")?;
     match line.get("type").and_then(Value::as_str) {
@@ -119,11 +120,12 @@ fn codex(line: &Value, cursor: &mut Cursor) -> Option<Counted> {
         Some("event_msg") if payload.get("type").and_then(Value::as_str) == Some("token_count") => {
             let totals = payload.get("info")?.get("total_token_usage")?;
             let cached = number(totals, "cached_input_tokens");
+            let written = number(totals, "cache_write_input_tokens");
             let now = Usage {
-                input: number(totals, "input_tokens").saturating_sub(cached),
+                input: number(totals, "input_tokens").saturating_sub(cached + written),
                 output: number(totals, "output_tokens"),
                 cache_read: cached,
-                cache_write: 0,
+                cache_write: written,
             };
             let usage = match &cursor.totals {
                 // Totals that went down belong to a new conversation in the same file.

@@ -50,23 +50,25 @@ fn a_line_still_being_written_waits_for_the_next_read() {
 #[test]
 fn codex_counts_the_growth_of_its_running_totals() {
     let mut cursor = Cursor::default();
-    let totals = |input: u64, cached: u64, output: u64| {
+    // Codex 0.171's shape (seen against a loopback Responses API).
+    let totals = |input: u64, cached: u64, output: u64, written: u64| {
         format!(
-            r#"{{"timestamp":"2026-12-06T05:00:00Z","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{input},"cached_input_tokens":{cached},"output_tokens":{output},"reasoning_output_tokens":0,"total_tokens":0}}}}}}}}"#
+            r#"{{"timestamp":"2026-12-06T05:00:00Z","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{input},"cached_input_tokens":{cached},"cache_write_input_tokens":{written},"output_tokens":{output},"reasoning_output_tokens":0,"total_tokens":0}}}}}}}}"#
         ) + "\n"
     };
     let text = [
         r#"{"type":"session_meta","payload":{"id":"abc"}}"#.to_owned() + "\n",
         r#"{"type":"turn_context","payload":{"model":"gpt-5-codex"}}"#.to_owned() + "\n",
-        totals(1000, 400, 50),
-        totals(1000, 400, 50), // said twice: counts once
-        totals(2500, 1400, 80),
+        totals(1000, 400, 50, 0),
+        totals(1000, 400, 50, 0), // said twice: counts once
+        totals(2600, 1400, 80, 100),
     ]
     .concat();
     let counted = read(Codex, text.as_bytes(), &mut cursor);
     assert_eq!(counted.len(), 2, "{counted:?}");
     assert_eq!(counted[0].usage, usage(600, 50, 400, 0));
-    assert_eq!(counted[1].usage, usage(500, 30, 1000, 0));
+    // Cache writes are part of Codex's input_tokens, as the cached ones are.
+    assert_eq!(counted[1].usage, usage(500, 30, 1000, 100));
     assert_eq!(counted[1].model, "gpt-5-codex");
 }
 

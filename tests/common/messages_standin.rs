@@ -9,6 +9,9 @@
 //!   `output_config.format.schema` when they ask for JSON; the rest get what the script returns.
 //! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, N estimated from the body size.
 //! - `HEAD`/`GET /api/hello` (Claude Code's connectivity check at start): 200.
+//! - `POST /v1beta/models/<model>:streamGenerateContent|generateContent`: the Gemini API, for
+//!   Gemini CLI (`GOOGLE_GEMINI_BASE_URL=<base_url>`); see `Conn::gemini`.
+//! - `POST /v1/responses`: the OpenAI Responses API, streamed, for Codex; see `Conn::responses`.
 //! - anything else: 404 with an Anthropic-shaped error body.
 //!
 //! What Claude Code 2.1.332 sends, seen with this stand-in: `HEAD /api/hello` once, then only
@@ -68,6 +71,12 @@ pub const SIDE_REPLY: &str = "Standin reply.";
 /// The text the [`Standin::bead_worker`] script ends its turn with when `gc hook --json` gave no
 /// bead.
 pub const NO_WORK: &str = "No work on my hook.";
+
+/// The text the Gemini API stand-in answers every turn of the agent with.
+pub const GEMINI_REPLY: &str = "Standin Gemini reply.";
+
+/// The text the Responses API stand-in answers every turn of Codex with.
+pub const CODEX_REPLY: &str = "Standin Codex reply.";
 
 /// The largest request head or body accepted.
 const MAX_BODY: usize = 64 << 20;
@@ -400,6 +409,17 @@ impl Conn {
                 let body = json!({ "input_tokens": tokens }).to_string();
                 self.respond(200, "application/json", body.as_bytes(), close, head_only)
             }
+            // The Gemini API (`GOOGLE_GEMINI_BASE_URL=<base_url>`): `models/<m>:<method>`.
+            ("POST", gemini) if gemini.starts_with("/v1beta/models/") => {
+                let (status, content_type, body) = self.gemini(gemini, &request.body);
+                self.respond(status, content_type, body.as_bytes(), close, head_only)
+            }
+            // The OpenAI Responses API, for Codex (a model provider whose `base_url` is
+            // `<base_url>/v1`, `wire_api = "responses"`).
+            ("POST", "/v1/responses") => {
+                let body = self.responses(&request.body);
+                self.respond(200, "text/event-stream", body.as_bytes(), close, head_only)
+            }
             // Claude Code's connectivity check (it sends `HEAD /api/hello` at start).
             ("GET" | "HEAD", "/api/hello") => {
                 let body = json!({ "message": "hello" }).to_string();
@@ -452,6 +472,107 @@ impl Conn {
         } else {
             (200, "application/json", whole(&reply, &message_id, model, input_tokens).to_string())
         }
+    }
+
+    /// Status, content type and body for a Gemini API request (`path` is
+    /// `/v1beta/models/<model>:<method>`). The agent's own turns are streamed
+    /// (`streamGenerateContent`) and get [`GEMINI_REPLY`]; Gemini CLI's side requests
+    /// (`generateContent`: its model router asks how complex the prompt is) get the JSON the
+    /// router wants. Every reply reports usage with every kind of token non-zero.
+    fn gemini(&self, path: &str, raw: &[u8]) -> (u16, &'static str, String) {
+        let Some((model, method)) = path.trim_start_matches("/v1beta/models/").split_once(':')
+        else {
+            return (404, "application/json", error_body("not_found_error", "no method"));
+        };
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.shared.log().requests.push((body, text));
+        let streamed = method == "streamGenerateContent";
+        let (answer, prompt) = if streamed {
+            (GEMINI_REPLY.to_owned(), raw.len() / 4 + 1)
+        } else {
+            (json!({"complexity_reasoning": "Stand-in.", "complexity_score": 90}).to_string(), 40)
+        };
+        let cached = prompt / 3;
+        let (candidates, thoughts) = (10, 3);
+        self.shared.log().usage.push((
+            streamed,
+            Totals {
+                input: (prompt - cached) as u64,
+                output: candidates + thoughts,
+                cache_read: cached as u64,
+                cache_write: 0,
+            },
+        ));
+        let reply = json!({
+            "candidates": [{
+                "content": { "role": "model", "parts": [{ "text": answer }] },
+                "finishReason": "STOP",
+                "index": 0,
+            }],
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "cachedContentTokenCount": cached,
+                "candidatesTokenCount": candidates,
+                "thoughtsTokenCount": thoughts,
+                "totalTokenCount": prompt as u64 + candidates + thoughts,
+            },
+            "modelVersion": model,
+        });
+        if streamed {
+            (200, "text/event-stream", format!("data: {reply}\r\n\r\n"))
+        } else {
+            (200, "application/json", reply.to_string())
+        }
+    }
+
+    /// The SSE body answering a Responses API request: a text message ([`CODEX_REPLY`], or the
+    /// smallest instance of the schema a side request asks for) and `response.completed` with usage, every kind non-zero (Codex's
+    /// `input_tokens` include the cached ones; its `output_tokens` the reasoning ones).
+    fn responses(&self, raw: &[u8]) -> String {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // Codex asks for structured output only on the side (a thread's title), in a thread of
+        // its own that no rollout records.
+        let schema = body.pointer("/text/format/schema").cloned();
+        self.shared.log().requests.push((body, text));
+        let n = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
+        let input = raw.len() / 4 + 1;
+        let (cached, output) = (input / 3, 12);
+        let answer = match &schema {
+            Some(schema) => example(schema, 0).to_string(),
+            None => CODEX_REPLY.to_owned(),
+        };
+        self.shared.log().usage.push((
+            schema.is_none(),
+            Totals {
+                input: (input - cached) as u64,
+                output,
+                cache_read: cached as u64,
+                cache_write: 0,
+            },
+        ));
+        let item = json!({
+            "type": "message", "id": format!("msg_standin_{n:06}"), "role": "assistant",
+            "status": "completed",
+            "content": [{ "type": "output_text", "text": answer, "annotations": [] }],
+        });
+        let id = format!("resp_standin_{n:06}");
+        let usage = json!({
+            "input_tokens": input,
+            "input_tokens_details": { "cached_tokens": cached },
+            "output_tokens": output,
+            "output_tokens_details": { "reasoning_tokens": 4 },
+            "total_tokens": input as u64 + output,
+        });
+        [
+            json!({ "type": "response.created", "response": { "id": id } }),
+            json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
+            json!({ "type": "response.completed", "response": { "id": id, "usage": usage } }),
+        ]
+        .iter()
+        .map(|data| format!("event: {}\ndata: {data}\n\n", data["type"].as_str().unwrap_or("")))
+        .collect()
     }
 
     fn respond(

@@ -1,0 +1,114 @@
+//! Token and cost accounting with the real Gemini CLI and Codex (Claude's is in
+//! `agent_claude_costs.rs`): the loopback stand-in answers the Gemini API
+//! (`GOOGLE_GEMINI_BASE_URL`) and the OpenAI Responses API (a Codex model provider) with usage on
+//! every reply, every kind of token non-zero; the CLI writes it to its own transcript in the
+//! home gc owns for the session (Gemini's chat file, Codex's rollout), and `gc costs` reads it
+//! back: the same totals, priced from the Provider's table. Each is skipped when its CLI is not
+//! found.
+
+#[path = "common/agent_clis.rs"]
+mod agent_clis;
+#[path = "common/cli_city.rs"]
+mod cli_city;
+#[path = "common/messages_standin.rs"]
+mod messages_standin;
+#[path = "common/tmux.rs"]
+mod tmux_city;
+
+use std::time::Duration;
+
+use cli_city::CliCity;
+use messages_standin::{Reply, Standin};
+use serde_json::Value;
+use tmux_city::wait_until;
+
+fn costs(city: &CliCity, args: &[&str]) -> Value {
+    let mut all = vec!["costs", "-o", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_slice(&city.run(&all).stdout).unwrap()
+}
+
+#[test]
+fn gc_costs_reads_back_what_the_gemini_api_reported() {
+    let Some(gemini) = agent_clis::find("gemini") else { return };
+    // Only Claude's requests go through the script; Gemini's are answered by the stand-in.
+    let standin = Standin::start(Box::new(|_| Reply::text("unused")));
+    let city = CliCity::new("gemini", &gemini)
+        .with_env("GOOGLE_GEMINI_BASE_URL", &standin.base_url())
+        .with_env("GEMINI_API_KEY", "standin-gemini-key");
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "90s"]);
+    // The worker's prompt is Gemini's first turn: one streamed reply, written to its chat.
+    let sent = || standin.usage_totals(true);
+    wait_until("the first turn answered and counted", Duration::from_secs(90), || {
+        sent().output > 0 && costs(&city, &[])["total"]["usage"]["output"] == sent().output
+    });
+    let want = sent();
+    let report = costs(&city, &["--since", "1h"]);
+    let usage = &report["total"]["usage"];
+    assert_eq!(
+        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
+        [want.input, want.output, want.cache_read, 0].map(Value::from).each_ref(),
+        "{report}"
+    );
+    assert_eq!(report["rows"][0]["key"], "worker");
+    // Gemini CLI sends a complex prompt to its pro model, which the gemini Provider prices.
+    let by_model = costs(&city, &["--by", "model"]);
+    let model = by_model["rows"][0]["key"].as_str().unwrap_or_default();
+    assert!(model.starts_with("gemini-3.1-pro"), "{by_model}");
+    let expected =
+        (want.input as f64 * 2.0 + want.output as f64 * 12.0 + want.cache_read as f64 * 0.2) / 1e6;
+    let cost = report["total"]["cost"].as_f64().unwrap();
+    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
+    // Its router's side requests are not in the chat, so not counted.
+    assert!(standin.usage_totals(false).input > want.input);
+    // Read again: nothing is counted twice.
+    assert_eq!(costs(&city, &[])["total"], report["total"]);
+    city.stop();
+}
+
+#[test]
+fn gc_costs_reads_back_what_the_responses_api_reported_to_codex() {
+    let Some(codex) = agent_clis::find("codex") else { return };
+    let standin = Standin::start(Box::new(|_| Reply::text("unused")));
+    let city = CliCity::new("codex", &codex).with_env("OPENAI_API_KEY", "sk-test-standin-0000");
+    // Codex does not take OPENAI_BASE_URL: a model provider in its config.toml points it here.
+    city.edit(
+        "providers/codex.yaml",
+        "              trust_level: trusted\n",
+        &format!(
+            "              trust_level: trusted\n          model: gpt-5\n          \
+             model_provider: standin\n          model_providers:\n            standin:\n              \
+             name: standin\n              base_url: {}/v1\n              wire_api: responses\n              \
+             env_key: OPENAI_API_KEY\n",
+            standin.base_url()
+        ),
+    );
+    city.run(&["validate"]);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "90s"]);
+    // Its thread-title request (on the side, in no rollout) is not counted.
+    let sent = || standin.usage_totals(true);
+    wait_until("the first turn answered and counted", Duration::from_secs(90), || {
+        sent().output > 0 && costs(&city, &[])["total"]["usage"]["output"] == sent().output
+    });
+    let want = sent();
+    let report = costs(&city, &["--since", "1h"]);
+    let usage = &report["total"]["usage"];
+    assert_eq!(
+        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
+        [want.input, want.output, want.cache_read, 0].map(Value::from).each_ref(),
+        "{report}"
+    );
+    assert_eq!(report["rows"][0]["key"], "worker");
+    let by_model = costs(&city, &["--by", "model"]);
+    assert_eq!(by_model["rows"][0]["key"], "gpt-5", "{by_model}");
+    // Priced as the codex Provider's table says for gpt-5 (1.25, 10, 0.125 per million).
+    let expected =
+        (want.input as f64 * 1.25 + want.output as f64 * 10.0 + want.cache_read as f64 * 0.125)
+            / 1e6;
+    let cost = report["total"]["cost"].as_f64().unwrap();
+    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
+    assert_eq!(costs(&city, &[])["total"], report["total"]);
+    city.stop();
+}
