@@ -487,3 +487,66 @@ fn no_store_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("no bead store") && err.contains("bd init"), "{err}");
 }
+
+#[test]
+fn triage_verbs_children_blocked_defer_undefer_search_stale() {
+    let p = Project::new();
+    let epic = p.create(&["Release 2.0", "-t", "epic"]);
+    let gate = p.create(&["Sign-off from legal"]);
+    let child = p.create(&["Write the notes", "--parent", &epic, "--deps", &gate]);
+    let other = p.create(&["Fix the flaky login test", "-d", "It fails on Mondays"]);
+    p.ok(&["close", &gate]);
+    let gate2 = p.create(&["Security review"]);
+    p.ok(&["dep", "add", &epic, &gate2]);
+
+    // children: closed ones too.
+    assert_eq!(ids(&p.json(&["children", &epic])), [child.as_str()]);
+    assert_eq!(p.json(&["children", &other]), serde_json::json!([]));
+    assert!(p.ok(&["children", &other]).contains("has no children"));
+
+    // blocked: the epic by the open review, its child by the epic (the closed gate holds nothing).
+    let blocked = p.json(&["blocked"]);
+    let got: Vec<(&str, &Value)> = blocked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["id"].as_str().unwrap(), &b["blocked_by"]))
+        .collect();
+    assert!(got.contains(&(epic.as_str(), &serde_json::json!([gate2]))), "{blocked}");
+    assert!(got.contains(&(child.as_str(), &serde_json::json!([epic]))), "{blocked}");
+    assert_eq!(blocked.as_array().unwrap().len(), 2, "{blocked}");
+    assert_eq!(blocked[0]["blocked_by_count"], 1);
+    assert_eq!(ids(&p.json(&["blocked", "--parent", &epic])), [child.as_str()]);
+
+    // defer: never ready until undeferred; undefer of an open issue leaves it.
+    assert!(ids(&p.json(&["ready"])).contains(&other.as_str()));
+    let deferred = p.json(&["defer", &other, "--until", "2h"]);
+    assert_eq!(deferred[0]["status"], "deferred");
+    assert!(deferred[0]["defer_until"].is_string(), "{deferred}");
+    assert!(!ids(&p.json(&["ready"])).contains(&other.as_str()));
+    let out = p.run(&["defer", &other, "gc-nope"]);
+    assert_eq!(out.status.code(), Some(1), "an unknown id changes nothing");
+    let back = p.json(&["undefer", &other]);
+    assert_eq!(back[0]["status"], "open");
+    assert!(back[0].get("defer_until").is_none(), "{back}");
+    assert!(ids(&p.json(&["ready"])).contains(&other.as_str()));
+    let out = p.run(&["undefer", &other]);
+    assert!(out.status.success() && stderr(&out).contains("is not deferred"), "{}", stderr(&out));
+    let out = p.run(&["defer", &other, "--until", "someday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--until `someday`"), "{}", stderr(&out));
+
+    // search: every word, any case, in title or description.
+    assert_eq!(ids(&p.json(&["search", "flaky", "MONDAYS"])), [other.as_str()]);
+    assert_eq!(p.json(&["search", "flaky", "tuesday"]), serde_json::json!([]));
+
+    // stale: nothing here is a day old; an imported issue untouched since 2020 is.
+    assert_eq!(p.json(&["stale", "--days", "1"]), serde_json::json!([]));
+    let old = r#"{"id":"gc-old1","title":"Dusty","status":"open","priority":2,"issue_type":"task","created_at":"2020-01-01T00:00:00Z","updated_at":"2020-01-02T00:00:00Z"}"#;
+    let file = p.path().join("old.jsonl");
+    std::fs::write(&file, format!("{old}\n")).unwrap();
+    p.ok(&["import", "-i", file.to_str().unwrap()]);
+    assert_eq!(ids(&p.json(&["stale"])), ["gc-old1"]);
+    assert!(p.ok(&["stale"]).contains("gc-old1: Dusty"));
+    assert_eq!(p.run(&["stale", "--days", "0"]).status.code(), Some(2));
+}

@@ -16,6 +16,7 @@ pub use list::ready_query;
 mod output;
 mod setup;
 mod show;
+mod triage;
 mod update;
 
 use std::ffi::OsStr;
@@ -85,6 +86,18 @@ enum BdCommand {
     List(list::ListArgs),
     /// List work that can start now; `--claim` takes the first unassigned one.
     Ready(list::ReadyArgs),
+    /// List the children of an issue, closed ones too.
+    Children(triage::ChildrenArgs),
+    /// List blocked issues and what blocks each.
+    Blocked(triage::BlockedArgs),
+    /// List issues not updated for a while (default 30 days), stalest first.
+    Stale(triage::StaleArgs),
+    /// Find issues whose id, title, description or notes contain every word given.
+    Search(triage::SearchArgs),
+    /// Put issues aside (status deferred), optionally until a time.
+    Defer(triage::DeferArgs),
+    /// Bring deferred issues back (status open).
+    Undefer(triage::UndeferArgs),
     /// Add, remove and list dependencies.
     #[command(subcommand)]
     Dep(deps::DepCommand),
@@ -193,6 +206,12 @@ fn dispatch(
         BdCommand::Reopen(args) => update::reopen(args, &ctx()?),
         BdCommand::List(args) => list::list(args, &ctx()?),
         BdCommand::Ready(args) => list::ready(args, &ctx()?),
+        BdCommand::Children(args) => triage::children(args, &ctx()?),
+        BdCommand::Blocked(args) => triage::blocked_list(args, &ctx()?),
+        BdCommand::Stale(args) => triage::stale(args, &ctx()?),
+        BdCommand::Search(args) => triage::search(args, &ctx()?),
+        BdCommand::Defer(args) => triage::defer(args, &ctx()?),
+        BdCommand::Undefer(args) => triage::undefer(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),
         BdCommand::Label(command) => labels::run(command, &ctx()?),
         BdCommand::Export(args) => jsonl::export(args, &ctx()?),
