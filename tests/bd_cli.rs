@@ -550,3 +550,26 @@ fn triage_verbs_children_blocked_defer_undefer_search_stale() {
     assert!(p.ok(&["stale"]).contains("gc-old1: Dusty"));
     assert_eq!(p.run(&["stale", "--days", "0"]).status.code(), Some(2));
 }
+
+#[test]
+fn close_suggest_next_names_the_work_the_close_unblocked() {
+    let p = Project::new();
+    let schema = p.create(&["Design the schema"]);
+    let api = p.create(&["Build the API", "--deps", &schema]);
+    let review = p.create(&["Security review"]);
+    let ui = p.create(&["Build the UI", "--deps", &format!("{schema},{review}")]);
+    let done = p.json(&["close", &schema, "--suggest-next"]);
+    assert_eq!(done["closed"][0]["id"], schema.as_str(), "{done}");
+    // The UI still waits for the review.
+    assert_eq!(ids(&done["unblocked"]), [api.as_str()]);
+    let text = p.ok(&["close", &review, "--suggest-next"]);
+    assert!(
+        text.contains("Newly unblocked:") && text.contains(&format!("{ui}: Build the UI")),
+        "{text}"
+    );
+    // Nothing unblocked: the plain array.
+    let plain = p.json(&["close", &api, "--suggest-next"]);
+    assert_eq!(ids(&plain), [api.as_str()]);
+    let out = p.run(&["close", &ui, &api, "--suggest-next"]);
+    assert_eq!(out.status.code(), Some(2), "one issue only");
+}

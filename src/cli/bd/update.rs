@@ -121,6 +121,10 @@ pub struct CloseArgs {
     /// and none is named, the HEAD of the current checkout is offered.
     #[arg(long, value_name = "SHA")]
     commit: Option<String>,
+    /// Also say which issues the close unblocked (one id only; `--json`: `{"closed": […],
+    /// "unblocked": […]}` when there are any).
+    #[arg(long)]
+    suggest_next: bool,
 }
 
 /// Runs `bd close`. Closing a closed issue succeeds and changes nothing.
@@ -132,11 +136,56 @@ pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
         Some(commit) => Offered::Commit(commit),
         None => Offered::Head(&cwd),
     };
+    if args.suggest_next && args.ids.len() != 1 {
+        return Err(Failure::Usage("--suggest-next works when closing a single issue".into()));
+    }
     let rules = ctx.dir.as_deref().map(crate::work::proof::Rules::for_store).unwrap_or_default();
     let (beads, errors) = super::each_id(&args.ids, |id| {
         crate::work::close(&*ctx.store, id, reason, &ctx.actor, &rules, offered)
     })?;
-    Ok(output::changed("Closed", &beads).with_errors(errors))
+    let report = output::changed("Closed", &beads);
+    if !args.suggest_next {
+        return Ok(report.with_errors(errors));
+    }
+    let unblocked = unblocked_by(&ctx.store.export()?, &args.ids[0]);
+    if unblocked.is_empty() {
+        return Ok(report.with_errors(errors));
+    }
+    let mut text = report.text;
+    text.push_str("Newly unblocked:\n");
+    for bead in &unblocked {
+        let priority = output::priority_label(bead.priority);
+        text.push_str(&format!("  {}: {} ({priority})\n", bead.id, bead.title));
+    }
+    let json = serde_json::json!({
+        "closed": output::beads_json(&beads),
+        "unblocked": output::beads_json(&unblocked),
+    });
+    Ok(Report::new(json, text).with_errors(errors))
+}
+
+/// The active beads that `closed` blocked (a `blocks` edge) and that nothing else active
+/// blocks now, as bd's `close --suggest-next` counts them.
+fn unblocked_by(all: &[Bead], closed: &str) -> Vec<Bead> {
+    use crate::beads::model::{dep_type, status};
+    let open: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter(|b| b.status != status::CLOSED && b.status != status::PINNED)
+        .map(|b| b.id.as_str())
+        .collect();
+    all.iter()
+        .filter(|b| open.contains(b.id.as_str()))
+        .filter(|b| {
+            let mut on = b
+                .dependencies
+                .iter()
+                .filter(|d| d.dep_type == dep_type::BLOCKS)
+                .map(|d| d.depends_on_id.as_str());
+            let was = on.clone().any(|id| id == closed);
+            was && !on.any(|id| open.contains(id))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Reopen issues and print them (`--json`: an array).
