@@ -63,7 +63,8 @@ pub fn close(
 
 /// Reopens bead `id` (`gc bd reopen`): a closed bead, or one parked after its sessions kept
 /// dying, is open again, unassigned, with its attempts forgotten, so the pool it is routed to
-/// takes it up. An open bead is left as it is; one in progress is refused (its holder works it).
+/// takes it up. An open bead is left as it is. One in progress is given back by its holder (an
+/// agent releasing a claim it cannot finish); anyone else is refused.
 pub fn reopen(
     store: &dyn crate::beads::BeadStore,
     id: &str,
@@ -76,10 +77,12 @@ pub fn reopen(
     if bead.status == status::OPEN && !parked {
         return Ok(bead);
     }
-    if bead.status == status::IN_PROGRESS {
+    let held_by_other = bead.status == status::IN_PROGRESS && bead.assignee != actor;
+    if held_by_other && !bead.assignee.is_empty() {
         return Err(crate::beads::BeadError::Refused(format!(
-            "{id} is in progress ({}): it is not closed or parked",
-            if bead.assignee.is_empty() { "unassigned" } else { &bead.assignee }
+            "{id} is in progress, held by {}: only its holder can give it back (bd reopen by \
+             {0})",
+            bead.assignee
         )));
     }
     let mut forget = serde_json::Map::new();
@@ -91,6 +94,12 @@ pub fn reopen(
         set_metadata: forget,
         ..crate::beads::BeadUpdate::default()
     };
+    if bead.status == status::IN_PROGRESS && !bead.assignee.is_empty() {
+        // Its holder gives it back: only while it still holds it.
+        return store.update_if_held(id, actor, &change, actor)?.ok_or_else(|| {
+            crate::beads::BeadError::Refused(format!("{id} is no longer held by {actor}"))
+        });
+    }
     store.update(id, &change, actor)
 }
 
@@ -153,11 +162,14 @@ mod tests {
     }
 
     #[test]
-    fn reopen_brings_back_parked_and_closed_work_but_not_work_in_progress() {
+    fn reopen_brings_back_parked_and_closed_work_and_a_holder_gives_its_claim_back() {
         let (_dir, store) = store();
         let bead = store.create(NewBead { title: "t".into(), ..NewBead::default() }, "m").unwrap();
         store.claim(&bead.id, "w-1").unwrap();
         assert!(matches!(reopen(&store, &bead.id, "me"), Err(crate::beads::BeadError::Refused(_))));
+        let released = reopen(&store, &bead.id, "w-1").unwrap();
+        assert_eq!((released.status.as_str(), released.assignee.as_str()), ("open", ""));
+        store.claim(&bead.id, "w-1").unwrap();
         taken_back(&store, &bead.id, "w-1", "blocked");
         let back = reopen(&store, &bead.id, "me").unwrap();
         assert_eq!((back.status.as_str(), back.assignee.as_str()), ("open", ""));

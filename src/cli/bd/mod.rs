@@ -80,7 +80,7 @@ enum BdCommand {
     Update(update::UpdateArgs),
     /// Close issues.
     Close(update::CloseArgs),
-    /// Reopen closed or parked issues: open again, unassigned, attempts forgotten.
+    /// Reopen closed or parked issues, or give back your own claim: open, unassigned.
     Reopen(update::ReopenArgs),
     /// List issues (open and in-progress ones unless told otherwise).
     List(list::ListArgs),

@@ -191,7 +191,7 @@ fn unblocked_by(all: &[Bead], closed: &str) -> Vec<Bead> {
 /// Reopen issues and print them (`--json`: an array).
 #[derive(Debug, clap::Args)]
 pub struct ReopenArgs {
-    /// The issues: closed ones, or ones parked after their sessions kept dying.
+    /// The issues: closed ones, ones parked after their sessions kept dying, or ones you hold.
     #[arg(required = true, value_name = "ID")]
     ids: Vec<String>,
 }
