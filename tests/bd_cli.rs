@@ -573,3 +573,24 @@ fn close_suggest_next_names_the_work_the_close_unblocked() {
     let out = p.run(&["close", &ui, &api, "--suggest-next"]);
     assert_eq!(out.status.code(), Some(2), "one issue only");
 }
+
+#[test]
+fn ready_lists_a_hundred_by_default_and_unassigned_wins_over_assignee() {
+    let p = Project::new();
+    let lines: String = (0..120)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"gc-r{i:03}\",\"title\":\"Task {i}\",\"status\":\"open\",\"priority\":2,\"issue_type\":\"task\",\"created_at\":\"2026-12-01T00:00:00Z\",\"updated_at\":\"2026-12-01T00:00:00Z\"}}\n"
+            )
+        })
+        .collect();
+    let file = p.path().join("many.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    p.ok(&["import", "-i", file.to_str().unwrap()]);
+    // Scripts count `bd ready --json` (Gas City's scale checks): bd's default page is 100.
+    assert_eq!(p.json(&["ready"]).as_array().unwrap().len(), 100);
+    assert_eq!(p.json(&["ready", "--limit", "0"]).as_array().unwrap().len(), 120);
+    p.ok(&["update", "gc-r000", "--claim"]);
+    let both = p.json(&["ready", "--unassigned", "--assignee", "tester", "-n", "0"]);
+    assert_eq!(both.as_array().unwrap().len(), 119, "--unassigned wins, as in bd");
+}

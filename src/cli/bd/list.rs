@@ -5,8 +5,9 @@ use crate::beads::{ListQuery, ReadyQuery};
 
 /// bd's default page size for `list`.
 const LIST_LIMIT: usize = 50;
-/// bd's default page size for `ready`.
-const READY_LIMIT: usize = 10;
+/// bd's default page size for `ready` (100 since bd 1.0.3: scripts count `bd ready --json`
+/// without a limit).
+const READY_LIMIT: usize = 100;
 
 /// List issues (`--json`: an array, `[]` when none). Without --status or --all, closed issues
 /// are left out.
@@ -74,9 +75,9 @@ pub fn list(args: ListArgs, ctx: &Ctx) -> Result<Report, Failure> {
 #[derive(Debug, clap::Args)]
 pub struct ReadyArgs {
     /// Only work assigned to this actor.
-    #[arg(short = 'a', long, conflicts_with_all = ["unassigned", "claim"])]
+    #[arg(short = 'a', long, conflicts_with = "claim")]
     assignee: Option<String>,
-    /// Only unassigned work.
+    /// Only unassigned work (wins over `--assignee`, as in bd).
     #[arg(short = 'u', long)]
     unassigned: bool,
     /// Only work carrying every one of these labels (comma-separated or repeated).
@@ -100,7 +101,7 @@ pub struct ReadyArgs {
 impl ReadyArgs {
     fn query(self) -> ReadyQuery {
         ReadyQuery {
-            assignee: self.assignee,
+            assignee: self.assignee.filter(|_| !self.unassigned),
             unassigned: self.unassigned,
             labels: self.label,
             issue_type: self.issue_type,
