@@ -594,3 +594,36 @@ fn ready_lists_a_hundred_by_default_and_unassigned_wins_over_assignee() {
     let both = p.json(&["ready", "--unassigned", "--assignee", "tester", "-n", "0"]);
     assert_eq!(both.as_array().unwrap().len(), 119, "--unassigned wins, as in bd");
 }
+
+#[test]
+fn delete_previews_without_force_and_marks_mentions_with_it() {
+    let p = Project::new();
+    let doomed = p.create(&["Spike: try the new parser"]);
+    let keeper =
+        p.create(&["Ship the parser", "--deps", &doomed, "-d", &format!("after {doomed}.")]);
+    let preview = p.ok(&["delete", &doomed]);
+    assert!(
+        preview.contains("Would delete 1 issue(s)") && preview.contains("--force"),
+        "{preview}"
+    );
+    assert_eq!(p.json(&["show", &doomed])[0]["id"], doomed.as_str(), "nothing deleted");
+    let done = p.json(&["delete", &doomed, "--force"]);
+    assert_eq!(done["deleted"], doomed.as_str(), "{done}");
+    assert_eq!(
+        (done["dependencies_removed"].as_u64(), done["references_updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(p.run(&["show", &doomed]).status.code(), Some(1));
+    let kept = p.json(&["show", &keeper]);
+    assert_eq!(kept[0]["description"], format!("after [deleted:{doomed}]."));
+    assert_eq!(ids(&p.json(&["ready"])), [keeper.as_str()], "no longer blocked");
+    let (a, b) = (p.create(&["A"]), p.create(&["B"]));
+    let list = p.path().join("ids.txt");
+    std::fs::write(&list, format!("# old spikes\n{a}\n\n{b}\n")).unwrap();
+    let batch = p.json(&["delete", "--from-file", list.to_str().unwrap(), "--force"]);
+    assert_eq!(batch["deleted"], serde_json::json!([a, b]));
+    assert_eq!(batch["deleted_count"], 2);
+    let out = p.run(&["delete", "gc-nope", "--force"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("issues not found: gc-nope"), "{}", stderr(&out));
+}

@@ -7,6 +7,7 @@
 //! 2 a usage error.
 
 mod create;
+mod delete;
 mod deps;
 mod flags;
 mod jsonl;
@@ -98,6 +99,8 @@ enum BdCommand {
     Defer(triage::DeferArgs),
     /// Bring deferred issues back (status open).
     Undefer(triage::UndeferArgs),
+    /// Delete issues and their edges (`--force`; without it, a preview).
+    Delete(delete::DeleteArgs),
     /// Add, remove and list dependencies.
     #[command(subcommand)]
     Dep(deps::DepCommand),
@@ -212,6 +215,7 @@ fn dispatch(
         BdCommand::Search(args) => triage::search(args, &ctx()?),
         BdCommand::Defer(args) => triage::defer(args, &ctx()?),
         BdCommand::Undefer(args) => triage::undefer(args, &ctx()?),
+        BdCommand::Delete(args) => delete::delete(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),
         BdCommand::Label(command) => labels::run(command, &ctx()?),
         BdCommand::Export(args) => jsonl::export(args, &ctx()?),
