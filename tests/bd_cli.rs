@@ -181,6 +181,8 @@ fn json_shapes_match_bd() {
         assert!(created.get(key).is_some(), "{key} missing from {created}");
     }
     assert!(created.get("closed_at").is_none());
+    // Objects carry bd's schema_version (bd 1.0.3 and later); arrays do not.
+    assert_eq!(created["schema_version"], 1, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let plain = p.create(&["Plain"]);
     assert_eq!(p.json(&["show", &plain])[0]["priority"], 2);
@@ -211,7 +213,7 @@ fn json_shapes_match_bd() {
     let dep = p.json(&["dep", "add", &plain, &id]);
     assert_eq!(
         dep,
-        serde_json::json!({"status": "added", "issue_id": plain, "depends_on_id": id, "type": "blocks"})
+        serde_json::json!({"status": "added", "issue_id": plain, "depends_on_id": id, "type": "blocks", "schema_version": 1})
     );
     let labels = p.json(&["label", "add", &id, "l1", "l2"]);
     assert_eq!(labels[0], serde_json::json!({"status": "added", "issue_id": id, "label": "l1"}));
@@ -320,10 +322,10 @@ fn export_then_import_round_trips_and_reports_counts() {
 
     let other = Project::new();
     let summary = other.json(&["import", "-i", file.to_str().unwrap()]);
-    assert_eq!(summary, serde_json::json!({"created": 2, "updated": 0, "unchanged": 0}));
+    assert_eq!(summary, serde_json::json!({"created": 2, "updated": 0, "unchanged": 0, "schema_version": 1}));
     assert_eq!(other.ok(&["export"]), exported);
     let again = other.json(&["import", file.to_str().unwrap()]);
-    assert_eq!(again, serde_json::json!({"created": 0, "updated": 0, "unchanged": 2}));
+    assert_eq!(again, serde_json::json!({"created": 0, "updated": 0, "unchanged": 2, "schema_version": 1}));
 
     // From stdin too.
     let third = Project::new();

@@ -175,7 +175,7 @@ fn execute(globals: Globals, command: BdCommand, city: Option<PathBuf>) -> ExitC
             // the message also goes to stderr, where people and logs look.
             if globals.json && !matches!(failure, Failure::Usage(_)) {
                 let body = serde_json::json!({ "error": failure.to_string() });
-                write_out(&format!("{}\n", output::pretty(&body)));
+                write_out(&format!("{}\n", output::pretty(&versioned(&body))));
             }
             eprintln!("Error: {failure}");
             failure.exit_code()
@@ -263,13 +263,26 @@ fn open_store(cwd: &Path, city: Option<&Path>) -> Result<(PathBuf, Box<dyn BeadS
 /// Prints a report (JSON or text) and its per-item errors; exit 1 when there were any.
 fn emit(report: &Report, json: bool) -> ExitCode {
     match (&report.json, json) {
-        (Some(value), true) => write_out(&format!("{}\n", output::pretty(value))),
+        (Some(value), true) => write_out(&format!("{}\n", output::pretty(&versioned(value)))),
         _ => write_out(&report.text),
     }
     for error in &report.errors {
         eprintln!("Error: {error}");
     }
     if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `value` as bd (1.0.3 and later) prints it: an object carries `"schema_version": 1`; an array
+/// is printed as it is.
+fn versioned(value: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut map = map.clone();
+            map.insert("schema_version".into(), 1.into());
+            std::borrow::Cow::Owned(serde_json::Value::Object(map))
+        }
+        other => std::borrow::Cow::Borrowed(other),
+    }
 }
 
 /// Writes to stdout, ignoring a closed pipe (`bd list | head` must not panic).
