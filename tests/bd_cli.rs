@@ -322,10 +322,16 @@ fn export_then_import_round_trips_and_reports_counts() {
 
     let other = Project::new();
     let summary = other.json(&["import", "-i", file.to_str().unwrap()]);
-    assert_eq!(summary, serde_json::json!({"created": 2, "updated": 0, "unchanged": 0, "schema_version": 1}));
+    assert_eq!(
+        summary,
+        serde_json::json!({"created": 2, "updated": 0, "unchanged": 0, "schema_version": 1})
+    );
     assert_eq!(other.ok(&["export"]), exported);
     let again = other.json(&["import", file.to_str().unwrap()]);
-    assert_eq!(again, serde_json::json!({"created": 0, "updated": 0, "unchanged": 2, "schema_version": 1}));
+    assert_eq!(
+        again,
+        serde_json::json!({"created": 0, "updated": 0, "unchanged": 2, "schema_version": 1})
+    );
 
     // From stdin too.
     let third = Project::new();
@@ -628,4 +634,59 @@ fn delete_previews_without_force_and_marks_mentions_with_it() {
     let out = p.run(&["delete", "gc-nope", "--force"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("issues not found: gc-nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn mol_current_progress_and_show_say_where_a_molecule_stands() {
+    let p = Project::new();
+    let root = p.create(&["Release {{version}}", "-t", "molecule"]);
+    let build = p.create(&["Build", "--parent", &root]);
+    let test = p.create(&["Test", "--parent", &root, "--deps", &build]);
+    let docs = p.create(&["Docs", "--parent", &root]);
+    let ship = p.create(&["Ship", "--parent", &root, "--deps", &format!("{test},{docs}")]);
+    p.ok(&["close", &docs]);
+    p.ok(&["update", &build, "--claim"]);
+
+    // Without an id: the molecules of the actor's work in progress.
+    let current = p.json(&["mol", "current"]);
+    assert_eq!(current.as_array().unwrap().len(), 1, "{current}");
+    let molecule = &current[0];
+    assert_eq!(molecule["molecule_id"], root.as_str());
+    let states: Vec<(&str, &str)> = molecule["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["issue"]["id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    for want in [
+        (build.as_str(), "current"),
+        (test.as_str(), "pending"),
+        (docs.as_str(), "done"),
+        (ship.as_str(), "pending"),
+    ] {
+        assert!(states.contains(&want), "{want:?} not in {states:?}");
+    }
+    assert_eq!((molecule["completed"].as_u64(), molecule["total"].as_u64()), (Some(1), Some(4)));
+    assert_eq!(molecule["current_step"]["id"], build.as_str());
+    let text = p.ok(&["mol", "current", &root]);
+    assert!(text.contains(&format!("[current] {build}: Build  <- YOU ARE HERE")), "{text}");
+    assert!(text.contains(&format!("[done] {docs}: Docs")), "{text}");
+    // Someone with nothing in progress has no molecule.
+    assert_eq!(p.json(&["mol", "current", "--for", "nobody"]), serde_json::json!([]));
+
+    p.ok(&["close", &build]);
+    let progress = p.json(&["mol", "progress", &root]);
+    assert_eq!((progress["completed"].as_u64(), progress["total"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(progress["percent"], 50.0);
+    let after = p.json(&["mol", "current", &root]);
+    assert_eq!(after[0]["next_step"]["id"], test.as_str(), "{after}");
+
+    let shown = p.json(&["mol", "show", &root]);
+    assert_eq!(shown["root"]["id"], root.as_str());
+    assert_eq!(shown["issues"].as_array().unwrap().len(), 5);
+    assert_eq!(shown["variables"], serde_json::json!(["version"]));
+    assert!(shown["dependencies"].as_array().unwrap().len() >= 7, "{shown}");
+    let out = p.run(&["mol", "show", "gc-nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("molecule 'gc-nope' not found"));
 }

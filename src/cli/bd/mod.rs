@@ -13,6 +13,7 @@ mod flags;
 mod jsonl;
 mod labels;
 mod list;
+mod mol;
 pub use list::ready_query;
 mod output;
 mod setup;
@@ -99,6 +100,9 @@ enum BdCommand {
     Defer(triage::DeferArgs),
     /// Bring deferred issues back (status open).
     Undefer(triage::UndeferArgs),
+    /// Where a molecule (a cooked formula) stands: current, progress, show.
+    #[command(subcommand)]
+    Mol(mol::MolCommand),
     /// Delete issues and their edges (`--force`; without it, a preview).
     Delete(delete::DeleteArgs),
     /// Add, remove and list dependencies.
@@ -215,6 +219,7 @@ fn dispatch(
         BdCommand::Search(args) => triage::search(args, &ctx()?),
         BdCommand::Defer(args) => triage::defer(args, &ctx()?),
         BdCommand::Undefer(args) => triage::undefer(args, &ctx()?),
+        BdCommand::Mol(command) => mol::run(command, &ctx()?),
         BdCommand::Delete(args) => delete::delete(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),
         BdCommand::Label(command) => labels::run(command, &ctx()?),

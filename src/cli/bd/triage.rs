@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, Failure, Report, each_id, output};
 use crate::beads::model::{dep_type, status};
-use crate::beads::{Bead, BeadUpdate, ListQuery};
+use crate::beads::{Bead, BeadUpdate, Dependency, ListQuery};
 
 /// bd's default page size for `children`, `stale` and `search`.
 const PAGE: usize = 50;
@@ -68,16 +68,7 @@ pub fn blocked(all: &[Bead]) -> BTreeMap<String, Vec<String>> {
             let other = by_id.get(dep.depends_on_id.as_str());
             let holds = match dep.dep_type.as_str() {
                 dep_type::BLOCKS | dep_type::CONDITIONAL_BLOCKS => other.is_some_and(|b| active(b)),
-                dep_type::WAITS_FOR => {
-                    let kids = children.get(dep.depends_on_id.as_str()).map_or(&[][..], |k| k);
-                    let any = gate(dep.metadata.as_ref()) == Some("any-children".to_owned());
-                    let closed = |k: &&&Bead| k.status == status::CLOSED;
-                    if any {
-                        !kids.iter().any(|k| closed(&k))
-                    } else {
-                        !kids.iter().all(|k| closed(&k))
-                    }
-                }
+                dep_type::WAITS_FOR => waiting(dep, &children),
                 _ => false,
             };
             if holds && other.is_none_or(|b| active(b)) {
@@ -99,6 +90,18 @@ pub fn blocked(all: &[Bead]) -> BTreeMap<String, Vec<String>> {
         }
     }
     held
+}
+
+/// Whether a `waits-for` edge still holds: its spawner's children are not done
+/// (`all-children`, the default: one is not closed; `any-children`: none is closed yet).
+pub(super) fn waiting(dep: &Dependency, children: &BTreeMap<&str, Vec<&Bead>>) -> bool {
+    let kids = children.get(dep.depends_on_id.as_str()).map_or(&[][..], |k| k);
+    let closed = |k: &&Bead| k.status == status::CLOSED;
+    if gate(dep.metadata.as_ref()).as_deref() == Some("any-children") {
+        !kids.iter().any(closed)
+    } else {
+        !kids.iter().all(closed)
+    }
 }
 
 /// The `gate` of a `waits-for` edge's metadata (an object, or JSON text holding one).

@@ -1,0 +1,284 @@
+//! `bd mol current|progress|show`: where a molecule (a cooked formula: a root bead and its step
+//! beads) stands, as bd prints it. Agents' prompts read `bd mol current` to find their step.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Failure, Report, output};
+use crate::beads::Bead;
+use crate::beads::model::{dep_type, status};
+
+/// Molecules: where one stands.
+#[derive(Debug, clap::Subcommand)]
+pub enum MolCommand {
+    /// Each step of a molecule with its state (done, current, ready, blocked, pending); without
+    /// an id, the molecules of the work you have in progress.
+    Current(CurrentArgs),
+    /// How many of a molecule's direct steps are done.
+    Progress(ProgressArgs),
+    /// A molecule whole: its root, every bead and every edge between them.
+    Show(ShowArgs),
+}
+
+/// `bd mol current`.
+#[derive(Debug, clap::Args)]
+pub struct CurrentArgs {
+    /// The molecule (its root). Default: those of the work the agent has in progress.
+    id: Option<String>,
+    /// The agent whose work to look at. Default: the actor.
+    #[arg(long = "for", value_name = "AGENT")]
+    agent: Option<String>,
+}
+
+/// `bd mol progress`.
+#[derive(Debug, clap::Args)]
+pub struct ProgressArgs {
+    /// The molecule (its root). Default: the first of the actor's work in progress.
+    id: Option<String>,
+}
+
+/// `bd mol show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The molecule (its root).
+    id: String,
+}
+
+/// Runs `bd mol …`.
+pub fn run(command: MolCommand, ctx: &Ctx) -> Result<Report, Failure> {
+    let all = ctx.store.export()?;
+    let graph = Graph::new(&all);
+    match command {
+        MolCommand::Current(args) => {
+            let agent = args.agent.unwrap_or_else(|| ctx.actor.clone());
+            let roots = match args.id {
+                Some(id) => vec![graph.root(&id)?],
+                None => graph.roots_of(&agent),
+            };
+            Ok(current(&graph, &roots))
+        }
+        MolCommand::Progress(args) => {
+            let root = match args.id {
+                Some(id) => graph.root(&id)?,
+                None => match graph.roots_of(&ctx.actor).first() {
+                    Some(root) => *root,
+                    None => return Ok(Report::new(json!([]), "No molecule in progress.\n".into())),
+                },
+            };
+            Ok(progress(&graph, root))
+        }
+        MolCommand::Show(args) => Ok(show(&graph, graph.root(&args.id)?)),
+    }
+}
+
+/// The store's beads with their parent-child structure.
+struct Graph<'a> {
+    by_id: BTreeMap<&'a str, &'a Bead>,
+    children: BTreeMap<&'a str, Vec<&'a Bead>>,
+}
+
+impl<'a> Graph<'a> {
+    fn new(all: &'a [Bead]) -> Graph<'a> {
+        let mut children: BTreeMap<&str, Vec<&Bead>> = BTreeMap::new();
+        for bead in all {
+            for dep in bead.dependencies.iter().filter(|d| d.dep_type == dep_type::PARENT_CHILD) {
+                children.entry(dep.depends_on_id.as_str()).or_default().push(bead);
+            }
+        }
+        Graph { by_id: all.iter().map(|b| (b.id.as_str(), b)).collect(), children }
+    }
+
+    fn root(&self, id: &str) -> Result<&'a Bead, Failure> {
+        self.by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| Failure::Failed(format!("molecule '{id}' not found")))
+    }
+
+    fn parent(&self, bead: &Bead) -> Option<&'a Bead> {
+        output::parent_of(bead).and_then(|p| self.by_id.get(p.as_str()).copied())
+    }
+
+    /// The molecules (roots of type molecule or epic, or labelled template) above the work
+    /// `agent` has in progress, in id order.
+    fn roots_of(&self, agent: &str) -> Vec<&'a Bead> {
+        let mut roots = BTreeMap::new();
+        let working =
+            self.by_id.values().filter(|b| b.status == status::IN_PROGRESS && b.assignee == agent);
+        for bead in working {
+            let mut at = *bead;
+            for _ in 0..50 {
+                let Some(up) = self.parent(at) else { break };
+                at = up;
+            }
+            let molecule = matches!(at.issue_type.as_str(), "molecule" | "epic")
+                || at.labels.iter().any(|l| l == "template");
+            if molecule && at.id != bead.id {
+                roots.insert(at.id.as_str(), at);
+            }
+        }
+        roots.into_values().collect()
+    }
+
+    /// Every bead below `root`, in breadth-first order.
+    fn descendants(&self, root: &str) -> Vec<&'a Bead> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::from([root]);
+        let mut queue = vec![root];
+        while !queue.is_empty() {
+            let mut next = Vec::new();
+            for id in queue {
+                for child in self.children.get(id).into_iter().flatten() {
+                    if seen.insert(child.id.as_str()) {
+                        out.push(*child);
+                        next.push(child.id.as_str());
+                    }
+                }
+            }
+            queue = next;
+        }
+        out
+    }
+}
+
+/// A step's state within its molecule, as `bd mol current` names it.
+fn step_state(step: &Bead, members: &BTreeMap<&str, &Bead>, graph: &Graph<'_>) -> &'static str {
+    match step.status.as_str() {
+        status::CLOSED => return "done",
+        status::IN_PROGRESS => return "current",
+        status::BLOCKED => return "blocked",
+        _ => {}
+    }
+    let open = |id: &str| members.get(id).is_some_and(|b| b.status != status::CLOSED);
+    let held = step.dependencies.iter().any(|d| match d.dep_type.as_str() {
+        dep_type::BLOCKS | dep_type::CONDITIONAL_BLOCKS => open(&d.depends_on_id),
+        dep_type::WAITS_FOR => super::triage::waiting(d, &graph.children),
+        _ => false,
+    });
+    if held { "pending" } else { "ready" }
+}
+
+fn current(graph: &Graph<'_>, roots: &[&Bead]) -> Report {
+    let mut molecules = Vec::new();
+    let mut text = String::new();
+    for root in roots {
+        let steps = graph.descendants(&root.id);
+        let members: BTreeMap<&str, &Bead> = steps.iter().map(|b| (b.id.as_str(), *b)).collect();
+        let states: Vec<(&Bead, &str)> =
+            steps.iter().map(|s| (*s, step_state(s, &members, graph))).collect();
+        let done = states.iter().filter(|(_, s)| *s == "done").count();
+        let current = states.iter().find(|(_, s)| *s == "current").map(|(b, _)| *b);
+        let next = states.iter().find(|(_, s)| *s == "ready").map(|(b, _)| *b);
+        let mut molecule = json!({
+            "molecule_id": root.id,
+            "molecule_title": root.title,
+            "steps": states.iter().map(|(bead, state)| json!({
+                "issue": output::bead_json(bead),
+                "status": state,
+                "is_current": *state == "current",
+            })).collect::<Vec<_>>(),
+            "completed": done,
+            "total": steps.len(),
+        });
+        if !root.assignee.is_empty() {
+            molecule["assignee"] = json!(root.assignee);
+        }
+        if let Some(step) = current {
+            molecule["current_step"] = output::bead_json(step);
+        }
+        if let Some(step) = next {
+            molecule["next_step"] = output::bead_json(step);
+        }
+        molecules.push(molecule);
+        text.push_str(&format!("You're working on molecule {}\n  {}\n", root.id, root.title));
+        for (bead, state) in &states {
+            let here = if *state == "current" { "  <- YOU ARE HERE" } else { "" };
+            text.push_str(&format!("  [{state}] {}: {}{here}\n", bead.id, bead.title));
+        }
+        text.push_str(&format!("Progress: {done}/{} steps complete\n", steps.len()));
+        if let Some(step) = next {
+            text.push_str(&format!(
+                "Next ready: {}: {}\n  Start with: bd update {} --claim\n",
+                step.id, step.title, step.id
+            ));
+        }
+    }
+    if roots.is_empty() {
+        text.push_str("No molecule in progress.\n");
+    }
+    Report::new(Value::Array(molecules), text)
+}
+
+fn progress(graph: &Graph<'_>, root: &Bead) -> Report {
+    let steps = graph.children.get(root.id.as_str()).map_or(&[][..], |k| k);
+    let done = steps.iter().filter(|s| s.status == status::CLOSED).count();
+    let working: Vec<&&Bead> = steps.iter().filter(|s| s.status == status::IN_PROGRESS).collect();
+    let mut json = json!({
+        "molecule_id": root.id,
+        "molecule_title": root.title,
+        "total": steps.len(),
+        "completed": done,
+        "in_progress": working.len(),
+        "current_step_id": working.first().map_or("", |s| s.id.as_str()),
+    });
+    let mut text = format!("Molecule: {} ({})\n", root.id, root.title);
+    if !steps.is_empty() {
+        let percent = done as f64 * 100.0 / steps.len() as f64;
+        json["percent"] = json!(percent);
+        text.push_str(&format!("Progress: {done} / {} ({percent:.0}%)\n", steps.len()));
+    }
+    if let Some(step) = working.first() {
+        text.push_str(&format!("Current step: {}\n", step.id));
+    }
+    Report::new(json, text)
+}
+
+fn show(graph: &Graph<'_>, root: &Bead) -> Report {
+    let mut beads = vec![root];
+    beads.extend(graph.descendants(&root.id));
+    let ids: BTreeSet<&str> = beads.iter().map(|b| b.id.as_str()).collect();
+    let edges: Vec<Value> = beads
+        .iter()
+        .flat_map(|b| &b.dependencies)
+        .filter(|d| ids.contains(d.issue_id.as_str()) && ids.contains(d.depends_on_id.as_str()))
+        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+        .collect();
+    let mut variables = BTreeSet::new();
+    for bead in &beads {
+        for text in [&bead.title, &bead.description, &bead.notes] {
+            variables.extend(placeholders(text));
+        }
+    }
+    let json = json!({
+        "root": output::bead_json(root),
+        "issues": beads.iter().map(|b| output::bead_json(b)).collect::<Vec<_>>(),
+        "dependencies": edges,
+        "variables": variables,
+        "is_compound": false,
+    });
+    let text = format!(
+        "Molecule {}: {}\n{}",
+        root.id,
+        root.title,
+        output::bead_table(&beads.into_iter().cloned().collect::<Vec<_>>())
+    );
+    Report::new(json, text)
+}
+
+/// The `{{name}}` placeholders left in `text` (a proto not cooked yet).
+fn placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find("}}") else { break };
+        let name = rest[..end].trim();
+        let plain = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if plain && !matches!(name, "else" | "this" | "root" | "index" | "key" | "first" | "last") {
+            out.push(name.to_owned());
+        }
+        rest = &rest[end + 2..];
+    }
+    out
+}
