@@ -21,12 +21,6 @@ use messages_standin::Standin;
 use serde_json::Value;
 use tmux_city::wait_until;
 
-fn costs(city: &CliCity, args: &[&str]) -> Value {
-    let mut all = vec!["costs", "-o", "json"];
-    all.extend_from_slice(args);
-    serde_json::from_slice(&city.run(&all).stdout).unwrap()
-}
-
 #[test]
 fn gc_costs_reads_back_exactly_what_the_model_reported() {
     let Some(claude) = agent_clis::find("claude") else { return };
@@ -46,10 +40,10 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
     let turn = city.city.path().join(".gc/state/turn").join(city.session());
     wait_until("the turn over and every reply counted", Duration::from_secs(30), || {
         std::fs::read_to_string(&turn).is_ok_and(|t| t.trim() == "ended")
-            && costs(&city, &[])["total"]["usage"]["output"] == sent().output
+            && city.costs(&[])["total"]["usage"]["output"] == sent().output
     });
     let want = sent();
-    let report = costs(&city, &["--since", "1h"]);
+    let report = city.costs(&["--since", "1h"]);
     let usage = &report["total"]["usage"];
     assert_eq!(
         [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
@@ -66,8 +60,8 @@ fn gc_costs_reads_back_exactly_what_the_model_reported() {
     let cost = report["total"]["cost"].as_f64().unwrap();
     assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
     // Read again: nothing is counted twice.
-    assert_eq!(costs(&city, &[])["total"], report["total"]);
-    let by_model = costs(&city, &["--by", "model"]);
+    assert_eq!(city.costs(&[])["total"], report["total"]);
+    let by_model = city.costs(&["--by", "model"]);
     let model = by_model["rows"][0]["key"].as_str().unwrap().to_owned();
     assert!(model.starts_with("claude-opus"), "{by_model}");
     // The title requests Claude sends on the side are not in its transcript.

@@ -18,14 +18,39 @@ mod tmux_city;
 use std::time::Duration;
 
 use cli_city::CliCity;
-use messages_standin::{Reply, Standin};
+use messages_standin::{Reply, Standin, Totals};
 use serde_json::Value;
 use tmux_city::wait_until;
 
-fn costs(city: &CliCity, args: &[&str]) -> Value {
-    let mut all = vec!["costs", "-o", "json"];
-    all.extend_from_slice(args);
-    serde_json::from_slice(&city.run(&all).stdout).unwrap()
+/// Waits until the first turn is answered and `gc costs` has counted it, then checks it
+/// counted exactly what the stand-in reported for the agent's own turns (no cache writes: these
+/// APIs bill none), for the worker, and the same when read again. The report and the figures.
+fn counted_exactly(city: &CliCity, standin: &Standin) -> (Value, Totals) {
+    let sent = || standin.usage_totals(true);
+    wait_until("the first turn answered and counted", Duration::from_secs(90), || {
+        sent().output > 0 && city.costs(&[])["total"]["usage"]["output"] == sent().output
+    });
+    let want = sent();
+    let report = city.costs(&["--since", "1h"]);
+    let usage = &report["total"]["usage"];
+    assert_eq!(
+        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
+        [want.input, want.output, want.cache_read, 0].map(Value::from).each_ref(),
+        "{report}"
+    );
+    assert_eq!(report["rows"][0]["key"], "worker");
+    assert_eq!(city.costs(&[])["total"], report["total"], "nothing counted twice");
+    (report, want)
+}
+
+/// Checks `report`'s cost is `want` priced at `[input, output, cache read]` dollars per million.
+fn assert_priced(report: &Value, want: Totals, [input, output, cache_read]: [f64; 3]) {
+    let expected = (want.input as f64 * input
+        + want.output as f64 * output
+        + want.cache_read as f64 * cache_read)
+        / 1e6;
+    let cost = report["total"]["cost"].as_f64().unwrap();
+    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
 }
 
 #[test]
@@ -39,31 +64,14 @@ fn gc_costs_reads_back_what_the_gemini_api_reported() {
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "90s"]);
     // The worker's prompt is Gemini's first turn: one streamed reply, written to its chat.
-    let sent = || standin.usage_totals(true);
-    wait_until("the first turn answered and counted", Duration::from_secs(90), || {
-        sent().output > 0 && costs(&city, &[])["total"]["usage"]["output"] == sent().output
-    });
-    let want = sent();
-    let report = costs(&city, &["--since", "1h"]);
-    let usage = &report["total"]["usage"];
-    assert_eq!(
-        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
-        [want.input, want.output, want.cache_read, 0].map(Value::from).each_ref(),
-        "{report}"
-    );
-    assert_eq!(report["rows"][0]["key"], "worker");
+    let (report, want) = counted_exactly(&city, &standin);
     // Gemini CLI sends a complex prompt to its pro model, which the gemini Provider prices.
-    let by_model = costs(&city, &["--by", "model"]);
+    let by_model = city.costs(&["--by", "model"]);
     let model = by_model["rows"][0]["key"].as_str().unwrap_or_default();
     assert!(model.starts_with("gemini-3.1-pro"), "{by_model}");
-    let expected =
-        (want.input as f64 * 2.0 + want.output as f64 * 12.0 + want.cache_read as f64 * 0.2) / 1e6;
-    let cost = report["total"]["cost"].as_f64().unwrap();
-    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
+    assert_priced(&report, want, [2.0, 12.0, 0.2]);
     // Its router's side requests are not in the chat, so not counted.
     assert!(standin.usage_totals(false).input > want.input);
-    // Read again: nothing is counted twice.
-    assert_eq!(costs(&city, &[])["total"], report["total"]);
     city.stop();
 }
 
@@ -88,27 +96,10 @@ fn gc_costs_reads_back_what_the_responses_api_reported_to_codex() {
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "90s"]);
     // Its thread-title request (on the side, in no rollout) is not counted.
-    let sent = || standin.usage_totals(true);
-    wait_until("the first turn answered and counted", Duration::from_secs(90), || {
-        sent().output > 0 && costs(&city, &[])["total"]["usage"]["output"] == sent().output
-    });
-    let want = sent();
-    let report = costs(&city, &["--since", "1h"]);
-    let usage = &report["total"]["usage"];
-    assert_eq!(
-        [&usage["input"], &usage["output"], &usage["cacheRead"], &usage["cacheWrite"]],
-        [want.input, want.output, want.cache_read, 0].map(Value::from).each_ref(),
-        "{report}"
-    );
-    assert_eq!(report["rows"][0]["key"], "worker");
-    let by_model = costs(&city, &["--by", "model"]);
+    let (report, want) = counted_exactly(&city, &standin);
+    let by_model = city.costs(&["--by", "model"]);
     assert_eq!(by_model["rows"][0]["key"], "gpt-5", "{by_model}");
     // Priced as the codex Provider's table says for gpt-5 (1.25, 10, 0.125 per million).
-    let expected =
-        (want.input as f64 * 1.25 + want.output as f64 * 10.0 + want.cache_read as f64 * 0.125)
-            / 1e6;
-    let cost = report["total"]["cost"].as_f64().unwrap();
-    assert!((cost - expected).abs() < 1e-9, "{cost} != {expected}");
-    assert_eq!(costs(&city, &[])["total"], report["total"]);
+    assert_priced(&report, want, [1.25, 10.0, 0.125]);
     city.stop();
 }

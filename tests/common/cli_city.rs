@@ -86,6 +86,13 @@ impl CliCity {
         out
     }
 
+    /// `gc costs -o json ARGS`, parsed.
+    pub fn costs(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["costs", "-o", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&self.run(&all).stdout).unwrap()
+    }
+
     /// Slings `text` to the worker (with `extra` flags); the new bead's id.
     pub fn sling(&self, text: &str, extra: &[&str]) -> String {
         let mut args = vec!["sling", "worker", text, "--json"];

@@ -44,7 +44,7 @@ pub fn children(args: ChildrenArgs, ctx: &Ctx) -> Result<Report, Failure> {
 }
 
 /// Whether a bead still counts: bd leaves closed and pinned beads out of blocking.
-fn active(bead: &Bead) -> bool {
+pub(super) fn active(bead: &Bead) -> bool {
     bead.status != status::CLOSED && bead.status != status::PINNED
 }
 

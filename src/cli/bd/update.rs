@@ -167,12 +167,9 @@ pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
 /// The active beads that `closed` blocked (a `blocks` edge) and that nothing else active
 /// blocks now, as bd's `close --suggest-next` counts them.
 fn unblocked_by(all: &[Bead], closed: &str) -> Vec<Bead> {
-    use crate::beads::model::{dep_type, status};
-    let open: std::collections::BTreeSet<&str> = all
-        .iter()
-        .filter(|b| b.status != status::CLOSED && b.status != status::PINNED)
-        .map(|b| b.id.as_str())
-        .collect();
+    use crate::beads::model::dep_type;
+    let open: std::collections::BTreeSet<&str> =
+        all.iter().filter(|b| super::triage::active(b)).map(|b| b.id.as_str()).collect();
     all.iter()
         .filter(|b| open.contains(b.id.as_str()))
         .filter(|b| {
