@@ -208,7 +208,7 @@ mod tests {
         assert!(cli.args.claim);
         let q = cli.args.query();
         assert!(q.unassigned);
-        assert_eq!(q.limit, Some(10));
+        assert_eq!(q.limit, Some(100));
         assert_eq!(q.labels, ["x"]);
         // Claiming takes unassigned work; asking for someone's assigned work contradicts it.
         assert!(ReadyCli::try_parse_from(["ready", "--claim", "--assignee", "x"]).is_err());
