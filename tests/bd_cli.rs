@@ -690,3 +690,37 @@ fn mol_current_progress_and_show_say_where_a_molecule_stands() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("molecule 'gc-nope' not found"));
 }
+
+#[test]
+fn mol_burn_deletes_a_molecule_or_a_wisps_short_lived_beads() {
+    let p = Project::new();
+    let root = p.create(&["Patrol", "-t", "molecule"]);
+    let step = p.create(&["Look around", "--parent", &root]);
+    let keeper = p.create(&["Follow-up", "-d", &format!("found in {step}")]);
+    p.ok(&["dep", "add", &keeper, &step, "--type", "related"]);
+    // Without --force (or --json) nothing goes.
+    let preview = p.ok(&["mol", "burn", &root]);
+    assert!(preview.contains("Would burn") && preview.contains("--force"), "{preview}");
+    assert_eq!(p.json(&["mol", "show", &root])["issues"].as_array().unwrap().len(), 2);
+    let burned = p.json(&["mol", "burn", &root, "--force"]);
+    assert_eq!(burned["deleted"], serde_json::json!([root, step]), "{burned}");
+    assert_eq!(p.run(&["show", &step]).status.code(), Some(1));
+    assert_eq!(p.json(&["show", &keeper])[0]["description"], format!("found in [deleted:{step}]"));
+
+    // A wisp keeps its persistent beads.
+    let wisp = p.create(&["Wisp patrol", "-t", "molecule", "--ephemeral"]);
+    let short = p.create(&["Check mail", "--parent", &wisp, "--ephemeral"]);
+    let lasting = p.create(&["File the bug found", "--parent", &wisp]);
+    let burned = p.json(&["mol", "burn", &wisp]);
+    assert_eq!(burned["molecule_id"], wisp.as_str());
+    assert_eq!(burned["deleted_ids"], serde_json::json!([wisp, short]), "{burned}");
+    assert_eq!(p.json(&["show", &lasting])[0]["id"], lasting.as_str());
+
+    // Several at once: missing ones are counted, not fatal.
+    let other = p.create(&["Another", "-t", "molecule"]);
+    let batch = p.json(&["mol", "burn", &other, "gc-nope", "--force"]);
+    assert_eq!(
+        (batch["total_deleted"].as_u64(), batch["failed_count"].as_u64()),
+        (Some(1), Some(1))
+    );
+}

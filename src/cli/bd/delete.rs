@@ -49,18 +49,7 @@ pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<Report, Failure> {
     if !missing.is_empty() {
         return Err(Failure::Failed(format!("issues not found: {}", missing.join(", "))));
     }
-    let mut edges: Vec<Dependency> = Vec::new();
-    for id in &ids {
-        edges.extend(ctx.store.dep_list(id)?);
-    }
-    edges.sort_by(|a, b| (&a.issue_id, &a.depends_on_id).cmp(&(&b.issue_id, &b.depends_on_id)));
-    edges.dedup_by(|a, b| a.issue_id == b.issue_id && a.depends_on_id == b.depends_on_id);
-    let doomed: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-    let connected: BTreeSet<&str> = edges
-        .iter()
-        .flat_map(|e| [e.issue_id.as_str(), e.depends_on_id.as_str()])
-        .filter(|id| !doomed.contains(id))
-        .collect();
+    let (edges, connected) = survey(ctx, &ids)?;
     if !args.force || args.dry_run {
         let text = format!(
             "Would delete {} issue(s): {}\n  {} dependency edge(s) removed, {} connected issue(s) \
@@ -73,24 +62,7 @@ pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<Report, Failure> {
         // bd prints its preview as text even under --json.
         return Ok(Report { json: None, text, errors: Vec::new() });
     }
-    let mut rewritten = 0;
-    for other in &connected {
-        let bead = ctx.store.get(other)?;
-        let rewrite = |text: &str| ids.iter().fold(text.to_owned(), |t, id| mark_deleted(&t, id));
-        let (description, notes) = (rewrite(&bead.description), rewrite(&bead.notes));
-        if description != bead.description || notes != bead.notes {
-            let change = BeadUpdate {
-                description: Some(description),
-                notes: Some(notes),
-                ..BeadUpdate::default()
-            };
-            ctx.store.update(other, &change, &ctx.actor)?;
-            rewritten += 1;
-        }
-    }
-    for id in &ids {
-        ctx.store.delete(id, &ctx.actor)?;
-    }
+    let rewritten = remove(ctx, &ids, &connected)?;
     let text = format!("Deleted {}\n", ids.join(", "));
     // One id: `deleted` is the id; several: an array with a count, as bd prints them.
     let json = if ids.len() == 1 {
@@ -108,6 +80,55 @@ pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<Report, Failure> {
         })
     };
     Ok(Report::new(json, text))
+}
+
+/// The edges that deleting `ids` removes, and the other issues they connect to.
+pub(super) fn survey(
+    ctx: &Ctx,
+    ids: &[String],
+) -> Result<(Vec<Dependency>, BTreeSet<String>), Failure> {
+    let mut edges: Vec<Dependency> = Vec::new();
+    for id in ids {
+        edges.extend(ctx.store.dep_list(id)?);
+    }
+    edges.sort_by(|a, b| (&a.issue_id, &a.depends_on_id).cmp(&(&b.issue_id, &b.depends_on_id)));
+    edges.dedup_by(|a, b| a.issue_id == b.issue_id && a.depends_on_id == b.depends_on_id);
+    let doomed: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    let connected = edges
+        .iter()
+        .flat_map(|e| [e.issue_id.as_str(), e.depends_on_id.as_str()])
+        .filter(|id| !doomed.contains(id))
+        .map(str::to_owned)
+        .collect();
+    Ok((edges, connected))
+}
+
+/// Deletes `ids` with their edges, first writing their mentions in `connected` issues as
+/// `[deleted:ID]`; how many issues were rewritten.
+pub(super) fn remove(
+    ctx: &Ctx,
+    ids: &[String],
+    connected: &BTreeSet<String>,
+) -> Result<usize, Failure> {
+    let mut rewritten = 0;
+    for other in connected {
+        let bead = ctx.store.get(other)?;
+        let rewrite = |text: &str| ids.iter().fold(text.to_owned(), |t, id| mark_deleted(&t, id));
+        let (description, notes) = (rewrite(&bead.description), rewrite(&bead.notes));
+        if description != bead.description || notes != bead.notes {
+            let change = BeadUpdate {
+                description: Some(description),
+                notes: Some(notes),
+                ..BeadUpdate::default()
+            };
+            ctx.store.update(other, &change, &ctx.actor)?;
+            rewritten += 1;
+        }
+    }
+    for id in ids {
+        ctx.store.delete(id, &ctx.actor)?;
+    }
+    Ok(rewritten)
 }
 
 /// `text` with every mention of `id` as a whole id (not part of a longer one, such as `id`'s

@@ -219,7 +219,7 @@ fn dispatch(
         BdCommand::Search(args) => triage::search(args, &ctx()?),
         BdCommand::Defer(args) => triage::defer(args, &ctx()?),
         BdCommand::Undefer(args) => triage::undefer(args, &ctx()?),
-        BdCommand::Mol(command) => mol::run(command, &ctx()?),
+        BdCommand::Mol(command) => mol::run(command, &ctx()?, globals.json),
         BdCommand::Delete(args) => delete::delete(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),
         BdCommand::Label(command) => labels::run(command, &ctx()?),

@@ -19,6 +19,23 @@ pub enum MolCommand {
     Progress(ProgressArgs),
     /// A molecule whole: its root, every bead and every edge between them.
     Show(ShowArgs),
+    /// Delete molecules: a wisp's (ephemeral root) short-lived beads, or a whole molecule.
+    /// Without `--force` (or `--json`), only says what would go.
+    Burn(BurnArgs),
+}
+
+/// `bd mol burn`.
+#[derive(Debug, clap::Args)]
+pub struct BurnArgs {
+    /// The molecules (their roots).
+    #[arg(required = true, value_name = "ID")]
+    ids: Vec<String>,
+    /// Delete without asking.
+    #[arg(short = 'f', long, visible_short_alias = 'y')]
+    force: bool,
+    /// Only say what would be deleted.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// `bd mol current`.
@@ -46,7 +63,8 @@ pub struct ShowArgs {
 }
 
 /// Runs `bd mol …`.
-pub fn run(command: MolCommand, ctx: &Ctx) -> Result<Report, Failure> {
+/// `json`: `--json` was given (bd's burn acts without asking then).
+pub fn run(command: MolCommand, ctx: &Ctx, json: bool) -> Result<Report, Failure> {
     let all = ctx.store.export()?;
     let graph = Graph::new(&all);
     match command {
@@ -69,7 +87,80 @@ pub fn run(command: MolCommand, ctx: &Ctx) -> Result<Report, Failure> {
             Ok(progress(&graph, root))
         }
         MolCommand::Show(args) => Ok(show(&graph, graph.root(&args.id)?)),
+        MolCommand::Burn(args) => burn(&graph, &args, ctx, json),
     }
+}
+
+/// What burning `root` deletes: a wisp (ephemeral root) loses its ephemeral beads, and keeps
+/// any persistent ones; any other molecule goes whole.
+fn burn_set(graph: &Graph<'_>, root: &Bead) -> Vec<String> {
+    let mut members = vec![root];
+    members.extend(graph.descendants(&root.id));
+    members.into_iter().filter(|b| !root.ephemeral || b.ephemeral).map(|b| b.id.clone()).collect()
+}
+
+fn burn(graph: &Graph<'_>, args: &BurnArgs, ctx: &Ctx, json: bool) -> Result<Report, Failure> {
+    let preview = args.dry_run || (!args.force && !json);
+    if args.ids.len() == 1 {
+        let root = graph.root(&args.ids[0])?;
+        let doomed = burn_set(graph, root);
+        let (edges, connected) = super::delete::survey(ctx, &doomed)?;
+        if preview {
+            let text = format!(
+                "Would burn {} ({} issue(s): {})\nRun again with --force to delete.\n",
+                root.id,
+                doomed.len(),
+                doomed.join(", ")
+            );
+            return Ok(Report { json: None, text, errors: Vec::new() });
+        }
+        let rewritten = super::delete::remove(ctx, &doomed, &connected)?;
+        let text = format!("Burned {}: deleted {}\n", root.id, doomed.join(", "));
+        // bd answers a wisp with its burn result and any other molecule as a batch delete.
+        let body = if root.ephemeral {
+            json!({ "molecule_id": root.id, "deleted_ids": doomed, "deleted_count": doomed.len() })
+        } else {
+            json!({
+                "deleted": doomed,
+                "deleted_count": doomed.len(),
+                "dependencies_removed": edges.len(),
+                "references_updated": rewritten,
+            })
+        };
+        return Ok(Report::new(body, text));
+    }
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    let mut text = String::new();
+    for id in &args.ids {
+        let Ok(root) = graph.root(id) else {
+            errors.push(format!("molecule '{id}' not found"));
+            continue;
+        };
+        let doomed = burn_set(graph, root);
+        if preview {
+            text.push_str(&format!("Would burn {id}: {}\n", doomed.join(", ")));
+            continue;
+        }
+        let (_, connected) = super::delete::survey(ctx, &doomed)?;
+        super::delete::remove(ctx, &doomed, &connected)?;
+        text.push_str(&format!("Burned {id}: deleted {}\n", doomed.join(", ")));
+        results.push(
+            json!({ "molecule_id": id, "deleted_ids": doomed, "deleted_count": doomed.len() }),
+        );
+    }
+    // A batch burn succeeds when some molecules could not be found, as bd's does.
+    for error in &errors {
+        eprintln!("Warning: {error}");
+    }
+    if preview {
+        text.push_str("Run again with --force to delete.\n");
+        return Ok(Report { json: None, text, errors: Vec::new() });
+    }
+    let total: usize =
+        results.iter().filter_map(|r| r["deleted_count"].as_u64()).sum::<u64>() as usize;
+    let body = json!({ "results": results, "total_deleted": total, "failed_count": errors.len() });
+    Ok(Report::new(body, text))
 }
 
 /// The store's beads with their parent-child structure.
