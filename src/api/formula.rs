@@ -33,6 +33,25 @@ pub struct FormulaSpec {
     /// The steps; each becomes a bead. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepSpec>,
+    /// How the formula is meant to be instantiated: `liquid` (a persistent molecule, a bead per
+    /// step) or `vapor` (a short-lived wisp, only its root bead unless `pour` is set, the agent
+    /// following the description). Default: `liquid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// A `vapor` formula still gets a bead per step (as `bd mol wisp` and `gc sling` would not
+    /// otherwise). Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pour: bool,
+}
+
+/// How a formula is instantiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Persistent beads, one per step.
+    Liquid,
+    /// A wisp: ephemeral, root only unless `pour`.
+    Vapor,
 }
 
 /// Kinds of formula.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::api::formula::{FormulaSpec, FormulaType, StepSpec, VarSpec};
+use crate::api::formula::{FormulaSpec, FormulaType, Phase, StepSpec, VarSpec};
 
 /// A formula ready to cook.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -23,6 +23,19 @@ pub struct CompiledFormula {
     pub vars: BTreeMap<String, VarSpec>,
     /// Every step, children included, each after the steps it needs and after its parent.
     pub steps: Vec<CompiledStep>,
+    /// How it is meant to be instantiated (`vapor`: a wisp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// A `vapor` formula still gets a bead per step.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pour: bool,
+}
+
+impl CompiledFormula {
+    /// Whether instantiating it as it asks creates only the root bead (`vapor` without `pour`).
+    pub fn root_only(&self) -> bool {
+        self.phase == Some(Phase::Vapor) && !self.pour
+    }
 }
 
 /// One step of a compiled formula.
@@ -175,6 +188,8 @@ pub fn compile<'a>(
         extends: chain,
         vars: merged.vars,
         steps,
+        phase: spec.phase,
+        pour: spec.pour,
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::compile::{CompileError, CompiledFormula, CompiledStep, compile, prerequisites};
 use super::vars::{VarError, resolve, substitute};
 use super::{FORMULA, STEP, condition};
-use crate::beads::model::{dep_type, status};
+use crate::beads::model::{DEFAULT_TYPE, dep_type, status};
 use crate::beads::{Bead, BeadError, BeadStore, DepDirection, ListQuery, NewBead, NewDep};
 use crate::controllers::model::CityModel;
 use crate::work::{ROUTED_TO, stores};
@@ -31,6 +31,34 @@ pub struct CookRequest {
     pub metadata: Map<String, Value>,
     /// Who cooks.
     pub actor: String,
+    /// Which beads are made, and whether they are wisps.
+    pub shape: Shape,
+}
+
+/// How a formula is instantiated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// As the formula asks: a bead per step, or only the root for a `vapor` formula without
+    /// `pour`. Persistent.
+    #[default]
+    AsWritten,
+    /// A persistent bead per step whatever the formula's phase (`bd mol pour`).
+    Pour,
+    /// Ephemeral beads, only the root unless the formula sets `pour` (`bd mol wisp`).
+    Wisp,
+    /// Ephemeral beads, one per step (`bd mol bond --ephemeral`).
+    WispAllSteps,
+}
+
+impl Shape {
+    /// Whether only the root bead is made.
+    pub fn root_only(self, formula: &CompiledFormula) -> bool {
+        match self {
+            Shape::AsWritten => formula.root_only(),
+            Shape::Pour | Shape::WispAllSteps => false,
+            Shape::Wisp => !formula.pour,
+        }
+    }
 }
 
 /// A cooked molecule.
@@ -80,19 +108,33 @@ pub fn batch(
     if let Some(agent) = &request.route_to {
         common.insert(ROUTED_TO.into(), Value::String(agent.clone()));
     }
+    let ephemeral = matches!(request.shape, Shape::Wisp | Shape::WispAllSteps);
+    // A declared `title` (or `desc`) var names the molecule, as Gas City's cook does.
+    let title = match values.get("title").filter(|_| formula.vars.contains_key("title")) {
+        Some(title) if !title.trim().is_empty() => title.clone(),
+        _ => formula.name.clone(),
+    };
+    let description = match values.get("desc").filter(|_| formula.vars.contains_key("desc")) {
+        Some(desc) if !desc.trim().is_empty() => desc.clone(),
+        _ => formula.description.as_deref().map(|d| substitute(d, values)).unwrap_or_default(),
+    };
+    let root_only = request.shape.root_only(formula);
+    // A persistent root-only molecule is itself the work (its agent follows the description),
+    // so it is a task that `ready` offers; a molecule root never is.
+    let root_type = if root_only && !ephemeral { DEFAULT_TYPE } else { MOLECULE_TYPE };
     let root = NewBead {
-        title: formula.name.clone(),
-        description: formula
-            .description
-            .as_deref()
-            .map(|d| substitute(d, values))
-            .unwrap_or_default(),
-        issue_type: Some(MOLECULE_TYPE.into()),
+        title,
+        description,
+        issue_type: Some(root_type.into()),
         metadata: common.clone(),
+        ephemeral,
         ..NewBead::default()
     };
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut beads = vec![root];
+    if root_only {
+        return Ok((beads, Vec::new()));
+    }
     for step in formula.steps.iter().filter(|s| !skipped.contains(&s.id)) {
         let parent = match &step.parent {
             Some(p) => index[p.as_str()],
@@ -132,6 +174,7 @@ pub fn batch(
             parent: Some(format!("@{parent}")),
             deps,
             metadata,
+            ephemeral,
             ..NewBead::default()
         });
     }
@@ -219,14 +262,19 @@ pub fn cook_named(
 }
 
 /// Whether the molecule rooted at `root_id` in the store at `store_dir` still has open work:
-/// any bead below the root that is not closed.
+/// any bead below the root that is not closed, or, for a root-only molecule (a `vapor`
+/// formula's wisp, whose root is the work), the root itself.
 pub fn molecule_open(
     model: &CityModel,
     store_dir: &Path,
     root_id: &str,
 ) -> Result<bool, CookError> {
     let store = open_store_at(model, store_dir)?;
-    Ok(open_descendants(&*store, root_id)? > 0)
+    if open_descendants(&*store, root_id)? > 0 {
+        return Ok(true);
+    }
+    let steps = store.children(root_id)?;
+    Ok(steps.is_empty() && !store.get(root_id)?.is_closed())
 }
 
 fn open_store_at(model: &CityModel, store_dir: &Path) -> Result<Box<dyn BeadStore>, CookError> {

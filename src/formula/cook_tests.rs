@@ -189,3 +189,34 @@ fn a_false_condition_skips_the_step_its_children_and_keeps_order_across_the_gap(
     assert!(skipped.is_empty());
     assert_eq!(batch.len(), 5);
 }
+
+#[test]
+fn a_vapor_formula_is_its_root_alone_unless_poured_and_a_wisp_is_ephemeral() {
+    let mut formula = pancakes();
+    formula.phase = Some(crate::api::formula::Phase::Vapor);
+    formula.vars.insert("title".into(), VarSpec::default());
+    let values = |title: &str| {
+        BTreeMap::from([("guest".to_owned(), "Ada".to_owned()), ("title".into(), title.into())])
+    };
+    let shaped = |shape: Shape| CookRequest { shape, ..request(&[]) };
+
+    // As written: the root alone, a task its agent works from the description.
+    let (beads, _) = batch(&formula, &values("Brunch"), &shaped(Shape::AsWritten)).unwrap();
+    assert_eq!(beads.len(), 1);
+    assert_eq!(beads[0].issue_type.as_deref(), Some(DEFAULT_TYPE));
+    assert_eq!(beads[0].title, "Brunch", "a declared title var names the molecule");
+    assert!(!beads[0].ephemeral);
+    // A wisp: the same root, ephemeral and still a molecule root.
+    let (beads, _) = batch(&formula, &values(""), &shaped(Shape::Wisp)).unwrap();
+    assert_eq!((beads.len(), beads[0].ephemeral), (1, true));
+    assert_eq!(beads[0].issue_type.as_deref(), Some(MOLECULE_TYPE));
+    assert_eq!(beads[0].title, "pancakes", "an empty title falls back to the formula's name");
+    // Poured: every step, persistent; `pour = true` makes the wisp whole too.
+    let (beads, _) = batch(&formula, &values("x"), &shaped(Shape::Pour)).unwrap();
+    assert_eq!(beads.len(), 1 + formula.steps.len());
+    assert!(beads.iter().all(|b| !b.ephemeral));
+    formula.pour = true;
+    let (beads, _) = batch(&formula, &values("x"), &shaped(Shape::Wisp)).unwrap();
+    assert_eq!(beads.len(), 1 + formula.steps.len());
+    assert!(beads.iter().all(|b| b.ephemeral));
+}

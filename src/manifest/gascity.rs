@@ -172,7 +172,7 @@ fn stem(file_name: &str) -> String {
 
 /// Formula keys gc reads.
 const FORMULA_KEYS: &[&str] =
-    &["formula", "description", "version", "type", "extends", "vars", "steps"];
+    &["formula", "description", "version", "type", "extends", "vars", "steps", "phase", "pour"];
 /// Step keys gc reads.
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -219,16 +219,6 @@ const GATES: &[(&str, Option<&str>)] = &[
 
 /// Gas City formula keys gc does not support: (key, what it does in Gas City, what to do).
 const UNSUPPORTED_FORMULA: &[(&str, &str, &str)] = &[
-    (
-        "phase",
-        "the recommended instantiation phase, liquid (poured) or vapor (wisp)",
-        "remove it; gc cooks every formula the same way",
-    ),
-    (
-        "pour",
-        "whether steps are materialised as individual child beads",
-        "remove it; gc always creates a bead per step",
-    ),
     (
         "template",
         "the steps an expansion formula splices into a target step",
@@ -375,7 +365,7 @@ impl Translator {
             let to = push_pointer("/spec", key);
             match key.as_str() {
                 "formula" => {}
-                "description" | "version" | "extends" => {
+                "description" | "version" | "extends" | "phase" | "pour" => {
                     spec.insert(key.clone(), self.copy(&to, &from, value));
                 }
                 "type" => {
@@ -833,7 +823,6 @@ title = "Flip"
         let text = r#"
 formula = "x"
 type = "expansion"
-phase = "vapor"
 frobnicate = 1
 
 [vars.n]
@@ -856,7 +845,6 @@ max_attempts = 3
             got,
             [
                 ("frobnicate", "/frobnicate"),
-                ("phase", "/phase"),
                 ("ralph", "/steps/0/ralph"),
                 ("retry", "/steps/0/retry"),
                 ("secret", "/vars/n/secret"),

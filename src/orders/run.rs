@@ -338,6 +338,7 @@ fn cook(
         rig: None,
         metadata,
         actor: actor.to_owned(),
+        ..crate::formula::CookRequest::default()
     };
     let timeout = spec.timeout.map_or(DEFAULT_COOK_TIMEOUT, |t| t.get());
     let (tx, rx) = std::sync::mpsc::channel();

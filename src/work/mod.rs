@@ -3,6 +3,7 @@
 //! plain values, so the CLI only parses, prints and pokes the controller.
 
 pub mod demand;
+pub mod gates;
 pub mod hook;
 pub mod mail;
 pub mod proof;

@@ -36,6 +36,15 @@ pub fn json_object(text: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A duration such as `30s`, `2h`, `1d` (bd takes Go durations; these are the same for whole
+/// units).
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<crate::api::Duration>()
+        .map(|d| d.get())
+        .map_err(|_| "expected a duration such as 30s, 10m, 2h or 1d".into())
+}
+
 /// One entry of `--deps`: `ID`, `blocks:ID` or `TYPE:ID` (see [`NewDep::parse`]).
 pub fn new_dep(text: &str) -> Result<NewDep, String> {
     NewDep::parse(text)

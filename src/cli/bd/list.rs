@@ -96,6 +96,10 @@ pub struct ReadyArgs {
     /// still exit 0).
     #[arg(long)]
     claim: bool,
+    /// Molecules whose gate has opened: for each, the closed gate and the step it released
+    /// that is ready now (every other filter is ignored, as in bd).
+    #[arg(long, conflicts_with = "claim")]
+    gated: bool,
 }
 
 impl ReadyArgs {
@@ -127,11 +131,17 @@ pub fn ready_query(args: &[String]) -> Result<ReadyQuery, String> {
     if parsed.args.claim {
         return Err("--claim is not a filter: the agent claims what the query finds".into());
     }
+    if parsed.args.gated {
+        return Err("--gated lists molecules, not work: it cannot be a work query".into());
+    }
     Ok(parsed.args.query())
 }
 
 /// Runs `bd ready` (and `bd ready --claim`).
 pub fn ready(args: ReadyArgs, ctx: &Ctx) -> Result<Report, Failure> {
+    if args.gated {
+        return super::mol::gated(ctx);
+    }
     let claim = args.claim;
     let query = args.query();
     if claim {

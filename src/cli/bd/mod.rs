@@ -10,6 +10,8 @@ mod create;
 mod delete;
 mod deps;
 mod flags;
+mod gate;
+mod human;
 mod jsonl;
 mod labels;
 mod list;
@@ -18,6 +20,8 @@ pub use list::ready_query;
 mod output;
 mod setup;
 mod show;
+mod spawn;
+mod squash;
 mod triage;
 mod update;
 
@@ -100,11 +104,18 @@ enum BdCommand {
     Defer(triage::DeferArgs),
     /// Bring deferred issues back (status open).
     Undefer(triage::UndeferArgs),
-    /// Where a molecule (a cooked formula) stands: current, progress, show.
+    /// Molecules (cooked formulas): where one stands (current, progress, show), making them
+    /// (pour, wisp, bond) and cleaning up (squash, burn).
     #[command(subcommand)]
     Mol(mol::MolCommand),
     /// Delete issues and their edges (`--force`; without it, a preview).
     Delete(delete::DeleteArgs),
+    /// Gates: issues that hold others until a time passes, a person says so, a message is
+    /// answered, a bead closes, or a GitHub run or pull request finishes.
+    #[command(subcommand)]
+    Gate(gate::GateCommand),
+    /// Issues that need a person (label `human`): list, respond, dismiss, stats.
+    Human(human::HumanArgs),
     /// Add, remove and list dependencies.
     #[command(subcommand)]
     Dep(deps::DepCommand),
@@ -221,6 +232,8 @@ fn dispatch(
         BdCommand::Undefer(args) => triage::undefer(args, &ctx()?),
         BdCommand::Mol(command) => mol::run(command, &ctx()?, globals.json),
         BdCommand::Delete(args) => delete::delete(args, &ctx()?),
+        BdCommand::Gate(command) => gate::run(command, &ctx()?),
+        BdCommand::Human(args) => human::run(args, &ctx()?),
         BdCommand::Dep(command) => deps::run(command, &ctx()?),
         BdCommand::Label(command) => labels::run(command, &ctx()?),
         BdCommand::Export(args) => jsonl::export(args, &ctx()?),

@@ -22,6 +22,15 @@ pub enum MolCommand {
     /// Delete molecules: a wisp's (ephemeral root) short-lived beads, or a whole molecule.
     /// Without `--force` (or `--json`), only says what would go.
     Burn(BurnArgs),
+    /// Instantiate one of the city's formulas as a persistent molecule, a bead per step.
+    Pour(super::spawn::PourArgs),
+    /// Instantiate a formula as a wisp (ephemeral; only its root unless the formula sets
+    /// `pour`); `wisp list` and `wisp gc` see and clean up wisps.
+    Wisp(super::spawn::WispArgs),
+    /// Join a formula to a molecule (spawning it), or two molecules, with an edge.
+    Bond(super::spawn::BondArgs),
+    /// Replace a molecule's ephemeral steps by one closed digest bead under its root.
+    Squash(super::squash::SquashArgs),
 }
 
 /// `bd mol burn`.
@@ -65,10 +74,15 @@ pub struct ShowArgs {
 /// Runs `bd mol …`.
 /// `json`: `--json` was given (bd's burn acts without asking then).
 pub fn run(command: MolCommand, ctx: &Ctx, json: bool) -> Result<Report, Failure> {
-    let all = ctx.store.export()?;
-    let graph = Graph::new(&all);
+    // Only the verbs that read molecules load the whole store.
+    let all = || ctx.store.export();
     match command {
+        MolCommand::Pour(args) => super::spawn::pour(args, ctx),
+        MolCommand::Wisp(args) => super::spawn::wisp(args, ctx),
+        MolCommand::Bond(args) => super::spawn::bond(args, ctx),
         MolCommand::Current(args) => {
+            let all = all()?;
+            let graph = Graph::new(&all);
             let agent = args.agent.unwrap_or_else(|| ctx.actor.clone());
             let roots = match args.id {
                 Some(id) => vec![graph.root(&id)?],
@@ -77,6 +91,8 @@ pub fn run(command: MolCommand, ctx: &Ctx, json: bool) -> Result<Report, Failure
             Ok(current(&graph, &roots))
         }
         MolCommand::Progress(args) => {
+            let all = all()?;
+            let graph = Graph::new(&all);
             let root = match args.id {
                 Some(id) => graph.root(&id)?,
                 None => match graph.roots_of(&ctx.actor).first() {
@@ -86,9 +102,68 @@ pub fn run(command: MolCommand, ctx: &Ctx, json: bool) -> Result<Report, Failure
             };
             Ok(progress(&graph, root))
         }
-        MolCommand::Show(args) => Ok(show(&graph, graph.root(&args.id)?)),
-        MolCommand::Burn(args) => burn(&graph, &args, ctx, json),
+        MolCommand::Show(args) => {
+            let all = all()?;
+            let graph = Graph::new(&all);
+            Ok(show(&graph, graph.root(&args.id)?))
+        }
+        MolCommand::Burn(args) => {
+            let all = all()?;
+            burn(&Graph::new(&all), &args, ctx, json)
+        }
+        MolCommand::Squash(args) => {
+            let all = all()?;
+            let graph = Graph::new(&all);
+            let root = graph.root(&args.id)?;
+            let mut members = vec![root];
+            members.extend(graph.descendants(&root.id));
+            super::squash::squash(&args, ctx, &members)
+        }
     }
+}
+
+/// `bd ready --gated`: molecules whose gate has closed and released a step that is ready
+/// now, one per molecule (the first such gate), leaving out molecules that are hooked.
+pub fn gated(ctx: &Ctx) -> Result<Report, Failure> {
+    let all = ctx.store.export()?;
+    let graph = Graph::new(&all);
+    let ready: BTreeSet<String> =
+        ctx.store.ready(&crate::beads::ReadyQuery::default())?.into_iter().map(|b| b.id).collect();
+    let mut found: BTreeMap<&str, Value> = BTreeMap::new();
+    let gates =
+        all.iter().filter(|b| b.issue_type == crate::work::gates::GATE_TYPE && b.is_closed());
+    for gate in gates {
+        let released = all.iter().filter(|b| {
+            ready.contains(&b.id) && b.dependencies.iter().any(|d| d.depends_on_id == gate.id)
+        });
+        for step in released {
+            let Some(root) = graph.molecule_of(step) else { continue };
+            if root.status == status::HOOKED || found.contains_key(root.id.as_str()) {
+                continue;
+            }
+            found.insert(
+                &root.id,
+                json!({
+                    "molecule_id": root.id,
+                    "molecule_title": root.title,
+                    "closed_gate": output::bead_json(gate),
+                    "ready_step": output::bead_json(step),
+                }),
+            );
+        }
+    }
+    let mut text = format!("Molecules ready after a gate ({}):\n", found.len());
+    for entry in found.values() {
+        text.push_str(&format!(
+            "  {}: {} (gate {} closed; next {})\n",
+            entry["molecule_id"].as_str().unwrap_or_default(),
+            entry["molecule_title"].as_str().unwrap_or_default(),
+            entry["closed_gate"]["id"].as_str().unwrap_or_default(),
+            entry["ready_step"]["id"].as_str().unwrap_or_default(),
+        ));
+    }
+    let molecules: Vec<Value> = found.into_values().collect();
+    Ok(Report::new(json!({ "molecules": molecules, "count": molecules.len() }), text))
 }
 
 /// What burning `root` deletes: a wisp (ephemeral root) loses its ephemeral beads, and keeps
@@ -203,13 +278,21 @@ impl<'a> Graph<'a> {
                 let Some(up) = self.parent(at) else { break };
                 at = up;
             }
-            let molecule = matches!(at.issue_type.as_str(), "molecule" | "epic")
-                || at.labels.iter().any(|l| l == "template");
-            if molecule && at.id != bead.id {
+            if is_molecule_root(at) && at.id != bead.id {
                 roots.insert(at.id.as_str(), at);
             }
         }
         roots.into_values().collect()
+    }
+
+    /// The molecule `bead` belongs to: its topmost ancestor, when that is a molecule root.
+    fn molecule_of(&self, bead: &'a Bead) -> Option<&'a Bead> {
+        let mut at = bead;
+        for _ in 0..50 {
+            let Some(up) = self.parent(at) else { break };
+            at = up;
+        }
+        (at.id != bead.id && is_molecule_root(at)).then_some(at)
     }
 
     /// Every bead below `root`, in breadth-first order.
@@ -231,6 +314,12 @@ impl<'a> Graph<'a> {
         }
         out
     }
+}
+
+/// Whether `bead` heads a molecule: type molecule or epic, or labelled template.
+fn is_molecule_root(bead: &Bead) -> bool {
+    matches!(bead.issue_type.as_str(), "molecule" | "epic")
+        || bead.labels.iter().any(|l| l == "template")
 }
 
 /// A step's state within its molecule, as `bd mol current` names it.

@@ -125,12 +125,66 @@ pub struct CloseArgs {
     /// "unblocked": […]}` when there are any).
     #[arg(long)]
     suggest_next: bool,
+    /// Close even an issue that open issues still block, an epic with open children, a
+    /// pinned issue or a template.
+    #[arg(short = 'f', long)]
+    force: bool,
+}
+
+/// Why bd refuses to close `bead` without `--force`: it is pinned or a template, an epic with
+/// open children, or open issues still block it. `open_blockers` are the ids of its open
+/// `blocks` targets, `open_children` how many of its children are open.
+fn close_refusal(bead: &Bead, open_blockers: &[String], open_children: usize) -> Option<String> {
+    let id = &bead.id;
+    if bead.is_closed() {
+        return None;
+    }
+    if bead.pinned {
+        return Some(format!("cannot close {id}: it is pinned (use --force to override)"));
+    }
+    if bead.is_template || bead.labels.iter().any(|l| l == "template") {
+        return Some(format!("cannot close {id}: it is a template (use --force to override)"));
+    }
+    if bead.issue_type == "epic" && open_children > 0 {
+        return Some(format!(
+            "cannot close epic {id}: {open_children} open child issue(s) (use --force to override)"
+        ));
+    }
+    if !open_blockers.is_empty() {
+        return Some(format!(
+            "cannot close {id}: blocked by open issues [{}] (use --force to override)",
+            open_blockers.join(", ")
+        ));
+    }
+    None
+}
+
+/// Checks [`close_refusal`] against the store.
+fn may_close(ctx: &Ctx, id: &str) -> Result<(), crate::beads::BeadError> {
+    use crate::beads::model::dep_type;
+    let bead = ctx.store.get(id)?;
+    let mut blockers = Vec::new();
+    for dep in bead.dependencies.iter().filter(|d| d.dep_type == dep_type::BLOCKS) {
+        if ctx.store.get(&dep.depends_on_id).is_ok_and(|b| !b.is_closed()) {
+            blockers.push(dep.depends_on_id.clone());
+        }
+    }
+    let children = if bead.issue_type == "epic" {
+        ctx.store.children(id)?.iter().filter(|c| !c.is_closed()).count()
+    } else {
+        0
+    };
+    match close_refusal(&bead, &blockers, children) {
+        Some(why) => Err(crate::beads::BeadError::Refused(why)),
+        None => Ok(()),
+    }
 }
 
 /// Runs `bd close`. Closing a closed issue succeeds and changes nothing.
 pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
     use crate::work::proof::Offered;
-    let reason = args.reason.as_deref().filter(|r| !r.is_empty());
+    // bd records "Closed" when no reason is given, so a close always says why.
+    let reason = Some(args.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("Closed"));
     let cwd = std::env::current_dir().unwrap_or_default();
     let offered = match &args.commit {
         Some(commit) => Offered::Commit(commit),
@@ -141,6 +195,9 @@ pub fn close(args: CloseArgs, ctx: &Ctx) -> Result<Report, Failure> {
     }
     let rules = ctx.dir.as_deref().map(crate::work::proof::Rules::for_store).unwrap_or_default();
     let (beads, errors) = super::each_id(&args.ids, |id| {
+        if !args.force {
+            may_close(ctx, id)?;
+        }
         crate::work::close(&*ctx.store, id, reason, &ctx.actor, &rules, offered)
     })?;
     let report = output::changed("Closed", &beads);
@@ -215,6 +272,31 @@ mod tests {
         Cli::try_parse_from(std::iter::once("update").chain(argv.iter().copied()))
             .map(|c| c.args)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn close_refuses_pinned_templates_busy_epics_and_blocked_issues() {
+        let bead = |f: &dyn Fn(&mut Bead)| {
+            let mut b = Bead { id: "gc-1".into(), status: "open".into(), ..Bead::default() };
+            f(&mut b);
+            b
+        };
+        let none: &[String] = &[];
+        assert_eq!(close_refusal(&bead(&|_| {}), none, 0), None);
+        assert!(close_refusal(&bead(&|b| b.pinned = true), none, 0).unwrap().contains("pinned"));
+        let template = bead(&|b| b.labels = vec!["template".into()]);
+        assert!(close_refusal(&template, none, 0).unwrap().contains("template"));
+        let epic = bead(&|b| b.issue_type = "epic".into());
+        assert_eq!(close_refusal(&epic, none, 0), None);
+        assert!(close_refusal(&epic, none, 2).unwrap().contains("2 open child issue(s)"));
+        let blockers = ["gc-2".to_owned(), "gc-3".to_owned()];
+        let why = close_refusal(&bead(&|_| {}), &blockers, 0).unwrap();
+        assert_eq!(
+            why,
+            "cannot close gc-1: blocked by open issues [gc-2, gc-3] (use --force to override)"
+        );
+        // Closing again what is closed is never refused.
+        assert_eq!(close_refusal(&bead(&|b| b.status = "closed".into()), &blockers, 0), None);
     }
 
     #[test]
