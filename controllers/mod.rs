@@ -11,6 +11,7 @@ pub mod budget_watch;
 pub mod crash_ledger;
 pub mod exit_watch;
 pub mod formula;
+pub mod gate_sweep;
 pub mod git;
 pub mod holds;
 pub mod launch;

@@ -49,10 +49,37 @@ spec:
     - {id: report, title: Report, needs: [look]}
 ";
 
+/// Gates, acceptance criteria, review-only work and a digest when done.
+const DEPLOY: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Formula
+metadata:
+  name: deploy
+spec:
+  reviewOnly: true
+  squash: {templateType: operational, includeMetrics: true}
+  vars:
+    pr: {default: '7'}
+  steps:
+    - id: approve
+      title: Approve
+      gate: {type: human}
+    - id: soak
+      title: Soak
+      needs: [approve]
+      gate: {type: timer, timeout: 0s}
+    - id: ship
+      title: Ship PR {{pr}}
+      needs: [soak]
+      acceptance: PR {{pr}} is live
+      gate: {type: gh:pr, awaitId: '{{pr}}'}
+";
+
 fn city() -> City {
     let city = City::new(WORKER);
     city.write("formulas/release.yaml", RELEASE);
     city.write("formulas/patrol.yaml", PATROL);
+    city.write("formulas/deploy.yaml", DEPLOY);
     let out = city.gc().arg("apply").output().unwrap();
     assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
     city
@@ -106,7 +133,7 @@ fn pour_makes_a_bead_per_step_and_wisp_a_short_lived_root() {
 
     let preview = ok(&city, &["mol", "pour", "release", "--var", "version=1.2", "--dry-run"]);
     assert!(
-        preview.contains("Would create 4 issue(s)") && preview.contains("test: Test 1.2"),
+        preview.contains("Would create 4 issue(s)") && preview.contains("release.test: Test 1.2"),
         "{preview}"
     );
     assert_eq!(json(&city, &["list", "--all"]).as_array().unwrap().len(), 0);
@@ -402,4 +429,58 @@ fn close_records_a_reason_and_refuses_what_bd_refuses_unless_forced() {
     assert_eq!(status(&city, &epic), "open");
     ok(&city, &["close", &epic, "--force"]);
     assert_eq!(status(&city, &epic), "closed");
+}
+
+#[test]
+fn a_formulas_step_gates_hold_its_steps_until_they_open_and_its_digest_sums_it_up() {
+    let city = city();
+    let poured = json(&city, &["mol", "pour", "deploy"]);
+    assert_eq!(poured["created"], 7, "a root, three steps and their three gates: {poured}");
+    let map = &poured["id_mapping"];
+    let id = |key: &str| map[key].as_str().unwrap_or_else(|| panic!("{key}: {map}")).to_owned();
+    let (approve, soak, ship) = (id("deploy.approve"), id("deploy.soak"), id("deploy.ship"));
+    let approve_gate = id("deploy.gate-approve");
+    let ship_gate = json(&city, &["gate", "show", &id("deploy.gate-ship")]);
+    assert_eq!(
+        (ship_gate["await_type"].as_str(), ship_gate["await_id"].as_str()),
+        (Some("gh:pr"), Some("7"))
+    );
+    assert_eq!(ship_gate["title"], "Gate: gh:pr 7");
+    let shipped = &json(&city, &["show", &ship])[0];
+    assert_eq!(shipped["acceptance_criteria"], "PR 7 is live", "{shipped}");
+    assert_eq!(shipped["metadata"]["gc.review_only"], true);
+
+    // Nothing is ready until the human gate is resolved.
+    assert!(json(&city, &["ready"]).as_array().unwrap().is_empty());
+    ok(&city, &["gate", "resolve", &approve_gate]);
+    assert_eq!(json(&city, &["ready"])[0]["id"], approve.as_str());
+    ok(&city, &["close", &approve]);
+    // The soak timer (0s) opens at the next check, then the soak step is ready.
+    assert!(!ok(&city, &["ready"]).contains(&soak));
+    assert_eq!(json(&city, &["gate", "check", "--type", "timer"])["resolved"], 1);
+    assert!(ok(&city, &["ready"]).contains(&soak));
+    ok(&city, &["close", &soak]);
+    ok(&city, &["gate", "resolve", &id("deploy.gate-ship"), "--reason", "merged by hand"]);
+    // Review-only: no commit needed even though the close is in no repository.
+    ok(&city, &["close", &ship]);
+
+    // The molecule closed with its last step, and its digest sums the steps up.
+    let root = poured["new_epic_id"].as_str().unwrap();
+    assert_eq!(status(&city, root), "closed");
+    let children = json(&city, &["children", root]);
+    let digest = children
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["title"] == "Digest: deploy")
+        .unwrap_or_else(|| panic!("no digest among {children}"));
+    assert_eq!(digest["status"], "closed");
+    assert!(
+        digest["labels"].as_array().unwrap().iter().any(|l| l == "digest:operational"),
+        "{digest}"
+    );
+    let text = digest["description"].as_str().unwrap();
+    assert!(text.contains(&format!("- [x] {ship}: Ship PR 7 (Closed) [took ")), "{text}");
+    // Persistent steps are kept: the digest adds to the record, it does not replace it.
+    assert_eq!(status(&city, &ship), "closed");
 }

@@ -183,7 +183,8 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
     city.write(
         "formulas/patrol-plus.yaml",
         "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: patrol-plus\nspec:\n  \
-         extends: [patrol]\n  steps:\n    - {id: report, title: Report, needs: [tidy]}\n",
+         extends: [patrol]\n  steps:\n    - {id: report, title: Report, needs: [tidy], gate: {type: timer, \
+         timeout: 2s}}\n",
     );
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "60s"]);
@@ -194,10 +195,12 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
     assert!(get.lines().any(|l| l.starts_with("patrol-plus") && l.contains("true")), "{get}");
 
     let out = city.run(&["sling", "worker", "--formula", "patrol-plus"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3 steps, routed to worker"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("3 steps, 1 gate(s), routed to worker"), "{text}");
+    // The report step's timer gate is opened by the controller, nobody runs `bd gate check`.
     wait_until("the pool to finish the molecule", Duration::from_secs(120), || {
         let beads = rig_beads(&city);
-        beads.len() == 4 && beads.iter().all(|b| b["status"] == "closed")
+        beads.len() == 5 && beads.iter().all(|b| b["status"] == "closed")
     });
     let beads = rig_beads(&city);
     let step =
@@ -213,6 +216,12 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
         time(&tidy, "closed_at") <= time(&report, "started_at"),
         "report began before tidy was done"
     );
+    let gate = beads.iter().find(|b| b["issue_type"] == "gate").unwrap();
+    assert!(gate["close_reason"].as_str().unwrap().starts_with("timer expired"), "{gate}");
+    assert!(time(gate, "closed_at") <= time(&report, "started_at"), "report began before its gate");
+    let created = chrono::DateTime::parse_from_rfc3339(&time(gate, "created_at")).unwrap();
+    let opened = chrono::DateTime::parse_from_rfc3339(&time(gate, "closed_at")).unwrap();
+    assert!(opened - created >= chrono::Duration::seconds(2), "the timer opened early: {gate}");
     for b in [&scan, &tidy, &report] {
         assert!(b["assignee"].as_str().unwrap().starts_with("worker"), "{b}");
     }
@@ -287,4 +296,48 @@ fn a_step_that_requires_a_commit_is_closed_only_with_one_that_exists() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let closed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(closed[0]["metadata"]["gc.commit"], head.as_str(), "{closed}");
+}
+
+#[test]
+fn a_step_gate_missing_what_it_waits_for_is_named_at_its_line() {
+    let city = City::new(WORKER);
+    city.write(
+        "formulas/gated.yaml",
+        "apiVersion: gascity.dev/v1alpha1\nkind: Formula\nmetadata:\n  name: gated\nspec:\n  \
+         steps:\n    - id: wait\n      title: Wait\n      gate: {type: timer}\n    - id: ci\n      \
+         title: CI\n      gate: {type: 'gh:run'}\n    - id: bad\n      title: Bad\n      \
+         gate: {type: carrier-pigeon}\n",
+    );
+    // A type gc does not know is a schema error, named where it is written.
+    let (valid, stdout, _) = run(&city, &["validate", "--output", "json"]);
+    assert!(!valid);
+    let findings: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(findings[0]["line"], 15, "{stdout}");
+    assert!(findings[0]["message"].as_str().unwrap().contains("carrier-pigeon"), "{stdout}");
+
+    city.write(
+        "formulas/gated.yaml",
+        &std::fs::read_to_string(city.path().join("formulas/gated.yaml"))
+            .unwrap()
+            .replace("carrier-pigeon", "human"),
+    );
+    let (valid, stdout, _) = run(&city, &["validate", "--output", "json"]);
+    assert!(!valid);
+    let findings: Value = serde_json::from_str(&stdout).unwrap();
+    let at = |needle: &str| {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["message"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no finding with {needle}: {stdout}"))
+            .clone()
+    };
+    let timer = at("a timer gate needs `timeout`");
+    assert_eq!(
+        (timer["line"].as_u64(), timer["file"].as_str()),
+        (Some(9), Some("formulas/gated.yaml"))
+    );
+    assert_eq!(at("a `gh:run` gate needs `awaitId`")["line"], 12);
+    assert_eq!(findings.as_array().unwrap().len(), 2, "{stdout}");
 }

@@ -42,6 +42,39 @@ pub struct FormulaSpec {
     /// otherwise). Default: `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pour: bool,
+    /// The work only reviews: its beads may close without a commit, even where the rig or a
+    /// step asks for one (metadata `gc.review_only`, shown to the agent). Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub review_only: bool,
+    /// When the molecule is done, sum its steps up in one closed digest bead under the root
+    /// (short-lived steps are then deleted; persistent ones are kept). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub squash: Option<SquashSpec>,
+}
+
+/// A formula's `squash`: the digest made when its molecule completes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SquashSpec {
+    /// When the digest is made: `onComplete` (the only moment there is). Default: `onComplete`.
+    #[serde(default)]
+    pub trigger: SquashTrigger,
+    /// What kind of digest (a label `digest:<kind>` on it, such as `work` or `operational`).
+    /// Default: `work`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_type: Option<String>,
+    /// Put each step's time from start to close in the digest. Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_metrics: bool,
+}
+
+/// When a squash happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SquashTrigger {
+    /// When every step is closed and the root closes.
+    #[default]
+    OnComplete,
 }
 
 /// How a formula is instantiated.
@@ -134,4 +167,74 @@ pub struct StepSpec {
     /// Sub-steps, cooked as children of this step's bead. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<StepSpec>,
+    /// Something outside that must happen before the step can start: a gate bead blocks it
+    /// until then (see `bd gate`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<StepGate>,
+    /// When the step counts as done; the bead's acceptance criteria, shown to the agent. May
+    /// contain `{{var}}`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<String>,
+}
+
+/// A step's gate: what it waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepGate {
+    /// What opens it: `human` (`bd gate resolve`), `timer` (after `timeout`), `mail` (a reply
+    /// to message `awaitId`), `bead` (bead `awaitId` closes), `gh:run` / `gh:pr` (a GitHub
+    /// Actions run or pull request `awaitId` succeeds or merges), `conditional` (whoever
+    /// judges `condition` resolves it).
+    #[serde(rename = "type")]
+    pub kind: GateKind,
+    /// The thing waited on; may contain `{{var}}`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub await_id: Option<String>,
+    /// How long a timer runs. Default: none (required for `timer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<crate::api::Duration>,
+    /// For `conditional`: the condition, in words, that whoever resolves the gate judges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+/// What a gate waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum GateKind {
+    /// A person resolves it.
+    #[serde(rename = "human")]
+    Human,
+    /// Its timeout passes.
+    #[serde(rename = "timer")]
+    Timer,
+    /// A message gets a reply.
+    #[serde(rename = "mail")]
+    Mail,
+    /// A bead closes.
+    #[serde(rename = "bead")]
+    Bead,
+    /// A GitHub Actions run succeeds.
+    #[serde(rename = "gh:run")]
+    GhRun,
+    /// A GitHub pull request is merged.
+    #[serde(rename = "gh:pr")]
+    GhPr,
+    /// Someone judges a condition and resolves it.
+    #[serde(rename = "conditional")]
+    Conditional,
+}
+
+impl GateKind {
+    /// The name bd and gate beads use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateKind::Human => "human",
+            GateKind::Timer => "timer",
+            GateKind::Mail => "mail",
+            GateKind::Bead => "bead",
+            GateKind::GhRun => "gh:run",
+            GateKind::GhPr => "gh:pr",
+            GateKind::Conditional => "conditional",
+        }
+    }
 }

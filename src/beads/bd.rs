@@ -212,6 +212,7 @@ fn create_args(new: &NewBead, actor: &str) -> Result<Vec<String>> {
         .opt("priority", priority.as_deref())
         .opt("description", (!new.description.is_empty()).then_some(new.description.as_str()))
         .opt("notes", (!new.notes.is_empty()).then_some(new.notes.as_str()))
+        .opt("acceptance", (!new.acceptance.is_empty()).then_some(new.acceptance.as_str()))
         .opt("assignee", new.assignee.as_deref())
         .opt("labels", (!new.labels.is_empty()).then(|| new.labels.join(",")).as_deref())
         .opt("parent", new.parent.as_deref())

@@ -240,6 +240,8 @@ pub struct NewBead {
     pub description: String,
     /// Free-form notes.
     pub notes: String,
+    /// When it counts as done (bd's `acceptance_criteria`).
+    pub acceptance: String,
     /// Default [`DEFAULT_TYPE`].
     pub issue_type: Option<String>,
     /// Default [`DEFAULT_PRIORITY`].

@@ -74,6 +74,9 @@ pub struct CreateRequest {
     /// Free-form notes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
+    /// When it counts as done.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub acceptance: String,
 }
 
 /// A dependency given at creation.
@@ -128,6 +131,7 @@ impl CreateRequest {
             ephemeral: new.ephemeral,
             defer_until: new.defer_until,
             notes: new.notes,
+            acceptance: new.acceptance,
         }
     }
 
@@ -159,6 +163,7 @@ impl CreateRequest {
             ephemeral: self.ephemeral,
             defer_until: self.defer_until,
             notes: self.notes,
+            acceptance: self.acceptance,
         };
         (new, self.actor)
     }

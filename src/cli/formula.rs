@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::present::{ListOutput, table};
 use super::work_context::{WorkContext, actor};
+use crate::formula::cook::GATE_FOR;
 use crate::formula::vars::{parse_assignments, substitute};
 use crate::formula::{CompiledFormula, CookRequest, compile_applied, cook_named};
 
@@ -266,9 +267,19 @@ pub(crate) fn print_cooked(
     }
     let routed =
         request.route_to.as_deref().map(|a| format!(", routed to {a}")).unwrap_or_default();
-    println!("Cooked {name} as {} ({} steps{routed})", molecule.root.id, molecule.steps.len());
+    let gates = molecule.steps.iter().filter(|b| b.issue_type == crate::work::gates::GATE_TYPE);
+    let gated = match gates.count() {
+        0 => String::new(),
+        n => format!(", {n} gate(s)"),
+    };
+    let steps = molecule.steps.iter().filter(|b| b.meta_str(crate::formula::STEP).is_some());
+    println!("Cooked {name} as {} ({} steps{gated}{routed})", molecule.root.id, steps.count());
     for bead in &molecule.steps {
-        let step = bead.meta_str(crate::formula::STEP).unwrap_or("");
+        let step = match (bead.meta_str(crate::formula::STEP), bead.meta_str(GATE_FOR)) {
+            (Some(step), _) => step.to_owned(),
+            (None, Some(held)) => format!("gate of {held}"),
+            (None, None) => String::new(),
+        };
         println!("  {}  {step}: {}", bead.id, bead.title);
     }
     if !molecule.skipped.is_empty() {

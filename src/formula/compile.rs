@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::api::formula::{FormulaSpec, FormulaType, Phase, StepSpec, VarSpec};
+use crate::api::formula::{
+    FormulaSpec, FormulaType, Phase, SquashSpec, StepGate, StepSpec, VarSpec,
+};
 
 /// A formula ready to cook.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -29,6 +31,12 @@ pub struct CompiledFormula {
     /// A `vapor` formula still gets a bead per step.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pour: bool,
+    /// Its beads may close without a commit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub review_only: bool,
+    /// The digest made when its molecule completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub squash: Option<SquashSpec>,
 }
 
 impl CompiledFormula {
@@ -90,6 +98,12 @@ pub struct StepText {
     /// Closing the bead needs a commit (see [`crate::work::proof`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_commit: bool,
+    /// A gate bead holds the step until it opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<StepGate>,
+    /// When the step counts as done; may hold `{{var}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<String>,
 }
 
 /// Why a formula does not compile. `path` fields are where in the formula's spec the problem
@@ -190,6 +204,8 @@ pub fn compile<'a>(
         steps,
         phase: spec.phase,
         pour: spec.pour,
+        review_only: spec.review_only,
+        squash: spec.squash.clone(),
     })
 }
 
@@ -284,6 +300,8 @@ fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, Com
                     condition: step.condition.clone(),
                     metadata: step.metadata.clone(),
                     require_commit: step.require_commit,
+                    gate: step.gate.clone(),
+                    acceptance: step.acceptance.clone(),
                 },
             },
             path.clone(),

@@ -13,10 +13,16 @@ use super::{FORMULA, STEP, condition};
 use crate::beads::model::{DEFAULT_TYPE, dep_type, status};
 use crate::beads::{Bead, BeadError, BeadStore, DepDirection, ListQuery, NewBead, NewDep};
 use crate::controllers::model::CityModel;
-use crate::work::{ROUTED_TO, stores};
+use crate::work::{ROUTED_TO, gates, stores};
 
 /// Bead type of a molecule's root.
 pub const MOLECULE_TYPE: &str = "molecule";
+/// Root metadata: the molecule is squashed into a digest of this kind when it completes.
+pub const SQUASH: &str = "gc.squash";
+/// Root metadata: the digest gives each step's time.
+pub const SQUASH_METRICS: &str = "gc.squash_metrics";
+/// Gate metadata: the step the gate holds.
+pub const GATE_FOR: &str = "gc.gate_for";
 
 /// What a cook is asked to do besides the formula.
 #[derive(Clone, Debug, Default)]
@@ -108,6 +114,17 @@ pub fn batch(
     if let Some(agent) = &request.route_to {
         common.insert(ROUTED_TO.into(), Value::String(agent.clone()));
     }
+    if formula.review_only {
+        common.insert(crate::work::proof::REVIEW_ONLY.into(), Value::Bool(true));
+    }
+    let mut root_metadata = common.clone();
+    if let Some(squash) = &formula.squash {
+        let kind = squash.template_type.clone().unwrap_or_else(|| "work".into());
+        root_metadata.insert(SQUASH.into(), Value::String(kind));
+        if squash.include_metrics {
+            root_metadata.insert(SQUASH_METRICS.into(), Value::Bool(true));
+        }
+    }
     let ephemeral = matches!(request.shape, Shape::Wisp | Shape::WispAllSteps);
     // A declared `title` (or `desc`) var names the molecule, as Gas City's cook does.
     let title = match values.get("title").filter(|_| formula.vars.contains_key("title")) {
@@ -126,7 +143,7 @@ pub fn batch(
         title,
         description,
         issue_type: Some(root_type.into()),
-        metadata: common.clone(),
+        metadata: root_metadata,
         ephemeral,
         ..NewBead::default()
     };
@@ -158,6 +175,38 @@ pub fn batch(
         if text.require_commit {
             metadata.insert(crate::work::proof::REQUIRE_COMMIT.into(), Value::Bool(true));
         }
+        if let Some(gate) = &text.gate {
+            // The gate comes first in the batch, so the step's edge can point back at it.
+            let await_id = gate.await_id.as_deref().map(|a| substitute(a, values));
+            let timeout = gate.timeout.map(|t| t.to_string());
+            let mut gate_meta = common.clone();
+            gate_meta.extend(gates::metadata(
+                gate.kind.as_str(),
+                await_id.as_deref(),
+                timeout.as_deref(),
+            ));
+            gate_meta.insert(GATE_FOR.into(), Value::String(step.id.clone()));
+            let mut description = format!("Async gate for step {}", step.id);
+            if let Some(condition) = &gate.condition {
+                gate_meta
+                    .insert(gates::CONDITION.into(), Value::String(substitute(condition, values)));
+                description.push_str(&format!("\n\nOpens when: {}", substitute(condition, values)));
+            }
+            deps.push(NewDep {
+                other: format!("@{}", beads.len()),
+                dep_type: dep_type::BLOCKS.into(),
+                direction: DepDirection::NewDependsOnOther,
+            });
+            beads.push(NewBead {
+                title: gates::title(gate.kind.as_str(), await_id.as_deref()),
+                description,
+                issue_type: Some(gates::GATE_TYPE.into()),
+                parent: Some(format!("@{parent}")),
+                metadata: gate_meta,
+                ephemeral,
+                ..NewBead::default()
+            });
+        }
         index.insert(&step.id, beads.len());
         beads.push(NewBead {
             title: substitute(&text.title, values),
@@ -167,6 +216,11 @@ pub fn batch(
                 .map(|d| substitute(d, values))
                 .unwrap_or_default(),
             notes: text.notes.as_deref().map(|n| substitute(n, values)).unwrap_or_default(),
+            acceptance: text
+                .acceptance
+                .as_deref()
+                .map(|a| substitute(a, values))
+                .unwrap_or_default(),
             issue_type: text.step_type.clone(),
             priority: text.priority.map(i64::from),
             assignee: text.assignee.as_deref().map(|a| substitute(a, values)),
@@ -326,6 +380,11 @@ pub fn close_finished_parents(
         } else {
             let closed = store.close(&parent.id, Some("every step of it is closed"), actor)?;
             done.push(closed.clone());
+            if closed.meta_str(SQUASH).is_some() && parent_of(&closed).is_none() {
+                let members = super::squash::members(store, &closed.id)?;
+                let members: Vec<&Bead> = members.iter().collect();
+                super::squash::squash(store, &closed, &members, None, false, actor)?;
+            }
             closed
         };
     }

@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod condition;
 pub mod cook;
+pub mod squash;
 pub mod vars;
 
 pub use compile::{CompileError, CompiledFormula, CompiledStep, compile};

@@ -171,8 +171,19 @@ fn stem(file_name: &str) -> String {
 }
 
 /// Formula keys gc reads.
-const FORMULA_KEYS: &[&str] =
-    &["formula", "description", "version", "type", "extends", "vars", "steps", "phase", "pour"];
+const FORMULA_KEYS: &[&str] = &[
+    "formula",
+    "description",
+    "version",
+    "type",
+    "extends",
+    "vars",
+    "steps",
+    "phase",
+    "pour",
+    "review_only",
+    "squash",
+];
 /// Step keys gc reads.
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -189,6 +200,8 @@ const STEP_KEYS: &[&str] = &[
     "depends_on",
     "condition",
     "children",
+    "gate",
+    "acceptance",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
@@ -267,11 +280,6 @@ const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
         "remove it; a failed step stays open for its agent or a person to retry",
     ),
     ("loop", "repeat a step's body as a loop", "write the iterations out as steps"),
-    (
-        "gate",
-        "an async wait condition (a gate bead) blocking the step",
-        "use an Order with a condition or event gate, or a step that waits",
-    ),
     (
         "waits_for",
         "wait for all or any dynamically created children",
@@ -367,6 +375,26 @@ impl Translator {
                 "formula" => {}
                 "description" | "version" | "extends" | "phase" | "pour" => {
                     spec.insert(key.clone(), self.copy(&to, &from, value));
+                }
+                "review_only" => {
+                    spec.insert(
+                        "reviewOnly".into(),
+                        self.copy(&push_pointer("/spec", "reviewOnly"), &from, value),
+                    );
+                }
+                "squash" => {
+                    let renames = [
+                        ("trigger", "trigger"),
+                        ("template_type", "templateType"),
+                        ("include_metrics", "includeMetrics"),
+                    ];
+                    let mut table = self.renamed(value, &from, &to, &renames, "squash table");
+                    if let Some(t) = table.get_mut("trigger")
+                        && t == "on_complete"
+                    {
+                        *t = Value::String("onComplete".into());
+                    }
+                    spec.insert(key.clone(), table);
                 }
                 "type" => {
                     if let Some(t @ ("expansion" | "aspect" | "convoy")) = value.as_str() {
@@ -488,8 +516,20 @@ impl Translator {
             let kto = push_pointer(to, key);
             match key.as_str() {
                 "id" | "title" | "description" | "notes" | "type" | "priority" | "assignee"
-                | "condition" => {
+                | "condition" | "acceptance" => {
                     out.insert(key.clone(), self.copy(&kto, &kfrom, value));
+                }
+                "gate" => {
+                    // Gas City names what a gate waits on `id` (beads: `await_id`).
+                    let renames = [
+                        ("type", "type"),
+                        ("id", "awaitId"),
+                        ("await_id", "awaitId"),
+                        ("timeout", "timeout"),
+                        ("condition", "condition"),
+                    ];
+                    let gate = self.renamed(value, &kfrom, &kto, &renames, "step gate");
+                    out.insert(key.clone(), gate);
                 }
                 "tags" | "labels" | "needs" | "depends_on" => {}
                 "metadata" => {
@@ -553,6 +593,32 @@ impl Translator {
             }
         }
         out.insert(into.to_owned(), Value::Array(items));
+    }
+
+    /// A table whose keys are renamed (`renames`: Gas City's key, gc's key); other keys are
+    /// reported unsupported. A value that is not a table is copied for the schema to report.
+    fn renamed(
+        &mut self,
+        value: &Value,
+        from: &str,
+        to: &str,
+        renames: &[(&str, &str)],
+        place: &str,
+    ) -> Value {
+        self.remap.insert(to.to_owned(), from.to_owned());
+        let Value::Object(entries) = value else { return value.clone() };
+        let mut out = Map::new();
+        for (key, item) in entries {
+            let kfrom = push_pointer(from, key);
+            match renames.iter().find(|(k, _)| k == key) {
+                Some((_, ours)) => {
+                    let item = self.copy(&push_pointer(to, ours), &kfrom, item);
+                    out.insert((*ours).to_owned(), item);
+                }
+                None => self.unsupported(&kfrom, key, &[], &[], place),
+            }
+        }
+        Value::Object(out)
     }
 
     fn metadata(&mut self, value: &Value, from: &str, to: &str) -> Value {
@@ -816,6 +882,40 @@ title = "Flip"
         assert_eq!(r.original("/spec/steps/1/title"), "/steps/1/id");
         assert_eq!(r.original("/spec/steps/1/children/0/id"), "/steps/1/children/0/id");
         assert_eq!(r.original("/kind"), "");
+    }
+
+    #[test]
+    fn gates_acceptance_review_only_and_squash_take_gcs_names() {
+        let text = r#"
+formula = "x"
+review_only = true
+[squash]
+trigger = "on_complete"
+template_type = "work"
+include_metrics = true
+
+[[steps]]
+id = "a"
+title = "A"
+acceptance = "it works"
+gate = { type = "gh:run", id = "ci.yml", timeout = "2h" }
+"#;
+        let t = translate(&toml(text), "x.toml").unwrap();
+        assert!(t.findings.is_empty(), "{:?}", t.findings);
+        let spec = &t.value["spec"];
+        assert_eq!(spec["reviewOnly"], true);
+        assert_eq!(
+            spec["squash"],
+            json!({"trigger": "onComplete", "templateType": "work", "includeMetrics": true})
+        );
+        assert_eq!(spec["steps"][0]["acceptance"], "it works");
+        assert_eq!(
+            spec["steps"][0]["gate"],
+            json!({"type": "gh:run", "awaitId": "ci.yml", "timeout": "2h"})
+        );
+        let spec: crate::api::FormulaSpec = serde_json::from_value(spec.clone()).unwrap();
+        assert!(spec.review_only && spec.steps[0].gate.is_some());
+        assert_eq!(t.remap.original("/spec/steps/0/gate/awaitId"), "/steps/0/gate/id");
     }
 
     #[test]

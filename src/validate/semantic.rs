@@ -866,6 +866,32 @@ fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<D
             }
         }
     }
+    for (step, pointer) in &steps {
+        let Some(gate) = &step.gate else { continue };
+        use crate::api::formula::GateKind;
+        let at = format!("{pointer}/gate");
+        let needs_id =
+            matches!(gate.kind, GateKind::Mail | GateKind::Bead | GateKind::GhRun | GateKind::GhPr);
+        if gate.kind == GateKind::Timer && gate.timeout.is_none() {
+            out.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    format!("step `{}`: a timer gate needs `timeout`", step.id),
+                )
+                .at_value(doc, &at)
+                .with_help("say how long it runs, e.g. `timeout: 2h`"),
+            );
+        } else if needs_id && gate.await_id.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            out.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    format!("step `{}`: a `{}` gate needs `awaitId`", step.id, gate.kind.as_str()),
+                )
+                .at_value(doc, &at)
+                .with_help("name what it waits on: a message or bead id, a run id, a PR number"),
+            );
+        }
+    }
     for cycle in cycles(&edges) {
         let (step, pointer) =
             steps.iter().find(|(s, _)| s.id == cycle[0]).expect("cycle members are steps");

@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::beads::Bead;
+use crate::beads::model::dep_type;
+use crate::beads::{Bead, BeadError, BeadStore, BeadUpdate, ListQuery};
 
 /// Bead type of a gate.
 pub const GATE_TYPE: &str = "gate";
@@ -26,6 +27,8 @@ pub const AWAIT_ID: &str = "await_id";
 pub const TIMEOUT: &str = "timeout";
 /// Metadata: who is told when the gate opens.
 pub const WAITERS: &str = "waiters";
+/// Metadata of a `conditional` gate: the condition whoever resolves it judges.
+pub const CONDITION: &str = "condition";
 /// Metadata set when a gate check escalated it: why.
 pub const ESCALATED: &str = "gc.escalated";
 
@@ -226,6 +229,130 @@ pub fn metadata(kind: &str, id: Option<&str>, timeout: Option<&str>) -> Map<Stri
         out.insert(TIMEOUT.into(), json!(t));
     }
     out
+}
+
+/// How long `gh` may take to answer for one gate.
+const GH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One gate checked by [`check`]: the gate and what was found.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// The gate as it was before the check.
+    pub gate: Bead,
+    /// What was found (and done: a resolved gate was closed unless it was a dry run).
+    pub verdict: Verdict,
+}
+
+/// How [`check`] runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions<'a> {
+    /// Only gates of this type (see [`selected`]).
+    pub kind: Option<&'a str>,
+    /// Find out, change nothing.
+    pub dry_run: bool,
+    /// Hand gates that will not open by themselves to a person (label `human`).
+    pub escalate: bool,
+    /// Leave gh:run and gh:pr gates alone (the controller does when `gh` is not installed).
+    pub skip_github: bool,
+    /// At most this many gates.
+    pub limit: usize,
+}
+
+/// Checks the open gates of `store`: closes those whose condition holds, escalates (with
+/// `escalate`) those that will not open by themselves. `human`, `conditional` and unknown gates
+/// are left out.
+pub fn check(
+    store: &dyn BeadStore,
+    options: CheckOptions<'_>,
+    actor: &str,
+) -> Result<Vec<Checked>, BeadError> {
+    let now = Utc::now();
+    let query = ListQuery { issue_type: Some(GATE_TYPE.into()), ..ListQuery::default() };
+    let mut out = Vec::new();
+    let gates = store.list(&query)?.into_iter().filter(|g| selected(g, options.kind));
+    for gate in gates.take(if options.limit == 0 { usize::MAX } else { options.limit }) {
+        if options.skip_github && await_type(&gate).starts_with("gh:") {
+            continue;
+        }
+        let verdict = decide(&gate, now, &facts(store, &gate));
+        if !options.dry_run {
+            match &verdict {
+                Verdict::Resolved(why) => {
+                    store.close(&gate.id, Some(why), actor)?;
+                }
+                // Once is enough: a gate already handed to a person is not written again.
+                Verdict::Escalate(why)
+                    if options.escalate && gate.meta_str(ESCALATED).is_none() =>
+                {
+                    let mut values = Map::new();
+                    values.insert(ESCALATED.into(), json!(why));
+                    let change = BeadUpdate {
+                        add_labels: vec![HUMAN_LABEL.into()],
+                        set_metadata: values,
+                        ..BeadUpdate::default()
+                    };
+                    store.update(&gate.id, &change, actor)?;
+                }
+                _ => {}
+            }
+        }
+        if verdict != Verdict::Skipped {
+            out.push(Checked { gate, verdict });
+        }
+    }
+    Ok(out)
+}
+
+/// The label of issues that need a person (`bd human list`).
+pub const HUMAN_LABEL: &str = "human";
+
+/// What is known about the thing a gate waits on.
+fn facts(store: &dyn BeadStore, gate: &Bead) -> Facts {
+    let Some(id) = await_id(gate) else { return Facts::None };
+    match await_type(gate) {
+        "bead" => Facts::Bead(store.get(id).ok().map(|b| b.status)),
+        "mail" => Facts::Replies(
+            store
+                .dep_list(id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.dep_type == dep_type::REPLIES_TO && d.depends_on_id == id)
+                .map(|d| d.issue_id)
+                .collect(),
+        ),
+        _ => match github_query(gate) {
+            Some(args) => Facts::GitHub(ask_github(&args)),
+            None => Facts::None,
+        },
+    }
+}
+
+/// Whether the GitHub CLI can be run.
+pub fn github_available() -> bool {
+    let mut command = std::process::Command::new("gh");
+    command.arg("--version");
+    crate::beads::process::run(command, b"", GH_TIMEOUT).is_ok_and(|done| done.code == Some(0))
+}
+
+/// Runs `gh ARGS` and parses its JSON.
+fn ask_github(args: &[String]) -> Result<Value, String> {
+    use crate::beads::process::{RunError, run};
+    let mut command = std::process::Command::new("gh");
+    command.args(args);
+    match run(command, b"", GH_TIMEOUT) {
+        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("gh is not installed: gh:run and gh:pr gates are checked with the GitHub CLI \
+             (https://cli.github.com), logged in with `gh auth login`"
+                .into())
+        }
+        Err(e) => Err(format!("gh: {e}")),
+        Ok(done) if done.code != Some(0) => {
+            Err(format!("gh {}: {}", args[..2].join(" "), done.stderr_text()))
+        }
+        Ok(done) => {
+            serde_json::from_slice(&done.stdout).map_err(|e| format!("gh printed no JSON: {e}"))
+        }
+    }
 }
 
 /// A gate's title, as bd writes it: `Gate: timer`, `Gate: gh:run 12345`.

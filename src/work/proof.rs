@@ -79,10 +79,13 @@ pub struct Proven {
     pub on: Option<String>,
 }
 
-/// Whether `bead` needs a commit to close under `rules`.
+/// Metadata of review-only work (a formula's `reviewOnly`): it closes without a commit.
+pub const REVIEW_ONLY: &str = "gc.review_only";
+
+/// Whether `bead` needs a commit to close under `rules` (review-only work never does).
 pub fn needs_commit(rules: &Rules, bead: &Bead) -> bool {
-    rules.require_commit
-        || bead.metadata.get(REQUIRE_COMMIT).is_some_and(|v| v.as_bool() == Some(true))
+    let flag = |key: &str| bead.metadata.get(key).is_some_and(|v| v.as_bool() == Some(true));
+    !flag(REVIEW_ONLY) && (rules.require_commit || flag(REQUIRE_COMMIT))
 }
 
 /// Checks what a close of `bead` offers: `Ok(None)` when nothing is needed and nothing was

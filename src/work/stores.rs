@@ -51,6 +51,25 @@ pub fn open(model: &CityModel, rig: Option<&str>) -> Result<(PathBuf, Box<dyn Be
     Ok((dir, store))
 }
 
+/// The stores of the city that exist (the city's and each rig's), opened; a store not
+/// initialised yet is left out (and not created), one that fails to open is logged and left
+/// out. `what` names the caller in the log.
+pub fn existing(model: &CityModel, what: &str) -> Vec<(Option<String>, Box<dyn BeadStore>)> {
+    let rigs = std::iter::once(None).chain(model.rigs.keys().map(|r| Some(r.as_str())));
+    let mut out = Vec::new();
+    for rig in rigs {
+        let Ok((dir, config)) = store_config(model, rig) else { continue };
+        if !dir.join(layout::CONFIG_FILE).is_file() {
+            continue;
+        }
+        match layout::open_with(&dir, &config) {
+            Ok(store) => out.push((rig.map(str::to_owned), store)),
+            Err(e) => tracing::warn!("{what}: cannot open {}: {e}", dir.display()),
+        }
+    }
+    out
+}
+
 /// Opens the store `agent` works from: its rig's, or the city's for a city-wide agent.
 pub fn open_for_agent(model: &CityModel, agent: &str) -> Result<(PathBuf, Box<dyn BeadStore>)> {
     let applied = model.agents.get(agent).ok_or_else(|| unknown_agent(model, agent))?;

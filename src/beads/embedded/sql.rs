@@ -304,8 +304,8 @@ pub fn claim_row(tx: &Transaction<'_>, id: &str, actor: &str, now: &Time) -> Res
 pub const INSERT_ISSUE: &str =
     "INSERT INTO issues (id, title, description, status, priority, issue_type, assignee,
        created_at, created_ns, created_by, updated_at, defer_until, defer_ns, metadata, ephemeral,
-       notes)
-     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13, ?14)";
+       notes, acceptance_criteria)
+     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// What [`INSERT_ISSUE`] binds for `new` (its priority checked and its defer time parsed by the
 /// caller).
@@ -332,6 +332,7 @@ pub fn new_issue_params(
         Value::Object(new.metadata.clone()).to_string().into(),
         new.ephemeral.into(),
         new.notes.clone().into(),
+        new.acceptance.clone().into(),
     ]
 }
 

@@ -26,6 +26,9 @@ pub struct Args {
     /// Free-form notes.
     #[arg(long, default_value = "")]
     notes: String,
+    /// When it counts as done (acceptance criteria).
+    #[arg(long, default_value = "")]
+    acceptance: String,
     /// Who works on it.
     #[arg(short = 'a', long)]
     assignee: Option<String>,
@@ -64,6 +67,7 @@ fn new_bead(args: Args) -> Result<NewBead, Failure> {
         title,
         description: args.description,
         notes: args.notes,
+        acceptance: args.acceptance,
         issue_type: args.issue_type,
         priority: args.priority,
         assignee: args.assignee.filter(|a| !a.is_empty()),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Ctx, Failure, Report, output};
 use crate::beads::model::dep_type;
 use crate::beads::{Bead, DepDirection, ListQuery, NewBead, NewDep};
-use crate::work::gates::{self, Facts, GATE_TYPE, Verdict};
+use crate::work::gates::{self, Checked, GATE_TYPE, Verdict};
 
 /// Gates: beads that hold other beads until a time passes, a person says so, a message is
 /// answered, a bead closes, or a GitHub run or pull request finishes.
@@ -92,9 +92,6 @@ pub struct CheckArgs {
     #[arg(short, long, default_value_t = 100)]
     limit: usize,
 }
-
-/// How long `gh` may take to answer for one gate.
-const GH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `bd gate …`.
 pub fn run(command: GateCommand, ctx: &Ctx) -> Result<Report, Failure> {
@@ -205,116 +202,54 @@ fn create(args: CreateArgs, ctx: &Ctx) -> Result<Report, Failure> {
     Ok(Report::new(gate_json(&gate), text))
 }
 
-/// What is known about the thing a gate waits on.
-fn facts(ctx: &Ctx, gate: &Bead) -> Facts {
-    let Some(id) = gates::await_id(gate) else { return Facts::None };
-    match gates::await_type(gate) {
-        "bead" => Facts::Bead(ctx.store.get(id).ok().map(|b| b.status)),
-        "mail" => Facts::Replies(
-            ctx.store
-                .dep_list(id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|d| d.dep_type == dep_type::REPLIES_TO && d.depends_on_id == id)
-                .map(|d| d.issue_id)
-                .collect(),
-        ),
-        _ => match gates::github_query(gate) {
-            Some(args) => Facts::GitHub(ask_github(&args)),
-            None => Facts::None,
-        },
-    }
-}
-
-/// Runs `gh ARGS` and parses its JSON.
-fn ask_github(args: &[String]) -> Result<Value, String> {
-    let mut command = std::process::Command::new("gh");
-    command.args(args);
-    match crate::beads::process::run(command, b"", GH_TIMEOUT) {
-        Err(crate::beads::process::RunError::Spawn(e))
-            if e.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Err("gh is not installed: gh:run and gh:pr gates are checked with the GitHub CLI \
-                 (https://cli.github.com), logged in with `gh auth login`"
-                .into())
-        }
-        Err(e) => Err(format!("gh: {e}")),
-        Ok(done) if done.code != Some(0) => {
-            Err(format!("gh {}: {}", args[..2].join(" "), done.stderr_text().trim()))
-        }
-        Ok(done) => {
-            serde_json::from_slice(&done.stdout).map_err(|e| format!("gh printed no JSON: {e}"))
-        }
-    }
-}
-
 fn check(args: &CheckArgs, ctx: &Ctx) -> Result<Report, Failure> {
-    let now = chrono::Utc::now();
-    let mut found: Vec<Bead> = open_gates(ctx, false)?
-        .into_iter()
-        .filter(|g| gates::selected(g, args.kind.as_deref()))
-        .collect();
-    found.truncate(args.limit);
+    let options = gates::CheckOptions {
+        kind: args.kind.as_deref(),
+        dry_run: args.dry_run,
+        escalate: args.escalate,
+        skip_github: false,
+        limit: args.limit,
+    };
+    let checked = gates::check(&*ctx.store, options, &ctx.actor)?;
     let (mut resolved, mut escalated, mut errors) = (0, 0, 0);
     let mut results = Vec::new();
     let mut text = String::new();
-    for gate in &found {
-        let verdict = gates::decide(gate, now, &facts(ctx, gate));
-        let (state, why) = match &verdict {
-            Verdict::Skipped => continue,
+    for Checked { gate, verdict } in &checked {
+        let (state, why) = match verdict {
             Verdict::Resolved(why) => {
                 resolved += 1;
-                if !args.dry_run {
-                    ctx.store.close(&gate.id, Some(why), &ctx.actor)?;
-                }
                 ("resolved", why)
             }
             Verdict::Pending(why) => ("pending", why),
             Verdict::Escalate(why) => {
                 escalated += 1;
-                if args.escalate && !args.dry_run {
-                    escalate(ctx, gate, why)?;
-                }
                 ("escalate", why)
             }
             Verdict::Error(why) => {
                 errors += 1;
                 ("error", why)
             }
+            Verdict::Skipped => continue,
         };
         text.push_str(&format!("  {state:<9} {}: {why}\n", gate.id));
-        results.push(json!({ "id": gate.id, "await_type": gates::await_type(gate), "state": state, "reason": why }));
+        results.push(json!({
+            "id": gate.id, "await_type": gates::await_type(gate), "state": state, "reason": why,
+        }));
     }
-    let checked = results.len();
-    if checked == 0 {
+    let count = results.len();
+    if count == 0 {
         text = match &args.kind {
             Some(kind) => format!("No open gates of type '{kind}' found.\n"),
             None => "No open gates found.\n".into(),
         };
     } else {
         text.push_str(&format!(
-            "Checked {checked} gates: {resolved} resolved, {escalated} escalated, {errors} errors\n"
+            "Checked {count} gates: {resolved} resolved, {escalated} escalated, {errors} errors\n"
         ));
     }
     let body = json!({
-        "checked": checked, "resolved": resolved, "escalated": escalated, "errors": errors,
+        "checked": count, "resolved": resolved, "escalated": escalated, "errors": errors,
         "dry_run": args.dry_run, "gates": results,
     });
     Ok(Report::new(body, text))
-}
-
-/// Hands a gate to a person: the `human` label (`bd human list`) and why, in metadata.
-fn escalate(ctx: &Ctx, gate: &Bead, why: &str) -> Result<(), Failure> {
-    let mut values = serde_json::Map::new();
-    values.insert(gates::ESCALATED.into(), json!(why));
-    ctx.store.update(
-        &gate.id,
-        &crate::beads::BeadUpdate {
-            add_labels: vec![super::human::LABEL.into()],
-            set_metadata: values,
-            ..crate::beads::BeadUpdate::default()
-        },
-        &ctx.actor,
-    )?;
-    Ok(())
 }

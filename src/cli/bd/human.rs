@@ -7,7 +7,7 @@ use super::{Ctx, Failure, Report, output};
 use crate::beads::{Bead, BeadUpdate, ListQuery};
 
 /// The label that marks an issue as needing a person.
-pub const LABEL: &str = "human";
+const LABEL: &str = crate::work::gates::HUMAN_LABEL;
 
 /// Issues that need a person.
 #[derive(Debug, clap::Args)]

@@ -153,34 +153,32 @@ fn spawn(
         Failure::Failed(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
     })?;
     let request = CookRequest { actor: ctx.actor.clone(), shape, ..CookRequest::default() };
-    let (mut beads, skipped) =
+    let (mut beads, _) =
         batch(formula, &values, &request).map_err(|e| Failure::Failed(e.to_string()))?;
     edit(&mut beads[0]);
-    let steps: Vec<&str> = if beads.len() == 1 {
-        Vec::new()
-    } else {
-        formula
-            .steps
-            .iter()
-            .map(|s| s.id.as_str())
-            .filter(|s| !skipped.iter().any(|k| k == s))
-            .collect()
-    };
+    // Each bead's key in bd's id mapping: the formula for the root, `<formula>.<step>` for a
+    // step, `<formula>.gate-<step>` for a step's gate.
+    let keys: Vec<String> = beads
+        .iter()
+        .map(|b| {
+            let meta = |k: &str| b.metadata.get(k).and_then(Value::as_str);
+            match (meta(crate::formula::STEP), meta(crate::formula::cook::GATE_FOR)) {
+                (Some(step), _) => format!("{}.{step}", formula.name),
+                (None, Some(step)) => format!("{}.gate-{step}", formula.name),
+                (None, None) => formula.name.clone(),
+            }
+        })
+        .collect();
     if dry_run {
         let mut text = format!("Would create {} issue(s) from {}:\n", beads.len(), formula.name);
-        text.push_str(&format!("  (root) {}\n", beads[0].title));
-        for (step, bead) in steps.iter().zip(&beads[1..]) {
-            text.push_str(&format!("  {step}: {}\n", bead.title));
+        for (key, bead) in keys.iter().zip(&beads) {
+            text.push_str(&format!("  {key}: {}\n", bead.title));
         }
         return Ok((Map::new(), text));
     }
     let made = ctx.store.create_all(beads, &ctx.actor)?;
     let root = &made[0];
-    let mut mapping = BTreeMap::new();
-    mapping.insert(formula.name.clone(), root.id.clone());
-    for (step, bead) in steps.iter().zip(&made[1..]) {
-        mapping.insert(format!("{}.{step}", formula.name), bead.id.clone());
-    }
+    let mapping: BTreeMap<&String, &String> = keys.iter().zip(made.iter().map(|b| &b.id)).collect();
     let mut result = Map::new();
     result.insert("new_epic_id".into(), json!(root.id));
     result.insert("id_mapping".into(), json!(mapping));

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{Ctx, Failure, Report};
-use crate::beads::{Bead, NewBead};
+use crate::beads::Bead;
 
 /// `bd mol squash`.
 #[derive(Debug, clap::Args)]
@@ -22,24 +22,8 @@ pub struct SquashArgs {
     summary: Option<String>,
 }
 
-/// The digest's text when none is given: each squashed step, done or not, with its reason.
-fn summary(root: &Bead, steps: &[&Bead]) -> String {
-    let mut text = format!("# {}\n\n{} step(s) squashed.\n\n", root.title, steps.len());
-    for step in steps {
-        let mark = if step.is_closed() { "x" } else { " " };
-        text.push_str(&format!("- [{mark}] {}: {}", step.id, step.title));
-        if !step.close_reason.is_empty() {
-            text.push_str(&format!(" ({})", step.close_reason));
-        }
-        text.push('\n');
-    }
-    text
-}
-
-/// Runs `bd mol squash` on `members` (the root first, then every bead below it).
-///
-/// The digest is created and closed before any step is deleted, so a failure part way leaves
-/// the steps and a digest, never neither.
+/// Runs `bd mol squash` on `members` (the root first, then every bead below it). As bd's, it
+/// sums up the ephemeral steps only: a molecule without any is left as it is.
 pub fn squash(args: &SquashArgs, ctx: &Ctx, members: &[&Bead]) -> Result<Report, Failure> {
     let root = members[0];
     let steps: Vec<&Bead> = members[1..].iter().copied().filter(|b| b.ephemeral).collect();
@@ -60,68 +44,31 @@ pub fn squash(args: &SquashArgs, ctx: &Ctx, members: &[&Bead]) -> Result<Report,
         );
         return Ok(Report { json: None, text, errors: Vec::new() });
     }
-    let digest = NewBead {
-        title: format!("Digest: {}", root.title),
-        description: args.summary.clone().unwrap_or_else(|| summary(root, &steps)),
-        issue_type: Some("task".into()),
-        priority: Some(root.priority),
-        parent: Some(root.id.clone()),
-        ..NewBead::default()
-    };
-    let digest = ctx.store.create(digest, &ctx.actor)?;
-    let reason = format!("Squashed from {} wisps", steps.len());
-    ctx.store.close(&digest.id, Some(&reason), &ctx.actor)?;
-    let mut deleted = 0;
-    if !args.keep_children {
-        // Deepest first, so no step is deleted while a step below it remains.
-        for id in ids.iter().rev() {
-            ctx.store.delete(id, &ctx.actor)?;
-            deleted += 1;
-        }
-    }
-    if root.ephemeral {
-        let reason = format!("Squashed: {} steps → digest {}", steps.len(), digest.id);
-        ctx.store.close(&root.id, Some(&reason), &ctx.actor)?;
-    }
+    let done = crate::formula::squash::squash(
+        &*ctx.store,
+        root,
+        &steps,
+        args.summary.clone(),
+        args.keep_children,
+        &ctx.actor,
+    )?
+    .ok_or_else(|| Failure::Failed(format!("{}: nothing to squash", root.id)))?;
     let mut body = json!({
         "molecule_id": root.id,
-        "digest_id": digest.id,
-        "squashed_ids": ids,
-        "squashed_count": steps.len(),
-        "deleted_count": deleted,
+        "digest_id": done.digest.id,
+        "squashed_ids": done.steps,
+        "squashed_count": done.steps.len(),
+        "deleted_count": done.deleted.len(),
         "kept_children": args.keep_children,
     });
     if root.ephemeral {
         body["wisp_squash"] = json!(true);
     }
-    let text =
-        format!("Squashed {} step(s) of {} into digest {}\n", steps.len(), root.id, digest.id);
+    let text = format!(
+        "Squashed {} step(s) of {} into digest {}\n",
+        done.steps.len(),
+        root.id,
+        done.digest.id
+    );
     Ok(Report::new(body, text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_summary_lists_each_step_and_how_it_ended() {
-        let root = Bead { id: "gc-1".into(), title: "Patrol".into(), ..Bead::default() };
-        let done = Bead {
-            id: "gc-1.1".into(),
-            title: "Check".into(),
-            status: "closed".into(),
-            close_reason: "all clear".into(),
-            ..Bead::default()
-        };
-        let open = Bead {
-            id: "gc-1.2".into(),
-            title: "Report".into(),
-            status: "open".into(),
-            ..Bead::default()
-        };
-        let text = summary(&root, &[&done, &open]);
-        assert!(text.starts_with("# Patrol\n\n2 step(s) squashed."), "{text}");
-        assert!(text.contains("- [x] gc-1.1: Check (all clear)\n"), "{text}");
-        assert!(text.contains("- [ ] gc-1.2: Report\n"), "{text}");
-    }
 }
