@@ -13,7 +13,7 @@ use crate::work::gates::{self, CheckOptions, Verdict};
 pub const ACTOR: &str = "gc-controller";
 
 /// How often the gates are checked.
-pub const EVERY: Duration = Duration::from_secs(5);
+pub const EVERY: Duration = Duration::from_secs(2);
 
 /// Checks every store's gates once; `github`: whether `gh` can be run. Returns how many gates
 /// were opened.

@@ -195,7 +195,7 @@ pub async fn run(ctx: Arc<Context>, _lock: ControllerLock) -> Result<(), Manager
     tokio::spawn(observe(ctx.clone(), session_tx, rescan_tx.clone(), shutdown_rx.clone()));
     tokio::spawn(drain_nudges(ctx.clone(), shutdown_rx.clone()));
     tokio::spawn(sweep_leases(ctx.clone(), shutdown_rx.clone()));
-    tokio::spawn(sweep_gates(ctx.clone(), shutdown_rx.clone()));
+    tokio::spawn(sweep_workflows(ctx.clone(), shutdown_rx.clone()));
     let agents = agent_controller(ctx.clone(), agent_rx, session_rx, until(shutdown_rx.clone()));
     let retry_in_10s = |_: Arc<GcObject>, _: &ReconcileError, _: Arc<Context>| {
         Action::requeue(Duration::from_secs(10))
@@ -751,14 +751,19 @@ async fn sweep_leases(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>
     }
 }
 
-/// Opens gates whose condition holds ([`super::gate_sweep`]), every few seconds.
-async fn sweep_gates(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>) {
+/// Opens gates whose condition holds ([`super::gate_sweep`]) and runs the control beads that
+/// are ready ([`super::control_sweep`]), every few seconds.
+async fn sweep_workflows(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdown>) {
     // Whether `gh` can be run is asked once: installing it takes a controller restart.
     let github =
         tokio::task::spawn_blocking(crate::work::gates::github_available).await.unwrap_or(false);
     loop {
         let ctx = ctx.clone();
-        let _ = tokio::task::spawn_blocking(move || super::gate_sweep::sweep(&ctx, github)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            super::gate_sweep::sweep(&ctx, github);
+            super::control_sweep::sweep(&ctx);
+        })
+        .await;
         tokio::select! {
             _ = tokio::time::sleep(super::gate_sweep::EVERY) => {}
             _ = shutdown.changed() => return,

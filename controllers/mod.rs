@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod budget;
 pub mod budget_watch;
+pub mod control_sweep;
 pub mod crash_ledger;
 pub mod exit_watch;
 pub mod formula;

@@ -341,3 +341,93 @@ fn a_step_gate_missing_what_it_waits_for_is_named_at_its_line() {
     assert_eq!(at("a `gh:run` gate needs `awaitId`")["line"], 12);
     assert_eq!(findings.as_array().unwrap().len(), 2, "{stdout}");
 }
+
+/// Retry and ralph steps, run by the controller around the sample agents' attempts.
+const FLAKY: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Formula
+metadata:
+  name: flaky
+spec:
+  steps:
+    - id: build
+      title: Build
+      description: 'sample-agent: fail attempt 1 transient'
+      retry: {maxAttempts: 3}
+    - id: verify
+      title: Verify
+      needs: [build]
+      ralph:
+        maxAttempts: 3
+        check: {mode: exec, path: scripts/check-verify.sh, timeout: 10s}
+    - {id: ship, title: Ship, needs: [verify]}
+    - id: doomed
+      title: Doomed
+      description: 'sample-agent: fail attempt 1 hard'
+      retry: {maxAttempts: 3}
+    - {id: after-doomed, title: After doomed, needs: [doomed]}
+";
+
+#[test]
+fn the_controller_retries_failed_attempts_reruns_ralph_steps_and_keeps_hard_failures() {
+    let city = sample_city("gcr", "retrytown");
+    city.write("formulas/flaky.yaml", FLAKY);
+    // The check passes from the second iteration on.
+    let check = city.path().join("scripts/check-verify.sh");
+    std::fs::write(
+        &check,
+        "#!/bin/sh\n[ \"$GC_ITERATION\" -ge 2 ] || { echo 'not yet' >&2; exit 1; }\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&check, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "60s"]);
+    let out = city.run(&["sling", "worker", "--formula", "flaky"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let of_step = |beads: &[Value], step: &str| -> Vec<Value> {
+        beads.iter().filter(|b| b["metadata"]["gc.step"] == step).cloned().collect()
+    };
+    let control = |beads: &[Value], step: &str| -> Value {
+        of_step(beads, step).into_iter().find(|b| b["assignee"] == "gc-controller").unwrap()
+    };
+    wait_until("ship to be done and doomed to be kept", Duration::from_secs(120), || {
+        let beads = rig_beads(&city);
+        of_step(&beads, "ship").first().is_some_and(|b| b["status"] == "closed")
+            && of_step(&beads, "doomed").iter().any(|b| b["status"] == "blocked")
+    });
+    let beads = rig_beads(&city);
+    // Build: attempt 1 failed (transient), attempt 2 passed; the step passed.
+    let build = control(&beads, "build");
+    assert_eq!(build["metadata"]["gc.outcome"], "pass", "{build}");
+    let log = build["metadata"]["gc.attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2, "{build}");
+    assert_eq!(log[0]["result"], "transient: sample failure");
+    let attempts: Vec<Value> =
+        of_step(&beads, "build").into_iter().filter(|b| b["assignee"] != "gc-controller").collect();
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts.iter().all(|a| a["assignee"].as_str().unwrap().starts_with("worker")));
+    // Verify: the check failed after iteration 1 and passed after 2.
+    let verify = control(&beads, "verify");
+    assert_eq!(verify["metadata"]["gc.attempt_log"][0]["result"], "check failed: exit 1: not yet");
+    assert_eq!(verify["metadata"]["gc.outcome"], "pass");
+    let ship = &of_step(&beads, "ship")[0];
+    let time = |b: &Value, f: &str| b[f].as_str().unwrap().to_owned();
+    assert!(
+        time(&verify, "closed_at") <= time(ship, "started_at"),
+        "ship began before verify passed"
+    );
+    // Doomed failed for good: kept for a person, and what follows it never started.
+    let doomed = control(&beads, "doomed");
+    assert!(doomed["labels"].as_array().unwrap().iter().any(|l| l == "human"), "{doomed}");
+    let after = &of_step(&beads, "after-doomed")[0];
+    assert_eq!(after["status"], "open", "{after}");
+    assert!(after.get("started_at").is_none());
+    let human = city
+        .gc()
+        .args(["bd", "human", "list", "--json"])
+        .current_dir(city.path().join("rigs/demo-repo"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains(doomed["id"].as_str().unwrap()));
+}

@@ -122,7 +122,9 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     let city = city();
     city.write(
         "formulas/pancakes.formula.toml",
-        &format!("{FORMULA}\n[steps.ralph]\nmax_attempts = 2\n\n[steps.retry]\nmax_attempts = 3\n"),
+        &format!(
+            "{FORMULA}\n[steps.loop]\ncount = 2\n\n[steps.on_complete]\nfor_each = \"output.x\"\n"
+        ),
     );
     city.write("orders/breakfast.toml", &format!("{ORDER}tz = \"Europe/Paris\"\n"));
     let (code, rows) = findings(&mut city.gc());
@@ -141,7 +143,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     assert!(text.contains("formulas/pancakes.formula.toml:17:8"), "{text}");
     assert!(
         text.contains(
-            "`ralph` (retry a step until a check passes) is a Gas City feature gc does not support"
+            "`loop` (repeat a step's body as a loop) is a Gas City feature gc does not support"
         ),
         "{text}"
     );
@@ -151,7 +153,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     let github = String::from_utf8_lossy(&github.stdout);
     assert!(
         github.contains(
-            "::error file=formulas/pancakes.formula.toml,line=20,col=8,endLine=20,endColumn=13,title=gc validate%3A unsupported-gas-city-feature::`retry`"
+            "::error file=formulas/pancakes.formula.toml,line=20,col=8,endLine=20,endColumn=19,title=gc validate%3A unsupported-gas-city-feature::`on_complete`"
         ),
         "{github}"
     );

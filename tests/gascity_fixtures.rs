@@ -32,12 +32,11 @@ enum Outcome {
 /// The expected outcome of every fixture file, by path below the fixtures root.
 fn expected() -> BTreeMap<&'static str, Outcome> {
     use Outcome::*;
-    let unsupported = |f: &[&str]| Unsupported(f.iter().map(|s| s.to_string()).collect());
     BTreeMap::from([
         ("cmd/gc/testdata/formulas/cooking.toml", Ok),
         ("cmd/gc/testdata/formulas/pancakes.toml", Ok),
-        ("cmd/gc/testdata/formulas/ralph-demo.toml", unsupported(&["ralph"])),
-        ("cmd/gc/testdata/formulas/ralph-retry-demo.toml", unsupported(&["ralph"])),
+        ("cmd/gc/testdata/formulas/ralph-demo.toml", Ok),
+        ("cmd/gc/testdata/formulas/ralph-retry-demo.toml", Ok),
         ("examples/dolt/formulas/mol-dog-backup.toml", Ok),
         ("examples/dolt/formulas/mol-dog-compactor.toml", Ok),
         ("examples/dolt/formulas/mol-dog-doctor.toml", Ok),
@@ -74,7 +73,7 @@ fn expected() -> BTreeMap<&'static str, Outcome> {
         ("internal/bootstrap/packs/core/formulas/mol-do-work.toml", Ok),
         ("internal/bootstrap/packs/core/formulas/mol-polecat-base.toml", Ok),
         ("internal/bootstrap/packs/core/formulas/mol-polecat-commit.toml", Ok),
-        ("internal/bootstrap/packs/core/formulas/mol-scoped-work.toml", unsupported(&["retry"])),
+        ("internal/bootstrap/packs/core/formulas/mol-scoped-work.toml", Ok),
         ("internal/bootstrap/packs/core/orders/beads-health.toml", Ok),
     ])
 }

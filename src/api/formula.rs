@@ -175,6 +175,72 @@ pub struct StepSpec {
     /// contain `{{var}}`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// Try the step again when an attempt fails for a passing reason (its agent closes it with
+    /// `gc.outcome=fail` and `gc.failure_class=transient`), up to a number of attempts. The
+    /// controller runs the attempts. Default: one attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Run the step, then a check script; while the check fails, run the step again, up to a
+    /// number of iterations. The controller runs the check. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ralph: Option<RalphSpec>,
+}
+
+/// A step's `retry`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first included.
+    #[schemars(range(min = 1))]
+    pub max_attempts: u32,
+    /// When every attempt failed: `hardFail` (the step fails and stays for a person) or
+    /// `softFail` (the workflow goes on, the failure recorded). Default: `hardFail`.
+    #[serde(default)]
+    pub on_exhausted: OnExhausted,
+}
+
+/// What an exhausted retry does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OnExhausted {
+    /// The step fails.
+    #[default]
+    HardFail,
+    /// The step passes with the failure recorded.
+    SoftFail,
+}
+
+/// A step's `ralph`: run, check, maybe run again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RalphSpec {
+    /// Iterations in all, the first included.
+    #[schemars(range(min = 1))]
+    pub max_attempts: u32,
+    /// What decides that an iteration is good enough.
+    pub check: RalphCheck,
+}
+
+/// The check after each ralph iteration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RalphCheck {
+    /// How the check runs: `exec` (a script; exit 0 passes).
+    pub mode: CheckMode,
+    /// The script, relative to the city directory (or absolute).
+    #[schemars(length(min = 1))]
+    pub path: String,
+    /// How long it may run. Default: `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<crate::api::Duration>,
+}
+
+/// How a ralph check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckMode {
+    /// A script run with the bead's id in `GC_BEAD_ID`; exit 0 passes.
+    Exec,
 }
 
 /// A step's gate: what it waits for.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::api::formula::{
-    FormulaSpec, FormulaType, Phase, SquashSpec, StepGate, StepSpec, VarSpec,
+    FormulaSpec, FormulaType, Phase, RalphSpec, RetrySpec, SquashSpec, StepGate, StepSpec, VarSpec,
 };
 
 /// A formula ready to cook.
@@ -104,6 +104,12 @@ pub struct StepText {
     /// When the step counts as done; may hold `{{var}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// Attempts the controller runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Iterations and the check the controller runs after each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ralph: Option<RalphSpec>,
 }
 
 /// Why a formula does not compile. `path` fields are where in the formula's spec the problem
@@ -302,6 +308,8 @@ fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, Com
                     require_commit: step.require_commit,
                     gate: step.gate.clone(),
                     acceptance: step.acceptance.clone(),
+                    retry: step.retry.clone(),
+                    ralph: step.ralph.clone(),
                 },
             },
             path.clone(),

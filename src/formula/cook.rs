@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::compile::{CompileError, CompiledFormula, CompiledStep, compile, prerequisites};
 use super::vars::{VarError, resolve, substitute};
-use super::{FORMULA, STEP, condition};
+use super::{FORMULA, STEP, condition, control};
 use crate::beads::model::{DEFAULT_TYPE, dep_type, status};
 use crate::beads::{Bead, BeadError, BeadStore, DepDirection, ListQuery, NewBead, NewDep};
 use crate::controllers::model::CityModel;
@@ -207,14 +207,24 @@ pub fn batch(
                 ..NewBead::default()
             });
         }
-        index.insert(&step.id, beads.len());
+        let control = control_of(text);
+        let mut description =
+            text.description.as_deref().map(|d| substitute(d, values)).unwrap_or_default();
+        let mut assignee = text.assignee.as_deref().map(|a| substitute(a, values));
+        if metadata.get(control::KIND).and_then(Value::as_str) == Some("scope") {
+            // A scope's body is a latch the controller closes, not work.
+            assignee = Some(control::CONTROLLER.into());
+        }
+        if let Some((kind, max, _)) = &control {
+            metadata.insert(control::ATTEMPT.into(), Value::from(1));
+            metadata.insert(control::STEP_ID.into(), Value::String(step.id.clone()));
+            description.push_str(&control::contract_note(kind, *max));
+        }
+        let work_index = beads.len();
+        index.insert(&step.id, work_index);
         beads.push(NewBead {
             title: substitute(&text.title, values),
-            description: text
-                .description
-                .as_deref()
-                .map(|d| substitute(d, values))
-                .unwrap_or_default(),
+            description,
             notes: text.notes.as_deref().map(|n| substitute(n, values)).unwrap_or_default(),
             acceptance: text
                 .acceptance
@@ -223,16 +233,63 @@ pub fn batch(
                 .unwrap_or_default(),
             issue_type: text.step_type.clone(),
             priority: text.priority.map(i64::from),
-            assignee: text.assignee.as_deref().map(|a| substitute(a, values)),
+            assignee,
             labels: text.labels.iter().map(|l| substitute(l, values)).collect(),
             parent: Some(format!("@{parent}")),
             deps,
-            metadata,
+            metadata: metadata.clone(),
             ephemeral,
             ..NewBead::default()
         });
+        if let Some((kind, max, settings)) = control {
+            // The control bead stands for the step: what needs the step waits for it, and it
+            // waits for the newest attempt.
+            let mut meta = metadata;
+            meta.remove(control::ATTEMPT);
+            meta.insert(control::KIND.into(), Value::String(kind.into()));
+            meta.insert(control::MAX_ATTEMPTS.into(), Value::from(max));
+            meta.extend(settings);
+            index.insert(&step.id, beads.len());
+            beads.push(NewBead {
+                title: substitute(&text.title, values),
+                description: format!(
+                    "Runs the {} of step {} (the controller does; no agent works it).",
+                    if kind == "ralph" { "iterations" } else { "attempts" },
+                    step.id
+                ),
+                priority: text.priority.map(i64::from),
+                assignee: Some(control::CONTROLLER.into()),
+                parent: Some(format!("@{parent}")),
+                deps: vec![NewDep {
+                    other: format!("@{work_index}"),
+                    dep_type: dep_type::BLOCKS.into(),
+                    direction: DepDirection::NewDependsOnOther,
+                }],
+                metadata: meta,
+                ephemeral,
+                ..NewBead::default()
+            });
+        }
     }
     Ok((beads, skipped.into_iter().collect()))
+}
+
+/// A step the controller runs: its kind (`retry`, `ralph`), attempts allowed, and the
+/// settings its control bead carries.
+fn control_of(text: &super::compile::StepText) -> Option<(&'static str, u32, Map<String, Value>)> {
+    let mut settings = Map::new();
+    if let Some(retry) = &text.retry {
+        let soft = retry.on_exhausted == crate::api::formula::OnExhausted::SoftFail;
+        let on = if soft { "soft_fail" } else { "hard_fail" };
+        settings.insert(control::ON_EXHAUSTED.into(), Value::String(on.into()));
+        return Some(("retry", retry.max_attempts.max(1), settings));
+    }
+    let ralph = text.ralph.as_ref()?;
+    settings.insert(control::CHECK_PATH.into(), Value::String(ralph.check.path.clone()));
+    if let Some(timeout) = ralph.check.timeout {
+        settings.insert(control::CHECK_TIMEOUT.into(), Value::String(timeout.to_string()));
+    }
+    Some(("ralph", ralph.max_attempts.max(1), settings))
 }
 
 /// Steps not created: their condition is false, or their parent's is.

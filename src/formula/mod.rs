@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod condition;
+pub mod control;
 pub mod cook;
 pub mod squash;
 pub mod vars;

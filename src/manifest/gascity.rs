@@ -202,6 +202,8 @@ const STEP_KEYS: &[&str] = &[
     "children",
     "gate",
     "acceptance",
+    "retry",
+    "ralph",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
@@ -265,19 +267,9 @@ const UNSUPPORTED_FORMULA: &[(&str, &str, &str)] = &[
 /// Gas City step keys gc does not support.
 const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
     (
-        "ralph",
-        "retry a step until a check passes",
-        "remove it and add a follow-up step that checks the work",
-    ),
-    (
         "check",
         "retry a step until a check passes",
         "remove it and add a follow-up step that checks the work",
-    ),
-    (
-        "retry",
-        "retry a step in an attempt/evaluate loop",
-        "remove it; a failed step stays open for its agent or a person to retry",
     ),
     ("loop", "repeat a step's body as a loop", "write the iterations out as steps"),
     (
@@ -530,6 +522,32 @@ impl Translator {
                     ];
                     let gate = self.renamed(value, &kfrom, &kto, &renames, "step gate");
                     out.insert(key.clone(), gate);
+                }
+                "retry" => {
+                    let renames =
+                        [("max_attempts", "maxAttempts"), ("on_exhausted", "onExhausted")];
+                    let mut retry = self.renamed(value, &kfrom, &kto, &renames, "step retry");
+                    if let Some(on) = retry.get_mut("onExhausted") {
+                        match on.as_str() {
+                            Some("hard_fail") => *on = Value::String("hardFail".into()),
+                            Some("soft_fail") => *on = Value::String("softFail".into()),
+                            _ => {}
+                        }
+                    }
+                    out.insert(key.clone(), retry);
+                }
+                "ralph" => {
+                    let renames = [("max_attempts", "maxAttempts"), ("check", "check")];
+                    let mut ralph = self.renamed(value, &kfrom, &kto, &renames, "step ralph");
+                    if let (Some(check), Value::Object(_)) =
+                        (fields.get("ralph").and_then(|r| r.get("check")), &ralph)
+                    {
+                        let renames = [("mode", "mode"), ("path", "path"), ("timeout", "timeout")];
+                        let (cfrom, cto) =
+                            (push_pointer(&kfrom, "check"), push_pointer(&kto, "check"));
+                        ralph["check"] = self.renamed(check, &cfrom, &cto, &renames, "ralph check");
+                    }
+                    out.insert(key.clone(), ralph);
                 }
                 "tags" | "labels" | "needs" | "depends_on" => {}
                 "metadata" => {
@@ -899,6 +917,21 @@ id = "a"
 title = "A"
 acceptance = "it works"
 gate = { type = "gh:run", id = "ci.yml", timeout = "2h" }
+
+[[steps]]
+id = "b"
+[steps.retry]
+max_attempts = 3
+on_exhausted = "soft_fail"
+
+[[steps]]
+id = "c"
+[steps.ralph]
+max_attempts = 2
+[steps.ralph.check]
+mode = "exec"
+path = "check.sh"
+timeout = "30s"
 "#;
         let t = translate(&toml(text), "x.toml").unwrap();
         assert!(t.findings.is_empty(), "{:?}", t.findings);
@@ -913,8 +946,14 @@ gate = { type = "gh:run", id = "ci.yml", timeout = "2h" }
             spec["steps"][0]["gate"],
             json!({"type": "gh:run", "awaitId": "ci.yml", "timeout": "2h"})
         );
+        assert_eq!(spec["steps"][1]["retry"], json!({"maxAttempts": 3, "onExhausted": "softFail"}));
+        assert_eq!(
+            spec["steps"][2]["ralph"],
+            json!({"maxAttempts": 2, "check": {"mode": "exec", "path": "check.sh", "timeout": "30s"}})
+        );
         let spec: crate::api::FormulaSpec = serde_json::from_value(spec.clone()).unwrap();
         assert!(spec.review_only && spec.steps[0].gate.is_some());
+        assert!(spec.steps[1].retry.is_some() && spec.steps[2].ralph.is_some());
         assert_eq!(t.remap.original("/spec/steps/0/gate/awaitId"), "/steps/0/gate/id");
     }
 
@@ -933,10 +972,10 @@ secret = true
 id = "a"
 title = "A"
 waits_for = "all-children"
-[steps.ralph]
-max_attempts = 2
-[steps.retry]
-max_attempts = 3
+[steps.loop]
+count = 2
+[steps.on_complete]
+for_each = "output.items"
 "#;
         let t = translate(&toml(text), "x.toml").unwrap();
         let mut got = features(&t);
@@ -945,8 +984,8 @@ max_attempts = 3
             got,
             [
                 ("frobnicate", "/frobnicate"),
-                ("ralph", "/steps/0/ralph"),
-                ("retry", "/steps/0/retry"),
+                ("loop", "/steps/0/loop"),
+                ("on_complete", "/steps/0/on_complete"),
                 ("secret", "/vars/n/secret"),
                 ("type = \"expansion\"", "/type"),
                 ("var type \"int\"", "/vars/n/type"),
@@ -954,12 +993,12 @@ max_attempts = 3
             ]
         );
         assert!(t.findings.iter().all(|f| f.kind == FindingKind::Unsupported));
-        let ralph = t.findings.iter().find(|f| f.feature == "ralph").unwrap();
+        let looped = t.findings.iter().find(|f| f.feature == "loop").unwrap();
         assert_eq!(
-            ralph.message,
-            "`ralph` (retry a step until a check passes) is a Gas City feature gc does not support"
+            looped.message,
+            "`loop` (repeat a step's body as a loop) is a Gas City feature gc does not support"
         );
-        assert!(ralph.help.is_some());
+        assert!(looped.help.is_some());
         let unknown = t.findings.iter().find(|f| f.feature == "frobnicate").unwrap();
         assert_eq!(unknown.known_keys, FORMULA_KEYS);
     }

@@ -867,6 +867,30 @@ fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<D
         }
     }
     for (step, pointer) in &steps {
+        let (key, other) = match (&step.retry, &step.ralph) {
+            (Some(_), Some(_)) => ("ralph", Some("retry")),
+            (Some(_), None) if step.gate.is_some() => ("retry", Some("gate")),
+            (None, Some(_)) if step.gate.is_some() => ("ralph", Some("gate")),
+            (Some(_), None) if !step.children.is_empty() => ("retry", Some("children")),
+            (None, Some(_)) if !step.children.is_empty() => ("ralph", Some("children")),
+            _ => ("", None),
+        };
+        if let Some(other) = other {
+            out.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("step `{}`: `{key}` cannot be combined with `{other}`", step.id),
+                )
+                .at_value(doc, &format!("{pointer}/{key}"))
+                .with_help(match other {
+                    "children" => "put the retried work in a step of its own",
+                    "gate" => "put the gate on a step before it",
+                    _ => "choose one: retry reruns failed attempts, ralph reruns until a check passes",
+                }),
+            );
+        }
+    }
+    for (step, pointer) in &steps {
         let Some(gate) = &step.gate else { continue };
         use crate::api::formula::GateKind;
         let at = format!("{pointer}/gate");

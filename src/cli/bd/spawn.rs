@@ -162,7 +162,9 @@ fn spawn(
         .iter()
         .map(|b| {
             let meta = |k: &str| b.metadata.get(k).and_then(Value::as_str);
+            let attempt = b.metadata.get(crate::formula::control::ATTEMPT).is_some();
             match (meta(crate::formula::STEP), meta(crate::formula::cook::GATE_FOR)) {
+                (Some(step), _) if attempt => format!("{}.{step}.attempt.1", formula.name),
                 (Some(step), _) => format!("{}.{step}", formula.name),
                 (None, Some(step)) => format!("{}.gate-{step}", formula.name),
                 (None, None) => formula.name.clone(),
