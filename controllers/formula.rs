@@ -73,7 +73,8 @@ pub fn status(model: &CityModel, name: &str) -> Option<FormulaStatus> {
 fn error_path(error: &CompileError) -> Option<(String, String)> {
     match error {
         CompileError::DuplicateStep { formula, path, .. }
-        | CompileError::UnknownNeed { formula, path, .. } => Some((formula.clone(), path.clone())),
+        | CompileError::UnknownNeed { formula, path, .. }
+        | CompileError::Compose { formula, path, .. } => Some((formula.clone(), path.clone())),
         CompileError::MissingParent { formula, .. } => {
             Some((formula.clone(), "/spec/extends".into()))
         }
@@ -88,6 +89,7 @@ fn reason(error: &CompileError) -> &'static str {
         CompileError::NotWorkflow { .. } => "NotAWorkflow",
         CompileError::DuplicateStep { .. } | CompileError::UnknownNeed { .. } => "InvalidSteps",
         CompileError::NoSteps(_) => "NoSteps",
+        CompileError::Compose { .. } => "InvalidComposition",
     }
 }
 

@@ -237,7 +237,7 @@ fn the_sample_pool_works_a_slung_formula_in_order_and_the_controller_tracks_usab
 }
 
 #[test]
-fn a_formula_type_gc_cannot_cook_is_named_where_it_is_declared() {
+fn an_aspect_without_advice_is_named_where_its_type_is_declared() {
     let city = City::new(WORKER);
     city.write(
         "formulas/weave.yaml",
@@ -248,9 +248,9 @@ fn a_formula_type_gc_cannot_cook_is_named_where_it_is_declared() {
     assert!(!valid);
     let findings: Value = serde_json::from_str(&stdout).unwrap();
     let finding = &findings[0];
-    assert_eq!(finding["code"], "unsupported-gas-city-feature", "{stdout}");
+    assert_eq!(finding["code"], "missing-field", "{stdout}");
     assert_eq!(finding["line"], 6, "{stdout}");
-    assert!(finding["message"].as_str().unwrap().contains("`aspect` formulas"), "{stdout}");
+    assert_eq!(finding["message"], "an aspect formula needs `advice`", "{stdout}");
 }
 
 #[test]
@@ -430,4 +430,159 @@ fn the_controller_retries_failed_attempts_reruns_ralph_steps_and_keeps_hard_fail
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&human.stdout).contains(doomed["id"].as_str().unwrap()));
+}
+
+/// Gas Town's composition, as its files are written: a workflow, an expansion that replaces
+/// its `implement` step, an aspect wrapping steps with security scans, and workflows that
+/// extend the first one with each.
+const SHINY: &str = r#"
+formula = "shiny"
+[vars.feature]
+required = true
+[[steps]]
+id = "design"
+title = "Design {{feature}}"
+acceptance = "Design doc committed"
+[[steps]]
+id = "implement"
+title = "Implement {{feature}}"
+description = "Write the code for {{feature}}."
+needs = ["design"]
+[[steps]]
+id = "review"
+title = "Review implementation"
+needs = ["implement"]
+[[steps]]
+id = "submit"
+title = "Submit for merge"
+needs = ["review"]
+"#;
+
+const RULE_OF_TWO: &str = r#"
+formula = "rule-of-two"
+type = "expansion"
+[vars.focus]
+default = "correctness"
+[[template]]
+id = "{target}.draft"
+title = "Draft: {target.title}"
+description = "First attempt at: {target.description}"
+[[template]]
+id = "{target}.refine"
+title = "Refine for {focus}"
+needs = ["{target}.draft"]
+"#;
+
+const SECURITY: &str = r#"
+formula = "security-audit"
+type = "aspect"
+[[advice]]
+target = "*"
+[advice.around]
+[[advice.around.before]]
+id = "{step.id}-prescan"
+title = "Security prescan for {step.id}"
+[[advice.around.after]]
+id = "{step.id}-postscan"
+title = "Security postscan for {step.id}"
+[[pointcuts]]
+glob = "implement"
+"#;
+
+#[test]
+fn expansions_and_aspects_weave_into_a_workflow_and_cook_as_the_graph_says() {
+    let city = City::new(WORKER);
+    city.write("formulas/shiny.formula.toml", SHINY);
+    city.write("formulas/rule-of-two.formula.toml", RULE_OF_TWO);
+    city.write("formulas/security-audit.formula.toml", SECURITY);
+    city.write(
+        "formulas/shiny-enterprise.formula.toml",
+        "formula = \"shiny-enterprise\"\nextends = [\"shiny\"]\n[[compose.expand]]\ntarget = \
+         \"implement\"\nwith = \"rule-of-two\"\nvars = { focus = \"clarity\" }\n",
+    );
+    city.write(
+        "formulas/shiny-secure.formula.toml",
+        "formula = \"shiny-secure\"\nextends = [\"shiny\"]\n[compose]\naspects = [\"security-audit\"]\n",
+    );
+    ok(&city, &["validate"]);
+    ok(&city, &["apply"]);
+
+    let graph = |name: &str| -> Vec<(String, Vec<String>)> {
+        let compiled: Value =
+            serde_json::from_str(&ok(&city, &["formula", "show", name, "--json"])).unwrap();
+        compiled["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let needs = s["needs"].as_array().map_or(Vec::new(), |n| {
+                    n.iter().map(|x| x.as_str().unwrap().to_owned()).collect()
+                });
+                (s["id"].as_str().unwrap().to_owned(), needs)
+            })
+            .collect()
+    };
+    let owned = |pairs: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        pairs
+            .iter()
+            .map(|(id, n)| (id.to_string(), n.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    };
+    // The expansion takes implement's place: its first step what implement needed, and what
+    // needed implement now needs its last.
+    assert_eq!(
+        graph("shiny-enterprise"),
+        owned(&[
+            ("design", &[]),
+            ("implement.draft", &["design"]),
+            ("implement.refine", &["implement.draft"]),
+            ("review", &["implement.refine"]),
+            ("submit", &["review"]),
+        ])
+    );
+    // The aspect wraps only what its pointcut selects.
+    assert_eq!(
+        graph("shiny-secure"),
+        owned(&[
+            ("design", &[]),
+            ("implement-prescan", &[]),
+            ("implement", &["design", "implement-prescan"]),
+            ("implement-postscan", &["implement"]),
+            ("review", &["implement"]),
+            ("submit", &["review"]),
+        ])
+    );
+    // Cooked, the template's placeholders are filled and the cook-time vars after them.
+    let cooked: Value = serde_json::from_str(&ok(
+        &city,
+        &["formula", "cook", "shiny-enterprise", "--var", "feature=search", "--json"],
+    ))
+    .unwrap();
+    let titles: Vec<&str> =
+        cooked["steps"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Design search",
+            "Draft: Implement search",
+            "Refine for clarity",
+            "Review implementation",
+            "Submit for merge"
+        ]
+    );
+    assert_eq!(cooked["steps"][1]["description"], "First attempt at: Write the code for search.");
+    assert_eq!(cooked["steps"][0]["acceptance_criteria"], "Design doc committed");
+    // An expansion cooks on its own against a stand-in target.
+    assert_eq!(graph("rule-of-two")[0].0, "main.draft");
+
+    // A compose rule naming a missing formula is named where it is written.
+    city.write(
+        "formulas/shiny-broken.formula.toml",
+        "formula = \"shiny-broken\"\nextends = [\"shiny\"]\n[[compose.expand]]\ntarget = \
+         \"implement\"\nwith = \"rule-of-nine\"\n",
+    );
+    let (valid, stdout, _) = run(&city, &["validate", "--output", "json"]);
+    assert!(!valid);
+    assert!(stdout.contains("expansion `rule-of-nine` is not applied"), "{stdout}");
+    assert!(stdout.contains("formulas/shiny-broken.formula.toml"), "{stdout}");
 }

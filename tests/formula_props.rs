@@ -103,3 +103,92 @@ proptest! {
         prop_assert_eq!(vars::substitute("{{x}}", &values), value);
     }
 }
+
+/// An acyclic workflow s0..sN (each step needs only earlier ones), an expansion template
+/// chain of 1..4 steps, and an aspect with before/after advice.
+fn woven() -> impl Strategy<Value = (Vec<StepSpec>, usize, usize, usize, String)> {
+    let needs = prop::collection::vec(prop::collection::vec(0usize..8, 0..3), 2..8);
+    (needs, 0usize..8, 1usize..4, 0usize..3, prop::sample::select(vec!["*", "s1", "s*", "*2"]))
+        .prop_map(|(needs, target, template, advice, glob)| {
+            let steps: Vec<StepSpec> = needs
+                .iter()
+                .enumerate()
+                .map(|(i, n)| StepSpec {
+                    id: format!("s{i}"),
+                    title: format!("S{i}"),
+                    needs: n.iter().filter(|j| **j < i).map(|j| format!("s{j}")).collect(),
+                    ..StepSpec::default()
+                })
+                .collect();
+            let target = target % steps.len();
+            (steps, target, template, advice, glob.to_owned())
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any expansion and any aspect over any acyclic workflow still compile to an acyclic
+    /// order in which every step comes after what it needs, and the original order between
+    /// steps that stayed is kept.
+    #[test]
+    fn expansions_and_aspects_keep_the_graph_acyclic_and_the_needs_respected(
+        (steps, target, template, advice, glob) in woven(),
+    ) {
+        use gascity::api::formula::{AdviceRule, AdviceStep, Around, ComposeSpec, ExpandRule, FormulaType};
+        let target_id = steps[target].id.clone();
+        let originals: Vec<(String, Vec<String>)> =
+            steps.iter().map(|s| (s.id.clone(), s.needs.clone())).collect();
+        let expansion = FormulaSpec {
+            formula_type: FormulaType::Expansion,
+            template: (0..template)
+                .map(|i| StepSpec {
+                    id: format!("{{target}}.t{i}"),
+                    title: "{target.title} part".into(),
+                    needs: if i == 0 { vec![] } else { vec![format!("{{target}}.t{}", i - 1)] },
+                    ..StepSpec::default()
+                })
+                .collect(),
+            ..FormulaSpec::default()
+        };
+        let advice_step = |side: &str| AdviceStep { id: format!("{{step.id}}-{side}"), ..AdviceStep::default() };
+        let aspect = FormulaSpec {
+            formula_type: FormulaType::Aspect,
+            advice: vec![AdviceRule {
+                target: glob,
+                around: Some(Around {
+                    before: (0..advice).map(|_| advice_step("pre")).take(1).collect(),
+                    after: (0..advice).map(|_| advice_step("post")).take(1).collect(),
+                }),
+                ..AdviceRule::default()
+            }],
+            ..FormulaSpec::default()
+        };
+        let workflow = FormulaSpec {
+            steps,
+            compose: Some(ComposeSpec {
+                expand: vec![ExpandRule { target: target_id.clone(), with: "exp".into(), vars: BTreeMap::new() }],
+                aspects: vec!["asp".into()],
+                ..ComposeSpec::default()
+            }),
+            ..FormulaSpec::default()
+        };
+        let all = BTreeMap::from([("wf", &workflow), ("exp", &expansion), ("asp", &aspect)]);
+        let compiled = compile("wf", &|n| all.get(n).copied()).expect("weaving an acyclic workflow compiles");
+        let position: BTreeMap<&str, usize> =
+            compiled.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        for step in &compiled.steps {
+            for need in &step.needs {
+                prop_assert!(position[need.as_str()] < position[step.id.as_str()], "{} before its need {need}", step.id);
+            }
+        }
+        prop_assert!(!position.contains_key(target_id.as_str()), "the target is replaced");
+        let last = format!("{target_id}.t{}", template - 1);
+        for (id, needs) in originals.iter().filter(|(id, _)| *id != target_id) {
+            for need in needs {
+                let need = if *need == target_id { &last } else { need };
+                prop_assert!(position[need.as_str()] < position[id.as_str()], "{id} still after {need}");
+            }
+        }
+    }
+}

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Step ids: they become part of bead ids (`<formula>.<step>`), so they are kept plain.
-pub const STEP_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_-]*$";
+/// Step ids: plain words, dotted (`implement.draft`), and in expansion templates and advice
+/// the placeholders `{target}`, `{step.id}` that become such words.
+pub const STEP_ID_PATTERN: &str = "^[A-Za-z0-9{][A-Za-z0-9_.{}-]*$";
 /// Variable names as used in `{{name}}` placeholders.
 pub const VAR_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 
@@ -46,10 +47,144 @@ pub struct FormulaSpec {
     /// step asks for one (metadata `gc.review_only`, shown to the agent). Default: `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub review_only: bool,
+    /// An expansion formula's steps, spliced in place of a target step: `{target}` (the target's
+    /// id), `{target.title}`, `{target.description}` and the expansion's own `{var}`s are
+    /// filled in. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub template: Vec<StepSpec>,
+    /// Steps inserted before and after every step matching a target (an aspect's, or this
+    /// formula's own); `{step.id}` and `{step.title}` name the matched step. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<AdviceRule>,
+    /// An aspect's advice applies only to steps matching one of these (when there are any).
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pointcuts: Vec<Pointcut>,
+    /// How other formulas are woven into this one. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<ComposeSpec>,
     /// When the molecule is done, sum its steps up in one closed digest bead under the root
     /// (short-lived steps are then deleted; persistent ones are kept). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub squash: Option<SquashSpec>,
+}
+
+/// One advice rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdviceRule {
+    /// Which steps: an id, `*`, `prefix.*` or `*.suffix`.
+    pub target: String,
+    /// A step run just before each match. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<AdviceStep>,
+    /// A step run just after each match. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AdviceStep>,
+    /// Steps run before and after each match, in order. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub around: Option<Around>,
+}
+
+/// Advice steps around a match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Around {
+    /// Run before the match, in order. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<AdviceStep>,
+    /// Run after the match, in order. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<AdviceStep>,
+}
+
+/// A step that advice inserts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdviceStep {
+    /// Its id; `{step.id}` is the matched step's.
+    #[schemars(regex(pattern = STEP_ID_PATTERN))]
+    pub id: String,
+    /// Its title. Default: the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Its description. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its bead type. Default: `task`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub step_type: Option<String>,
+}
+
+/// Which steps an aspect applies to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pointcut {
+    /// Step ids matching this glob. Default: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
+    /// Steps of this bead type. Default: any.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub step_type: Option<String>,
+    /// Steps carrying this label. Default: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// How other formulas are woven into a workflow.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComposeSpec {
+    /// Replace a step by an expansion's steps. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expand: Vec<ExpandRule>,
+    /// Replace every step matching a glob by an expansion's steps. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map: Vec<MapRule>,
+    /// Aspect formulas whose advice applies to this workflow. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aspects: Vec<String>,
+    /// Fan out from one step to several and join them again. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branch: Vec<BranchRule>,
+}
+
+/// `compose.expand`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpandRule {
+    /// The step replaced.
+    pub target: String,
+    /// The expansion formula.
+    pub with: String,
+    /// Values for the expansion's `{var}`s. Default: its defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `compose.map`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MapRule {
+    /// Which steps: an id, `*`, `prefix.*` or `*.suffix`.
+    pub select: String,
+    /// The expansion formula.
+    pub with: String,
+    /// Values for the expansion's `{var}`s. Default: its defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `compose.branch`: `steps` each need `from`; `join` needs every one of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchRule {
+    /// The step they start after.
+    pub from: String,
+    /// The parallel steps.
+    pub steps: Vec<String>,
+    /// The step that waits for all of them.
+    pub join: String,
 }
 
 /// A formula's `squash`: the digest made when its molecule completes.
@@ -175,6 +310,12 @@ pub struct StepSpec {
     /// contain `{{var}}`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// Replace this step by the steps of this expansion formula. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<String>,
+    /// Values for the inline expansion's `{var}`s. Default: its defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expand_vars: BTreeMap<String, String>,
     /// Try the step again when an attempt fails for a passing reason (its agent closes it with
     /// `gc.outcome=fail` and `gc.failure_class=transient`), up to a number of attempts. The
     /// controller runs the attempts. Default: one attempt.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::compose;
 use crate::api::formula::{
     FormulaSpec, FormulaType, Phase, RalphSpec, RetrySpec, SquashSpec, StepGate, StepSpec, VarSpec,
 };
@@ -168,6 +169,16 @@ pub enum CompileError {
     /// `needs` goes round in a circle.
     #[error("needs cycle: {}", .0.join(" → "))]
     NeedsCycle(Vec<String>),
+    /// A compose rule, an advice or an expansion cannot be applied.
+    #[error("{message} (in `{formula}`, at {path})")]
+    Compose {
+        /// The formula whose rule it is.
+        formula: String,
+        /// Where.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A formula with no step has nothing to cook.
     #[error("formula `{0}` has no steps")]
     NoSteps(String),
@@ -188,6 +199,21 @@ pub fn compile<'a>(
 ) -> Result<CompiledFormula, CompileError> {
     let spec = lookup(name)
         .ok_or_else(|| CompileError::NotFound { name: name.to_owned(), known: Vec::new() })?;
+    if spec.formula_type == FormulaType::Expansion {
+        // Cooked on its own, an expansion is its template against a stand-in target.
+        let steps = order(flatten(&compose::materialise(name, spec)?)?)?;
+        return Ok(CompiledFormula {
+            name: name.to_owned(),
+            description: spec.description.clone(),
+            extends: Vec::new(),
+            vars: spec.vars.clone(),
+            steps,
+            phase: spec.phase,
+            pour: spec.pour,
+            review_only: spec.review_only,
+            squash: spec.squash.clone(),
+        });
+    }
     if spec.formula_type != FormulaType::Workflow {
         let kind = serde_json::to_value(spec.formula_type)
             .ok()
@@ -201,7 +227,8 @@ pub fn compile<'a>(
     if merged.steps.is_empty() {
         return Err(CompileError::NoSteps(name.to_owned()));
     }
-    let steps = order(flatten(&merged.steps)?)?;
+    let woven = compose::apply(&merged.rules, merged.steps, lookup)?;
+    let steps = order(flatten(&woven)?)?;
     Ok(CompiledFormula {
         name: name.to_owned(),
         description: spec.description.clone(),
@@ -220,7 +247,8 @@ pub fn compile<'a>(
 #[derive(Default)]
 struct Merged<'a> {
     vars: BTreeMap<String, VarSpec>,
-    steps: Vec<(&'a StepSpec, String, String)>,
+    steps: Vec<compose::Entry>,
+    rules: compose::Rules<'a>,
 }
 
 /// Parents first, in `extends` order; then the formula's own vars (which win) and steps (a
@@ -254,9 +282,10 @@ fn merge<'a>(
     for (var, value) in &spec.vars {
         into.vars.insert(var.clone(), value.clone());
     }
+    into.rules.add(name, spec);
     let mut own = BTreeSet::new();
     for (i, step) in spec.steps.iter().enumerate() {
-        let entry = (step, name.to_owned(), format!("/spec/steps/{i}"));
+        let entry = (step.clone(), name.to_owned(), format!("/spec/steps/{i}"));
         if !own.insert(step.id.as_str()) {
             return Err(CompileError::DuplicateStep {
                 id: step.id.clone(),
@@ -273,7 +302,7 @@ fn merge<'a>(
 }
 
 /// Every step with its parent, in declaration order (a step before its children).
-fn flatten(top: &[(&StepSpec, String, String)]) -> Result<Vec<CompiledStep>, CompileError> {
+fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
     fn walk(
         step: &StepSpec,
         parent: Option<&str>,

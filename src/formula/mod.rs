@@ -6,6 +6,7 @@
 //! [`cook::cook`] creates the root bead and one bead per step in a single atomic batch.
 
 pub mod compile;
+pub mod compose;
 pub mod condition;
 pub mod control;
 pub mod cook;

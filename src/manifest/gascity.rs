@@ -183,6 +183,10 @@ const FORMULA_KEYS: &[&str] = &[
     "pour",
     "review_only",
     "squash",
+    "template",
+    "advice",
+    "pointcuts",
+    "compose",
 ];
 /// Step keys gc reads.
 const STEP_KEYS: &[&str] = &[
@@ -204,6 +208,8 @@ const STEP_KEYS: &[&str] = &[
     "acceptance",
     "retry",
     "ralph",
+    "expand",
+    "expand_vars",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
@@ -234,22 +240,6 @@ const GATES: &[(&str, Option<&str>)] = &[
 
 /// Gas City formula keys gc does not support: (key, what it does in Gas City, what to do).
 const UNSUPPORTED_FORMULA: &[(&str, &str, &str)] = &[
-    (
-        "template",
-        "the steps an expansion formula splices into a target step",
-        "write the steps out in the formulas that use them",
-    ),
-    ("compose", "rules for bonding formulas together", "use `extends`, or write the steps out"),
-    (
-        "advice",
-        "steps inserted before, after or around matching steps",
-        "write the steps out where they are needed",
-    ),
-    (
-        "pointcuts",
-        "the steps an aspect formula applies to",
-        "write the steps out where they are needed",
-    ),
     ("requires", "minimum host capabilities needed to compile the formula", "remove it"),
     ("contract", "the runtime contract (e.g. graph.v2) the formula opts into", "remove it"),
     (
@@ -282,8 +272,6 @@ const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
         "expand new steps over a step's output when it completes",
         "write the follow-up steps out",
     ),
-    ("expand", "inline an expansion formula's steps in place of this step", "write the steps out"),
-    ("expand_vars", "variable overrides for an inline expansion", "write the steps out"),
     ("drain", "run an item formula per convoy member (graph.v2)", "remove it"),
     ("timeout", "the time limit of a step's check script", "remove it"),
     ("description_file", "read a step's description from a file", "put the text in `description`"),
@@ -389,7 +377,7 @@ impl Translator {
                     spec.insert(key.clone(), table);
                 }
                 "type" => {
-                    if let Some(t @ ("expansion" | "aspect" | "convoy")) = value.as_str() {
+                    if let Some(t @ "convoy") = value.as_str() {
                         self.findings.push(Finding {
                             kind: FindingKind::Unsupported,
                             pointer: from,
@@ -397,11 +385,7 @@ impl Translator {
                             feature: format!("type = \"{t}\""),
                             message: format!(
                                 "`type = \"{t}\"` ({}) is a Gas City feature gc does not support",
-                                match t {
-                                    "expansion" => "a macro of steps spliced into other formulas",
-                                    "aspect" => "steps woven around other formulas' steps",
-                                    _ => "a formula run over a convoy of beads",
-                                }
+                                "a formula run over a convoy of beads"
                             ),
                             help: Some(
                                 "only `workflow` formulas are supported; write the steps out"
@@ -417,10 +401,23 @@ impl Translator {
                     let vars = self.vars(value, &from, &to);
                     spec.insert(key.clone(), vars);
                 }
-                "steps" => {
+                "steps" | "template" => {
                     self.remap.insert(to.clone(), from.clone());
                     let steps = self.steps(value, &from, &to);
                     spec.insert(key.clone(), steps);
+                }
+                "advice" => {
+                    let advice = self.advice(value, &from, &to);
+                    spec.insert(key.clone(), advice);
+                }
+                "pointcuts" => {
+                    let renames = [("glob", "glob"), ("type", "type"), ("label", "label")];
+                    let cuts = self.each(value, &from, &to, &renames, "pointcut");
+                    spec.insert(key.clone(), cuts);
+                }
+                "compose" => {
+                    let compose = self.compose(value, &from, &to);
+                    spec.insert(key.clone(), compose);
                 }
                 _ => self.unsupported(&from, key, UNSUPPORTED_FORMULA, FORMULA_KEYS, "formula"),
             }
@@ -508,8 +505,12 @@ impl Translator {
             let kto = push_pointer(to, key);
             match key.as_str() {
                 "id" | "title" | "description" | "notes" | "type" | "priority" | "assignee"
-                | "condition" | "acceptance" => {
+                | "condition" | "acceptance" | "expand" => {
                     out.insert(key.clone(), self.copy(&kto, &kfrom, value));
+                }
+                "expand_vars" => {
+                    let kto = push_pointer(to, "expandVars");
+                    out.insert("expandVars".into(), self.copy(&kto, &kfrom, value));
                 }
                 "gate" => {
                     // Gas City names what a gate waits on `id` (beads: `await_id`).
@@ -611,6 +612,124 @@ impl Translator {
             }
         }
         out.insert(into.to_owned(), Value::Array(items));
+    }
+
+    /// Each table of an array, its keys renamed (see [`Translator::renamed`]).
+    fn each(
+        &mut self,
+        value: &Value,
+        from: &str,
+        to: &str,
+        renames: &[(&str, &str)],
+        place: &str,
+    ) -> Value {
+        self.remap.insert(to.to_owned(), from.to_owned());
+        let Value::Array(items) = value else { return value.clone() };
+        let out = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let (ifrom, ito) =
+                    (push_pointer(from, &i.to_string()), push_pointer(to, &i.to_string()));
+                self.renamed(item, &ifrom, &ito, renames, place)
+            })
+            .collect();
+        Value::Array(out)
+    }
+
+    /// `[[advice]]`: target, before, after, around (before/after lists of steps).
+    fn advice(&mut self, value: &Value, from: &str, to: &str) -> Value {
+        const STEP: &[(&str, &str)] =
+            &[("id", "id"), ("title", "title"), ("description", "description"), ("type", "type")];
+        self.remap.insert(to.to_owned(), from.to_owned());
+        let Value::Array(rules) = value else { return value.clone() };
+        let mut out = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let (rfrom, rto) =
+                (push_pointer(from, &i.to_string()), push_pointer(to, &i.to_string()));
+            self.remap.insert(rto.clone(), rfrom.clone());
+            let Value::Object(fields) = rule else {
+                out.push(rule.clone());
+                continue;
+            };
+            let mut translated = Map::new();
+            for (key, item) in fields {
+                let (kfrom, kto) = (push_pointer(&rfrom, key), push_pointer(&rto, key));
+                let value = match key.as_str() {
+                    "target" => self.copy(&kto, &kfrom, item),
+                    "before" | "after" => self.renamed(item, &kfrom, &kto, STEP, "advice step"),
+                    "around" => {
+                        self.remap.insert(kto.clone(), kfrom.clone());
+                        let Value::Object(sides) = item else {
+                            translated.insert(key.clone(), item.clone());
+                            continue;
+                        };
+                        let mut around = Map::new();
+                        for (side, steps) in sides {
+                            let (sfrom, sto) =
+                                (push_pointer(&kfrom, side), push_pointer(&kto, side));
+                            if matches!(side.as_str(), "before" | "after") {
+                                around.insert(
+                                    side.clone(),
+                                    self.each(steps, &sfrom, &sto, STEP, "advice step"),
+                                );
+                            } else {
+                                self.unsupported(&sfrom, side, &[], &[], "advice");
+                            }
+                        }
+                        Value::Object(around)
+                    }
+                    _ => {
+                        self.unsupported(&kfrom, key, &[], &[], "advice rule");
+                        continue;
+                    }
+                };
+                translated.insert(key.clone(), value);
+            }
+            out.push(Value::Object(translated));
+        }
+        Value::Array(out)
+    }
+
+    /// `[compose]`: expand, map, aspects and branch (its `gate`, `bond_points` and `hooks`
+    /// have no effect in Gas City either, and are reported).
+    fn compose(&mut self, value: &Value, from: &str, to: &str) -> Value {
+        self.remap.insert(to.to_owned(), from.to_owned());
+        let Value::Object(fields) = value else { return value.clone() };
+        let mut out = Map::new();
+        for (key, item) in fields {
+            let (kfrom, kto) = (push_pointer(from, key), push_pointer(to, key));
+            let value = match key.as_str() {
+                "expand" => self.each(
+                    item,
+                    &kfrom,
+                    &kto,
+                    &[("target", "target"), ("with", "with"), ("vars", "vars")],
+                    "compose.expand rule",
+                ),
+                "map" => self.each(
+                    item,
+                    &kfrom,
+                    &kto,
+                    &[("select", "select"), ("with", "with"), ("vars", "vars")],
+                    "compose.map rule",
+                ),
+                "branch" => self.each(
+                    item,
+                    &kfrom,
+                    &kto,
+                    &[("from", "from"), ("steps", "steps"), ("join", "join")],
+                    "compose.branch rule",
+                ),
+                "aspects" => self.copy(&kto, &kfrom, item),
+                _ => {
+                    self.unsupported(&kfrom, key, &[], &[], "compose table");
+                    continue;
+                }
+            };
+            out.insert(key.clone(), value);
+        }
+        Value::Object(out)
     }
 
     /// A table whose keys are renamed (`renames`: Gas City's key, gc's key); other keys are
@@ -961,7 +1080,7 @@ timeout = "30s"
     fn every_unsupported_formula_feature_is_reported() {
         let text = r#"
 formula = "x"
-type = "expansion"
+type = "convoy"
 frobnicate = 1
 
 [vars.n]
@@ -987,7 +1106,7 @@ for_each = "output.items"
                 ("loop", "/steps/0/loop"),
                 ("on_complete", "/steps/0/on_complete"),
                 ("secret", "/vars/n/secret"),
-                ("type = \"expansion\"", "/type"),
+                ("type = \"convoy\"", "/type"),
                 ("var type \"int\"", "/vars/n/type"),
                 ("waits_for", "/steps/0/waits_for"),
             ]

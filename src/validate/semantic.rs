@@ -681,14 +681,38 @@ fn formula_family(index: &Index<'_>, name: &str) -> Option<BTreeMap<String, Form
         if family.contains_key(&next) {
             continue;
         }
-        let Some(Resource::Formula(f)) = index.resource(Kind::Formula, &next) else { return None };
+        let Some(Resource::Formula(f)) = index.resource(Kind::Formula, &next) else {
+            // A missing parent is reported by `extends_cycles`; a missing composed formula by
+            // the compile, where its rule names it.
+            if next == name || family.values().any(|s: &FormulaSpec| s.extends.contains(&next)) {
+                return None;
+            }
+            continue;
+        };
         todo.extend(f.spec.extends.iter().cloned());
+        todo.extend(composed(&f.spec));
         family.insert(next, f.spec);
         if family.len() > 64 {
             return None;
         }
     }
     Some(family)
+}
+
+/// The formulas `spec` weaves in: expansions and aspects of its compose rules, inline expands.
+fn composed(spec: &FormulaSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(compose) = &spec.compose {
+        out.extend(compose.expand.iter().map(|r| r.with.clone()));
+        out.extend(compose.map.iter().map(|r| r.with.clone()));
+        out.extend(compose.aspects.iter().cloned());
+    }
+    let mut steps: Vec<&crate::api::formula::StepSpec> = spec.steps.iter().collect();
+    while let Some(step) = steps.pop() {
+        out.extend(step.expand.clone());
+        steps.extend(step.children.iter());
+    }
+    out
 }
 
 /// Compiles each loaded formula that extends others, so `needs` naming an inherited step are
@@ -739,6 +763,13 @@ fn extended_formulas(loaded: &[Loaded], index: &Index<'_>, out: &mut Vec<Diagnos
                     )
                     .at_value(doc, &at)
                     .with_help("a step can only need steps that can finish before it"),
+                );
+            }
+            Err(CompileError::Compose { formula, path, message }) if formula == name => {
+                out.push(
+                    Diagnostic::error(Code::UnknownReference, message)
+                        .at_value(doc, &path)
+                        .with_help("compose names applied formulas: expansions (type: expansion) and aspects (type: aspect)"),
                 );
             }
             // Missing parents, extends cycles and duplicate ids are reported where they are.
@@ -805,20 +836,20 @@ fn all_steps<'a>(steps: &'a [StepSpec], base: &str, out: &mut Vec<(&'a StepSpec,
 }
 
 fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
-    let what = match spec.formula_type {
-        crate::api::formula::FormulaType::Workflow => None,
-        crate::api::formula::FormulaType::Expansion => {
-            Some("`expansion` formulas (steps spliced into another formula)")
-        }
-        crate::api::formula::FormulaType::Aspect => {
-            Some("`aspect` formulas (steps woven around another formula's steps)")
-        }
+    use crate::api::formula::FormulaType;
+    let missing = match spec.formula_type {
+        FormulaType::Expansion if spec.template.is_empty() => Some(("template", "expansion")),
+        FormulaType::Aspect if spec.advice.is_empty() => Some(("advice", "aspect")),
+        _ => None,
     };
-    if let Some(what) = what {
+    if let Some((field, kind)) = missing {
         out.push(
-            Diagnostic::error(Code::UnsupportedGasCityFeature, format!("{what} are not supported by gc"))
+            Diagnostic::error(Code::MissingField, format!("an {kind} formula needs `{field}`"))
                 .at_value(doc, "/spec/type")
-                .with_help("only `workflow` formulas can be cooked; copy the steps into the workflows that need them"),
+                .with_help(match kind {
+                    "expansion" => "list the steps that replace a target step under `template`",
+                    _ => "list the steps to insert around matching steps under `advice`",
+                }),
         );
     }
     let mut steps = Vec::new();
