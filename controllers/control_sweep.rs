@@ -233,6 +233,7 @@ fn spawn_attempt(
             other: control.id.clone(),
             dep_type: dep_type::BLOCKS.into(),
             direction: DepDirection::OtherDependsOnNew,
+            metadata: None,
         }],
         metadata,
         ephemeral: previous.ephemeral,

@@ -75,8 +75,23 @@ spec:
       gate: {type: gh:pr, awaitId: '{{pr}}'}
 ";
 
+/// Steps that wait for the children another step gets while the molecule runs.
+const FANIN: &str = "\
+apiVersion: gascity.dev/v1alpha1
+kind: Formula
+metadata:
+  name: fanin
+spec:
+  steps:
+    - {id: spawn, title: Spawn the work}
+    - {id: collect, title: Collect all, needs: [spawn], waitsFor: all-children}
+    - {id: first, title: Take the first, waitsFor: children-of(spawn)}
+    - {id: quick, title: Quick look, needs: [spawn], waitsFor: any-children}
+";
+
 fn city() -> City {
     let city = City::new(WORKER);
+    city.write("formulas/fanin.yaml", FANIN);
     city.write("formulas/release.yaml", RELEASE);
     city.write("formulas/patrol.yaml", PATROL);
     city.write("formulas/deploy.yaml", DEPLOY);
@@ -483,4 +498,42 @@ fn a_formulas_step_gates_hold_its_steps_until_they_open_and_its_digest_sums_it_u
     assert!(text.contains(&format!("- [x] {ship}: Ship PR 7 (Closed) [took ")), "{text}");
     // Persistent steps are kept: the digest adds to the record, it does not replace it.
     assert_eq!(status(&city, &ship), "closed");
+}
+
+#[test]
+fn waits_for_holds_a_step_until_the_children_another_step_got_are_done() {
+    let city = city();
+    let poured = json(&city, &["mol", "pour", "fanin"]);
+    let map = &poured["id_mapping"];
+    let id = |k: &str| map[k].as_str().unwrap().to_owned();
+    let (spawn, collect, quick, first) =
+        (id("fanin.spawn"), id("fanin.collect"), id("fanin.quick"), id("fanin.first"));
+    let shown = &json(&city, &["show", &collect])[0];
+    assert!(
+        shown["labels"].as_array().unwrap().iter().any(|l| l == "gate:all-children"),
+        "{shown}"
+    );
+    // The spawner makes two children while it runs, then closes.
+    let a =
+        json(&city, &["create", "Child A", "--parent", &spawn])["id"].as_str().unwrap().to_owned();
+    let b =
+        json(&city, &["create", "Child B", "--parent", &spawn])["id"].as_str().unwrap().to_owned();
+    ok(&city, &["close", &spawn, "--force"]);
+    let ready = ok(&city, &["ready"]);
+    for waiting in [&collect, &quick, &first] {
+        assert!(
+            !ready.contains(waiting.as_str()),
+            "{waiting} is ready with both children open: {ready}"
+        );
+    }
+    // One child done: `any-children` goes on, `all-children` (and children-of) still waits.
+    ok(&city, &["close", &a]);
+    let ready = ok(&city, &["ready"]);
+    assert!(
+        ready.contains(&quick) && !ready.contains(&collect) && !ready.contains(&first),
+        "{ready}"
+    );
+    ok(&city, &["close", &b]);
+    let ready = ok(&city, &["ready"]);
+    assert!(ready.contains(&collect) && ready.contains(&first), "{ready}");
 }

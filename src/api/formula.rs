@@ -310,6 +310,13 @@ pub struct StepSpec {
     /// contain `{{var}}`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// Wait, besides `needs`, for the children a step gets while the molecule runs (attached
+    /// with `bd mol bond --type parallel`, or created under it): `all-children`, `any-children`
+    /// (the first to close), or `children-of(STEP)`. The step waited on is STEP, else the
+    /// first of `needs`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(all-children|any-children|children-of\([A-Za-z0-9_.-]+\))$"))]
+    pub waits_for: Option<String>,
     /// Replace this step by the steps of this expansion formula. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expand: Option<String>,

@@ -185,6 +185,12 @@ fn create_args(new: &NewBead, actor: &str) -> Result<Vec<String>> {
     no_commas("label", &new.labels)?;
     let mut deps = Vec::new();
     for dep in &new.deps {
+        if dep.metadata.is_some() {
+            return Err(BeadError::Invalid(format!(
+                "bd create cannot give the edge to {} data; add it with dep_add after creating",
+                dep.other
+            )));
+        }
         // bd's --deps: `X` (new depends on X, blocks), `TYPE:X` (new has a TYPE edge to X),
         // `blocks:X` (X depends on new). Other reversed types have no spelling.
         let entry = match (dep.direction, dep.dep_type.as_str()) {
@@ -503,11 +509,7 @@ mod tests {
         assert!(matches!(create_args(&comma, "a"), Err(BeadError::Invalid(_))));
         let reversed = NewBead {
             title: "t".into(),
-            deps: vec![NewDep {
-                other: "gc-1".into(),
-                dep_type: "related".into(),
-                direction: DepDirection::OtherDependsOnNew,
-            }],
+            deps: vec![NewDep::new("gc-1", "related", DepDirection::OtherDependsOnNew)],
             ..NewBead::default()
         };
         assert!(matches!(create_args(&reversed, "a"), Err(BeadError::Invalid(_))));

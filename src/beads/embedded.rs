@@ -186,6 +186,7 @@ fn insert(
             issue_id,
             depends_on_id,
             dep_type: dep.dep_type.clone(),
+            metadata: dep.metadata.clone(),
             ..Dependency::default()
         };
         add_dep(tx, &edge, actor, now)?;

@@ -206,9 +206,16 @@ pub struct NewDep {
     pub dep_type: String,
     /// Which way the edge points.
     pub direction: DepDirection,
+    /// Edge data (`{"gate": "any-children"}` for `waits-for`).
+    pub metadata: Option<Value>,
 }
 
 impl NewDep {
+    /// An edge of `dep_type` between the new bead and `other`, pointing `direction`.
+    pub fn new(other: impl Into<String>, dep_type: &str, direction: DepDirection) -> NewDep {
+        NewDep { other: other.into(), dep_type: dep_type.to_owned(), direction, metadata: None }
+    }
+
     /// Parses one entry of bd's `--deps`: `X` (the new bead is blocked by X), `blocks:X` (X is
     /// blocked by the new bead) or `TYPE:X` (the new bead has a TYPE edge to X).
     pub fn parse(entry: &str) -> Result<NewDep, String> {
@@ -225,7 +232,7 @@ impl NewDep {
         } else {
             DepDirection::NewDependsOnOther
         };
-        Ok(NewDep { other: other.to_owned(), dep_type: dep_type.to_owned(), direction })
+        Ok(NewDep::new(other, dep_type, direction))
     }
 }
 

@@ -90,6 +90,9 @@ pub struct WireNewDep {
     /// `new-depends-on-other` (bd's bare `--deps X`) or `other-depends-on-new`
     /// (`--deps blocks:X`).
     pub direction: WireDirection,
+    /// Edge data (`{"gate": "any-children"}` for `waits-for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// Which way a dependency given at creation points.
@@ -125,6 +128,7 @@ impl CreateRequest {
                         DepDirection::NewDependsOnOther => WireDirection::NewDependsOnOther,
                         DepDirection::OtherDependsOnNew => WireDirection::OtherDependsOnNew,
                     },
+                    metadata: d.metadata,
                 })
                 .collect(),
             metadata: new.metadata,
@@ -147,6 +151,7 @@ impl CreateRequest {
                     WireDirection::NewDependsOnOther => DepDirection::NewDependsOnOther,
                     WireDirection::OtherDependsOnNew => DepDirection::OtherDependsOnNew,
                 },
+                metadata: d.metadata,
             })
             .collect();
         let new = NewBead {

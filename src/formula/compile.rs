@@ -105,6 +105,9 @@ pub struct StepText {
     /// When the step counts as done; may hold `{{var}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// Waits for the children a step gets at run time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
     /// Attempts the controller runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySpec>,
@@ -323,7 +326,17 @@ fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
                 id: step.id.clone(),
                 parent: parent.map(str::to_owned),
                 from: from.to_owned(),
-                needs: step.needs.clone(),
+                // `children-of(X)` waits for X too: X is the one whose children it waits for.
+                needs: {
+                    let mut needs = step.needs.clone();
+                    let of = step.waits_for.as_deref().and_then(|w| {
+                        w.strip_prefix("children-of(").and_then(|w| w.strip_suffix(')'))
+                    });
+                    if let Some(of) = of.filter(|of| !needs.iter().any(|n| n == of)) {
+                        needs.push(of.to_owned());
+                    }
+                    needs
+                },
                 spec: StepText {
                     title: step.title.clone(),
                     description: step.description.clone(),
@@ -339,6 +352,7 @@ fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
                     acceptance: step.acceptance.clone(),
                     retry: step.retry.clone(),
                     ralph: step.ralph.clone(),
+                    waits_for: step.waits_for.clone(),
                 },
             },
             path.clone(),

@@ -163,6 +163,7 @@ pub fn batch(
                 other: format!("@{}", index[need]),
                 dep_type: dep_type::BLOCKS.into(),
                 direction: DepDirection::NewDependsOnOther,
+                metadata: None,
             })
             .collect();
         deps.dedup_by(|a, b| a.other == b.other);
@@ -196,6 +197,7 @@ pub fn batch(
                 other: format!("@{}", beads.len()),
                 dep_type: dep_type::BLOCKS.into(),
                 direction: DepDirection::NewDependsOnOther,
+                metadata: None,
             });
             beads.push(NewBead {
                 title: gates::title(gate.kind.as_str(), await_id.as_deref()),
@@ -206,6 +208,20 @@ pub fn batch(
                 ephemeral,
                 ..NewBead::default()
             });
+        }
+        if let Some(wait) = &text.waits_for {
+            // Which step's children: the named one, else the first that this one needs.
+            let named = wait.strip_prefix("children-of(").and_then(|w| w.strip_suffix(')'));
+            let spawner = named.or(step.needs.first().map(String::as_str));
+            let gate = if wait == "any-children" { "any-children" } else { "all-children" };
+            if let Some(&at) = spawner.and_then(|s| index.get(s)) {
+                deps.push(NewDep {
+                    other: format!("@{at}"),
+                    dep_type: dep_type::WAITS_FOR.into(),
+                    direction: DepDirection::NewDependsOnOther,
+                    metadata: Some(serde_json::json!({ "gate": gate })),
+                });
+            }
         }
         let control = control_of(text);
         let mut description =
@@ -234,7 +250,12 @@ pub fn batch(
             issue_type: text.step_type.clone(),
             priority: text.priority.map(i64::from),
             assignee,
-            labels: text.labels.iter().map(|l| substitute(l, values)).collect(),
+            labels: text
+                .labels
+                .iter()
+                .map(|l| substitute(l, values))
+                .chain(text.waits_for.iter().map(|w| format!("gate:{w}")))
+                .collect(),
             parent: Some(format!("@{parent}")),
             deps,
             metadata: metadata.clone(),
@@ -264,6 +285,7 @@ pub fn batch(
                     other: format!("@{work_index}"),
                     dep_type: dep_type::BLOCKS.into(),
                     direction: DepDirection::NewDependsOnOther,
+                    metadata: None,
                 }],
                 metadata: meta,
                 ephemeral,

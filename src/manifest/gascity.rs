@@ -210,6 +210,7 @@ const STEP_KEYS: &[&str] = &[
     "ralph",
     "expand",
     "expand_vars",
+    "waits_for",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
@@ -262,11 +263,6 @@ const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
         "remove it and add a follow-up step that checks the work",
     ),
     ("loop", "repeat a step's body as a loop", "write the iterations out as steps"),
-    (
-        "waits_for",
-        "wait for all or any dynamically created children",
-        "list the children as `children` and `needs` on them",
-    ),
     (
         "on_complete",
         "expand new steps over a step's output when it completes",
@@ -511,6 +507,10 @@ impl Translator {
                 "expand_vars" => {
                     let kto = push_pointer(to, "expandVars");
                     out.insert("expandVars".into(), self.copy(&kto, &kfrom, value));
+                }
+                "waits_for" => {
+                    let kto = push_pointer(to, "waitsFor");
+                    out.insert("waitsFor".into(), self.copy(&kto, &kfrom, value));
                 }
                 "gate" => {
                     // Gas City names what a gate waits on `id` (beads: `await_id`).
@@ -1090,7 +1090,6 @@ secret = true
 [[steps]]
 id = "a"
 title = "A"
-waits_for = "all-children"
 [steps.loop]
 count = 2
 [steps.on_complete]
@@ -1108,7 +1107,6 @@ for_each = "output.items"
                 ("secret", "/vars/n/secret"),
                 ("type = \"convoy\"", "/type"),
                 ("var type \"int\"", "/vars/n/type"),
-                ("waits_for", "/steps/0/waits_for"),
             ]
         );
         assert!(t.findings.iter().all(|f| f.kind == FindingKind::Unsupported));

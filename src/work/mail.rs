@@ -50,6 +50,7 @@ fn compose(
             other: original.id.clone(),
             dep_type: dep_type::REPLIES_TO.into(),
             direction: DepDirection::NewDependsOnOther,
+            metadata: None,
         });
     }
     let new = NewBead {

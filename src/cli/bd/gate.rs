@@ -194,6 +194,7 @@ fn create(args: CreateArgs, ctx: &Ctx) -> Result<Report, Failure> {
             other: args.blocks.clone(),
             dep_type: dep_type::BLOCKS.into(),
             direction: DepDirection::OtherDependsOnNew,
+            metadata: None,
         }],
         ..NewBead::default()
     };

@@ -399,6 +399,7 @@ fn bond_formula(args: &BondArgs, ctx: &Ctx, target: &Bead, name: &str) -> Result
                 other: target.id.clone(),
                 dep_type: edge.to_owned(),
                 direction: DepDirection::NewDependsOnOther,
+                metadata: None,
             });
         }
     })?;
