@@ -47,6 +47,27 @@ pub struct FormulaSpec {
     /// step asks for one (metadata `gc.review_only`, shown to the agent). Default: `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub review_only: bool,
+    /// A convoy's default agent for its legs. Default: the one it is slung to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// A convoy's parallel legs, one bead each. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legs: Vec<Leg>,
+    /// A convoy's last step, after its legs. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesis: Option<Synthesis>,
+    /// Prompt templates (Go text/template) for a convoy's legs: `base` is added to each leg's
+    /// description, with `.leg.id`, `.leg.title`, `.leg.focus`, `.leg.description`,
+    /// `.output_path`, `.formula_name`, `.review_id`, `.target_description` and every var.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompts: BTreeMap<String, String>,
+    /// Where a convoy's legs write their findings. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ConvoyOutput>,
+    /// Named subsets of a convoy's legs, chosen with the var `preset`. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub presets: BTreeMap<String, Preset>,
     /// An expansion formula's steps, spliced in place of a target step: `{target}` (the target's
     /// id), `{target.title}`, `{target.description}` and the expansion's own `{var}`s are
     /// filled in. Default: none.
@@ -187,6 +208,68 @@ pub struct BranchRule {
     pub join: String,
 }
 
+/// One leg of a convoy formula.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Leg {
+    /// Unique among the legs.
+    #[schemars(regex(pattern = STEP_ID_PATTERN))]
+    pub id: String,
+    /// The leg bead's title. Default: the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What the leg looks at, for its prompt. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus: Option<String>,
+    /// The leg bead's description. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The agent the leg goes to. Default: the convoy's `agent`, else the one it is slung to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The leg only reviews (closes without a commit). Default: the formula's `reviewOnly`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub review_only: bool,
+}
+
+/// A convoy formula's synthesis step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Synthesis {
+    /// Its title. Default: `Synthesis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Its description. Default: a line asking to combine the legs' findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The legs it waits for. Default: every leg.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// Where a convoy's legs write (Go text/template, like its prompts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConvoyOutput {
+    /// The directory. Default: `.reviews/{{.review_id}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// Each leg's file in it. Default: `{{.leg.id}}-findings.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leg_pattern: Option<String>,
+    /// The synthesis's file in it. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesis: Option<String>,
+}
+
+/// A named subset of a convoy's legs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Preset {
+    /// The legs it runs.
+    pub legs: Vec<String>,
+}
+
 /// A formula's `squash`: the digest made when its molecule completes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -233,6 +316,8 @@ pub enum FormulaType {
     Expansion,
     /// Steps woven around another formula's steps.
     Aspect,
+    /// Parallel legs (and a synthesis after them) tracked as one convoy.
+    Convoy,
 }
 
 /// A formula variable.
@@ -254,6 +339,9 @@ pub struct VarSpec {
     /// Regular expression the whole value must match. Default: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// Required unless one of these vars is given. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_unless: Vec<String>,
 }
 
 /// One step of a formula.

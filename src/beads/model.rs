@@ -42,7 +42,7 @@ pub mod dep_type {
 
 /// Bead types `ready` never returns: they are infrastructure, not work.
 pub const NOT_WORK_TYPES: &[&str] =
-    &["merge-request", "gate", "molecule", "message", "agent", "role", "rig", "session"];
+    &["merge-request", "gate", "molecule", "convoy", "message", "agent", "role", "rig", "session"];
 
 /// Priority when none is given (0 is the highest, 4 the lowest).
 pub const DEFAULT_PRIORITY: i64 = 2;

@@ -3,6 +3,7 @@
 mod apply;
 pub mod bd;
 mod city_dir;
+mod convoy;
 mod costs;
 mod dashboard;
 mod delete;
@@ -76,6 +77,7 @@ enum Command {
     Session(session::Args),
     Sling(sling::Args),
     Formula(formula::Args),
+    Convoy(convoy::Args),
     Hook(hook::Args),
     Handoff(handoff::Args),
     Mail(mail::Args),
@@ -197,6 +199,7 @@ pub fn run() -> ExitCode {
         Command::Session(args) => session::run(args, city),
         Command::Sling(args) => sling::run(args, city),
         Command::Formula(args) => formula::run(args, city),
+        Command::Convoy(args) => convoy::run(args, city),
         Command::Hook(args) => hook::run(args, city),
         Command::Handoff(args) => handoff::run(args, city),
         Command::Mail(args) => mail::run(args, city),

@@ -70,6 +70,8 @@ pub struct CityView {
     pub agents: Vec<AgentView>,
     /// What keeps agents from running, one paragraph each.
     pub problems: Vec<String>,
+    /// The convoys not landed yet, with their progress.
+    pub convoys: Vec<crate::work::convoy::ConvoyView>,
 }
 
 /// The city as `gc status -o json` and the dashboard's `/api/v1/status` show it.
@@ -83,7 +85,8 @@ pub fn city_view(city_dir: &Path) -> Result<CityView, crate::store::StoreError> 
     let mut agents = agent_views(&store, &model, controller.running)?;
     add_spend(city_dir, &model, &mut agents);
     let problems = problems(&model, &agents);
-    Ok(CityView { city: model.city_name(), controller, agents, problems })
+    let convoys = crate::work::convoy::list(&model, false).unwrap_or_default();
+    Ok(CityView { city: model.city_name(), controller, agents, problems, convoys })
 }
 
 /// Runs `gc status`.
@@ -101,6 +104,23 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     }
     println!();
     print_table(&view.agents);
+    if !view.convoys.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = view
+            .convoys
+            .iter()
+            .map(|c| {
+                let p = c.progress;
+                vec![
+                    c.id.clone(),
+                    format!("{}/{} closed", p.closed, p.total),
+                    p.in_progress.to_string(),
+                    c.title.clone(),
+                ]
+            })
+            .collect();
+        print!("{}", super::present::table(&["CONVOY", "PROGRESS", "WORKING", "TITLE"], &rows));
+    }
     if !view.problems.is_empty() {
         println!();
         for line in &view.problems {

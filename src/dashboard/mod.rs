@@ -57,6 +57,7 @@ pub fn router(city_dir: &Path, token: String, loopback: bool) -> Router {
         .route("/api/v1/beads/{id}", get(work::bead))
         .route("/api/v1/beads/{id}/close", post(work::close_bead))
         .route("/api/v1/molecules", get(work::molecules))
+        .route("/api/v1/convoys", get(work::convoys))
         .route("/api/v1/mail", get(work::mail))
         .route("/api/v1/sling", post(work::sling))
         .route("/api/v1/costs", get(api::costs))

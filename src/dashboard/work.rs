@@ -161,6 +161,23 @@ pub async fn molecules(State(shared): State<Arc<Shared>>, Query(q): Query<InStor
     .await
 }
 
+/// `?all=true`.
+#[derive(Deserialize)]
+pub struct ConvoysQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/v1/convoys?all=true`: the convoys with their members and progress, as
+/// `gc convoy list -o json`.
+pub async fn convoys(State(shared): State<Arc<Shared>>, Query(q): Query<ConvoysQuery>) -> Response {
+    blocking(move || {
+        let model = model(&shared)?;
+        crate::work::convoy::list(&model, q.all).map_err(bead_error)
+    })
+    .await
+}
+
 /// `?agent=NAME&all=true`.
 #[derive(Deserialize)]
 pub struct MailQuery {

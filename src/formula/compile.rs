@@ -38,6 +38,14 @@ pub struct CompiledFormula {
     /// The digest made when its molecule completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub squash: Option<SquashSpec>,
+    /// A workflow, or a convoy (legs and a synthesis under a convoy root).
+    pub kind: FormulaType,
+    /// A convoy's presets: name → the legs it runs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub presets: BTreeMap<String, Vec<String>>,
+    /// Where a convoy's legs write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::api::formula::ConvoyOutput>,
 }
 
 impl CompiledFormula {
@@ -105,6 +113,12 @@ pub struct StepText {
     /// When the step counts as done; may hold `{{var}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// A convoy leg's prompt (Go text/template), rendered into its description when cooked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The convoy leg this step is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leg: Option<crate::api::formula::Leg>,
     /// Waits for the children a step gets at run time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waits_for: Option<String>,
@@ -215,6 +229,29 @@ pub fn compile<'a>(
             pour: spec.pour,
             review_only: spec.review_only,
             squash: spec.squash.clone(),
+            kind: FormulaType::Workflow,
+            presets: BTreeMap::new(),
+            output: None,
+        });
+    }
+    if spec.formula_type == FormulaType::Convoy {
+        let steps = order(super::convoy::steps(name, spec))?;
+        if steps.is_empty() {
+            return Err(CompileError::NoSteps(name.to_owned()));
+        }
+        return Ok(CompiledFormula {
+            name: name.to_owned(),
+            description: spec.description.clone(),
+            extends: Vec::new(),
+            vars: super::convoy::vars(spec),
+            steps,
+            phase: spec.phase,
+            pour: spec.pour,
+            review_only: spec.review_only,
+            squash: spec.squash.clone(),
+            kind: FormulaType::Convoy,
+            presets: spec.presets.iter().map(|(k, p)| (k.clone(), p.legs.clone())).collect(),
+            output: spec.output.clone(),
         });
     }
     if spec.formula_type != FormulaType::Workflow {
@@ -242,6 +279,9 @@ pub fn compile<'a>(
         pour: spec.pour,
         review_only: spec.review_only,
         squash: spec.squash.clone(),
+        kind: FormulaType::Workflow,
+        presets: BTreeMap::new(),
+        output: None,
     })
 }
 
@@ -353,6 +393,8 @@ fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
                     retry: step.retry.clone(),
                     ralph: step.ralph.clone(),
                     waits_for: step.waits_for.clone(),
+                    prompt: None,
+                    leg: None,
                 },
             },
             path.clone(),

@@ -21,6 +21,10 @@ pub const MOLECULE_TYPE: &str = "molecule";
 pub const SQUASH: &str = "gc.squash";
 /// Root metadata: the digest gives each step's time.
 pub const SQUASH_METRICS: &str = "gc.squash_metrics";
+/// The value a convoy cook is given for its review id (where its legs write).
+pub const REVIEW_ID: &str = "review_id";
+/// Root metadata of a convoy: its review id.
+pub const REVIEW_ID_META: &str = "gc.review_id";
 /// Gate metadata: the step the gate holds.
 pub const GATE_FOR: &str = "gc.gate_for";
 
@@ -105,7 +109,8 @@ pub fn batch(
     values: &BTreeMap<String, String>,
     request: &CookRequest,
 ) -> Result<(Vec<NewBead>, Vec<String>), CookError> {
-    let skipped = skipped_steps(&formula.steps, values);
+    let mut skipped = skipped_steps(&formula.steps, values);
+    skipped.extend(super::convoy::legs_left_out(&formula.presets, &formula.steps, values));
     if skipped.len() == formula.steps.len() {
         return Err(CookError::Empty(formula.name.clone()));
     }
@@ -138,7 +143,17 @@ pub fn batch(
     let root_only = request.shape.root_only(formula);
     // A persistent root-only molecule is itself the work (its agent follows the description),
     // so it is a task that `ready` offers; a molecule root never is.
-    let root_type = if root_only && !ephemeral { DEFAULT_TYPE } else { MOLECULE_TYPE };
+    let convoy = formula.kind == crate::api::formula::FormulaType::Convoy;
+    let root_type = match (convoy, root_only && !ephemeral) {
+        (true, _) => super::convoy::CONVOY_TYPE,
+        (false, true) => DEFAULT_TYPE,
+        (false, false) => MOLECULE_TYPE,
+    };
+    // A convoy's review id names where its legs write; the cook gives one (`review_id`).
+    let review_id = values.get(REVIEW_ID).cloned().unwrap_or_else(|| formula.name.clone());
+    if convoy {
+        root_metadata.insert(REVIEW_ID_META.into(), Value::String(review_id.clone()));
+    }
     let root = NewBead {
         title,
         description,
@@ -226,6 +241,17 @@ pub fn batch(
         let control = control_of(text);
         let mut description =
             text.description.as_deref().map(|d| substitute(d, values)).unwrap_or_default();
+        if let (Some(prompt), Some(leg)) = (&text.prompt, &text.leg) {
+            let context = super::convoy::context(
+                &formula.name,
+                &review_id,
+                values,
+                leg,
+                formula.output.as_ref(),
+            );
+            let rendered = super::convoy::render(prompt, &context);
+            description.push_str(&format!("\n\n---\nBase Prompt:\n{rendered}"));
+        }
         let mut assignee = text.assignee.as_deref().map(|a| substitute(a, values));
         if metadata.get(control::KIND).and_then(Value::as_str) == Some("scope") {
             // A scope's body is a latch the controller closes, not work.
@@ -360,7 +386,11 @@ pub fn cook(
     formula: &CompiledFormula,
     request: &CookRequest,
 ) -> Result<(Bead, Vec<Bead>, Vec<String>), CookError> {
-    let values = resolve(&formula.vars, &request.vars).map_err(CookError::Vars)?;
+    let mut values = resolve(&formula.vars, &request.vars).map_err(CookError::Vars)?;
+    if formula.kind == crate::api::formula::FormulaType::Convoy {
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        values.entry(REVIEW_ID.into()).or_insert_with(|| format!("{}-{stamp}", formula.name));
+    }
     let (beads, skipped) = batch(formula, &values, request)?;
     let mut made = store.create_all(beads, &request.actor)?.into_iter();
     let root = made.next().ok_or_else(|| BeadError::Backend("store created no beads".into()))?;

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod compose;
 pub mod condition;
 pub mod control;
+pub mod convoy;
 pub mod cook;
 pub mod squash;
 pub mod vars;

@@ -15,6 +15,12 @@ pub enum VarError {
         /// Its description, if any.
         description: Option<String>,
     },
+    /// None of several vars, one of which is needed, was given.
+    #[error("give one of the vars {}: --var {}=VALUE", .names.join(", "), .names[0])]
+    MissingOneOf {
+        /// The vars, any one of which will do.
+        names: Vec<String>,
+    },
     /// A value for a var the formula does not declare.
     #[error("formula has no var `{name}`{}", declared(.known))]
     Unknown {
@@ -99,7 +105,22 @@ pub fn resolve(
                 });
                 continue;
             }
-            (None, None) => String::new(),
+            (None, None)
+                if !var.required_unless.is_empty()
+                    && !var.required_unless.iter().any(|o| given.contains_key(o)) =>
+            {
+                errors.push(VarError::MissingOneOf {
+                    names: std::iter::once(name.clone())
+                        .chain(var.required_unless.iter().cloned())
+                        .collect(),
+                });
+                continue;
+            }
+            (None, None) => {
+                // Not given and not needed: empty, and not held to its enum or pattern.
+                values.insert(name.clone(), String::new());
+                continue;
+            }
         };
         if !var.allowed.is_empty() && !var.allowed.contains(&value) {
             errors.push(VarError::NotAllowed {

@@ -187,6 +187,13 @@ const FORMULA_KEYS: &[&str] = &[
     "advice",
     "pointcuts",
     "compose",
+    "inputs",
+    "agent",
+    "prompts",
+    "legs",
+    "synthesis",
+    "output",
+    "presets",
 ];
 /// Step keys gc reads.
 const STEP_KEYS: &[&str] = &[
@@ -213,7 +220,8 @@ const STEP_KEYS: &[&str] = &[
     "waits_for",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
-const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
+const VAR_KEYS: &[&str] =
+    &["description", "default", "required", "enum", "pattern", "type", "required_unless"];
 /// `[order]` keys gc reads.
 const ORDER_KEYS: &[&str] = &[
     "description",
@@ -373,25 +381,7 @@ impl Translator {
                     spec.insert(key.clone(), table);
                 }
                 "type" => {
-                    if let Some(t @ "convoy") = value.as_str() {
-                        self.findings.push(Finding {
-                            kind: FindingKind::Unsupported,
-                            pointer: from,
-                            on_key: false,
-                            feature: format!("type = \"{t}\""),
-                            message: format!(
-                                "`type = \"{t}\"` ({}) is a Gas City feature gc does not support",
-                                "a formula run over a convoy of beads"
-                            ),
-                            help: Some(
-                                "only `workflow` formulas are supported; write the steps out"
-                                    .into(),
-                            ),
-                            known_keys: &[],
-                        });
-                    } else {
-                        spec.insert(key.clone(), self.copy(&to, &from, value));
-                    }
+                    spec.insert(key.clone(), self.copy(&to, &from, value));
                 }
                 "vars" => {
                     let vars = self.vars(value, &from, &to);
@@ -405,6 +395,57 @@ impl Translator {
                 "advice" => {
                     let advice = self.advice(value, &from, &to);
                     spec.insert(key.clone(), advice);
+                }
+                // Gas Town's convoy formulas.
+                "inputs" => {
+                    let to = push_pointer("/spec", "vars");
+                    let vars = self.vars(value, &from, &to);
+                    spec.insert("vars".into(), vars);
+                }
+                "agent" | "prompts" => {
+                    spec.insert(key.clone(), self.copy(&to, &from, value));
+                }
+                "legs" => {
+                    let renames = [
+                        ("id", "id"),
+                        ("title", "title"),
+                        ("focus", "focus"),
+                        ("description", "description"),
+                        ("agent", "agent"),
+                        ("review_only", "reviewOnly"),
+                    ];
+                    let legs = self.each(value, &from, &to, &renames, "convoy leg");
+                    spec.insert(key.clone(), legs);
+                }
+                "synthesis" => {
+                    let renames = [
+                        ("title", "title"),
+                        ("description", "description"),
+                        ("depends_on", "dependsOn"),
+                    ];
+                    let synthesis = self.renamed(value, &from, &to, &renames, "convoy synthesis");
+                    spec.insert(key.clone(), synthesis);
+                }
+                "output" => {
+                    let renames = [
+                        ("directory", "directory"),
+                        ("leg_pattern", "legPattern"),
+                        ("synthesis", "synthesis"),
+                    ];
+                    let output = self.renamed(value, &from, &to, &renames, "convoy output");
+                    spec.insert(key.clone(), output);
+                }
+                "presets" => {
+                    self.remap.insert(to.clone(), from.clone());
+                    let mut presets = Map::new();
+                    for (name, preset) in value.as_object().into_iter().flatten() {
+                        let (pfrom, pto) = (push_pointer(&from, name), push_pointer(&to, name));
+                        presets.insert(
+                            name.clone(),
+                            self.renamed(preset, &pfrom, &pto, &[("legs", "legs")], "preset"),
+                        );
+                    }
+                    spec.insert(key.clone(), Value::Object(presets));
                 }
                 "pointcuts" => {
                     let renames = [("glob", "glob"), ("type", "type"), ("label", "label")];
@@ -449,6 +490,15 @@ impl Translator {
                         let ffrom = push_pointer(&vfrom, key);
                         match key.as_str() {
                             "type" if v.as_str() == Some("string") => {}
+                            // A number is a string of digits; gc checks it with a pattern.
+                            "type" if matches!(v.as_str(), Some("number" | "int" | "integer")) => {
+                                let fto = push_pointer(&vto, "pattern");
+                                def.insert("pattern".into(), self.copy(&fto, &ffrom, &json!("-?[0-9]+")));
+                            }
+                            "required_unless" => {
+                                let fto = push_pointer(&vto, "requiredUnless");
+                                def.insert("requiredUnless".into(), self.copy(&fto, &ffrom, v));
+                            }
                             "type" => self.findings.push(Finding {
                                 kind: FindingKind::Unsupported,
                                 pointer: ffrom,
@@ -1080,11 +1130,10 @@ timeout = "30s"
     fn every_unsupported_formula_feature_is_reported() {
         let text = r#"
 formula = "x"
-type = "convoy"
 frobnicate = 1
 
 [vars.n]
-type = "int"
+type = "object"
 secret = true
 
 [[steps]]
@@ -1105,8 +1154,7 @@ for_each = "output.items"
                 ("loop", "/steps/0/loop"),
                 ("on_complete", "/steps/0/on_complete"),
                 ("secret", "/vars/n/secret"),
-                ("type = \"convoy\"", "/type"),
-                ("var type \"int\"", "/vars/n/type"),
+                ("var type \"object\"", "/vars/n/type"),
             ]
         );
         assert!(t.findings.iter().all(|f| f.kind == FindingKind::Unsupported));

@@ -835,6 +835,48 @@ fn all_steps<'a>(steps: &'a [StepSpec], base: &str, out: &mut Vec<(&'a StepSpec,
     }
 }
 
+/// A convoy formula: legs there, their ids unique, and what names legs naming real ones.
+fn check_convoy(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
+    if spec.legs.is_empty() {
+        out.push(
+            Diagnostic::error(Code::MissingField, "a convoy formula needs `legs`")
+                .at_value(doc, "/spec/type")
+                .with_help("list the parallel legs under `legs`, each with an `id`"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, leg) in spec.legs.iter().enumerate() {
+        if !seen.insert(leg.id.as_str()) {
+            out.push(
+                Diagnostic::error(Code::DuplicateStepId, format!("duplicate leg id `{}`", leg.id))
+                    .at_value(doc, &format!("/spec/legs/{i}/id")),
+            );
+        }
+    }
+    let legs: Vec<&str> = seen.iter().copied().collect();
+    let mut named = Vec::new();
+    if let Some(synthesis) = &spec.synthesis {
+        for (i, leg) in synthesis.depends_on.iter().enumerate() {
+            named.push((leg, format!("/spec/synthesis/dependsOn/{i}")));
+        }
+    }
+    for (preset, p) in &spec.presets {
+        let base = crate::manifest::push_pointer("/spec/presets", preset);
+        for (i, leg) in p.legs.iter().enumerate() {
+            named.push((leg, format!("{base}/legs/{i}")));
+        }
+    }
+    for (leg, at) in named {
+        if !seen.contains(leg.as_str()) {
+            out.push(
+                Diagnostic::error(Code::UnknownReference, format!("no leg `{leg}`"))
+                    .at_value(doc, &at)
+                    .with_help_opt(help_for(leg, &legs, "legs")),
+            );
+        }
+    }
+}
+
 fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<Diagnostic>) {
     use crate::api::formula::FormulaType;
     let missing = match spec.formula_type {
@@ -842,6 +884,9 @@ fn check_formula(doc: &Document, spec: &crate::api::FormulaSpec, out: &mut Vec<D
         FormulaType::Aspect if spec.advice.is_empty() => Some(("advice", "aspect")),
         _ => None,
     };
+    if spec.formula_type == FormulaType::Convoy {
+        check_convoy(doc, spec, out);
+    }
     if let Some((field, kind)) = missing {
         out.push(
             Diagnostic::error(Code::MissingField, format!("an {kind} formula needs `{field}`"))
@@ -1073,6 +1118,12 @@ fn order_vars(
             )
             .at_value(doc, "/spec/formula")
             .with_help(format!("add `{name}` under spec.vars")),
+            VarError::MissingOneOf { names } => Diagnostic::error(
+                Code::MissingField,
+                format!("formula `{formula}` needs one of the vars {}", names.join(", ")),
+            )
+            .at_value(doc, "/spec/formula")
+            .with_help("add one of them under spec.vars"),
             VarError::NotAllowed { name, .. } | VarError::NoMatch { name, .. } => {
                 Diagnostic::error(Code::InvalidValue, error.to_string())
                     .at_value(doc, &var_pointer(name))

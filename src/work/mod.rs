@@ -2,6 +2,7 @@
 //! next work (`hook`) and mail between agents (`mail`). Each is a function of a store and
 //! plain values, so the CLI only parses, prints and pokes the controller.
 
+pub mod convoy;
 pub mod demand;
 pub mod gates;
 pub mod hook;

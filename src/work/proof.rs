@@ -84,7 +84,12 @@ pub const REVIEW_ONLY: &str = "gc.review_only";
 
 /// Whether `bead` needs a commit to close under `rules` (review-only work never does).
 pub fn needs_commit(rules: &Rules, bead: &Bead) -> bool {
-    let flag = |key: &str| bead.metadata.get(key).is_some_and(|v| v.as_bool() == Some(true));
+    // `true`, or the text "true" (formula step metadata is text).
+    let flag = |key: &str| {
+        bead.metadata
+            .get(key)
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"))
+    };
     !flag(REVIEW_ONLY) && (rules.require_commit || flag(REQUIRE_COMMIT))
 }
 
