@@ -266,6 +266,9 @@ pub struct ConvoyOutput {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Preset {
+    /// What it is for. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The legs it runs.
     pub legs: Vec<String>,
 }

@@ -207,6 +207,27 @@ fn render(formula: &CompiledFormula, given: &std::collections::BTreeMap<String, 
         if let Some(c) = &step.spec.condition {
             line.push_str(&format!("  [if {c}]"));
         }
+        let text = &step.spec;
+        if let Some(gate) = &text.gate {
+            let on = gate.await_id.as_deref().map(|a| format!(" {a}")).unwrap_or_default();
+            let after = gate.timeout.map(|t| format!(" after {t}")).unwrap_or_default();
+            line.push_str(&format!("  [gate: {}{on}{after}]", gate.kind.as_str()));
+        }
+        if let Some(retry) = &text.retry {
+            line.push_str(&format!("  [retry: up to {} attempts]", retry.max_attempts));
+        }
+        if let Some(ralph) = &text.ralph {
+            line.push_str(&format!(
+                "  [ralph: up to {} iterations, checked by {}]",
+                ralph.max_attempts, ralph.check.path
+            ));
+        }
+        if let Some(wait) = &text.waits_for {
+            line.push_str(&format!("  [waits for {wait}]"));
+        }
+        if text.leg.is_some() {
+            line.push_str("  [leg]");
+        }
         if step.from != formula.name {
             line.push_str(&format!("  (from {})", step.from));
         }

@@ -79,8 +79,9 @@ pub(super) fn apply<'a>(
             }
         });
     }
-    let own: Vec<&AdviceRule> = rules.advice.iter().map(|(_, r)| *r).collect();
-    steps = advise(steps, &own, &[]);
+    for (formula, rule) in &rules.advice {
+        steps = advise(steps, &[*rule], &[], formula);
+    }
     steps = expand_inline(steps, lookup, 0)?;
     for (formula, rule) in &rules.expand {
         let Some(at) = steps.iter().position(|(s, _, _)| s.id == rule.target) else {
@@ -107,7 +108,7 @@ pub(super) fn apply<'a>(
             return Err(error(formula, "/spec/compose/aspects", message));
         }
         let rules: Vec<&AdviceRule> = spec.advice.iter().collect();
-        steps = advise(steps, &rules, &spec.pointcuts);
+        steps = advise(steps, &rules, &spec.pointcuts, aspect);
     }
     Ok(steps)
 }
@@ -212,7 +213,13 @@ fn splice(
 
 /// Inserts each rule's steps around every step it matches (and, with `pointcuts`, that one of
 /// them matches). Only the steps there were before are matched, not inserted ones.
-fn advise(steps: Vec<Entry>, rules: &[&AdviceRule], pointcuts: &[Pointcut]) -> Vec<Entry> {
+/// `source` names the formula the advice comes from (the inserted steps' origin).
+fn advise(
+    steps: Vec<Entry>,
+    rules: &[&AdviceRule],
+    pointcuts: &[Pointcut],
+    source: &str,
+) -> Vec<Entry> {
     if rules.is_empty() {
         return steps;
     }
@@ -231,7 +238,7 @@ fn advise(steps: Vec<Entry>, rules: &[&AdviceRule], pointcuts: &[Pointcut]) -> V
         for advice in before {
             let step = advice_step(advice, &target, previous.take());
             previous = Some(step.id.clone());
-            out.push((step, from.clone(), path.clone()));
+            out.push((step, source.to_owned(), path.clone()));
         }
         if let Some(last) = previous
             && !target.needs.contains(&last)
@@ -248,7 +255,7 @@ fn advise(steps: Vec<Entry>, rules: &[&AdviceRule], pointcuts: &[Pointcut]) -> V
             })
             .collect();
         out.push((target, from.clone(), path.clone()));
-        out.extend(afters.into_iter().map(|s| (s, from.clone(), path.clone())));
+        out.extend(afters.into_iter().map(|s| (s, source.to_owned(), path.clone())));
     }
     out
 }

@@ -442,7 +442,13 @@ impl Translator {
                         let (pfrom, pto) = (push_pointer(&from, name), push_pointer(&to, name));
                         presets.insert(
                             name.clone(),
-                            self.renamed(preset, &pfrom, &pto, &[("legs", "legs")], "preset"),
+                            self.renamed(
+                                preset,
+                                &pfrom,
+                                &pto,
+                                &[("legs", "legs"), ("description", "description")],
+                                "preset",
+                            ),
                         );
                     }
                     spec.insert(key.clone(), Value::Object(presets));
