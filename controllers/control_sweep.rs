@@ -5,12 +5,14 @@
 //! skips the rest of the scope; any other such step is kept for a person (status `blocked`,
 //! label `human`), holding what comes after it, so no work is lost or run on a failed base.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::reconcile::Context;
+use crate::api::formula::FormulaSpec;
 use crate::beads::model::{dep_type, status};
 use crate::beads::{Bead, BeadStore, BeadUpdate, DepDirection, ListQuery, NewBead, NewDep};
 use crate::formula::control::{self, CONTROLLER, Next, Outcome};
@@ -34,8 +36,9 @@ pub fn sweep(ctx: &Context) -> usize {
                 continue;
             }
         };
+        let lookup = |name: &str| model.formulas.get(name).map(|f| &f.spec);
         for bead in ready {
-            match run(&*store, &bead, &ctx.city_dir) {
+            match run(&*store, &bead, &ctx.city_dir, &lookup) {
                 Ok(true) => acted += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!("control bead {}: {e}", bead.id),
@@ -68,9 +71,19 @@ pub fn ready_controls(store: &dyn BeadStore) -> crate::beads::Result<Vec<Bead>> 
     Ok(ready)
 }
 
-/// Runs one ready control bead; whether it did anything.
-fn run(store: &dyn BeadStore, bead: &Bead, city_dir: &Path) -> crate::beads::Result<bool> {
+/// Runs one ready control bead; whether it did anything. `formulas` finds the expansions a
+/// fan-out makes.
+fn run<'a>(
+    store: &dyn BeadStore,
+    bead: &Bead,
+    city_dir: &Path,
+    formulas: &dyn Fn(&str) -> Option<&'a FormulaSpec>,
+) -> crate::beads::Result<bool> {
     match bead.meta_str(control::KIND) {
+        Some("fanout") => {
+            fanout(store, bead, formulas)?;
+            Ok(true)
+        }
         Some("retry") => {
             let Some(attempt) = latest_attempt(store, bead)? else { return Ok(false) };
             let soft = bead.meta_str(control::ON_EXHAUSTED) == Some("soft_fail");
@@ -116,6 +129,147 @@ fn run(store: &dyn BeadStore, bead: &Bead, city_dir: &Path) -> crate::beads::Res
         }
         _ => Ok(false),
     }
+}
+
+/// A fan-out whose blockers are closed: the first time, its source step is done and the
+/// expansion is made once per item of the source's output (the fan-out then waits for what
+/// it made); the second time, what it made is done and it closes, failed if any of it failed.
+fn fanout<'a>(
+    store: &dyn BeadStore,
+    fan: &Bead,
+    formulas: &dyn Fn(&str) -> Option<&'a FormulaSpec>,
+) -> crate::beads::Result<()> {
+    let query = ListQuery {
+        all: true,
+        metadata: vec![(control::FANOUT.into(), fan.id.clone())],
+        ..ListQuery::default()
+    };
+    let made = store.list(&query)?;
+    if !made.is_empty() {
+        let failed = made.iter().any(|b| b.meta_str(control::OUTCOME) == Some("fail"));
+        let (outcome, why) =
+            if failed { ("fail", "an item failed") } else { ("pass", "every item done") };
+        return finish(store, fan, outcome, why, Map::new());
+    }
+    let fail = |why: String| -> crate::beads::Result<()> {
+        let mut meta = Map::new();
+        meta.insert(control::FAILURE_REASON.into(), json!(why));
+        meta.insert(control::OUTCOME.into(), json!("fail"));
+        let change = BeadUpdate {
+            status: Some(status::BLOCKED.into()),
+            add_labels: vec![HUMAN_LABEL.into()],
+            set_metadata: meta,
+            ..BeadUpdate::default()
+        };
+        store.update(&fan.id, &change, CONTROLLER)?;
+        tracing::warn!("fan-out {} cannot go on, kept for a person: {why}", fan.id);
+        Ok(())
+    };
+    let Some(source) = fan
+        .dependencies
+        .iter()
+        .find(|d| d.issue_id == fan.id && d.dep_type == dep_type::BLOCKS)
+        .and_then(|d| store.get(&d.depends_on_id).ok())
+    else {
+        return fail("its step is gone".into());
+    };
+    if source.meta_str(control::OUTCOME) == Some("fail") {
+        return finish(store, fan, "fail", "its step failed", Map::new());
+    }
+    let path = fan.meta_str(control::FOR_EACH).unwrap_or("output");
+    let Some(output) = control::output_of(&source) else {
+        return fail(format!("{} closed without gc.output_json", source.id));
+    };
+    let Some(items) = control::items(&output, path) else {
+        return fail(format!("{path} in the output of {} is not a list", source.id));
+    };
+    if items.is_empty() {
+        return finish(store, fan, "pass", "no items", Map::new());
+    }
+    let bond = fan.meta_str(control::BOND).unwrap_or_default();
+    let Some(spec) = formulas(bond) else {
+        return fail(format!("expansion `{bond}` is not applied"));
+    };
+    let templates: Vec<(String, String)> = match fan.metadata.get(control::BOND_VARS) {
+        Some(Value::Object(vars)) => vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let step = fan.meta_str(control::CONTROL_FOR).unwrap_or(&source.id);
+    let sequential = fan.meta_str(control::FANOUT_MODE) == Some("sequential");
+    let parent = fan
+        .dependencies
+        .iter()
+        .find(|d| d.dep_type == dep_type::PARENT_CHILD && d.issue_id == fan.id)
+        .map(|d| d.depends_on_id.clone());
+    let mut batch: Vec<NewBead> = Vec::new();
+    let mut previous_sinks: Vec<usize> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let vars =
+            templates.iter().map(|(k, t)| (k.clone(), control::item_value(t, i, item))).collect();
+        let target = format!("{step}.item.{}", i + 1);
+        let steps =
+            match crate::formula::compile::fragment(bond, spec, &target, &source.title, &vars) {
+                Ok(steps) => steps,
+                Err(e) => return fail(e.to_string()),
+            };
+        let base = batch.len();
+        let at: BTreeMap<&str, usize> =
+            steps.iter().enumerate().map(|(j, s)| (s.id.as_str(), base + j)).collect();
+        let needed: BTreeSet<&str> =
+            steps.iter().flat_map(|s| s.needs.iter().map(String::as_str)).collect();
+        let mut sinks = Vec::new();
+        for s in &steps {
+            let mut deps: Vec<NewDep> = s
+                .needs
+                .iter()
+                .filter_map(|n| at.get(n.as_str()))
+                .map(|k| {
+                    NewDep::new(format!("@{k}"), dep_type::BLOCKS, DepDirection::NewDependsOnOther)
+                })
+                .collect();
+            if sequential && s.needs.is_empty() {
+                deps.extend(previous_sinks.iter().map(|k| {
+                    NewDep::new(format!("@{k}"), dep_type::BLOCKS, DepDirection::NewDependsOnOther)
+                }));
+            }
+            if !needed.contains(s.id.as_str()) {
+                sinks.push(at[s.id.as_str()]);
+                deps.push(NewDep::new(
+                    fan.id.clone(),
+                    dep_type::BLOCKS,
+                    DepDirection::OtherDependsOnNew,
+                ));
+            }
+            let mut metadata = Map::new();
+            for key in [crate::formula::FORMULA, crate::work::ROUTED_TO] {
+                if let Some(v) = source.metadata.get(key) {
+                    metadata.insert(key.into(), v.clone());
+                }
+            }
+            metadata.insert(crate::formula::STEP.into(), json!(s.id));
+            metadata.insert(control::FANOUT.into(), json!(fan.id));
+            batch.push(NewBead {
+                title: s.spec.title.clone(),
+                description: s.spec.description.clone().unwrap_or_default(),
+                acceptance: s.spec.acceptance.clone().unwrap_or_default(),
+                issue_type: s.spec.step_type.clone(),
+                labels: s.spec.labels.clone(),
+                parent: parent.clone(),
+                deps,
+                metadata,
+                ephemeral: fan.ephemeral,
+                ..NewBead::default()
+            });
+        }
+        previous_sinks = sinks;
+    }
+    let count = batch.len();
+    store.create_all(batch, CONTROLLER)?;
+    tracing::info!("fan-out {}: {} item(s), {count} bead(s)", fan.id, items.len());
+    Ok(())
 }
 
 /// The newest attempt (iteration) the control bead waits for.

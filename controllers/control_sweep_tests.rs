@@ -79,7 +79,7 @@ impl Run {
     /// Runs every ready control bead once; how many acted.
     fn sweep(&self) -> usize {
         let ready = ready_controls(&self.store).unwrap();
-        ready.iter().filter(|b| run(&self.store, b, &self.city).unwrap()).count()
+        ready.iter().filter(|b| run(&self.store, b, &self.city, &|_| None).unwrap()).count()
     }
 
     fn ready_work(&self) -> Vec<String> {
@@ -253,4 +253,88 @@ fn a_failed_member_aborts_its_scope_then_the_body_fails_and_the_teardown_runs() 
     let body = run.get(&run.beads["body"].id);
     assert_eq!((body.is_closed(), body.meta_str(control::OUTCOME)), (true, Some("fail")));
     assert_eq!(run.ready_work(), [run.beads["teardown"].id.clone()]);
+}
+
+#[test]
+fn a_fanout_makes_the_expansion_once_per_item_of_the_output_then_closes_when_they_are_done() {
+    use crate::api::formula::{FormulaType, OnComplete};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("beads.db"), "gc").unwrap();
+    let per_item = FormulaSpec {
+        formula_type: FormulaType::Expansion,
+        template: vec![
+            StepSpec { id: "{target}.do".into(), title: "Do {name}".into(), ..StepSpec::default() },
+            StepSpec {
+                id: "{target}.check".into(),
+                title: "Check {name}".into(),
+                needs: vec!["{target}.do".into()],
+                ..StepSpec::default()
+            },
+        ],
+        ..FormulaSpec::default()
+    };
+    let plan = StepSpec {
+        on_complete: Some(OnComplete {
+            for_each: "output.items".into(),
+            bond: "per-item".into(),
+            vars: BTreeMap::from([("name".to_owned(), "{item.name} #{index}".to_owned())]),
+            sequential: true,
+        }),
+        ..step("plan", &[])
+    };
+    let spec = FormulaSpec { steps: vec![plan], ..FormulaSpec::default() };
+    let all = BTreeMap::from([("flow", &spec), ("per-item", &per_item)]);
+    let lookup = |n: &str| all.get(n).copied();
+    let formula = compile("flow", &lookup).unwrap();
+    let request = CookRequest { actor: "mayor".into(), ..CookRequest::default() };
+    let (_, made, _) = cook(&store, &formula, &request).unwrap();
+    let plan = made.iter().find(|b| b.meta_str(crate::formula::STEP) == Some("plan")).unwrap();
+    assert_eq!(plan.metadata[control::OUTPUT_REQUIRED], true);
+    let sweep = || -> usize {
+        let ready = ready_controls(&store).unwrap();
+        ready.iter().filter(|b| run(&store, b, dir.path(), &lookup).unwrap()).count()
+    };
+    assert_eq!(sweep(), 0, "the fan-out waits for its step");
+
+    let mut meta = Map::new();
+    meta.insert(
+        control::OUTPUT_JSON.into(),
+        json!(r#"{"items":[{"name":"alpha"},{"name":"beta"}]}"#),
+    );
+    store.set_metadata(&plan.id, meta, "worker").unwrap();
+    store.close(&plan.id, None, "worker").unwrap();
+    assert_eq!(sweep(), 1);
+    let query = ReadyQuery { unassigned: true, ..ReadyQuery::default() };
+    let titles = |beads: Vec<Bead>| beads.into_iter().map(|b| b.title).collect::<Vec<_>>();
+    // Sequential: only the first item's first step is work.
+    assert_eq!(titles(store.ready(&query).unwrap()), ["Do alpha #0"]);
+    assert_eq!(sweep(), 0, "the fan-out waits for what it made");
+    for _ in 0..4 {
+        let next = store.ready(&query).unwrap().remove(0);
+        store.close(&next.id, None, "worker").unwrap();
+    }
+    assert_eq!(sweep(), 1);
+    let fan = store
+        .list(&crate::beads::ListQuery {
+            all: true,
+            assignee: Some(CONTROLLER.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .remove(0);
+    assert!(fan.is_closed());
+    assert_eq!(fan.meta_str(control::OUTCOME), Some("pass"));
+}
+
+#[test]
+fn fanout_values_fill_items_fields_and_indexes() {
+    let item = json!({"name": "alpha", "meta": {"size": 3}});
+    assert_eq!(control::item_value("{item.name}#{index}", 2, &item), "alpha#2");
+    assert_eq!(control::item_value("{item.meta.size}{item.missing}", 0, &item), "3");
+    assert_eq!(control::item_value("{item}", 0, &json!("plain")), "plain");
+    assert_eq!(
+        control::items(&json!({"a": {"b": [1, 2]}}), "output.a.b"),
+        Some(vec![json!(1), json!(2)])
+    );
+    assert_eq!(control::items(&json!({"a": 1}), "output.a"), None);
 }

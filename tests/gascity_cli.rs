@@ -122,9 +122,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     let city = city();
     city.write(
         "formulas/pancakes.formula.toml",
-        &format!(
-            "{FORMULA}\n[steps.loop]\ncount = 2\n\n[steps.on_complete]\nfor_each = \"output.x\"\n"
-        ),
+        &format!("{FORMULA}\n[steps.loop]\ncount = 2\n\n[steps.tally]\nvotes = 2\n"),
     );
     city.write("orders/breakfast.toml", &format!("{ORDER}tz = \"Europe/Paris\"\n"));
     let (code, rows) = findings(&mut city.gc());
@@ -153,7 +151,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     let github = String::from_utf8_lossy(&github.stdout);
     assert!(
         github.contains(
-            "::error file=formulas/pancakes.formula.toml,line=20,col=8,endLine=20,endColumn=19,title=gc validate%3A unsupported-gas-city-feature::`on_complete`"
+            "::error file=formulas/pancakes.formula.toml,line=20,col=8,endLine=20,endColumn=13,title=gc validate%3A unsupported-gas-city-feature::`tally`"
         ),
         "{github}"
     );

@@ -408,6 +408,10 @@ pub struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(all-children|any-children|children-of\([A-Za-z0-9_.-]+\))$"))]
     pub waits_for: Option<String>,
+    /// When the step closes, expand an expansion formula once per item of a list in the step's
+    /// output (`gc.output_json`), under the same molecule. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_complete: Option<OnComplete>,
     /// Replace this step by the steps of this expansion formula. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expand: Option<String>,
@@ -423,6 +427,25 @@ pub struct StepSpec {
     /// number of iterations. The controller runs the check. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ralph: Option<RalphSpec>,
+}
+
+/// A step's `onComplete`: a fan-out over its output.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OnComplete {
+    /// Where the list is in the step's output: `output.items` for `{"items": [...]}`.
+    #[schemars(regex(pattern = r"^output(\.[A-Za-z0-9_-]+)*$"))]
+    pub for_each: String,
+    /// The expansion formula made once per item (its `{target}` is `<step>.item.<n>`).
+    pub bond: String,
+    /// Values for the expansion's `{var}`s; `{item}`, `{item.field}` and `{index}` (from 0)
+    /// name the item. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    /// One item after another (each item's first steps wait for the one before). Default:
+    /// `false` (all at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
 }
 
 /// A step's `retry`.

@@ -113,6 +113,9 @@ pub struct StepText {
     /// When the step counts as done; may hold `{{var}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<String>,
+    /// The fan-out made when the step closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_complete: Option<crate::api::formula::OnComplete>,
     /// A convoy leg's prompt (Go text/template), rendered into its description when cooked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -344,6 +347,20 @@ fn merge<'a>(
     Ok(())
 }
 
+/// The steps expansion `spec` makes for one target (`target_id`, titled `title`) with `vars`
+/// filled in, in the order they become ready: a fan-out's fragment.
+pub fn fragment(
+    name: &str,
+    spec: &FormulaSpec,
+    target_id: &str,
+    title: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<CompiledStep>, CompileError> {
+    let target = StepSpec { id: target_id.into(), title: title.into(), ..StepSpec::default() };
+    let entries = compose::expand_one(name, spec, target, vars)?;
+    order(flatten(&entries)?)
+}
+
 /// Every step with its parent, in declaration order (a step before its children).
 fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
     fn walk(
@@ -395,6 +412,7 @@ fn flatten(top: &[compose::Entry]) -> Result<Vec<CompiledStep>, CompileError> {
                     waits_for: step.waits_for.clone(),
                     prompt: None,
                     leg: None,
+                    on_complete: step.on_complete.clone(),
                 },
             },
             path.clone(),

@@ -110,7 +110,31 @@ pub(super) fn apply<'a>(
         let rules: Vec<&AdviceRule> = spec.advice.iter().collect();
         steps = advise(steps, &rules, &spec.pointcuts, aspect);
     }
+    for (step, from, path) in &steps {
+        check_fanouts(step, from, path, lookup)?;
+    }
     Ok(steps)
+}
+
+/// Each `onComplete` of `step` (and its children) names an expansion formula.
+fn check_fanouts<'a>(
+    step: &StepSpec,
+    from: &str,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<&'a FormulaSpec>,
+) -> Result<(), CompileError> {
+    if let Some(fanout) = &step.on_complete {
+        expansion(from, &fanout.bond, lookup).map_err(|e| match e {
+            CompileError::Compose { formula, message, .. } => {
+                CompileError::Compose { formula, path: format!("{path}/onComplete/bond"), message }
+            }
+            other => other,
+        })?;
+    }
+    for (i, child) in step.children.iter().enumerate() {
+        check_fanouts(child, from, &format!("{path}/children/{i}"), lookup)?;
+    }
+    Ok(())
 }
 
 /// The expansion formula `name`, checked to be one.
@@ -377,6 +401,17 @@ fn id_list(steps: &[Entry]) -> Vec<String> {
         walk(step, &mut out);
     }
     out
+}
+
+/// `spec`'s template filled in for `target` with `vars`, standing alone.
+pub(super) fn expand_one(
+    name: &str,
+    spec: &FormulaSpec,
+    target: StepSpec,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<Entry>, CompileError> {
+    let steps = vec![(target, name.to_owned(), "/spec/template".to_owned())];
+    splice(steps, 0, name, spec, vars)
 }
 
 /// An expansion formula cooked on its own: its template against a stand-in target `main`

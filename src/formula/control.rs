@@ -44,6 +44,65 @@ pub const SCOPE_ROLE: &str = "gc.scope_role";
 /// Metadata of scope members: `abort_scope` skips the rest of the scope when this one fails.
 pub const ON_FAIL: &str = "gc.on_fail";
 
+/// Metadata: a step's result, JSON (text or an object) its agent sets when closing it.
+pub const OUTPUT_JSON: &str = "gc.output_json";
+/// Metadata: the step's agent must give `gc.output_json` (a fan-out reads it).
+pub const OUTPUT_REQUIRED: &str = "gc.output_json_required";
+/// Metadata of a fan-out: the step whose output it reads.
+pub const CONTROL_FOR: &str = "gc.control_for";
+/// Metadata of a fan-out: where the list is in the output (`output.items`).
+pub const FOR_EACH: &str = "gc.for_each";
+/// Metadata of a fan-out: the expansion made per item.
+pub const BOND: &str = "gc.bond";
+/// Metadata of a fan-out: `parallel` or `sequential`.
+pub const FANOUT_MODE: &str = "gc.fanout_mode";
+/// Metadata of a fan-out: the expansion's vars, with `{item}`/`{index}` placeholders.
+pub const BOND_VARS: &str = "gc.bond_vars";
+/// Metadata of the beads a fan-out made: the fan-out's id.
+pub const FANOUT: &str = "gc.fanout";
+
+/// The list at `path` (`output.a.b`) in a step's output, if it is one.
+pub fn items(output: &Value, path: &str) -> Option<Vec<Value>> {
+    let mut at = output;
+    for key in path.strip_prefix("output")?.split('.').filter(|k| !k.is_empty()) {
+        at = at.get(key)?;
+    }
+    at.as_array().cloned()
+}
+
+/// A step's output: `gc.output_json` as an object, or as text holding JSON.
+pub fn output_of(bead: &Bead) -> Option<Value> {
+    match bead.metadata.get(OUTPUT_JSON)? {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+/// A fan-out var's value for item `index`: `{index}`, `{item}` (text, or JSON for a
+/// non-text item) and `{item.a.b}` (a field, empty when missing) filled in.
+pub fn item_value(template: &str, index: usize, item: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut values = std::collections::BTreeMap::new();
+    values.insert("index".to_owned(), index.to_string());
+    values.insert("item".to_owned(), text(item));
+    let mut rest = template;
+    while let Some(at) = rest.find("{item.") {
+        let Some(end) = rest[at..].find('}') else { break };
+        let name = &rest[at + 1..at + end];
+        let mut v = item;
+        for key in name.split('.').skip(1) {
+            v = v.get(key).unwrap_or(&Value::Null);
+        }
+        values.insert(name.to_owned(), text(v));
+        rest = &rest[at + end..];
+    }
+    super::compose::fill(template, &values)
+}
+
 /// What an attempt's agent said when closing it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

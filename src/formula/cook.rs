@@ -257,6 +257,14 @@ pub fn batch(
             // A scope's body is a latch the controller closes, not work.
             assignee = Some(control::CONTROLLER.into());
         }
+        if let Some(fanout) = &text.on_complete {
+            metadata.insert(control::OUTPUT_REQUIRED.into(), Value::Bool(true));
+            description.push_str(&format!(
+                "\n\n---\nWhen you close this, give its result: `bd update <id> --set-metadata \
+                 'gc.output_json={{...}}'`, where `{}` lists the items the next steps are made for.",
+                fanout.for_each
+            ));
+        }
         if let Some((kind, max, _)) = &control {
             metadata.insert(control::ATTEMPT.into(), Value::from(1));
             metadata.insert(control::STEP_ID.into(), Value::String(step.id.clone()));
@@ -318,6 +326,42 @@ pub fn batch(
                 ..NewBead::default()
             });
         }
+    }
+    for step in formula.steps.iter().filter(|s| !skipped.contains(&s.id)) {
+        let Some(fanout) = &step.spec.on_complete else { continue };
+        let parent = step.parent.as_ref().map_or(0, |p| index[p.as_str()]);
+        let mut meta = common.clone();
+        meta.insert(STEP.into(), Value::String(format!("{}-fanout", step.id)));
+        meta.insert(control::KIND.into(), Value::String("fanout".into()));
+        meta.insert(control::CONTROL_FOR.into(), Value::String(step.id.clone()));
+        meta.insert(control::FOR_EACH.into(), Value::String(fanout.for_each.clone()));
+        meta.insert(control::BOND.into(), Value::String(fanout.bond.clone()));
+        let mode = if fanout.sequential { "sequential" } else { "parallel" };
+        meta.insert(control::FANOUT_MODE.into(), Value::String(mode.into()));
+        let vars: Map<String, Value> = fanout
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(substitute(v, values))))
+            .collect();
+        meta.insert(control::BOND_VARS.into(), Value::Object(vars));
+        beads.push(NewBead {
+            title: format!("Expand fanout for {}", substitute(&step.spec.title, values)),
+            description: format!(
+                "Makes {} once per item of {} of step {} (the controller does).",
+                fanout.bond, fanout.for_each, step.id
+            ),
+            assignee: Some(control::CONTROLLER.into()),
+            parent: Some(format!("@{parent}")),
+            deps: vec![NewDep {
+                other: format!("@{}", index[step.id.as_str()]),
+                dep_type: dep_type::BLOCKS.into(),
+                direction: DepDirection::NewDependsOnOther,
+                metadata: None,
+            }],
+            metadata: meta,
+            ephemeral,
+            ..NewBead::default()
+        });
     }
     Ok((beads, skipped.into_iter().collect()))
 }

@@ -218,6 +218,7 @@ const STEP_KEYS: &[&str] = &[
     "expand",
     "expand_vars",
     "waits_for",
+    "on_complete",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] =
@@ -271,11 +272,6 @@ const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
         "remove it and add a follow-up step that checks the work",
     ),
     ("loop", "repeat a step's body as a loop", "write the iterations out as steps"),
-    (
-        "on_complete",
-        "expand new steps over a step's output when it completes",
-        "write the follow-up steps out",
-    ),
     ("drain", "run an item formula per convoy member (graph.v2)", "remove it"),
     ("timeout", "the time limit of a step's check script", "remove it"),
     ("description_file", "read a step's description from a file", "put the text in `description`"),
@@ -567,6 +563,25 @@ impl Translator {
                 "waits_for" => {
                     let kto = push_pointer(to, "waitsFor");
                     out.insert("waitsFor".into(), self.copy(&kto, &kfrom, value));
+                }
+                "on_complete" => {
+                    let renames = [
+                        ("for_each", "forEach"),
+                        ("bond", "bond"),
+                        ("vars", "vars"),
+                        ("sequential", "sequential"),
+                    ];
+                    // `parallel = true` is the default way; written out, it says nothing more.
+                    let mut value = value.clone();
+                    if let Value::Object(fields) = &mut value
+                        && fields.get("parallel") == Some(&Value::Bool(true))
+                        && fields.get("sequential") != Some(&Value::Bool(true))
+                    {
+                        fields.remove("parallel");
+                    }
+                    let kto = push_pointer(to, "onComplete");
+                    let fanout = self.renamed(&value, &kfrom, &kto, &renames, "on_complete");
+                    out.insert("onComplete".into(), fanout);
                 }
                 "gate" => {
                     // Gas City names what a gate waits on `id` (beads: `await_id`).
@@ -1107,6 +1122,15 @@ max_attempts = 2
 mode = "exec"
 path = "check.sh"
 timeout = "30s"
+
+[[steps]]
+id = "d"
+waits_for = "any-children"
+[steps.on_complete]
+for_each = "output.items"
+bond = "per-item"
+vars = { name = "{item.name}" }
+parallel = true
 "#;
         let t = translate(&toml(text), "x.toml").unwrap();
         assert!(t.findings.is_empty(), "{:?}", t.findings);
@@ -1129,6 +1153,8 @@ timeout = "30s"
         let spec: crate::api::FormulaSpec = serde_json::from_value(spec.clone()).unwrap();
         assert!(spec.review_only && spec.steps[0].gate.is_some());
         assert!(spec.steps[1].retry.is_some() && spec.steps[2].ralph.is_some());
+        assert_eq!(spec.steps[3].on_complete.as_ref().unwrap().for_each, "output.items");
+        assert_eq!(spec.steps[3].waits_for.as_deref(), Some("any-children"));
         assert_eq!(t.remap.original("/spec/steps/0/gate/awaitId"), "/steps/0/gate/id");
     }
 
@@ -1147,8 +1173,8 @@ id = "a"
 title = "A"
 [steps.loop]
 count = 2
-[steps.on_complete]
-for_each = "output.items"
+[steps.tally]
+votes = 2
 "#;
         let t = translate(&toml(text), "x.toml").unwrap();
         let mut got = features(&t);
@@ -1158,8 +1184,8 @@ for_each = "output.items"
             [
                 ("frobnicate", "/frobnicate"),
                 ("loop", "/steps/0/loop"),
-                ("on_complete", "/steps/0/on_complete"),
                 ("secret", "/vars/n/secret"),
+                ("tally", "/steps/0/tally"),
                 ("var type \"object\"", "/vars/n/type"),
             ]
         );
