@@ -572,6 +572,11 @@ fn expansions_and_aspects_weave_into_a_workflow_and_cook_as_the_graph_says() {
     );
     assert_eq!(cooked["steps"][1]["description"], "First attempt at: Write the code for search.");
     assert_eq!(cooked["steps"][0]["acceptance_criteria"], "Design doc committed");
+    // The graph, drawn: an edge from each need to what needs it.
+    let dot = ok(&city, &["formula", "show", "shiny-enterprise", "--dot"]);
+    assert!(dot.starts_with("digraph \"shiny-enterprise\" {"), "{dot}");
+    assert!(dot.contains("\"implement.refine\" -> \"review\";"), "{dot}");
+    assert!(!dot.contains("\"implement\" ->"), "the replaced step is gone: {dot}");
     // An expansion cooks on its own against a stand-in target.
     assert_eq!(graph("rule-of-two")[0].0, "main.draft");
 

@@ -52,8 +52,11 @@ struct ShowArgs {
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
     /// Print the compiled formula as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dot")]
     json: bool,
+    /// Draw the step graph in Graphviz's dot language (`| dot -Tsvg > graph.svg`).
+    #[arg(long)]
+    dot: bool,
 }
 
 /// Cook a formula: create its molecule of beads (nothing is created when anything fails).
@@ -149,6 +152,10 @@ fn show(ctx: &WorkContext, args: &ShowArgs) -> Result<ExitCode, Box<dyn std::err
         println!("{}", serde_json::to_string_pretty(&formula)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if args.dot {
+        print!("{}", dot(&formula));
+        return Ok(ExitCode::SUCCESS);
+    }
     // Defaults stand in for vars not given, so the text reads as a cook would make it.
     let mut values: std::collections::BTreeMap<String, String> = formula
         .vars
@@ -234,6 +241,40 @@ fn render(formula: &CompiledFormula, given: &std::collections::BTreeMap<String, 
         out.push_str(&line);
         out.push('\n');
     }
+    out
+}
+
+/// The step graph in dot: a node per step (children inside their parent's cluster), an edge
+/// from each need to the step needing it; gates, retries, ralph checks and fan-outs marked.
+fn dot(formula: &CompiledFormula) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out =
+        format!("digraph {} {{\n  rankdir=TB;\n  node [shape=box];\n", quote(&formula.name));
+    for step in &formula.steps {
+        let text = &step.spec;
+        let mut label = format!("{}\\n{}", step.id, text.title);
+        if let Some(gate) = &text.gate {
+            label.push_str(&format!("\\n[gate: {}]", gate.kind.as_str()));
+        }
+        if let Some(retry) = &text.retry {
+            label.push_str(&format!("\\n[retry ×{}]", retry.max_attempts));
+        }
+        if let Some(ralph) = &text.ralph {
+            label.push_str(&format!("\\n[ralph ×{}]", ralph.max_attempts));
+        }
+        if let Some(fanout) = &text.on_complete {
+            label.push_str(&format!("\\n[for each {}: {}]", fanout.for_each, fanout.bond));
+        }
+        let label = label.replace('"', "'");
+        out.push_str(&format!("  {} [label=\"{label}\"];\n", quote(&step.id)));
+        if let Some(parent) = &step.parent {
+            out.push_str(&format!("  {} -> {} [style=dotted];\n", quote(parent), quote(&step.id)));
+        }
+        for need in &step.needs {
+            out.push_str(&format!("  {} -> {};\n", quote(need), quote(&step.id)));
+        }
+    }
+    out.push_str("}\n");
     out
 }
 
