@@ -122,7 +122,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     let city = city();
     city.write(
         "formulas/pancakes.formula.toml",
-        &format!("{FORMULA}\n[steps.loop]\ncount = 2\n\n[steps.tally]\nvotes = 2\n"),
+        &format!("{FORMULA}\n[steps.drain]\nformula = \"x\"\n\n[steps.tally]\nvotes = 2\n"),
     );
     city.write("orders/breakfast.toml", &format!("{ORDER}tz = \"Europe/Paris\"\n"));
     let (code, rows) = findings(&mut city.gc());
@@ -141,7 +141,7 @@ fn unsupported_features_are_each_reported_at_their_key_and_nothing_is_applied() 
     assert!(text.contains("formulas/pancakes.formula.toml:17:8"), "{text}");
     assert!(
         text.contains(
-            "`loop` (repeat a step's body as a loop) is a Gas City feature gc does not support"
+            "`drain` (run an item formula per convoy member (graph.v2)) is a Gas City feature gc"
         ),
         "{text}"
     );

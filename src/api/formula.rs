@@ -408,6 +408,10 @@ pub struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(all-children|any-children|children-of\([A-Za-z0-9_.-]+\))$"))]
     pub waits_for: Option<String>,
+    /// Repeat `body` a number of times in place of this step, one iteration after another.
+    /// Default: none.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<LoopSpec>,
     /// When the step closes, expand an expansion formula once per item of a list in the step's
     /// output (`gc.output_json`), under the same molecule. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -427,6 +431,26 @@ pub struct StepSpec {
     /// number of iterations. The controller runs the check. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ralph: Option<RalphSpec>,
+}
+
+/// A step's `loop`: its body repeated, iteration `i`'s steps named `<step>.iter<i>.<id>`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoopSpec {
+    /// How many iterations (numbered from 1). Default: none (then `range`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub count: Option<u32>,
+    /// Iterate over `START..END` (both included, integers). Default: none (then `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^-?[0-9]+\.\.-?[0-9]+$"))]
+    pub range: Option<String>,
+    /// The name under which the body's text sees the iteration's number: `{n}`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub var: Option<String>,
+    /// The steps of one iteration.
+    #[schemars(length(min = 1))]
+    pub body: Vec<StepSpec>,
 }
 
 /// A step's `onComplete`: a fan-out over its output.

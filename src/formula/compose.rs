@@ -58,6 +58,7 @@ pub(super) fn apply<'a>(
     mut steps: Vec<Entry>,
     lookup: &dyn Fn(&str) -> Option<&'a FormulaSpec>,
 ) -> Result<Vec<Entry>, CompileError> {
+    steps = unroll(steps)?;
     for (formula, rule) in &rules.branch {
         let known: BTreeSet<String> = all_ids(&steps);
         for id in std::iter::once(&rule.from).chain(&rule.steps).chain([&rule.join]) {
@@ -135,6 +136,87 @@ fn check_fanouts<'a>(
         check_fanouts(child, from, &format!("{path}/children/{i}"), lookup)?;
     }
     Ok(())
+}
+
+/// Replaces each `loop` step by its body, once per iteration: iteration `i`'s steps are
+/// `<loop>.iter<i>.<id>`, its first steps wait for the iteration before (the first for the loop
+/// step's own `needs`), and what needed the loop step needs the last iteration's last step.
+fn unroll(steps: Vec<Entry>) -> Result<Vec<Entry>, CompileError> {
+    let mut out: Vec<Entry> = Vec::with_capacity(steps.len());
+    let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+    for (step, from, path) in steps {
+        let Some(repeat) = &step.repeat else {
+            out.push((step, from, path));
+            continue;
+        };
+        let values: Vec<i64> = match (&repeat.count, &repeat.range) {
+            (Some(n), None) => (1..=i64::from(*n)).collect(),
+            (None, Some(range)) => {
+                let bounds = range
+                    .split_once("..")
+                    .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)));
+                match bounds {
+                    Some((start, end)) if end >= start && end - start < 1000 => {
+                        (start..=end).collect()
+                    }
+                    _ => {
+                        let message = format!(
+                            "loop range `{range}` is not START..END with END ≥ START (at most 1000)"
+                        );
+                        return Err(error(&from, &format!("{path}/loop/range"), message));
+                    }
+                }
+            }
+            _ => {
+                let message =
+                    format!("step `{}`: a loop needs `count` or `range` (not both)", step.id);
+                return Err(error(&from, &format!("{path}/loop"), message));
+            }
+        };
+        // A body may loop again: its own loops unroll first.
+        let body: Vec<Entry> =
+            unroll(repeat.body.iter().map(|b| (b.clone(), from.clone(), path.clone())).collect())?;
+        let body_ids: BTreeSet<String> = body.iter().map(|(b, _, _)| b.id.clone()).collect();
+        let mut previous_last: Option<String> = None;
+        for (i, value) in values.iter().enumerate() {
+            let prefix = format!("{}.iter{}", step.id, i + 1);
+            let mut filled = BTreeMap::new();
+            if let Some(var) = &repeat.var {
+                filled.insert(var.clone(), value.to_string());
+            }
+            let mut last = None;
+            for (b, _, _) in &body {
+                let mut s = fill_step(b, &filled);
+                s.id = format!("{prefix}.{}", b.id);
+                let inside = b.needs.iter().any(|n| body_ids.contains(n));
+                s.needs = b
+                    .needs
+                    .iter()
+                    .map(|n| if body_ids.contains(n) { format!("{prefix}.{n}") } else { n.clone() })
+                    .collect();
+                if !inside {
+                    match &previous_last {
+                        Some(prev) => s.needs.push(prev.clone()),
+                        None => s.needs.extend(step.needs.iter().cloned()),
+                    }
+                }
+                last = Some(s.id.clone());
+                out.push((s, from.clone(), path.clone()));
+            }
+            previous_last = last;
+        }
+        if let Some(last) = previous_last {
+            renamed.insert(step.id.clone(), last);
+        }
+    }
+    for_each_step(&mut out, &mut |s| {
+        for need in &mut s.needs {
+            if let Some(last) = renamed.get(need) {
+                need.clone_from(last);
+            }
+        }
+    });
+    Ok(out)
 }
 
 /// The expansion formula `name`, checked to be one.
@@ -449,6 +531,63 @@ mod tests {
     fn globs_match_as_gas_city_s_do() {
         assert!(glob("*", "x") && glob("impl*", "implement") && glob("*.draft", "a.draft"));
         assert!(glob("review", "review") && !glob("review", "reviews") && !glob("a.*", "b.c"));
+    }
+
+    #[test]
+    fn a_loop_unrolls_its_body_one_iteration_after_another() {
+        use crate::api::formula::LoopSpec;
+        let step = |id: &str, needs: &[&str]| StepSpec {
+            id: id.into(),
+            title: format!("{id} {{n}}"),
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+            ..StepSpec::default()
+        };
+        let looped = StepSpec {
+            repeat: Some(LoopSpec {
+                range: Some("3..4".into()),
+                var: Some("n".into()),
+                body: vec![step("try", &[]), step("check", &["try"])],
+                ..LoopSpec::default()
+            }),
+            ..step("attempts", &["setup"])
+        };
+        let entries = vec![
+            (step("setup", &[]), "f".to_owned(), String::new()),
+            (looped, "f".to_owned(), "/spec/steps/1".to_owned()),
+            (step("report", &["attempts"]), "f".to_owned(), String::new()),
+        ];
+        let out = apply(&Rules::default(), entries, &|_| None).unwrap();
+        let graph: Vec<(String, Vec<String>, String)> =
+            out.into_iter().map(|(s, _, _)| (s.id, s.needs, s.title)).collect();
+        let own = |id: &str, needs: &[&str], title: &str| {
+            (
+                id.to_owned(),
+                needs.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                title.to_owned(),
+            )
+        };
+        assert_eq!(
+            graph,
+            [
+                own("setup", &[], "setup {n}"),
+                own("attempts.iter1.try", &["setup"], "try 3"),
+                own("attempts.iter1.check", &["attempts.iter1.try"], "check 3"),
+                own("attempts.iter2.try", &["attempts.iter1.check"], "try 4"),
+                own("attempts.iter2.check", &["attempts.iter2.try"], "check 4"),
+                own("report", &["attempts.iter2.check"], "report {n}"),
+            ]
+        );
+        let bad = StepSpec {
+            repeat: Some(LoopSpec {
+                range: Some("5..1".into()),
+                body: vec![step("x", &[])],
+                ..LoopSpec::default()
+            }),
+            ..step("l", &[])
+        };
+        let err =
+            apply(&Rules::default(), vec![(bad, "f".into(), "/spec/steps/0".into())], &|_| None);
+        assert!(err.unwrap_err().to_string().contains("END ≥ START"));
     }
 
     #[test]

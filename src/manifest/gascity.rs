@@ -219,6 +219,7 @@ const STEP_KEYS: &[&str] = &[
     "expand_vars",
     "waits_for",
     "on_complete",
+    "loop",
 ];
 /// Keys of a `[vars.NAME]` table gc reads.
 const VAR_KEYS: &[&str] =
@@ -271,7 +272,6 @@ const UNSUPPORTED_STEP: &[(&str, &str, &str)] = &[
         "retry a step until a check passes",
         "remove it and add a follow-up step that checks the work",
     ),
-    ("loop", "repeat a step's body as a loop", "write the iterations out as steps"),
     ("drain", "run an item formula per convoy member (graph.v2)", "remove it"),
     ("timeout", "the time limit of a step's check script", "remove it"),
     ("description_file", "read a step's description from a file", "put the text in `description`"),
@@ -563,6 +563,31 @@ impl Translator {
                 "waits_for" => {
                     let kto = push_pointer(to, "waitsFor");
                     out.insert("waitsFor".into(), self.copy(&kto, &kfrom, value));
+                }
+                "loop" => {
+                    let kto = push_pointer(to, "loop");
+                    self.remap.insert(kto.clone(), kfrom.clone());
+                    let mut looped = Map::new();
+                    for (k, v) in value.as_object().into_iter().flatten() {
+                        let (lfrom, lto) = (push_pointer(&kfrom, k), push_pointer(&kto, k));
+                        match k.as_str() {
+                            "count" | "range" | "var" => {
+                                looped.insert(k.clone(), self.copy(&lto, &lfrom, v));
+                            }
+                            "body" => {
+                                looped.insert(k.clone(), self.steps(v, &lfrom, &lto));
+                            }
+                            // `until` loops have no runner in Gas City either.
+                            _ => self.unsupported(
+                                &lfrom,
+                                k,
+                                &[],
+                                &["count", "range", "var", "body"],
+                                "loop",
+                            ),
+                        }
+                    }
+                    out.insert("loop".into(), Value::Object(looped));
                 }
                 "on_complete" => {
                     let renames = [
@@ -1171,8 +1196,8 @@ secret = true
 [[steps]]
 id = "a"
 title = "A"
-[steps.loop]
-count = 2
+[steps.drain]
+formula = "x"
 [steps.tally]
 votes = 2
 "#;
@@ -1182,18 +1207,19 @@ votes = 2
         assert_eq!(
             got,
             [
+                ("drain", "/steps/0/drain"),
                 ("frobnicate", "/frobnicate"),
-                ("loop", "/steps/0/loop"),
                 ("secret", "/vars/n/secret"),
                 ("tally", "/steps/0/tally"),
                 ("var type \"object\"", "/vars/n/type"),
             ]
         );
         assert!(t.findings.iter().all(|f| f.kind == FindingKind::Unsupported));
-        let looped = t.findings.iter().find(|f| f.feature == "loop").unwrap();
+        let looped = t.findings.iter().find(|f| f.feature == "drain").unwrap();
         assert_eq!(
             looped.message,
-            "`loop` (repeat a step's body as a loop) is a Gas City feature gc does not support"
+            "`drain` (run an item formula per convoy member (graph.v2)) is a Gas City feature gc \
+             does not support"
         );
         assert!(looped.help.is_some());
         let unknown = t.findings.iter().find(|f| f.feature == "frobnicate").unwrap();
