@@ -353,7 +353,9 @@ fn finish(
 ) -> crate::beads::Result<()> {
     meta.insert(control::OUTCOME.into(), json!(outcome));
     store.set_metadata(&bead.id, meta, CONTROLLER)?;
-    store.close(&bead.id, Some(reason), CONTROLLER)?;
+    let closed = store.close(&bead.id, Some(reason), CONTROLLER)?;
+    // The last step of a molecule may be a control bead: the molecule closes with it.
+    crate::formula::cook::close_finished_parents(store, &closed, CONTROLLER)?;
     Ok(())
 }
 

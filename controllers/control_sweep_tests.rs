@@ -338,3 +338,19 @@ fn fanout_values_fill_items_fields_and_indexes() {
     );
     assert_eq!(control::items(&json!({"a": 1}), "output.a"), None);
 }
+
+#[test]
+fn a_molecule_whose_last_step_is_a_control_bead_closes_with_it() {
+    let run = Run::cook(vec![StepSpec { retry: retry(2), ..step("only", &[]) }]);
+    let root = run
+        .control("only")
+        .dependencies
+        .iter()
+        .find(|d| d.dep_type == dep_type::PARENT_CHILD)
+        .unwrap()
+        .depends_on_id
+        .clone();
+    run.close(&run.attempt("only").id, &[]);
+    assert_eq!(run.sweep(), 1);
+    assert!(run.get(&root).is_closed(), "the molecule closes with its last step");
+}
