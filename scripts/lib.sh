@@ -69,3 +69,29 @@ ensure_agent_clis() {
   export GC_TEST_GEMINI="$dir/node_modules/.bin/gemini"
   export GC_TEST_REQUIRE_AGENT_CLIS=1
 }
+
+# Gas Town's formula library, pinned (it is not part of this repository). Downloads it into
+# target/gastown-formulas when GitHub can be reached and exports GC_GASTOWN_FORMULAS for
+# tests/gastown_library.rs; without a network the test says it is skipped.
+GASTOWN_COMMIT=a8bd79bf86683d49c558a30e826fcfff1fbd6ced
+ensure_gastown_formulas() {
+  local dir="$PWD/target/gastown-formulas"
+  if [ ! -f "$dir/.commit" ] || [ "$(cat "$dir/.commit")" != "$GASTOWN_COMMIT" ]; then
+    local tmp
+    tmp=$(mktemp -d)
+    echo "==> fetching Gas Town's formula library at $GASTOWN_COMMIT"
+    if curl -fsSL --max-time 60 \
+      "https://codeload.github.com/steveyegge/gastown/tar.gz/$GASTOWN_COMMIT" -o "$tmp/gt.tgz" &&
+      tar -xzf "$tmp/gt.tgz" -C "$tmp" --wildcards '*/internal/formula/formulas/*.toml'; then
+      rm -rf "$dir" && mkdir -p "$dir"
+      cp "$tmp"/*/internal/formula/formulas/*.toml "$dir/"
+      printf '%s\n' "$GASTOWN_COMMIT" > "$dir/.commit"
+    else
+      echo "    (GitHub cannot be reached: the Gas Town library test will be skipped)"
+    fi
+    rm -rf "$tmp"
+  fi
+  if [ -f "$dir/.commit" ]; then
+    export GC_GASTOWN_FORMULAS="$dir"
+  fi
+}

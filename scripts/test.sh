@@ -22,6 +22,8 @@ ensure_cmd chromedriver chromium-driver
 ensure_cmd python3
 # The end-to-end tests drive the real Claude Code, Codex and Gemini CLIs (pinned versions).
 ensure_agent_clis
+# Gas Town's formula library, pinned, when GitHub can be reached (tests/gastown_library.rs).
+ensure_gastown_formulas
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
