@@ -14,6 +14,7 @@ use crate::store::Store;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// KIND/NAME (e.g. agent/mayor), or KIND followed by NAME.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completion::targets))]
     target: String,
 
     /// NAME, when the first argument is only a KIND.

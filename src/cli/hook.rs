@@ -28,6 +28,7 @@ use crate::work::{query, stores};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent (default: GC_AGENT).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completion::agents))]
     agent: Option<String>,
     /// Whose work (default: BEADS_ACTOR inside the agent's session, else the agent's name).
     #[arg(long)]

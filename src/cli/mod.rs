@@ -3,6 +3,7 @@
 mod apply;
 pub mod bd;
 mod city_dir;
+mod completion;
 mod convoy;
 mod costs;
 mod dashboard;
@@ -87,6 +88,7 @@ enum Command {
     Bd(Box<bd::Args>),
     Rig(rig::Args),
     Import(import::Args),
+    Completion(completion::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -179,6 +181,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Parses the process arguments and runs the command.
 pub fn run() -> ExitCode {
+    completion::answer_if_asked();
     let cli = Cli::parse();
     let city = cli.city.clone();
     let result = match cli.command {
@@ -200,6 +203,7 @@ pub fn run() -> ExitCode {
         Command::Sling(args) => sling::run(args, city),
         Command::Formula(args) => formula::run(args, city),
         Command::Convoy(args) => convoy::run(args, city),
+        Command::Completion(args) => completion::run(args),
         Command::Hook(args) => hook::run(args, city),
         Command::Handoff(args) => handoff::run(args, city),
         Command::Mail(args) => mail::run(args, city),

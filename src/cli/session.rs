@@ -43,6 +43,7 @@ enum SessionCommand {
     /// Attach your terminal to a session (detach with tmux's prefix, Ctrl-b d).
     Attach {
         /// The session.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completion::sessions))]
         session: String,
     },
     /// Type text into a session and press Enter, once the agent is idle; or queue it.
@@ -52,6 +53,7 @@ enum SessionCommand {
     /// confirmed exits 1 with a `nudge.failed` event. `gc nudge status` shows the queue.
     Nudge {
         /// The session.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completion::sessions))]
         session: String,
         /// The text.
         #[arg(required = true, num_args = 1..)]

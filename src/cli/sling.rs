@@ -22,6 +22,7 @@ use crate::work::stores;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent that should do the work.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completion::agents))]
     agent: String,
     /// A bead id, or the text of a new bead (first line = title, the rest = description).
     #[arg(required_unless_present = "formula", conflicts_with = "formula")]
