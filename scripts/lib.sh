@@ -95,3 +95,25 @@ ensure_gastown_formulas() {
     export GC_GASTOWN_FORMULAS="$dir"
   fi
 }
+
+# pre-commit (from PyPI, pinned) in a virtualenv under target/, for tests/pre_commit_hook.rs:
+# exports GC_TEST_PRE_COMMIT and GC_TEST_REQUIRE_PRE_COMMIT=1.
+PRE_COMMIT_VERSION=4.2.0
+ensure_pre_commit() {
+  local venv="$PWD/target/pre-commit-venv"
+  if [ ! -x "$venv/bin/pre-commit" ] || [ "$("$venv/bin/pre-commit" --version)" != "pre-commit $PRE_COMMIT_VERSION" ]; then
+    echo "==> installing pre-commit $PRE_COMMIT_VERSION"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      # Debian ships venv apart from python3.
+      local sudo=""
+      if [ "$(id -u)" != 0 ] && need_cmd sudo; then sudo="sudo"; fi
+      if need_cmd apt-get; then
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-venv
+      fi
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet "pre-commit==$PRE_COMMIT_VERSION"
+  fi
+  export GC_TEST_PRE_COMMIT="$venv/bin/pre-commit"
+  export GC_TEST_REQUIRE_PRE_COMMIT=1
+}

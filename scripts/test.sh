@@ -24,6 +24,8 @@ ensure_cmd python3
 ensure_agent_clis
 # Gas Town's formula library, pinned, when GitHub can be reached (tests/gastown_library.rs).
 ensure_gastown_formulas
+# A city repository's pre-commit hook is tested with the real pre-commit (PyPI, pinned).
+ensure_pre_commit
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
