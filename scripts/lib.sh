@@ -117,3 +117,20 @@ ensure_pre_commit() {
   export GC_TEST_PRE_COMMIT="$venv/bin/pre-commit"
   export GC_TEST_REQUIRE_PRE_COMMIT=1
 }
+
+# Microsoft's SARIF Multitool (npm, pinned), which checks a SARIF log against the official
+# SARIF 2.1.0 schema and its rules, for tests/validate_sarif.rs: exports
+# GC_TEST_SARIF_MULTITOOL and GC_TEST_REQUIRE_SARIF_MULTITOOL=1. Needs npm (ensure_agent_clis
+# installs it first).
+SARIF_MULTITOOL=@microsoft/sarif-multitool@5.7.0
+ensure_sarif_multitool() {
+  local dir="$PWD/target/sarif-multitool"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$SARIF_MULTITOOL" ]; then
+    echo "==> installing $SARIF_MULTITOOL"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$SARIF_MULTITOOL"
+    printf '%s\n' "$SARIF_MULTITOOL" > "$dir/.installed"
+  fi
+  export GC_TEST_SARIF_MULTITOOL="$dir/node_modules/.bin/sarif-multitool"
+  export GC_TEST_REQUIRE_SARIF_MULTITOOL=1
+}

@@ -26,6 +26,8 @@ ensure_agent_clis
 ensure_gastown_formulas
 # A city repository's pre-commit hook is tested with the real pre-commit (PyPI, pinned).
 ensure_pre_commit
+# SARIF output is checked with Microsoft's SARIF Multitool (npm, pinned).
+ensure_sarif_multitool
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -16,6 +16,8 @@ pub enum OutputFormat {
     Json,
     /// GitHub Actions workflow commands (`::error file=…`), shown inline on pull requests.
     Github,
+    /// SARIF 2.1.0, which code-scanning tools (GitHub code scanning, GitLab, IDEs) show inline.
+    Sarif,
 }
 
 /// Renders `validation` in `format`; `color` applies to the human format only.
@@ -24,6 +26,7 @@ pub fn render(validation: &Validation, format: OutputFormat, color: bool) -> Str
         OutputFormat::Human => human(validation, color),
         OutputFormat::Json => json(validation),
         OutputFormat::Github => github(validation),
+        OutputFormat::Sarif => sarif(validation),
     }
 }
 
@@ -131,6 +134,68 @@ fn github(validation: &Validation) -> String {
     }
     let _ = writeln!(out, "{}", summary(validation));
     out
+}
+
+/// One SARIF 2.1.0 log with one run: gc as the tool, a rule per finding code used, a result
+/// per finding with its region (1-based lines and columns, as SARIF counts them).
+fn sarif(validation: &Validation) -> String {
+    use serde_json::json;
+    let mut codes: Vec<&str> = validation.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|code| json!({ "id": code, "shortDescription": { "text": format!("gc validate: {code}") } }))
+        .collect();
+    let results: Vec<serde_json::Value> = validation
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let rule_index = codes.iter().position(|c| *c == d.code.as_str()).unwrap_or(0);
+            let mut result = json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": rule_index,
+                "level": level,
+                "message": { "text": text },
+            });
+            if let Some((file, line, column)) = d.position() {
+                let mut region = json!({ "startLine": line, "startColumn": column });
+                if let Some((end_line, end_column)) = d.end_position() {
+                    region["endLine"] = json!(end_line);
+                    region["endColumn"] = json!(end_column);
+                }
+                result["locations"] = json!([{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": file, "uriBaseId": "%SRCROOT%" },
+                        "region": region,
+                    }
+                }]);
+            }
+            result
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "gc",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            } },
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
 }
 
 fn escape_data(s: &str) -> String {
