@@ -134,3 +134,18 @@ ensure_sarif_multitool() {
   export GC_TEST_SARIF_MULTITOOL="$dir/node_modules/.bin/sarif-multitool"
   export GC_TEST_REQUIRE_SARIF_MULTITOOL=1
 }
+
+# yaml-language-server (npm, pinned), which VS Code's YAML extension runs, for
+# tests/editor_schema.rs: exports GC_TEST_YAML_LS and GC_TEST_REQUIRE_YAML_LS=1. Needs npm.
+YAML_LS=yaml-language-server@1.19.2
+ensure_yaml_ls() {
+  local dir="$PWD/target/yaml-ls"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$YAML_LS" ]; then
+    echo "==> installing $YAML_LS"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$YAML_LS"
+    printf '%s\n' "$YAML_LS" > "$dir/.installed"
+  fi
+  export GC_TEST_YAML_LS="$dir/node_modules/.bin/yaml-language-server"
+  export GC_TEST_REQUIRE_YAML_LS=1
+}

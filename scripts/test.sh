@@ -28,6 +28,8 @@ ensure_gastown_formulas
 ensure_pre_commit
 # SARIF output is checked with Microsoft's SARIF Multitool (npm, pinned).
 ensure_sarif_multitool
+# Editors: the real yaml-language-server reads gc's schemas (npm, pinned).
+ensure_yaml_ls
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
