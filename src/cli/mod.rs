@@ -10,6 +10,7 @@ mod dashboard;
 mod delete;
 mod describe;
 mod diff;
+mod doctor;
 mod events;
 mod formula;
 pub mod get;
@@ -89,6 +90,7 @@ enum Command {
     Rig(rig::Args),
     Import(import::Args),
     Completion(completion::Args),
+    Doctor(doctor::Args),
     #[command(hide = true)]
     Internal(internal::Args),
 }
@@ -204,6 +206,7 @@ pub fn run() -> ExitCode {
         Command::Formula(args) => formula::run(args, city),
         Command::Convoy(args) => convoy::run(args, city),
         Command::Completion(args) => completion::run(args),
+        Command::Doctor(args) => doctor::run(args, city),
         Command::Hook(args) => hook::run(args, city),
         Command::Handoff(args) => handoff::run(args, city),
         Command::Mail(args) => mail::run(args, city),
