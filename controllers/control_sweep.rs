@@ -151,20 +151,7 @@ fn fanout<'a>(
             if failed { ("fail", "an item failed") } else { ("pass", "every item done") };
         return finish(store, fan, outcome, why, Map::new());
     }
-    let fail = |why: String| -> crate::beads::Result<()> {
-        let mut meta = Map::new();
-        meta.insert(control::FAILURE_REASON.into(), json!(why));
-        meta.insert(control::OUTCOME.into(), json!("fail"));
-        let change = BeadUpdate {
-            status: Some(status::BLOCKED.into()),
-            add_labels: vec![HUMAN_LABEL.into()],
-            set_metadata: meta,
-            ..BeadUpdate::default()
-        };
-        store.update(&fan.id, &change, CONTROLLER)?;
-        tracing::warn!("fan-out {} cannot go on, kept for a person: {why}", fan.id);
-        Ok(())
-    };
+    let fail = |why: String| keep_for_person(store, fan, Map::new(), &why);
     let Some(source) = fan
         .dependencies
         .iter()
@@ -327,20 +314,31 @@ fn carry_out(
                 finish(store, control, "fail", &reason, meta)?;
                 abort_scope(store, control)
             } else {
-                // Kept for a person, holding what comes after it.
-                meta.insert(control::OUTCOME.into(), json!("fail"));
-                let change = BeadUpdate {
-                    status: Some(status::BLOCKED.into()),
-                    add_labels: vec![HUMAN_LABEL.into()],
-                    set_metadata: meta,
-                    ..BeadUpdate::default()
-                };
-                store.update(&control.id, &change, CONTROLLER)?;
-                tracing::warn!("step {} failed for good, kept for a person: {reason}", control.id);
-                Ok(())
+                keep_for_person(store, control, meta, &reason)
             }
         }
     }
+}
+
+/// Keeps a control bead that cannot go on for a person: failed (`gc.outcome=fail`, why, and
+/// `meta`), `blocked` so what comes after it waits, and labelled `human` (`bd human list`).
+fn keep_for_person(
+    store: &dyn BeadStore,
+    bead: &Bead,
+    mut meta: Map<String, Value>,
+    why: &str,
+) -> crate::beads::Result<()> {
+    meta.insert(control::OUTCOME.into(), json!("fail"));
+    meta.insert(control::FAILURE_REASON.into(), json!(why));
+    let change = BeadUpdate {
+        status: Some(status::BLOCKED.into()),
+        add_labels: vec![HUMAN_LABEL.into()],
+        set_metadata: meta,
+        ..BeadUpdate::default()
+    };
+    store.update(&bead.id, &change, CONTROLLER)?;
+    tracing::warn!("{} cannot go on, kept for a person: {why}", bead.id);
+    Ok(())
 }
 
 /// Closes `bead` with `gc.outcome` set (and `meta`).

@@ -124,28 +124,27 @@ ensure_pre_commit() {
 # installs it first).
 SARIF_MULTITOOL=@microsoft/sarif-multitool@5.7.0
 ensure_sarif_multitool() {
-  local dir="$PWD/target/sarif-multitool"
-  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$SARIF_MULTITOOL" ]; then
-    echo "==> installing $SARIF_MULTITOOL"
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$SARIF_MULTITOOL"
-    printf '%s\n' "$SARIF_MULTITOOL" > "$dir/.installed"
-  fi
-  export GC_TEST_SARIF_MULTITOOL="$dir/node_modules/.bin/sarif-multitool"
+  npm_tool sarif-multitool "$SARIF_MULTITOOL"
+  export GC_TEST_SARIF_MULTITOOL="$PWD/target/sarif-multitool/node_modules/.bin/sarif-multitool"
   export GC_TEST_REQUIRE_SARIF_MULTITOOL=1
+}
+
+# Installs the npm package $2 (name@version) into target/$1 unless that version is there.
+npm_tool() {
+  local dir="$PWD/target/$1"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$2" ]; then
+    echo "==> installing $2"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$2"
+    printf '%s\n' "$2" > "$dir/.installed"
+  fi
 }
 
 # yaml-language-server (npm, pinned), which VS Code's YAML extension runs, for
 # tests/editor_schema.rs: exports GC_TEST_YAML_LS and GC_TEST_REQUIRE_YAML_LS=1. Needs npm.
 YAML_LS=yaml-language-server@1.19.2
 ensure_yaml_ls() {
-  local dir="$PWD/target/yaml-ls"
-  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$YAML_LS" ]; then
-    echo "==> installing $YAML_LS"
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$YAML_LS"
-    printf '%s\n' "$YAML_LS" > "$dir/.installed"
-  fi
-  export GC_TEST_YAML_LS="$dir/node_modules/.bin/yaml-language-server"
+  npm_tool yaml-ls "$YAML_LS"
+  export GC_TEST_YAML_LS="$PWD/target/yaml-ls/node_modules/.bin/yaml-language-server"
   export GC_TEST_REQUIRE_YAML_LS=1
 }

@@ -49,6 +49,31 @@ pub struct CompiledFormula {
 }
 
 impl CompiledFormula {
+    /// A workflow compiled from `spec` (named `name`): these vars and steps, the rest as the
+    /// spec says.
+    fn of(
+        name: &str,
+        spec: &FormulaSpec,
+        extends: Vec<String>,
+        vars: BTreeMap<String, VarSpec>,
+        steps: Vec<CompiledStep>,
+    ) -> CompiledFormula {
+        CompiledFormula {
+            name: name.to_owned(),
+            description: spec.description.clone(),
+            extends,
+            vars,
+            steps,
+            phase: spec.phase,
+            pour: spec.pour,
+            review_only: spec.review_only,
+            squash: spec.squash.clone(),
+            kind: FormulaType::Workflow,
+            presets: BTreeMap::new(),
+            output: None,
+        }
+    }
+
     /// Whether instantiating it as it asks creates only the root bead (`vapor` without `pour`).
     pub fn root_only(&self) -> bool {
         self.phase == Some(Phase::Vapor) && !self.pour
@@ -222,20 +247,7 @@ pub fn compile<'a>(
     if spec.formula_type == FormulaType::Expansion {
         // Cooked on its own, an expansion is its template against a stand-in target.
         let steps = order(flatten(&compose::materialise(name, spec)?)?)?;
-        return Ok(CompiledFormula {
-            name: name.to_owned(),
-            description: spec.description.clone(),
-            extends: Vec::new(),
-            vars: spec.vars.clone(),
-            steps,
-            phase: spec.phase,
-            pour: spec.pour,
-            review_only: spec.review_only,
-            squash: spec.squash.clone(),
-            kind: FormulaType::Workflow,
-            presets: BTreeMap::new(),
-            output: None,
-        });
+        return Ok(CompiledFormula::of(name, spec, Vec::new(), spec.vars.clone(), steps));
     }
     if spec.formula_type == FormulaType::Convoy {
         let steps = order(super::convoy::steps(name, spec))?;
@@ -243,18 +255,10 @@ pub fn compile<'a>(
             return Err(CompileError::NoSteps(name.to_owned()));
         }
         return Ok(CompiledFormula {
-            name: name.to_owned(),
-            description: spec.description.clone(),
-            extends: Vec::new(),
-            vars: super::convoy::vars(spec),
-            steps,
-            phase: spec.phase,
-            pour: spec.pour,
-            review_only: spec.review_only,
-            squash: spec.squash.clone(),
             kind: FormulaType::Convoy,
             presets: spec.presets.iter().map(|(k, p)| (k.clone(), p.legs.clone())).collect(),
             output: spec.output.clone(),
+            ..CompiledFormula::of(name, spec, Vec::new(), super::convoy::vars(spec), steps)
         });
     }
     if spec.formula_type != FormulaType::Workflow {
@@ -272,20 +276,7 @@ pub fn compile<'a>(
     }
     let woven = compose::apply(&merged.rules, merged.steps, lookup)?;
     let steps = order(flatten(&woven)?)?;
-    Ok(CompiledFormula {
-        name: name.to_owned(),
-        description: spec.description.clone(),
-        extends: chain,
-        vars: merged.vars,
-        steps,
-        phase: spec.phase,
-        pour: spec.pour,
-        review_only: spec.review_only,
-        squash: spec.squash.clone(),
-        kind: FormulaType::Workflow,
-        presets: BTreeMap::new(),
-        output: None,
-    })
+    Ok(CompiledFormula::of(name, spec, chain, merged.vars, steps))
 }
 
 /// Vars and top-level steps after `extends` is resolved; each step remembers its formula and
