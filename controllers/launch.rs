@@ -355,10 +355,21 @@ pub fn launches(
                 session: SessionContext { name: session.clone(), index },
             };
             let prompt = render_prompt(model, spec.prompt.as_ref(), &context)?;
-            let home = provider
-                .home
-                .as_ref()
-                .map(|home| (crate::agentcli::home::home_dir(&model.dir, &session), home.clone()));
+            let home = provider.home.as_ref().map(|home| {
+                let mut home = home.clone();
+                // The agent's skills, linked where the CLI reads them.
+                if let Some(dir) = &home.skills_dir {
+                    for skill in &spec.skills {
+                        let from = model.dir.join(skill);
+                        let name = from.file_name().map(|n| n.to_string_lossy().into_owned());
+                        home.link.push(crate::api::provider::HomeLink {
+                            from: from.to_string_lossy().into_owned(),
+                            to: format!("{dir}/{}", name.unwrap_or_default()),
+                        });
+                    }
+                }
+                (crate::agentcli::home::home_dir(&model.dir, &session), home)
+            });
             let hooks = provider.hooks.clone().filter(|_| home.is_some());
             let mut program = program.clone();
             if let (Some((dir, _)), Some(hooks)) = (&home, &hooks) {

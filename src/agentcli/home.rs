@@ -395,6 +395,7 @@ mod tests {
                     ..SeedFile::default()
                 },
             ],
+            skills_dir: None,
         };
         let mut ctx = ctx();
         ctx.user_home = user.to_string_lossy().into();

@@ -84,6 +84,12 @@ pub struct AgentSpec {
     /// starts until the window rolls over. Default: none (the City's budget still applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::api::city::BudgetSpec>,
+    /// Skills the agent's CLI offers the model: directories holding a `SKILL.md` (front matter
+    /// `name` and `description`), relative to the city directory or absolute. Each is linked
+    /// into the directory gc owns for the CLI (the Provider's `home.skillsDir`), never into the
+    /// rig. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
 }
 
 /// Per cause of a restart, whether the session resumes its conversation.

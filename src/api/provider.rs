@@ -239,6 +239,11 @@ pub struct HomeSpec {
     /// when missing; what the CLI wrote itself is kept). Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seed: Vec<SeedFile>,
+    /// Where in the directory the CLI reads skills (a directory of `<name>/SKILL.md`):
+    /// `skills` for Claude Code and Codex, `.gemini/skills` for Gemini CLI. An Agent's `skills`
+    /// are linked there. Default: none (then an Agent may not list skills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills_dir: Option<String>,
 }
 
 /// A file of the user's CLI state linked into gc's directory.

@@ -364,6 +364,7 @@ fn check_agent(
     }
     let provider = spec.provider.as_deref().or(default_provider.as_deref());
     check_agent_cli(doc, spec, provider, index, out);
+    check_skills(doc, spec, provider, index, city_dir, out);
     for (i, dep) in spec.depends_on.iter().enumerate() {
         let pointer = format!("/spec/dependsOn/{i}");
         if dep == &agent.metadata.name {
@@ -479,6 +480,44 @@ fn check_provider(
 }
 
 /// An agent's `workQuery` parses, and its permission mode is one its provider knows.
+/// Each skill is a directory holding SKILL.md, and the agent's Provider says where its CLI
+/// reads skills.
+fn check_skills(
+    doc: &Document,
+    spec: &AgentSpec,
+    provider: Option<&str>,
+    index: &Index<'_>,
+    city_dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) {
+    if spec.skills.is_empty() {
+        return;
+    }
+    for (i, skill) in spec.skills.iter().enumerate() {
+        if !city_dir.join(skill).join("SKILL.md").is_file() {
+            out.push(
+                Diagnostic::error(Code::UnknownReference, format!("no {skill}/SKILL.md"))
+                    .at_value(doc, &format!("/spec/skills/{i}"))
+                    .with_help(
+                        "a skill is a directory holding SKILL.md, relative to the city directory",
+                    ),
+            );
+        }
+    }
+    let Some(name) = provider else { return };
+    let Some(Resource::Provider(p)) = index.resource(Kind::Provider, name) else { return };
+    if p.spec.home.as_ref().and_then(|h| h.skills_dir.as_ref()).is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                format!("provider `{name}` does not say where its CLI reads skills"),
+            )
+            .at_key(doc, "/spec/skills")
+            .with_help("set the Provider's home.skillsDir (skills for claude and codex, .gemini/skills for gemini), or remove skills"),
+        );
+    }
+}
+
 fn check_agent_cli(
     doc: &Document,
     spec: &AgentSpec,
