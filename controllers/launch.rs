@@ -357,17 +357,22 @@ pub fn launches(
             let prompt = render_prompt(model, spec.prompt.as_ref(), &context)?;
             let home = provider.home.as_ref().map(|home| {
                 let mut home = home.clone();
-                // The agent's skills, linked where the CLI reads them.
-                if let Some(dir) = &home.skills_dir {
-                    for skill in &spec.skills {
-                        let from = model.dir.join(skill);
+                // The agent's skills and commands, linked where the CLI reads them.
+                let wanted =
+                    [(&home.skills_dir, &spec.skills), (&home.commands_dir, &spec.commands)];
+                let mut links = Vec::new();
+                for (dir, paths) in wanted {
+                    let Some(dir) = dir else { continue };
+                    for path in paths {
+                        let from = model.dir.join(path);
                         let name = from.file_name().map(|n| n.to_string_lossy().into_owned());
-                        home.link.push(crate::api::provider::HomeLink {
+                        links.push(crate::api::provider::HomeLink {
                             from: from.to_string_lossy().into_owned(),
                             to: format!("{dir}/{}", name.unwrap_or_default()),
                         });
                     }
                 }
+                home.link.extend(links);
                 (crate::agentcli::home::home_dir(&model.dir, &session), home)
             });
             let hooks = provider.hooks.clone().filter(|_| home.is_some());

@@ -396,6 +396,7 @@ mod tests {
                 },
             ],
             skills_dir: None,
+            commands_dir: None,
         };
         let mut ctx = ctx();
         ctx.user_home = user.to_string_lossy().into();

@@ -90,6 +90,11 @@ pub struct AgentSpec {
     /// rig. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills: Vec<String>,
+    /// Slash commands the agent's CLI offers: Markdown files (front matter `description`),
+    /// relative to the city directory or absolute, linked into the Provider's
+    /// `home.commandsDir`. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 /// Per cause of a restart, whether the session resumes its conversation.

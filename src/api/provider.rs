@@ -244,6 +244,11 @@ pub struct HomeSpec {
     /// are linked there. Default: none (then an Agent may not list skills).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills_dir: Option<String>,
+    /// Where in the directory the CLI reads slash commands written as Markdown files
+    /// (`commands` for Claude Code). An Agent's `commands` are linked there. Default: none (then
+    /// an Agent may not list commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands_dir: Option<String>,
 }
 
 /// A file of the user's CLI state linked into gc's directory.

@@ -479,9 +479,8 @@ fn check_provider(
     }
 }
 
-/// An agent's `workQuery` parses, and its permission mode is one its provider knows.
-/// Each skill is a directory holding SKILL.md, and the agent's Provider says where its CLI
-/// reads skills.
+/// Each skill is a directory holding SKILL.md, each command a file, and the agent's Provider
+/// says where its CLI reads them.
 fn check_skills(
     doc: &Document,
     spec: &AgentSpec,
@@ -490,9 +489,6 @@ fn check_skills(
     city_dir: &Path,
     out: &mut Vec<Diagnostic>,
 ) {
-    if spec.skills.is_empty() {
-        return;
-    }
     for (i, skill) in spec.skills.iter().enumerate() {
         if !city_dir.join(skill).join("SKILL.md").is_file() {
             out.push(
@@ -504,20 +500,47 @@ fn check_skills(
             );
         }
     }
+    for (i, command) in spec.commands.iter().enumerate() {
+        if !city_dir.join(command).is_file() {
+            out.push(
+                Diagnostic::error(Code::UnknownReference, format!("no file {command}"))
+                    .at_value(doc, &format!("/spec/commands/{i}"))
+                    .with_help("a command is a Markdown file, relative to the city directory"),
+            );
+        }
+    }
     let Some(name) = provider else { return };
     let Some(Resource::Provider(p)) = index.resource(Kind::Provider, name) else { return };
-    if p.spec.home.as_ref().and_then(|h| h.skills_dir.as_ref()).is_none() {
-        out.push(
-            Diagnostic::error(
-                Code::InconsistentSettings,
-                format!("provider `{name}` does not say where its CLI reads skills"),
-            )
-            .at_key(doc, "/spec/skills")
-            .with_help("set the Provider's home.skillsDir (skills for claude and codex, .gemini/skills for gemini), or remove skills"),
-        );
+    let home = p.spec.home.as_ref();
+    let kinds = [
+        (
+            "skills",
+            !spec.skills.is_empty(),
+            home.and_then(|h| h.skills_dir.as_ref()),
+            "skillsDir (skills for claude and codex, .gemini/skills for gemini)",
+        ),
+        (
+            "commands",
+            !spec.commands.is_empty(),
+            home.and_then(|h| h.commands_dir.as_ref()),
+            "commandsDir (commands for claude)",
+        ),
+    ];
+    for (field, listed, dir, help) in kinds {
+        if listed && dir.is_none() {
+            out.push(
+                Diagnostic::error(
+                    Code::InconsistentSettings,
+                    format!("provider `{name}` does not say where its CLI reads {field}"),
+                )
+                .at_key(doc, &format!("/spec/{field}"))
+                .with_help(format!("set the Provider's home.{help}, or remove {field}")),
+            );
+        }
     }
 }
 
+/// An agent's `workQuery` parses, and its permission mode is one its provider knows.
 fn check_agent_cli(
     doc: &Document,
     spec: &AgentSpec,
