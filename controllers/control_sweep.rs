@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::reconcile::Context;
+use super::model::CityModel;
 use crate::api::formula::FormulaSpec;
 use crate::beads::model::{dep_type, status};
 use crate::beads::{Bead, BeadStore, BeadUpdate, DepDirection, ListQuery, NewBead, NewDep};
@@ -21,15 +21,12 @@ use crate::work::gates::HUMAN_LABEL;
 /// How long a ralph check may run when its step does not say.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs every ready control bead of every store once. Returns how many it acted on.
-pub fn sweep(ctx: &Context) -> usize {
-    let Ok(model) = ctx.specs() else { return 0 };
-    if model.city_spec().suspended {
-        return 0;
-    }
+/// Runs every ready control bead of `stores` once (the expansions fan-outs make come from
+/// `model`; ralph checks run in `city_dir`). Returns how many it acted on.
+pub fn sweep(stores: &super::gate_sweep::Stores, model: &CityModel, city_dir: &Path) -> usize {
     let mut acted = 0;
-    for (rig, store) in crate::work::stores::existing(&model, "control sweep") {
-        let ready = match ready_controls(&*store) {
+    for (rig, store) in stores {
+        let ready = match ready_controls(&**store) {
             Ok(ready) => ready,
             Err(e) => {
                 tracing::warn!("control sweep of {}: {e}", rig.as_deref().unwrap_or("the city"));
@@ -38,7 +35,7 @@ pub fn sweep(ctx: &Context) -> usize {
         };
         let lookup = |name: &str| model.formulas.get(name).map(|f| &f.spec);
         for bead in ready {
-            match run(&*store, &bead, &ctx.city_dir, &lookup) {
+            match run(&**store, &bead, city_dir, &lookup) {
                 Ok(true) => acted += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!("control bead {}: {e}", bead.id),
@@ -383,12 +380,11 @@ fn spawn_attempt(
         priority: Some(previous.priority),
         labels: previous.labels.clone(),
         parent,
-        deps: vec![NewDep {
-            other: control.id.clone(),
-            dep_type: dep_type::BLOCKS.into(),
-            direction: DepDirection::OtherDependsOnNew,
-            metadata: None,
-        }],
+        deps: vec![NewDep::new(
+            control.id.clone(),
+            dep_type::BLOCKS,
+            DepDirection::OtherDependsOnNew,
+        )],
         metadata,
         ephemeral: previous.ephemeral,
         ..NewBead::default()

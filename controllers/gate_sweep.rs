@@ -15,17 +15,28 @@ pub const ACTOR: &str = "gc-controller";
 /// How often the gates are checked.
 pub const EVERY: Duration = Duration::from_secs(2);
 
-/// Checks every store's gates once; `github`: whether `gh` can be run. Returns how many gates
-/// were opened.
-pub fn sweep(ctx: &Context, github: bool) -> usize {
-    let Ok(model) = ctx.specs() else { return 0 };
+/// The city's stores that exist (rig `None`: the city's own).
+pub type Stores = [(Option<String>, Box<dyn crate::beads::BeadStore>)];
+
+/// One pass of the workflow sweep: opens the city's stores once, then checks their gates and
+/// runs their ready control beads (nothing while the City is suspended). `github`: whether `gh`
+/// can be run.
+pub fn sweep_workflows(ctx: &Context, github: bool) {
+    let Ok(model) = ctx.specs() else { return };
     if model.city_spec().suspended {
-        return 0;
+        return;
     }
+    let stores = crate::work::stores::existing(&model, "workflow sweep");
+    sweep(&stores, github);
+    super::control_sweep::sweep(&stores, &model, &ctx.city_dir);
+}
+
+/// Checks the gates of `stores` once. Returns how many gates were opened.
+pub fn sweep(stores: &Stores, github: bool) -> usize {
     let options = CheckOptions { escalate: true, skip_github: !github, ..CheckOptions::default() };
     let mut opened = 0;
-    for (rig, store) in crate::work::stores::existing(&model, "gate sweep") {
-        match gates::check(&*store, options, ACTOR) {
+    for (rig, store) in stores {
+        match gates::check(&**store, options, ACTOR) {
             Ok(checked) => {
                 for done in checked {
                     match done.verdict {

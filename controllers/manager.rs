@@ -759,11 +759,9 @@ async fn sweep_workflows(ctx: Arc<Context>, mut shutdown: watch::Receiver<Shutdo
         tokio::task::spawn_blocking(crate::work::gates::github_available).await.unwrap_or(false);
     loop {
         let ctx = ctx.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            super::gate_sweep::sweep(&ctx, github);
-            super::control_sweep::sweep(&ctx);
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || super::gate_sweep::sweep_workflows(&ctx, github))
+                .await;
         tokio::select! {
             _ = tokio::time::sleep(super::gate_sweep::EVERY) => {}
             _ = shutdown.changed() => return,

@@ -72,15 +72,20 @@ pub fn missing_message(name: &str, spec: &crate::api::provider::ProviderSpec) ->
     }
 }
 
-/// For each provider some agent uses whose command is not installed: what is said of it.
-pub fn missing_commands(model: &super::model::CityModel) -> Vec<String> {
+/// The providers the city's agents use (their own, else the City's default).
+pub fn used_providers(model: &super::model::CityModel) -> std::collections::BTreeSet<String> {
     let default = model.city_spec().default_provider;
-    let used: std::collections::BTreeSet<String> = model
+    model
         .agents
         .values()
         .filter_map(|a| a.spec.provider.clone().or_else(|| default.clone()))
-        .collect();
-    used.iter()
+        .collect()
+}
+
+/// For each provider some agent uses whose command is not installed: what is said of it.
+pub fn missing_commands(model: &super::model::CityModel) -> Vec<String> {
+    used_providers(model)
+        .iter()
         .filter_map(|name| Some((name, &model.providers.get(name)?.spec)))
         .filter(|(_, spec)| resolve(&model.dir, &spec.command).is_none())
         .map(|(name, spec)| missing_message(name, spec))

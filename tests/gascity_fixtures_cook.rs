@@ -12,7 +12,7 @@ mod tmux_city;
 use tmux_city::wait_until;
 #[path = "common/sample.rs"]
 mod sample;
-use sample::{rig_beads, sample_city};
+use sample::{load_and_cook_all, rig_beads, sample_city};
 
 #[test]
 fn every_gas_city_fixture_formula_cooks_and_the_pool_works_a_scoped_one_to_the_end() {
@@ -35,33 +35,8 @@ fn every_gas_city_fixture_formula_cooks_and_the_pool_works_a_scoped_one_to_the_e
             }
         }
     }
-    for file in &files {
-        std::fs::copy(file, city.path().join("formulas").join(file.file_name().unwrap())).unwrap();
-    }
-    let out = city.gc().args(["validate", "-o", "json"]).output().unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), serde_json::json!([]));
-    city.run(&["apply"]);
-    city.run(&["start", "--timeout", "60s"]);
-
-    let listed: Value =
-        serde_json::from_slice(&city.run(&["formula", "list", "-o", "json"]).stdout).unwrap();
-    let mut cooked = 0;
-    for formula in listed.as_array().unwrap() {
-        let name = formula["name"].as_str().unwrap();
-        assert_eq!(formula["usable"], true, "{formula}");
-        let shown: Value =
-            serde_json::from_slice(&city.run(&["formula", "show", name, "--json"]).stdout).unwrap();
-        // Into the city's store: the rig's is for what the pool works below.
-        let mut args = vec!["formula".to_owned(), "cook".into(), name.into()];
-        for (var, spec) in shown["vars"].as_object().into_iter().flatten() {
-            if spec["required"] == true {
-                args.extend(["--var".to_owned(), format!("{var}=x")]);
-            }
-        }
-        let out = city.gc().args(&args).output().unwrap();
-        assert!(out.status.success(), "cook {name}: {}", String::from_utf8_lossy(&out.stderr));
-        cooked += 1;
-    }
+    let (cooked, unusable) = load_and_cook_all(&city, &files);
+    assert!(unusable.is_empty(), "{unusable:#?}");
     assert!(cooked >= 25, "{cooked} cooked");
 
     // Slung to the pool: the plain pancakes, and the v2 scoped workflow whose every step is a

@@ -364,12 +364,7 @@ fn version_of(program: &str, args: &[&str]) -> Option<String> {
 }
 
 fn providers(city_dir: &Path, model: &CityModel) -> Vec<ProviderFacts> {
-    let default = model.city_spec().default_provider;
-    let used: std::collections::BTreeSet<String> = model
-        .agents
-        .values()
-        .filter_map(|a| a.spec.provider.clone().or_else(|| default.clone()))
-        .collect();
+    let used = crate::controllers::provider::used_providers(model);
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     used.into_iter()
         .filter_map(|name| {

@@ -174,11 +174,12 @@ pub fn batch(
         };
         let mut deps: Vec<NewDep> = effective_needs(step, &formula.steps, &skipped)
             .into_iter()
-            .map(|need| NewDep {
-                other: format!("@{}", index[need]),
-                dep_type: dep_type::BLOCKS.into(),
-                direction: DepDirection::NewDependsOnOther,
-                metadata: None,
+            .map(|need| {
+                NewDep::new(
+                    format!("@{}", index[need]),
+                    dep_type::BLOCKS,
+                    DepDirection::NewDependsOnOther,
+                )
             })
             .collect();
         deps.dedup_by(|a, b| a.other == b.other);
@@ -208,12 +209,11 @@ pub fn batch(
                     .insert(gates::CONDITION.into(), Value::String(substitute(condition, values)));
                 description.push_str(&format!("\n\nOpens when: {}", substitute(condition, values)));
             }
-            deps.push(NewDep {
-                other: format!("@{}", beads.len()),
-                dep_type: dep_type::BLOCKS.into(),
-                direction: DepDirection::NewDependsOnOther,
-                metadata: None,
-            });
+            deps.push(NewDep::new(
+                format!("@{}", beads.len()),
+                dep_type::BLOCKS,
+                DepDirection::NewDependsOnOther,
+            ));
             beads.push(NewBead {
                 title: gates::title(gate.kind.as_str(), await_id.as_deref()),
                 description,
@@ -315,12 +315,11 @@ pub fn batch(
                 priority: text.priority.map(i64::from),
                 assignee: Some(control::CONTROLLER.into()),
                 parent: Some(format!("@{parent}")),
-                deps: vec![NewDep {
-                    other: format!("@{work_index}"),
-                    dep_type: dep_type::BLOCKS.into(),
-                    direction: DepDirection::NewDependsOnOther,
-                    metadata: None,
-                }],
+                deps: vec![NewDep::new(
+                    format!("@{work_index}"),
+                    dep_type::BLOCKS,
+                    DepDirection::NewDependsOnOther,
+                )],
                 metadata: meta,
                 ephemeral,
                 ..NewBead::default()
@@ -352,12 +351,11 @@ pub fn batch(
             ),
             assignee: Some(control::CONTROLLER.into()),
             parent: Some(format!("@{parent}")),
-            deps: vec![NewDep {
-                other: format!("@{}", index[step.id.as_str()]),
-                dep_type: dep_type::BLOCKS.into(),
-                direction: DepDirection::NewDependsOnOther,
-                metadata: None,
-            }],
+            deps: vec![NewDep::new(
+                format!("@{}", index[step.id.as_str()]),
+                dep_type::BLOCKS,
+                DepDirection::NewDependsOnOther,
+            )],
             metadata: meta,
             ephemeral,
             ..NewBead::default()

@@ -190,12 +190,11 @@ fn create(args: CreateArgs, ctx: &Ctx) -> Result<Report, Failure> {
         description,
         issue_type: Some(GATE_TYPE.into()),
         metadata: gates::metadata(&args.kind, args.await_id.as_deref(), timeout.as_deref()),
-        deps: vec![NewDep {
-            other: args.blocks.clone(),
-            dep_type: dep_type::BLOCKS.into(),
-            direction: DepDirection::OtherDependsOnNew,
-            metadata: None,
-        }],
+        deps: vec![NewDep::new(
+            args.blocks.clone(),
+            dep_type::BLOCKS,
+            DepDirection::OtherDependsOnNew,
+        )],
         ..NewBead::default()
     };
     let gate = ctx.store.create(new, &ctx.actor)?;

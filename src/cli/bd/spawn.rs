@@ -395,12 +395,7 @@ fn bond_formula(args: &BondArgs, ctx: &Ctx, target: &Bead, name: &str) -> Result
         if edge == dep_type::PARENT_CHILD {
             root.parent = Some(target.id.clone());
         } else {
-            root.deps.push(NewDep {
-                other: target.id.clone(),
-                dep_type: edge.to_owned(),
-                direction: DepDirection::NewDependsOnOther,
-                metadata: None,
-            });
+            root.deps.push(NewDep::new(target.id.clone(), edge, DepDirection::NewDependsOnOther));
         }
     })?;
     if args.dry_run {
