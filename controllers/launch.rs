@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::model::CityModel;
 use crate::agentcli::env::PassEnv;
+use crate::agentcli::home_content::{self, HomeContent};
 use crate::agentcli::screen::ScreenRules;
 use crate::api::agent::Isolation;
 use crate::api::provider::{ConversationSpec, DialogSpec, HomeSpec, HooksSpec, PromptMode};
@@ -83,6 +84,9 @@ pub struct Launch {
     pub dialogs: Vec<DialogSpec>,
     /// The directory gc owns for the CLI's state (`.gc/homes/<session>`) and what goes in it.
     pub home: Option<(PathBuf, HomeSpec)>,
+    /// The agent's skills, commands and MCP servers, put into [`Launch::home`] where its CLI
+    /// reads them.
+    pub content: HomeContent,
     /// gc's hooks for the CLI (its file lives in [`Launch::home`]).
     pub hooks: Option<HooksSpec>,
     /// How the CLI names and resumes conversations.
@@ -312,6 +316,7 @@ pub fn launches(
         (None, Some(delay)) if !delay.get().is_zero() => Readiness::Delay(delay.get()),
         _ => Readiness::None,
     };
+    let content = agent_content(model, spec);
     let city = model.city_name();
     let members: Vec<u32> = if spec.scaling.is_some() {
         members.iter().copied().filter(|i| *i > 0).collect()
@@ -355,31 +360,21 @@ pub fn launches(
                 session: SessionContext { name: session.clone(), index },
             };
             let prompt = render_prompt(model, spec.prompt.as_ref(), &context)?;
-            let home = provider.home.as_ref().map(|home| {
-                let mut home = home.clone();
-                // The agent's skills and commands, linked where the CLI reads them.
-                let wanted =
-                    [(&home.skills_dir, &spec.skills), (&home.commands_dir, &spec.commands)];
-                let mut links = Vec::new();
-                for (dir, paths) in wanted {
-                    let Some(dir) = dir else { continue };
-                    for path in paths {
-                        let from = model.dir.join(path);
-                        let name = from.file_name().map(|n| n.to_string_lossy().into_owned());
-                        links.push(crate::api::provider::HomeLink {
-                            from: from.to_string_lossy().into_owned(),
-                            to: format!("{dir}/{}", name.unwrap_or_default()),
-                        });
-                    }
-                }
-                home.link.extend(links);
-                (crate::agentcli::home::home_dir(&model.dir, &session), home)
-            });
+            let home = provider
+                .home
+                .as_ref()
+                .map(|home| (crate::agentcli::home::home_dir(&model.dir, &session), home.clone()));
             let hooks = provider.hooks.clone().filter(|_| home.is_some());
             let mut program = program.clone();
             if let (Some((dir, _)), Some(hooks)) = (&home, &hooks) {
                 let file = dir.join(&hooks.file).to_string_lossy().into_owned();
                 program.extend(fill(&hooks.args, "hooks_file", &file));
+            }
+            if let Some((dir, home)) = &home
+                && let (Some(mcp), Some(file)) =
+                    (&home.mcp, home_content::mcp_file(dir, home, &content))
+            {
+                program.extend(fill(&mcp.args, "mcp_file", &file.to_string_lossy()));
             }
             program.extend(spec.args.iter().cloned());
             let mut env = provider.env.clone();
@@ -426,6 +421,7 @@ pub fn launches(
                 process_names: provider.process_names.clone(),
                 dialogs: provider.dialogs.clone(),
                 home,
+                content: content.clone(),
                 hooks,
                 conversation: provider.conversation.clone(),
                 fingerprint: String::new(),
@@ -434,6 +430,23 @@ pub fn launches(
             Ok(launch)
         })
         .collect()
+}
+
+/// The agent's skills, commands and MCP servers, with paths resolved against the city.
+fn agent_content(model: &CityModel, spec: &crate::api::AgentSpec) -> HomeContent {
+    let path = |p: &String| model.dir.join(p);
+    let mut mcp_servers = spec.mcp_servers.clone();
+    for server in mcp_servers.values_mut() {
+        // A command with a slash is a path inside the city; a bare name is looked up on PATH.
+        if let Some(command) = server.command.as_mut().filter(|c| c.contains('/')) {
+            *command = model.dir.join(&*command).to_string_lossy().into_owned();
+        }
+    }
+    HomeContent {
+        skills: spec.skills.iter().map(path).collect(),
+        commands: spec.commands.iter().map(path).collect(),
+        mcp_servers,
+    }
 }
 
 fn render_prompt(
@@ -489,6 +502,9 @@ pub fn launch_fields(launch: &Launch) -> BTreeMap<String, String> {
     }
     if let Some((_, home)) = &launch.home {
         fields.insert("home".to_owned(), digest(home));
+    }
+    if launch.home.is_some() && !launch.content.is_empty() {
+        fields.insert("content".to_owned(), digest(&launch.content));
     }
     if let Some(hooks) = &launch.hooks {
         fields.insert("hooks".to_owned(), digest(hooks));

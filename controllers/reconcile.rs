@@ -1179,7 +1179,8 @@ fn start_conversation(
     Ok((start, planned.why.clone()))
 }
 
-/// Prepares the directory gc owns for the session's CLI: links, seeds, hooks file.
+/// Prepares the directory gc owns for the session's CLI: links, seeds, hooks file, and the
+/// agent's skills, commands and MCP servers.
 fn prepare_home(
     launch: &Launch,
     agent: &str,
@@ -1199,6 +1200,7 @@ fn prepare_home(
     let gc = std::env::current_exe()?;
     let hooks = launch.hooks.as_ref().map(|h| (h.file.as_str(), home::hooks_file(h, &gc)));
     home::prepare(dir, spec, hooks.as_ref().map(|(f, c)| (*f, c)), &seed)?;
+    crate::agentcli::home_content::materialise(dir, spec, &launch.content, env)?;
     Ok(())
 }
 

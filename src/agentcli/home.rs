@@ -199,7 +199,7 @@ fn file_error(what: String) -> impl FnOnce(String) -> HomeError {
     move |message| HomeError::File { what, message }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), HomeError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), HomeError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -209,7 +209,7 @@ fn create_private_dir(dir: &Path) -> Result<(), HomeError> {
 }
 
 /// Links `from` at `home/to` when `from` exists; a file the CLI wrote there itself is kept.
-fn link_into(home: &Path, from: &Path, to: &str) -> Result<(), HomeError> {
+pub(crate) fn link_into(home: &Path, from: &Path, to: &str) -> Result<(), HomeError> {
     let at = home.join(to);
     let what = || format!("linking {} to {}", at.display(), from.display());
     match std::fs::symlink_metadata(&at) {
@@ -229,7 +229,11 @@ fn link_into(home: &Path, from: &Path, to: &str) -> Result<(), HomeError> {
 
 /// Reads `home/seed.file` (missing or empty: an empty object), changes it, writes it back
 /// atomically with mode 0600 when it changed.
-fn update(home: &Path, seed: &SeedFile, change: impl FnOnce(&mut Value)) -> Result<(), HomeError> {
+pub(crate) fn update(
+    home: &Path,
+    seed: &SeedFile,
+    change: impl FnOnce(&mut Value),
+) -> Result<(), HomeError> {
     let path = home.join(&seed.file);
     let shown = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
@@ -395,8 +399,7 @@ mod tests {
                     ..SeedFile::default()
                 },
             ],
-            skills_dir: None,
-            commands_dir: None,
+            ..HomeSpec::default()
         };
         let mut ctx = ctx();
         ctx.user_home = user.to_string_lossy().into();

@@ -6,5 +6,8 @@
 pub mod conversation;
 pub mod env;
 pub mod home;
+pub mod home_content;
 pub mod hooks;
+pub mod mcp;
 pub mod screen;
+pub mod skill_md;

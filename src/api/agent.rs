@@ -91,10 +91,15 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills: Vec<String>,
     /// Slash commands the agent's CLI offers: Markdown files (front matter `description`),
-    /// relative to the city directory or absolute, linked into the Provider's
-    /// `home.commandsDir`. Default: none.
+    /// relative to the city directory or absolute, put where the Provider's `home.commandsDir`
+    /// says, in the form its `home.commandsFormat` names. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// MCP servers the agent's CLI connects to, by name. gc writes them where the CLI reads
+    /// them (the Provider's `home.mcp`), in the directory it owns for the session, never in the
+    /// rig. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp_servers: BTreeMap<String, crate::api::mcp::McpServer>,
 }
 
 /// Per cause of a restart, whether the session resumes its conversation.

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod city;
 mod duration;
 pub mod formula;
+pub mod mcp;
 pub mod meta;
 pub mod order;
 pub mod provider;

@@ -249,6 +249,63 @@ pub struct HomeSpec {
     /// an Agent may not list commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands_dir: Option<String>,
+    /// The form the CLI reads slash commands in. Default: `markdown`.
+    #[serde(default, skip_serializing_if = "CommandFormat::is_markdown")]
+    pub commands_format: CommandFormat,
+    /// Where and how the CLI reads MCP servers; an Agent's `mcpServers` are written there.
+    /// Default: none (then an Agent may not list MCP servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpHome>,
+}
+
+/// Forms of slash commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CommandFormat {
+    /// The Markdown file as it is, linked (Claude Code's `commands/<name>.md`).
+    #[default]
+    Markdown,
+    /// A TOML file `<name>.toml` with `description` and `prompt`, `$ARGUMENTS` written as
+    /// `{{args}}` (Gemini CLI).
+    GeminiToml,
+    /// A skill `<name>/SKILL.md` made from the command (for CLIs that load skills but no
+    /// commands, like Codex).
+    Skill,
+}
+
+impl CommandFormat {
+    fn is_markdown(&self) -> bool {
+        *self == CommandFormat::Markdown
+    }
+}
+
+/// Where a CLI reads MCP servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpHome {
+    /// The file's shape: `claudeJson` (a file of its own, `{"mcpServers": …}`), `codexToml`
+    /// (`[mcp_servers.<name>]` kept in Codex's `config.toml`), `geminiSettings` (`mcpServers`
+    /// kept in Gemini's `settings.json`).
+    pub format: McpFormat,
+    /// The file, relative to the directory gc owns for the session.
+    #[schemars(length(min = 1))]
+    pub file: String,
+    /// Arguments that point the CLI at the file, added only when the agent has MCP servers;
+    /// `{{ mcp_file }}` is the file's absolute path. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// Shapes of MCP server files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum McpFormat {
+    /// Claude Code's `--mcp-config` file: gc owns it whole.
+    ClaudeJson,
+    /// Codex's `config.toml`: gc owns the `mcp_servers` entries it wrote.
+    CodexToml,
+    /// Gemini CLI's `settings.json`: gc owns the `mcpServers` entries it wrote.
+    GeminiSettings,
 }
 
 /// A file of the user's CLI state linked into gc's directory.

@@ -365,6 +365,7 @@ fn check_agent(
     let provider = spec.provider.as_deref().or(default_provider.as_deref());
     check_agent_cli(doc, spec, provider, index, out);
     check_skills(doc, spec, provider, index, city_dir, out);
+    check_mcp_servers(doc, spec, provider, index, out);
     for (i, dep) in spec.depends_on.iter().enumerate() {
         let pointer = format!("/spec/dependsOn/{i}");
         if dep == &agent.metadata.name {
@@ -490,13 +491,28 @@ fn check_skills(
     out: &mut Vec<Diagnostic>,
 ) {
     for (i, skill) in spec.skills.iter().enumerate() {
-        if !city_dir.join(skill).join("SKILL.md").is_file() {
+        let Ok(text) = std::fs::read_to_string(city_dir.join(skill).join("SKILL.md")) else {
             out.push(
                 Diagnostic::error(Code::UnknownReference, format!("no {skill}/SKILL.md"))
                     .at_value(doc, &format!("/spec/skills/{i}"))
                     .with_help(
                         "a skill is a directory holding SKILL.md, relative to the city directory",
                     ),
+            );
+            continue;
+        };
+        let md = crate::agentcli::skill_md::Markdown::parse(&text);
+        if md.field("name").is_none() || md.field("description").is_none() {
+            out.push(
+                Diagnostic::warning(
+                    Code::InvalidValue,
+                    format!("{skill}/SKILL.md has no front matter `name` and `description`"),
+                )
+                .at_value(doc, &format!("/spec/skills/{i}"))
+                .with_help(
+                    "Codex and Gemini CLI skip such a skill; start the file with \
+                     ---, name: …, description: …, --- (gc import writes them for you)",
+                ),
             );
         }
     }
@@ -523,7 +539,7 @@ fn check_skills(
             "commands",
             !spec.commands.is_empty(),
             home.and_then(|h| h.commands_dir.as_ref()),
-            "commandsDir (commands for claude)",
+            "commandsDir (commands for claude, skills for codex, .gemini/commands for gemini)",
         ),
     ];
     for (field, listed, dir, help) in kinds {
@@ -538,6 +554,136 @@ fn check_skills(
             );
         }
     }
+}
+
+/// Each MCP server has a valid name and is a program or an endpoint, with fields that fit;
+/// the agent's Provider says where its CLI reads MCP servers and can speak to each one.
+fn check_mcp_servers(
+    doc: &Document,
+    spec: &AgentSpec,
+    provider: Option<&str>,
+    index: &Index<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use crate::api::mcp::{MCP_NAME_PATTERN, McpTransport};
+    use crate::api::provider::McpFormat;
+    if spec.mcp_servers.is_empty() {
+        return;
+    }
+    let format = provider.and_then(|name| match index.resource(Kind::Provider, name) {
+        Some(Resource::Provider(p)) => {
+            Some(p.spec.home.as_ref().and_then(|h| h.mcp.as_ref()).map(|m| m.format))
+        }
+        _ => None,
+    });
+    if let (Some(name), Some(None)) = (provider, format) {
+        out.push(
+            Diagnostic::error(
+                Code::InconsistentSettings,
+                format!("provider `{name}` does not say where its CLI reads MCP servers"),
+            )
+            .at_key(doc, "/spec/mcpServers")
+            .with_help("set the Provider's home.mcp (format, file), or remove mcpServers"),
+        );
+    }
+    let name_pattern = regex::Regex::new(MCP_NAME_PATTERN).expect("valid pattern");
+    for (name, server) in &spec.mcp_servers {
+        let at = format!("/spec/mcpServers/{}", name.replace('~', "~0").replace('/', "~1"));
+        let mut error = |code, message: String, field: Option<&str>, help: &str| {
+            let diagnostic = Diagnostic::error(code, format!("MCP server `{name}`: {message}"));
+            let diagnostic = match field {
+                Some(field) => diagnostic.at_key(doc, &format!("{at}/{field}")),
+                None => diagnostic.at_key(doc, &at),
+            };
+            out.push(diagnostic.with_help(help.to_owned()));
+        };
+        if !name_pattern.is_match(name) {
+            error(
+                Code::InvalidValue,
+                "the name is not 1 to 64 letters, digits, `_` or `-`".into(),
+                None,
+                "it becomes part of the tool names the model sees (mcp__<name>__<tool>)",
+            );
+        }
+        match (&server.command, &server.url) {
+            (Some(_), Some(_)) | (None, None) => error(
+                Code::ExactlyOne,
+                "set exactly one of command (a program) and url (a remote server)".into(),
+                None,
+                "command starts a stdio server; url connects to a running one",
+            ),
+            (Some(_), None) => {
+                for (field, set) in [
+                    ("transport", server.transport.is_some()),
+                    ("headers", !server.headers.is_empty()),
+                ] {
+                    if set {
+                        error(
+                            Code::InconsistentSettings,
+                            format!("{field} is for remote servers (url), not a command"),
+                            Some(field),
+                            "remove it, or give url instead of command",
+                        );
+                    }
+                }
+            }
+            (None, Some(_)) => {
+                for (field, set) in
+                    [("args", !server.args.is_empty()), ("env", !server.env.is_empty())]
+                {
+                    if set {
+                        error(
+                            Code::InconsistentSettings,
+                            format!("{field} is for servers gc starts (command), not a url"),
+                            Some(field),
+                            "remove it, or give command instead of url",
+                        );
+                    }
+                }
+            }
+        }
+        for key in server.env.keys().filter(|k| !valid_env_name(k)) {
+            error(
+                Code::InvalidValue,
+                format!("env `{key}` is not a variable name"),
+                Some("env"),
+                "use letters, digits and `_`, not starting with a digit",
+            );
+        }
+        if format != Some(Some(McpFormat::CodexToml)) {
+            continue;
+        }
+        let who = provider.unwrap_or_default();
+        if server.url.is_some() && server.transport == Some(McpTransport::Sse) {
+            error(
+                Code::InconsistentSettings,
+                format!("provider `{who}` (Codex) speaks only streamable HTTP, not sse"),
+                Some("transport"),
+                "use transport: http, or a Provider whose CLI speaks SSE",
+            );
+        }
+        for (header, value) in &server.headers {
+            let whole = crate::agentcli::mcp::variable(value).is_some();
+            let bearer = header.eq_ignore_ascii_case("authorization")
+                && value.strip_prefix("Bearer ").and_then(crate::agentcli::mcp::variable).is_some();
+            if value.contains("${") && !whole && !bearer {
+                error(
+                    Code::InvalidValue,
+                    format!(
+                        "header {header}: Codex reads a variable only as the whole value or `Bearer ${{NAME}}`"
+                    ),
+                    Some("headers"),
+                    "write the header as ${NAME}, or Authorization as Bearer ${NAME}",
+                );
+            }
+        }
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// An agent's `workQuery` parses, and its permission mode is one its provider knows.
