@@ -228,3 +228,71 @@ fn mcp_servers_are_checked_against_what_the_agents_cli_can_speak() {
         assert!(messages.contains(&(severity, expected, line)), "{expected}: {messages:#?}");
     }
 }
+
+/// Gas City packs hand agents skills and MCP servers through overlays; `gc import` turns them
+/// into the Agent's fields, and the real Claude Code then lists the skill (whose SKILL.md has
+/// no front matter, as the flywheel packs ship them) and the MCP server's tool to the model.
+#[test]
+fn an_imported_packs_overlay_skill_and_mcp_server_reach_the_real_claude() {
+    let Some(claude) = agent_clis::find("claude") else { return };
+    let source = tempfile::tempdir().unwrap();
+    let src = source.path();
+    let write = |path: &str, text: &str| {
+        let path = src.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "city.toml",
+        "[workspace]\nname = \"town\"\nprovider = \"claude\"\n\n[imports.notes]\nsource = \"packs/notes\"\n\n\
+         [[agent]]\nname = \"worker\"\nprompt_template = \"prompts/worker.md\"\n",
+    );
+    write("prompts/worker.md", "You keep the town's notes.\n");
+    write("packs/notes/pack.toml", "[pack]\nname = \"notes-kit\"\nschema = 2\n");
+    write(
+        "packs/notes/overlay/.claude/skills/search-notes/SKILL.md",
+        "# /search-notes — Find earlier notes for gc's import test\n\nRun `notes search`.\n",
+    );
+    // The server's log and its argument (how a leftover process is found) are in the source
+    // directory, which exists before the city does.
+    let log = src.join("mcp-calls.log");
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/ping_server.py");
+    let settings = serde_json::json!({
+        "mcpServers": {"notes": {
+            "command": python(),
+            "args": [server, src],
+            "env": {"GC_TEST_MCP_LOG": log},
+        }},
+        "hooks": {"UserPromptSubmit": [{"type": "command", "command": "notes inbox"}]},
+    });
+    write("packs/notes/overlay/.claude/settings.json", &settings.to_string());
+    let standin = Standin::start(Box::new(|_| Reply::text("Nothing to do.")));
+    let city = CliCity::imported(&claude, src)
+        .with_env("ANTHROPIC_BASE_URL", &standin.base_url())
+        .with_env("ANTHROPIC_API_KEY", "sk-ant-api03-standin-0123456789abcdefghij");
+    let report = std::fs::read_to_string(city.city.path().join(".gc-import/report.txt")).unwrap();
+    assert!(report.contains("spec.skills search-notes"), "{report}");
+    assert!(report.contains("spec.mcpServers notes"), "{report}");
+    assert!(report.contains("gc installs its own hooks"), "{report}");
+    city.run(&["validate"]);
+    city.run(&["apply"]);
+    city.run(&["start", "--timeout", "90s"]);
+    wait_until("Claude's first turn listing the skill", Duration::from_secs(90), || {
+        standin
+            .bodies_contain("search-notes: /search-notes — Find earlier notes for gc's import test")
+    });
+    wait_until("the MCP server asked for its tools", Duration::from_secs(30), || {
+        tools_listed(&log)
+    });
+    // Claude connects MCP servers beside its first turn; the next turn offers their tools.
+    city.run(&["session", "nudge", "gc-town-worker", "Any new notes?"]);
+    wait_until("a turn offering the MCP tool", Duration::from_secs(60), || {
+        standin.bodies_contain("mcp__notes__ping_gc")
+    });
+    assert!(!city.city.path().join(".claude").exists(), "no overlay is copied into the city");
+    city.stop();
+    let src = src.to_string_lossy().into_owned();
+    wait_until("the MCP server gone with its session", Duration::from_secs(15), || {
+        agent_clis::processes_mentioning(&src).is_empty()
+    });
+}

@@ -18,7 +18,7 @@ mod handoff;
 mod hook;
 mod hook_input;
 mod import;
-mod init;
+pub(crate) mod init;
 mod internal;
 mod mail;
 mod nudge;

@@ -117,6 +117,7 @@ impl Importer<'_> {
         let mut min = None;
         let mut max = None;
         let mut scale_check = None;
+        let mut overlay_dir = None;
         for (key, s) in &t.keys {
             let (file, line, k) = (s.shown().to_owned(), s.line(), display_pointer(&s.pointer));
             let mut not = |why: &str| self.report.not_mapped(&file, line, &k, why);
@@ -221,9 +222,7 @@ impl Importer<'_> {
                 "sling_query" => not("gc sling routes work by assignee"),
                 "default_sling_formula" => not("gc sling takes --formula explicitly"),
                 "namepool" => not("gc names pool members <agent>-<n>"),
-                "overlay_dir" => {
-                    not("gc copies no overlay into work directories; copy it into the rig yourself")
-                }
+                "overlay_dir" => overlay_dir = Some(s.clone()), // with the overlays
                 "drain_timeout" => not("gc stops idle pool members without a drain handshake"),
                 "sleep_after_idle" => {
                     not("gc has no session sleep; spec.idleTimeout stops idle sessions")
@@ -245,6 +244,13 @@ impl Importer<'_> {
         spec.prompt = self.prompt(t, instance);
         let from = format!("{}:{}", t.declared.shown(), t.declared.line());
         self.add(Kind::Agent, &instance.name, spec_json(&spec), from);
+        self.agent_origins.push(super::overlays::AgentOrigin {
+            name: instance.name.clone(),
+            rig: instance.rig.clone(),
+            pack: t.pack,
+            template: t.name.clone(),
+            overlay_dir,
+        });
     }
 
     fn scaling(

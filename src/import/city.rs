@@ -312,9 +312,27 @@ impl Importer<'_> {
             let key = format!("{} (built-in provider {name})", display_pointer(&at.pointer));
             self.report.not_mapped(at.shown(), at.line(), &key, fact.clone());
         }
+        let mut spec = preset.spec.clone();
+        if let Some(catalog) = crate::cli::init::catalog_spec(name) {
+            let taken = presets::fill_from_catalog(&mut spec, catalog);
+            if !taken.is_empty() {
+                let key = format!("{} (built-in provider {name})", display_pointer(&at.pointer));
+                let how = format!(
+                    "what gc knows about running this CLI unattended is taken from its catalog Provider (`gc init --provider {name}`): {}",
+                    taken.join(", ")
+                );
+                self.report.approximated(
+                    at.shown(),
+                    at.line(),
+                    &key,
+                    format!("Provider/{label} spec"),
+                    how,
+                );
+            }
+        }
         let from =
             format!("Gas City's built-in `{name}` provider, used at {}:{}", at.shown(), at.line());
-        Some(self.add_provider(&label, &preset.spec, from))
+        Some(self.add_provider(&label, &spec, from))
     }
 
     /// The spec of a Provider already written.

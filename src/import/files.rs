@@ -266,8 +266,6 @@ const UNUSED_DIRS: &[(&str, &str)] = &[
         "pack commands (`gc <pack> <command>`) have no gc equivalent; run their scripts directly",
     ),
     ("doctor", "`gc doctor` checks are not imported"),
-    ("overlay", "gc copies no overlay into work directories"),
-    ("skills", "gc has no skills"),
     ("assets", "only the scripts a Provider's command names are copied"),
 ];
 
@@ -318,7 +316,7 @@ pub(super) fn suggest(key: &str, allowed: &[&'static str]) -> Option<String> {
 }
 
 /// Files below `dir` (recursively, sorted) that `wanted` accepts.
-fn files_in(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+pub(super) fn files_in(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     if !dir.is_dir() {
         return Vec::new();
     }

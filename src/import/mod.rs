@@ -11,6 +11,7 @@ mod files;
 pub mod gascity_keys;
 pub mod gotemplate;
 pub mod names;
+mod overlays;
 pub mod presets;
 pub mod report;
 pub mod source;
@@ -92,6 +93,10 @@ struct Importer<'a> {
     /// Agent names Gas City used → resource names, per rig (`None` for city agents), for
     /// `depends_on` and order targets.
     agent_names: BTreeMap<(Option<String>, String), String>,
+    /// Where each written agent came from, for the overlays that apply to it.
+    agent_origins: Vec<overlays::AgentOrigin>,
+    /// Files to write besides resources and prompts (skills given front matter), by path.
+    files: BTreeMap<String, String>,
 }
 
 /// Reads the Gas City city or pack at `path` and works out the gc city that replaces it.
@@ -112,12 +117,15 @@ pub fn import(path: &Path, options: &Options) -> Result<Import, LoadError> {
         workspace_max: None,
         rigs: Vec::new(),
         agent_names: BTreeMap::new(),
+        agent_origins: Vec::new(),
+        files: BTreeMap::new(),
     };
     let mut city = im.city();
     im.defined_providers();
     im.load_fragments();
     im.rigs();
     im.agents();
+    im.overlays();
     im.formulas_and_orders();
     im.sweep();
     city.default_provider = im.default_provider.clone();
@@ -148,7 +156,7 @@ impl Importer<'_> {
             }
             files.insert(path, resource_yaml(r));
         }
-        for (path, text) in self.prompts {
+        for (path, text) in self.prompts.into_iter().chain(self.files) {
             files.insert(path, text);
         }
         files.insert(".gc-import/report.txt".into(), self.report.render());

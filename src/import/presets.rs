@@ -36,6 +36,53 @@ pub fn preset(name: &str) -> Option<Preset> {
     PRESETS.iter().find(|f| f.name == name).map(translate)
 }
 
+/// Fills what Gas City's preset has no word for from gc's tested catalog Provider of the same
+/// CLI: the credentials that pass into sessions, the config directory gc owns (where skills,
+/// commands and MCP servers go), the dialogs it answers, its busy markers, gc's hooks and the
+/// usage prices. Launch arguments and readiness stay Gas City's. The fields taken, by name.
+pub fn fill_from_catalog(spec: &mut ProviderSpec, catalog: ProviderSpec) -> Vec<&'static str> {
+    let mut taken = Vec::new();
+    let mut take = |field: &'static str, empty: bool| {
+        if empty {
+            taken.push(field);
+        }
+        empty
+    };
+    if take("install", spec.install.is_none() && catalog.install.is_some()) {
+        spec.install = catalog.install;
+    }
+    let missing_env: Vec<_> =
+        catalog.env.into_iter().filter(|(name, _)| !spec.env.contains_key(name)).collect();
+    if take("env", !missing_env.is_empty()) {
+        spec.env.extend(missing_env);
+    }
+    if take("envAsRoot", spec.env_as_root.is_empty() && !catalog.env_as_root.is_empty()) {
+        spec.env_as_root = catalog.env_as_root;
+    }
+    if take("passEnv", spec.pass_env.is_empty() && !catalog.pass_env.is_empty()) {
+        spec.pass_env = catalog.pass_env;
+    }
+    if take("stripEnv", spec.strip_env.is_empty() && !catalog.strip_env.is_empty()) {
+        spec.strip_env = catalog.strip_env;
+    }
+    if take("busyMarkers", spec.busy_markers.is_empty() && !catalog.busy_markers.is_empty()) {
+        spec.busy_markers = catalog.busy_markers;
+    }
+    if take("home", spec.home.is_none() && catalog.home.is_some()) {
+        spec.home = catalog.home;
+    }
+    if take("dialogs", spec.dialogs.is_empty() && !catalog.dialogs.is_empty()) {
+        spec.dialogs = catalog.dialogs;
+    }
+    if take("hooks", spec.hooks.is_none() && catalog.hooks.is_some()) {
+        spec.hooks = catalog.hooks;
+    }
+    if take("usage", spec.usage.is_none() && catalog.usage.is_some()) {
+        spec.usage = catalog.usage;
+    }
+    taken
+}
+
 /// How long gc waits before counting a session ready when Gas City gives neither a ready prompt
 /// prefix nor a delay. Gas City then counts the session ready at once; a few seconds lets a
 /// CLI draw its input box first, so a prompt typed into it is not lost.

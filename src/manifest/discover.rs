@@ -31,8 +31,9 @@ pub enum DiscoverError {
 }
 
 /// Every resource file below `paths`: `*.yaml`, `*.yml` and `*.toml`, skipping hidden files and
-/// directories (which includes `.gc/`) and nested git repositories (a rig checked out inside
-/// the city directory holds its own YAML, which is not the city's). A file named explicitly is read whatever its extension
+/// directories (which includes `.gc/`), nested git repositories (a rig checked out inside
+/// the city directory holds its own YAML, which is not the city's) and skill directories
+/// (holding `SKILL.md`: their files are the skill's, not the city's). A file named explicitly is read whatever its extension
 /// (as YAML unless it ends in `.toml`). Directory contents are sorted; duplicates are dropped.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
     let mut seen = HashSet::new();
@@ -59,7 +60,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             .filter_entry(|e| {
                 e.depth() == 0
                     || !(is_hidden(e.file_name().as_ref())
-                        || (e.file_type().is_dir() && e.path().join(".git").exists()))
+                        || (e.file_type().is_dir()
+                            && (e.path().join(".git").exists()
+                                || e.path().join("SKILL.md").is_file())))
             });
         for entry in walker {
             let entry =
@@ -86,11 +89,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn walks_sorted_and_skips_hidden_and_state_dirs() {
+    fn walks_sorted_and_skips_hidden_state_and_skill_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for f in ["b.yaml", "a/c.toml", "a/d.yml", ".gc/applied/x.yaml", ".hidden.yaml", "notes.md"]
-        {
+        for f in [
+            "b.yaml",
+            "a/c.toml",
+            "a/d.yml",
+            ".gc/applied/x.yaml",
+            ".hidden.yaml",
+            "notes.md",
+            "skills/review/SKILL.md",
+            "skills/review/checklist.yaml",
+        ] {
             let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();

@@ -50,6 +50,33 @@ impl CliCity {
         cli_city
     }
 
+    /// The city `gc import` makes of the Gas City city at `source` (whose default provider
+    /// must be the CLI at `cli`), on its own tmux socket with a short startup timeout.
+    pub fn imported(cli: &Path, source: &Path) -> CliCity {
+        let city = TmuxCity::new("imported");
+        let path = city.path();
+        let out = city.gc().arg("import").arg(source).arg("--out").arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "gc import failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cli_city = CliCity {
+            city,
+            path: agent_clis::path_with(cli),
+            home: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        };
+        let socket = cli_city.city.socket.clone();
+        cli_city.edit(
+            "city.yaml",
+            "spec:\n",
+            &format!("spec:\n  session:\n    backend: tmux\n    socket: {socket}\n    startupTimeout: 4s\n"),
+        );
+        cli_city
+    }
+
     /// Replaces `from` (which must be there) by `to` in the city's `file`.
     pub fn edit(&self, file: &str, from: &str, to: &str) {
         let full = self.city.path().join(file);
