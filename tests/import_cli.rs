@@ -370,3 +370,138 @@ fn rigs_patches_env_and_dependencies_carry_over() {
         "made absolute: the new city lives elsewhere"
     );
 }
+
+/// Pack overlays (and pack v2 `skills/` and `mcp/`) become the Agents' skills, commands and MCP
+/// servers, each to the agents in its scope, files copied into the city.
+#[test]
+fn pack_overlays_become_the_agents_skills_commands_and_mcp_servers() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let write = |rel: &str, text: &str| {
+        let path = src.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "city.toml",
+        "[workspace]\nname = \"town\"\nprovider = \"claude\"\n\n[imports.mail]\nsource = \"packs/mail\"\n\n\
+         [imports.memory]\nsource = \"packs/memory\"\n\n[[rigs]]\nname = \"api\"\npath = \"repos/api\"\n\
+         includes = [\"packs/team\"]\n\n[[agent]]\nname = \"mayor\"\n\n[[agent]]\nname = \"scout\"\nprovider = \"codex\"\n",
+    );
+    // Two city packs, each with an MCP server (Gas City would keep only the last one).
+    write("packs/mail/pack.toml", "[pack]\nname = \"mail\"\nschema = 2\n");
+    write(
+        "packs/mail/overlay/.claude/settings.json",
+        r#"{"mcpServers": {"agent-mail": {"url": "http://127.0.0.1:8765/mcp", "headers": {"Authorization": "Bearer ${MAIL_TOKEN}"}}},
+            "hooks": {"UserPromptSubmit": [{"type": "command", "command": "am inbox"}]}}"#,
+    );
+    write(
+        "packs/mail/overlay/.claude/skills/coordinate/SKILL.md",
+        "# /coordinate — Talk to the other agents\n",
+    );
+    write(
+        "packs/mail/overlay/.claude/commands/ops/deploy.md",
+        "---\ndescription: Deploy\n---\nDeploy $ARGUMENTS\n",
+    );
+    write("packs/mail/overlay/CLAUDE.md", "Be nice.\n");
+    write(
+        "packs/mail/overlay/per-provider/codex/.codex/skills/codex-only/SKILL.md",
+        "---\nname: codex-only\ndescription: For Codex\n---\n",
+    );
+    write("packs/memory/pack.toml", "[pack]\nname = \"memory\"\nschema = 2\n");
+    write(
+        "packs/memory/mcp/memory.toml",
+        "name = \"memory\"\ncommand = \"cm\"\nargs = [\"serve\", \"--stdio\"]\n",
+    );
+    write(
+        "packs/memory/skills/recall/SKILL.md",
+        "---\nname: recall\ndescription: >-\n  Recall rules\n  from memory\n---\nRun cm.\n",
+    );
+    write("packs/memory/skills/recall/references/rules.yaml", "rules: []\n");
+    // A rig's pack: only its agents get its overlay; an agent's own overlay wins a name.
+    write("packs/team/pack.toml", "[pack]\nname = \"team\"\nschema = 2\n");
+    write("packs/team/agents/worker/agent.toml", "scope = \"rig\"\n");
+    write(
+        "packs/team/overlay/.claude/skills/review/SKILL.md",
+        "---\nname: review\ndescription: Team review\n---\n",
+    );
+    write(
+        "packs/team/agents/worker/overlay/.claude/skills/review/SKILL.md",
+        "---\nname: review\ndescription: The worker's own review\n---\n",
+    );
+    std::fs::create_dir_all(src.join("repos/api")).unwrap();
+    let city = import_and_check(work.path(), &src, "town", &[]);
+
+    let mayor = yaml_file(&city.join("agents/mayor.yaml"));
+    assert_eq!(
+        mayor["spec"]["skills"],
+        serde_json::json!(["imported/mail/skills/coordinate", "imported/memory/skills/recall"])
+    );
+    assert_eq!(
+        mayor["spec"]["commands"],
+        serde_json::json!(["imported/mail/commands/ops-deploy.md"])
+    );
+    assert_eq!(
+        mayor["spec"]["mcpServers"],
+        serde_json::json!({
+            "agent-mail": {"url": "http://127.0.0.1:8765/mcp",
+                           "headers": {"Authorization": "Bearer ${MAIL_TOKEN}"}},
+            "memory": {"command": "cm", "args": ["serve", "--stdio"]},
+        })
+    );
+    let scout = yaml_file(&city.join("agents/scout.yaml"));
+    let scout_skills = scout["spec"]["skills"].as_array().unwrap();
+    assert!(
+        scout_skills.contains(&"imported/mail/per-provider/codex/skills/codex-only".into()),
+        "{scout}"
+    );
+    assert!(
+        !mayor["spec"]["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("codex-only"))
+    );
+    let worker = yaml_file(&city.join("agents/api-worker.yaml"));
+    let worker_skills: Vec<&str> =
+        worker["spec"]["skills"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(
+        worker_skills.contains(&"imported/team/agents/api-worker/skills/review"),
+        "{worker_skills:?}"
+    );
+    assert!(!worker_skills.contains(&"imported/team/skills/review"), "{worker_skills:?}");
+    assert!(
+        !mayor["spec"]["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("review"))
+    );
+
+    // A SKILL.md without front matter gets it in the copy; other files are copied as they are.
+    let coordinate =
+        std::fs::read_to_string(city.join("imported/mail/skills/coordinate/SKILL.md")).unwrap();
+    assert!(
+        coordinate.starts_with(
+            "---\nname: coordinate\ndescription: /coordinate — Talk to the other agents\n---\n"
+        ),
+        "{coordinate}"
+    );
+    assert!(city.join("imported/memory/skills/recall/references/rules.yaml").is_file());
+    // The servers' variables pass into the sessions of the agents' Provider.
+    let claude = yaml_file(&city.join("providers/claude.yaml"));
+    assert!(
+        claude["spec"]["passEnv"].as_array().unwrap().contains(&"MAIL_TOKEN".into()),
+        "{claude}"
+    );
+    assert!(claude["spec"]["home"]["skillsDir"].is_string(), "{claude}");
+
+    let report = std::fs::read_to_string(city.join(".gc-import/report.txt")).unwrap();
+    for expected in [
+        "overlay/CLAUDE.md  (file)  gc copies no overlay into work directories",
+        "overlay/.claude/settings.json  hooks  gc installs its own hooks",
+        "mcpServers.agent-mail  → spec.mcpServers agent-mail of Agent/mayor, Agent/scout, Agent/api-worker (approximated: no `type`",
+    ] {
+        assert!(report.contains(expected), "{expected}\n{report}");
+    }
+}

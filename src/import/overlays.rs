@@ -212,7 +212,7 @@ impl Importer<'_> {
             let (kind, path) = match &g.gift {
                 Gift::Skill(_, p) => ("skill", format!(" is copied to {p}")),
                 Gift::Command(_, p) => ("command", format!(" is copied to {p}")),
-                Gift::Mcp(..) => ("MCP server", String::new()),
+                Gift::Mcp(name, server) => ("MCP server", format!(" `{name}` is {server}")),
             };
             let why = format!(
                 "no imported agent is in this overlay's scope; the {kind}{path}: list it in an Agent's {field}"
