@@ -1,6 +1,7 @@
 //! `gc doctor` on real cities: a healthy sample city passes; a Provider whose CLI is missing, a
-//! world-writable `.gc/` and a session no agent owns are each found with how to fix them, and
-//! `--fix` fixes what is safe to fix.
+//! world-writable `.gc/`, a session no agent owns, a process that outlived its session and a
+//! bead store of an older schema are each found with how to fix them, and `--fix` fixes what is
+//! safe to fix.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -54,7 +55,17 @@ fn doctor_finds_what_breaks_a_city_and_fixes_what_is_safe() {
     assert!(out.status.success());
     let gc_dir = city.path().join(".gc");
     std::fs::set_permissions(&gc_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // A bead store of an older schema (as an older gc left it).
+    let db = city.path().join(".gc/beads/beads.db");
+    let schema = || -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    };
+    let current = schema();
+    rusqlite::Connection::open(&db).unwrap().execute_batch("PRAGMA user_version = 0").unwrap();
     let (code, checks) = doctor(&city, &[]);
+    assert_eq!(named(&checks, "beads/city")["level"], "warn", "{checks:#?}");
+    assert_eq!(schema(), 0, "doctor does not upgrade without --fix");
     assert_eq!(code, Some(1), "a world-writable .gc fails");
     assert_eq!(named(&checks, ".gc")["level"], "fail");
     let sessions = named(&checks, "sessions");
@@ -66,8 +77,29 @@ fn doctor_finds_what_breaks_a_city_and_fixes_what_is_safe() {
     assert_eq!(code, Some(0), "{checks:#?}");
     assert_eq!(named(&checks, ".gc")["fixed"], true);
     assert_eq!(named(&checks, "sessions")["fixed"], true);
+    assert_eq!(named(&checks, "beads/city")["fixed"], true);
+    assert_eq!(schema(), current, "--fix upgrades the store");
     assert_eq!(std::fs::metadata(&gc_dir).unwrap().permissions().mode() & 0o002, 0);
     assert!(!city.tmux(&["has-session", "-t", ghost]).status.success(), "the orphan is stopped");
+
+    // A process started for a session that is gone (its own process group, as a CLI's helper
+    // would be) is found, left alone without --fix, and stopped with it.
+    let mut stray = Stray::spawn(&city.path(), "gc-doctortown-gone");
+    let found = |checks: &[Value]| {
+        let processes = named(checks, "processes");
+        processes["message"].as_str().unwrap().contains(&stray.child.id().to_string())
+    };
+    tmux_city::wait_until(
+        "doctor to see the stray process",
+        std::time::Duration::from_secs(10),
+        || found(&doctor(&city, &[]).1),
+    );
+    let (_, checks) = doctor(&city, &[]);
+    assert_eq!(named(&checks, "processes")["level"], "warn");
+    assert!(stray.running(), "doctor reads only");
+    let (_, checks) = doctor(&city, &["--fix"]);
+    assert_eq!(named(&checks, "processes")["fixed"], true, "{checks:#?}");
+    assert!(!stray.running(), "--fix stops it");
 
     // A Provider whose CLI is not installed fails, with the Provider's install hint.
     let provider =
@@ -84,4 +116,33 @@ fn doctor_finds_what_breaks_a_city_and_fixes_what_is_safe() {
     let missing = named(&checks, "provider/sample-agent");
     assert_eq!(missing["level"], "fail");
     assert_eq!(missing["fix"], "npm install -g no-such-agent-cli");
+}
+
+/// A `sleep` in its own session and process group with a city session's environment; killed
+/// when dropped.
+struct Stray {
+    child: std::process::Child,
+}
+
+impl Stray {
+    fn spawn(city: &std::path::Path, session: &str) -> Stray {
+        let child = std::process::Command::new("setsid")
+            .args(["sleep", "600"])
+            .env("GC_CITY", city)
+            .env("GC_SESSION", session)
+            .spawn()
+            .unwrap();
+        Stray { child }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

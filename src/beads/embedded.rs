@@ -39,6 +39,14 @@ impl From<rusqlite::Error> for BeadError {
     }
 }
 
+/// The schema version of the database at `path` and the one this build writes, read without
+/// changing anything (opening a store upgrades an older schema).
+pub fn schema_versions(path: &Path) -> Result<(i64, i64)> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok((version, schema::VERSION))
+}
+
 impl EmbeddedStore {
     /// Opens (creating when missing) the database at `path`; new ids get `prefix`.
     pub fn open(path: &Path, prefix: &str) -> Result<EmbeddedStore> {

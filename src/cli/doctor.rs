@@ -194,12 +194,30 @@ pub fn provider(facts: &ProviderFacts) -> Vec<Check> {
     out
 }
 
-/// A bead store: opened (its schema made current), or why not.
-pub fn store(place: &str, opened: Result<(), String>) -> Check {
+/// What gc doctor found of a bead store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreState {
+    /// It opens and its schema is current.
+    Current,
+    /// Its schema (the first number) is older than this gc's (the second); opening it with
+    /// any gc command upgrades it.
+    Older(i64, i64),
+    /// It does not open, or cannot be read.
+    Broken(String),
+}
+
+/// A bead store's verdict.
+pub fn store(place: &str, state: &StoreState) -> Check {
     let name = format!("beads/{place}");
-    match opened {
-        Ok(()) => check(&name, Level::Ok, "opens; schema current".into(), None),
-        Err(e) => check(&name, Level::Fail, e, Some("see `gc bd list` in that store; restore .gc/beads from a backup or `bd import` an export".into())),
+    match state {
+        StoreState::Current => check(&name, Level::Ok, "opens; schema current".into(), None),
+        StoreState::Older(old, new) => check(
+            &name,
+            Level::Warn,
+            format!("schema {old} is older than this gc's ({new}); the next gc command that opens it upgrades it"),
+            Some("gc doctor --fix upgrades it now".into()),
+        ),
+        StoreState::Broken(e) => check(&name, Level::Fail, e.clone(), Some("see `gc bd list` in that store; restore .gc/beads from a backup or `bd import` an export".into())),
     }
 }
 
@@ -213,6 +231,43 @@ pub fn orphans(orphaned: &[String]) -> Check {
         Level::Warn,
         format!("{} session(s) no agent owns: {}", orphaned.len(), orphaned.join(", ")),
         Some("gc doctor --fix stops them".into()),
+    )
+}
+
+/// A process started for one of the city's sessions that outlived it (its session is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stray {
+    /// Its pid.
+    pub pid: u32,
+    /// The session it was started for (`GC_SESSION`).
+    pub session: String,
+    /// Its command line.
+    pub command: String,
+}
+
+/// Processes left running for sessions that are gone (an old controller's, or a CLI's
+/// helpers that outlived their session).
+pub fn strays(found: &[Stray]) -> Check {
+    if found.is_empty() {
+        return check(
+            "processes",
+            Level::Ok,
+            "nothing left running from gone sessions".into(),
+            None,
+        );
+    }
+    let listed: Vec<String> = found
+        .iter()
+        .map(|s| {
+            let command: String = s.command.chars().take(60).collect();
+            format!("{} ({}: {command})", s.pid, s.session)
+        })
+        .collect();
+    check(
+        "processes",
+        Level::Warn,
+        format!("{} process(es) of gone sessions still run: {}", found.len(), listed.join(", ")),
+        Some("gc doctor --fix stops them (TERM, then KILL)".into()),
     )
 }
 
@@ -291,15 +346,30 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             for facts in providers(&city_dir, &model) {
                 checks.extend(provider(&facts));
             }
-            for (rig, opened) in stores(&model) {
-                checks.push(self::store(rig.as_deref().unwrap_or("city"), opened));
+            for (rig, state) in stores(&model, false) {
+                let place = rig.as_deref().unwrap_or("city");
+                let mut verdict = self::store(place, &state);
+                if args.fix && matches!(state, StoreState::Older(..)) {
+                    verdict.fixed = stores(&model, true)
+                        .iter()
+                        .any(|(r, s)| r == &rig && *s == StoreState::Current);
+                }
+                checks.push(verdict);
             }
-            let orphaned = orphaned_sessions(&city_dir, &model);
+            let (live, orphaned) = sessions(&city_dir, &model);
             let mut sessions = orphans(&orphaned);
             if args.fix && !orphaned.is_empty() {
                 sessions.fixed = stop_sessions(&city_dir, &orphaned);
             }
             checks.push(sessions);
+            let found = stray_processes(&city_dir, &live);
+            let mut processes = strays(&found);
+            if args.fix && !found.is_empty() {
+                let pids: Vec<u32> = found.iter().map(|s| s.pid).collect();
+                crate::runtime::procs::terminate(&pids, &[], Duration::from_secs(5));
+                processes.fixed = stray_processes(&city_dir, &live).is_empty();
+            }
+            checks.push(processes);
         }
         Err(e) => checks.push(check(
             "city",
@@ -405,38 +475,78 @@ fn providers(city_dir: &Path, model: &CityModel) -> Vec<ProviderFacts> {
         .collect()
 }
 
-fn stores(model: &CityModel) -> Vec<(Option<String>, Result<(), String>)> {
+/// Every bead store of the city and its state. An embedded store's schema is read without
+/// opening it, so an older one is not upgraded unless `upgrade`.
+fn stores(model: &CityModel, upgrade: bool) -> Vec<(Option<String>, StoreState)> {
+    use crate::beads::layout;
     let rigs = std::iter::once(None).chain(model.rigs.keys().map(|r| Some(r.as_str())));
     let mut out = Vec::new();
     for rig in rigs {
         let Ok((dir, config)) = crate::work::stores::store_config(model, rig) else { continue };
-        if !dir.join(crate::beads::layout::CONFIG_FILE).is_file() {
+        if !dir.join(layout::CONFIG_FILE).is_file() {
             continue;
         }
-        let opened = crate::beads::layout::open_with(&dir, &config)
-            .and_then(|s| {
+        let db = dir.join(layout::DB_FILE);
+        let embedded = config.backend == crate::api::city::BeadsBackend::Embedded;
+        let versions =
+            (embedded && db.is_file()).then(|| crate::beads::embedded::schema_versions(&db));
+        let state = match versions {
+            Some(Err(e)) => StoreState::Broken(format!("{}: {e}", db.display())),
+            Some(Ok((old, new))) if old < new && !upgrade => StoreState::Older(old, new),
+            _ => match layout::open_with(&dir, &config).and_then(|s| {
                 s.list(&crate::beads::ListQuery { limit: Some(1), ..Default::default() })
-                    .map(|_| ())
-            })
-            .map_err(|e| format!("{}: {e}", dir.display()));
-        out.push((rig.map(str::to_owned), opened));
+            }) {
+                Ok(_) => StoreState::Current,
+                Err(e) => StoreState::Broken(format!("{}: {e}", dir.display())),
+            },
+        };
+        out.push((rig.map(str::to_owned), state));
     }
     out
 }
 
-/// Sessions with the city's prefix on its socket that no applied agent owns.
-fn orphaned_sessions(city_dir: &Path, model: &CityModel) -> Vec<String> {
+/// Sessions with the city's prefix on its socket: all of them, and those no applied agent owns.
+fn sessions(city_dir: &Path, model: &CityModel) -> (Vec<String>, Vec<String>) {
     let Ok((ctx, _)) = crate::controllers::reconcile::Context::with_model(city_dir, "gc doctor")
     else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let city = model.city_name();
-    let Ok(listed) = ctx.runtime.list(&model.session_prefix()) else { return Vec::new() };
-    listed
-        .into_iter()
-        .map(|s| s.name)
+    let Ok(listed) = ctx.runtime.list(&model.session_prefix()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let live: Vec<String> = listed.into_iter().map(|s| s.name).collect();
+    let orphaned = live
+        .iter()
         .filter(|name| {
             !model.agents.keys().any(|a| crate::controllers::launch::is_session_of(&city, a, name))
+        })
+        .cloned()
+        .collect();
+    (live, orphaned)
+}
+
+/// Processes started for a session of this city (gc sets `GC_CITY` and `GC_SESSION` in every
+/// session) whose session is not among `live`.
+fn stray_processes(city_dir: &Path, live: &[String]) -> Vec<Stray> {
+    use crate::runtime::procs;
+    let me = std::process::id();
+    // Sessions see the city directory as gc resolved it; look for either spelling.
+    let mut dirs = vec![city_dir.to_path_buf()];
+    dirs.extend(std::fs::canonicalize(city_dir).ok().filter(|c| c != city_dir));
+    let mut pids: Vec<u32> =
+        dirs.iter().flat_map(|d| procs::marked(&format!("GC_CITY={}", d.display()))).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter()
+        .filter(|&pid| pid != me)
+        .filter_map(|pid| {
+            let session = procs::env_var(pid, "GC_SESSION")?;
+            (!live.contains(&session)).then(|| Stray {
+                pid,
+                session,
+                command: procs::command_line(pid),
+            })
         })
         .collect()
 }
@@ -508,5 +618,13 @@ mod tests {
         assert_eq!(controller(Some(7), false).level, Level::Fail);
         assert_eq!(controller(None, false).level, Level::Ok);
         assert_eq!(orphans(&["gc-x-old".into()]).level, Level::Warn);
+        assert_eq!(strays(&[]).level, Level::Ok);
+        let stray = Stray { pid: 42, session: "gc-x-gone".into(), command: "node mcp".into() };
+        let verdict = strays(&[stray]);
+        assert_eq!(verdict.level, Level::Warn);
+        assert!(verdict.message.contains("42 (gc-x-gone: node mcp)"), "{}", verdict.message);
+        assert_eq!(store("city", &StoreState::Older(0, 1)).level, Level::Warn);
+        assert_eq!(store("city", &StoreState::Broken("x".into())).level, Level::Fail);
+        assert_eq!(store("city", &StoreState::Current).level, Level::Ok);
     }
 }

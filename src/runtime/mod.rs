@@ -10,7 +10,7 @@
 pub mod exec;
 pub mod fake;
 pub mod launch;
-mod procs;
+pub(crate) mod procs;
 pub mod shared_listing;
 pub use procs::runs_named;
 pub mod subprocess;

@@ -173,6 +173,26 @@ pub(crate) fn marked(entry: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The value of `name` in the environment `pid` started with, when it has one.
+pub(crate) fn env_var(pid: u32, name: &str) -> Option<String> {
+    let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{name}=");
+    env.split(|b| *b == 0)
+        .find_map(|e| e.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub(crate) fn command_line(pid: u32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let parts: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    parts.join(" ")
+}
+
 /// Stops the process trees under `roots` and the process groups `groups`: SIGTERM to every
 /// process, up to `grace` for all to exit (returning as soon as they have), then SIGKILL to
 /// whatever is left, including anything spawned meanwhile.
