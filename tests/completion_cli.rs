@@ -65,3 +65,52 @@ fn other_shells_get_a_script_and_man_pages_are_written() {
     let err = city.gc().args(["completion", "man"]).output().unwrap();
     assert_eq!(err.status.code(), Some(2), "man needs a directory");
 }
+
+/// The release archive holds gc, a man page per command that `man` renders, and a completion
+/// script per shell.
+#[test]
+fn the_release_package_carries_man_pages_and_completions() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let gc = assert_cmd::cargo::cargo_bin("gc");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join("scripts/package.sh"))
+        .env("GC_PACKAGE_BIN", &gc)
+        .env("GC_PACKAGE_OUT", out_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let archive = std::fs::read_dir(out_dir.path()).unwrap().next().unwrap().unwrap().path();
+    let unpacked = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let top = std::fs::read_dir(unpacked.path()).unwrap().next().unwrap().unwrap().path();
+    let name = top.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(&format!("gc-{}-", env!("CARGO_PKG_VERSION"))), "{name}");
+    let version = std::process::Command::new(top.join("bin/gc")).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    for file in ["share/completions/gc.bash", "share/completions/_gc", "share/completions/gc.fish"]
+    {
+        let text = std::fs::read_to_string(top.join(file)).unwrap();
+        assert!(text.contains("GC_COMPLETE"), "{file}: {text}");
+    }
+    let page = top.join("share/man/man1/gc-convoy.1");
+    assert!(page.is_file(), "a page per command");
+    if std::process::Command::new("man").arg("--version").output().is_ok() {
+        let shown = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(shown.status.success() && text.contains("gc-convoy"), "{text}");
+    }
+    assert!(top.join("schemas/v1alpha1/all.json").is_file());
+}
