@@ -19,6 +19,7 @@ pub mod failpoint;
 pub mod formula;
 pub mod import;
 pub mod kept;
+pub mod kubernetes;
 pub mod manifest;
 pub mod notify;
 pub mod orders;

@@ -6,6 +6,7 @@ mod city_dir;
 mod completion;
 mod convoy;
 mod costs;
+mod crds;
 mod dashboard;
 mod delete;
 mod describe;
@@ -69,6 +70,7 @@ enum Command {
     Describe(describe::Args),
     Delete(delete::Args),
     Schema(schema::Args),
+    Crds(crds::Args),
     Events(events::Args),
     Init(init::Args),
     Start(start::Args),
@@ -194,6 +196,7 @@ pub fn run() -> ExitCode {
         Command::Describe(args) => describe::run(args, city),
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
+        Command::Crds(args) => crds::run(args),
         Command::Events(args) => events::run(args, city),
         Command::Init(args) => init::run(args, city),
         Command::Start(args) => start::run(args, city),

@@ -1,0 +1,10 @@
+//! Serving a city's resources from a Kubernetes cluster (see DESIGN.md, "Scale-out").
+//!
+//! The cluster serves the same kinds a local city is made of, as custom resources whose
+//! definitions ([`crd`]) are generated from the Rust types, so a city's files are valid custom
+//! resources as they are. The in-cluster controller (`gc controller --kubernetes`) is not
+//! written yet.
+
+pub mod crd;
+pub mod openapi;
+pub mod yaml;
