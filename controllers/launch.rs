@@ -310,7 +310,12 @@ pub fn launches(
             });
         }
     }
-    let pass_env = PassEnv::new(&provider.pass_env, &provider.strip_env);
+    let mut pass = provider.pass_env.clone();
+    // `bd` in the session reaches the same PostgreSQL store as gc does.
+    if city_spec.beads.backend == crate::api::city::BeadsBackend::Postgres {
+        pass.push(city_spec.beads.url_env().to_owned());
+    }
+    let pass_env = PassEnv::new(&pass, &provider.strip_env);
     let readiness = match (&provider.ready_prompt_prefix, &provider.ready_delay) {
         (Some(prefix), _) => Readiness::PromptPrefix(prefix.all()),
         (None, Some(delay)) if !delay.get().is_zero() => Readiness::Delay(delay.get()),

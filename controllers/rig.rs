@@ -256,6 +256,7 @@ mod tests {
                 command: None,
                 city: Some("/city".into()),
                 rig: Some("my-proj".into()),
+                ..StoreConfig::embedded("")
             };
             plan(&RigInput {
                 name: "my-proj",

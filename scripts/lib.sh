@@ -148,3 +148,36 @@ ensure_yaml_ls() {
   export GC_TEST_YAML_LS="$PWD/target/yaml-ls/node_modules/.bin/yaml-language-server"
   export GC_TEST_REQUIRE_YAML_LS=1
 }
+
+# A PostgreSQL server for the postgres bead store's tests: Debian's postgresql package when
+# initdb/postgres are missing. Exports GC_TEST_PG_BIN (the directory holding them) and
+# GC_TEST_REQUIRE_POSTGRES=1, so the tests fail rather than skip when it is not there. The tests
+# start their own servers on private sockets (tests/common/postgres.rs), never the system one.
+ensure_postgres() {
+  local bin=""
+  if need_cmd initdb && need_cmd postgres; then
+    bin=$(dirname "$(command -v postgres)")
+  else
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+    if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
+      echo "==> installing postgresql"
+      local sudo=""
+      if [ "$(id -u)" != 0 ] && need_cmd sudo; then sudo="sudo"; fi
+      if need_cmd apt-get; then
+        # Only the binaries are needed: no cluster is created or started.
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          -o Dpkg::Options::=--force-confold postgresql-common >/dev/null
+        $sudo sh -c 'mkdir -p /etc/postgresql-common && echo "create_main_cluster = false" \
+          > /etc/postgresql-common/createcluster.conf'
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+      fi
+      bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+    fi
+  fi
+  if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
+    echo "postgres is required for the bead store tests; install postgresql and rerun" >&2
+    exit 2
+  fi
+  export GC_TEST_PG_BIN=$bin GC_TEST_REQUIRE_POSTGRES=1
+}

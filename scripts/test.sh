@@ -30,6 +30,8 @@ ensure_pre_commit
 ensure_sarif_multitool
 # Editors: the real yaml-language-server reads gc's schemas (npm, pinned).
 ensure_yaml_ls
+# The postgres bead store is tested against real PostgreSQL servers on private sockets.
+ensure_postgres
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

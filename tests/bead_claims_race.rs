@@ -1,17 +1,25 @@
-//! Eight processes race to claim 2,000 beads from one embedded store: every bead is claimed
-//! exactly once, none is lost, and the store agrees with what each claimer saw.
+//! Eight processes race to claim 2,000 beads from one store: every bead is claimed exactly
+//! once, none is lost, and the store agrees with what each claimer saw. Once with the embedded
+//! store (one SQLite file), once with the postgres store (a real server; see
+//! tests/common/postgres.rs).
 //!
 //! The claimers are this test binary run again with `claimer` selected (an ignored test that
-//! only acts when `GC_TEST_CLAIMER_DB` is set), so each is a separate process with its own
-//! SQLite connection, as agents are.
+//! only acts when `GC_TEST_CLAIMER_DB` or `GC_TEST_CLAIMER_PG` is set), so each is a separate
+//! process with its own connection, as agents are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 
 use gascity::beads::embedded::EmbeddedStore;
+use gascity::beads::postgres::PostgresStore;
 use gascity::beads::{Bead, BeadStore, ListQuery, ReadyQuery};
 
+#[path = "common/postgres.rs"]
+mod pg;
+
 const DB_ENV: &str = "GC_TEST_CLAIMER_DB";
+/// `<connection string>\t<schema>` of a postgres store.
+const PG_ENV: &str = "GC_TEST_CLAIMER_PG";
 const ACTOR_ENV: &str = "GC_TEST_CLAIMER_ACTOR";
 /// A directory where each claimer announces it is ready, then waits for `go`: all eight
 /// claim at once, so every claim really contends.
@@ -22,10 +30,15 @@ const CLAIMERS: usize = 8;
 #[test]
 #[ignore = "a claimer process started by racing_claimers_take_each_bead_exactly_once"]
 fn claimer() {
-    let (Ok(db), Ok(actor)) = (std::env::var(DB_ENV), std::env::var(ACTOR_ENV)) else {
-        return;
+    let Ok(actor) = std::env::var(ACTOR_ENV) else { return };
+    let store: Box<dyn BeadStore> = match (std::env::var(DB_ENV), std::env::var(PG_ENV)) {
+        (Ok(db), _) => Box::new(EmbeddedStore::open(db.as_ref(), "race").unwrap()),
+        (_, Ok(pg)) => {
+            let (url, schema) = pg.split_once('\t').unwrap();
+            Box::new(PostgresStore::open(url, schema, "race").unwrap())
+        }
+        _ => return,
     };
-    let store = EmbeddedStore::open(db.as_ref(), "race").unwrap();
     if let Ok(barrier) = std::env::var(BARRIER_ENV) {
         let barrier = std::path::Path::new(&barrier);
         std::fs::write(barrier.join(format!("ready-{actor}")), "").unwrap();
@@ -44,6 +57,21 @@ fn racing_claimers_take_each_bead_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("beads.db");
     let store = EmbeddedStore::open(&db, "race").unwrap();
+    race(&store, dir.path(), (DB_ENV, db.to_string_lossy().into_owned()));
+}
+
+#[test]
+fn racing_claimers_take_each_bead_exactly_once_from_postgres() {
+    let Some(server) = pg::server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = pg::fresh_schema("race");
+    let store = PostgresStore::open(&server.url(), &schema, "race").unwrap();
+    race(&store, dir.path(), (PG_ENV, format!("{}\t{schema}", server.url())));
+}
+
+/// Fills `store` with the beads, lets the claimers (told where the store is by `selector`)
+/// race for them, and checks the outcome.
+fn race(store: &dyn BeadStore, dir: &std::path::Path, selector: (&str, String)) {
     let now = "2026-11-24T00:00:00Z".to_owned();
     let beads: Vec<Bead> = (0..BEADS)
         .map(|n| Bead {
@@ -59,14 +87,14 @@ fn racing_claimers_take_each_bead_exactly_once() {
         .collect();
     store.import(beads, "setup").unwrap();
 
-    let barrier = dir.path().join("barrier");
+    let barrier = dir.join("barrier");
     std::fs::create_dir(&barrier).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CLAIMERS)
         .map(|n| {
             Command::new(&exe)
                 .args(["claimer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-                .env(DB_ENV, &db)
+                .env(selector.0, &selector.1)
                 .env(ACTOR_ENV, format!("claimer-{n}"))
                 .env(BARRIER_ENV, &barrier)
                 .stdout(Stdio::piped())

@@ -13,16 +13,20 @@ use gascity::beads::{
 };
 use serde_json::{Map, Value, json};
 
+#[path = "common/postgres.rs"]
+mod pg;
+
 /// The store under test plus the directory that keeps it alive.
 pub struct Subject {
     pub _dir: tempfile::TempDir,
     pub store: Box<dyn BeadStore>,
 }
 
-pub fn subject(open: fn(&Path) -> Box<dyn BeadStore>) -> Subject {
+/// A fresh store from `open`; `None` when its backend cannot run here (and need not).
+pub fn subject(open: fn(&Path) -> Option<Box<dyn BeadStore>>) -> Option<Subject> {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    Subject { _dir: dir, store }
+    let store = open(dir.path())?;
+    Some(Subject { _dir: dir, store })
 }
 
 pub fn task(title: &str) -> NewBead {
@@ -60,13 +64,13 @@ macro_rules! bead_store_conformance {
         mod $module {
             use super::*;
 
-            fn fresh() -> Subject {
+            fn fresh() -> Option<Subject> {
                 subject($open)
             }
 
             #[test]
             fn create_gives_prefixed_ids_and_bd_defaults() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let bead = s.store.create(task("Write the parser"), "alice").unwrap();
                 assert!(bead.id.starts_with("gc-"), "{}", bead.id);
                 let hash = &bead.id[3..];
@@ -83,7 +87,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn bad_input_is_refused_with_a_clear_error() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 assert!(matches!(s.store.create(task("  "), "a"), Err(BeadError::Invalid(_))));
                 let high = NewBead { priority: Some(9), ..task("x") };
                 assert!(matches!(s.store.create(high, "a"), Err(BeadError::Invalid(_))));
@@ -96,7 +100,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn children_get_dotted_ids_and_a_parent_edge() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let epic = s.store.create(typed("Epic", "epic"), "a").unwrap();
                 let one = NewBead { parent: Some(epic.id.clone()), ..task("one") };
                 let two = NewBead { parent: Some(epic.id.clone()), ..task("two") };
@@ -118,7 +122,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn update_changes_only_what_it_names() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let new = NewBead {
                     labels: vec!["keep".into(), "drop".into()],
                     metadata: metadata(&[("a", "1"), ("b", "2")]),
@@ -145,7 +149,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn close_records_when_and_why_and_is_idempotent() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let bead = s.store.create(task("t"), "a").unwrap();
                 let closed = s.store.close(&bead.id, Some("done"), "a").unwrap();
                 assert_eq!(closed.status, "closed");
@@ -161,7 +165,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn claim_is_compare_and_swap() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let bead = s.store.create(task("t"), "a").unwrap();
                 let mine = s.store.claim(&bead.id, "worker-1").unwrap();
                 assert_eq!((mine.status.as_str(), mine.assignee.as_str()), ("in_progress", "worker-1"));
@@ -182,7 +186,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn update_if_held_changes_only_a_bead_its_holder_still_holds() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let bead = s.store.create(task("t"), "a").unwrap();
                 let release = BeadUpdate {
                     status: Some("open".into()),
@@ -201,7 +205,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn claim_ready_takes_the_first_ready_unassigned_bead() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let low = NewBead { priority: Some(3), ..task("low") };
                 let low = s.store.create(low, "a").unwrap();
                 let urgent = NewBead { priority: Some(0), ..task("urgent") };
@@ -217,7 +221,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn ready_orders_by_priority_then_newest() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let p2_old = s.store.create(task("p2 old"), "a").unwrap();
                 let p2_new = s.store.create(task("p2 new"), "a").unwrap();
                 let p1 = s.store.create(NewBead { priority: Some(1), ..task("p1") }, "a").unwrap();
@@ -227,7 +231,7 @@ macro_rules! bead_store_conformance {
             #[test]
             fn blocks_and_conditional_blocks_hold_until_the_blocker_closes() {
                 for dep_type in ["blocks", "conditional-blocks"] {
-                    let s = fresh();
+                    let Some(s) = fresh() else { return };
                     let blocker = s.store.create(task("blocker"), "a").unwrap();
                     let waiting = s.store.create(task("waiting"), "a").unwrap();
                     s.store.dep_add(&edge(&waiting.id, &blocker.id, dep_type), "a").unwrap();
@@ -241,7 +245,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn informational_edges_never_block() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(task("a"), "x").unwrap();
                 for dep_type in ["related", "discovered-from", "replies-to", "tracks"] {
                     let b = s.store.create(task(dep_type), "x").unwrap();
@@ -252,7 +256,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn a_pinned_blocker_does_not_block() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let pinned = s.store.create(task("pinned"), "a").unwrap();
                 let waiting = s.store.create(task("waiting"), "a").unwrap();
                 s.store.dep_add(&edge(&waiting.id, &pinned.id, "blocks"), "a").unwrap();
@@ -263,7 +267,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn waits_for_all_children_waits_for_every_child() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let spawner = s.store.create(typed("spawner", "epic"), "a").unwrap();
                 let gate = s.store.create(task("gate"), "a").unwrap();
                 s.store.dep_add(&edge(&gate.id, &spawner.id, "waits-for"), "a").unwrap();
@@ -279,7 +283,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn waits_for_any_children_waits_for_the_first_child() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let spawner = s.store.create(typed("spawner", "epic"), "a").unwrap();
                 let gate = s.store.create(task("gate"), "a").unwrap();
                 let mut dep = edge(&gate.id, &spawner.id, "waits-for");
@@ -294,7 +298,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn descendants_of_a_blocked_bead_are_blocked() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let blocker = s.store.create(task("blocker"), "a").unwrap();
                 let epic = s.store.create(typed("epic", "epic"), "a").unwrap();
                 s.store.dep_add(&edge(&epic.id, &blocker.id, "blocks"), "a").unwrap();
@@ -308,7 +312,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn only_open_work_that_is_due_is_ready() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let work = s.store.create(task("work"), "a").unwrap();
                 for t in ["message", "molecule", "gate", "merge-request", "agent", "role", "rig", "session"] {
                     s.store.create(typed(t, t), "a").unwrap();
@@ -333,7 +337,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn ready_filters_by_assignee_label_and_metadata() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let routed = NewBead {
                     labels: vec!["backend".into()],
                     metadata: metadata(&[("gc.routed_to", "worker")]),
@@ -355,7 +359,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn cycles_and_self_dependencies_are_refused() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(task("a"), "x").unwrap();
                 let b = s.store.create(task("b"), "x").unwrap();
                 let c = s.store.create(task("c"), "x").unwrap();
@@ -376,7 +380,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn dependencies_can_be_listed_and_removed() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(task("a"), "x").unwrap();
                 let b = s.store
                     .create(NewBead { deps: vec![NewDep::parse(&a.id).unwrap()], ..task("b") }, "x")
@@ -396,7 +400,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn delete_removes_the_bead_and_its_edges() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(task("a"), "x").unwrap();
                 let b = s.store.create(task("b"), "x").unwrap();
                 s.store.dep_add(&edge(&b.id, &a.id, "blocks"), "x").unwrap();
@@ -409,7 +413,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn list_filters_and_counts() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(NewBead { labels: vec!["x".into()], ..typed("a", "bug") }, "u").unwrap();
                 let b = s.store.create(NewBead { assignee: Some("bob".into()), ..task("b") }, "u").unwrap();
                 s.store.dep_add(&edge(&b.id, &a.id, "blocks"), "u").unwrap();
@@ -438,7 +442,7 @@ macro_rules! bead_store_conformance {
 
             #[test]
             fn export_then_import_reproduces_the_store() {
-                let s = fresh();
+                let Some(s) = fresh() else { return };
                 let a = s.store.create(NewBead { labels: vec!["l".into()], metadata: metadata(&[("k", "v")]), ..task("a") }, "x").unwrap();
                 let b = s.store.create(NewBead { parent: Some(a.id.clone()), ..task("b") }, "x").unwrap();
                 let c = s.store.create(task("c"), "x").unwrap();
@@ -447,7 +451,7 @@ macro_rules! bead_store_conformance {
                 let exported = s.store.export().unwrap();
                 assert_eq!(exported.len(), 3);
 
-                let t = fresh();
+                let Some(t) = fresh() else { return };
                 // Lines in reverse, so an edge names a bead imported after it.
                 let mut lines = exported.clone();
                 lines.reverse();
@@ -464,8 +468,8 @@ macro_rules! bead_store_conformance {
     };
 }
 
-fn open_embedded(dir: &Path) -> Box<dyn BeadStore> {
-    Box::new(EmbeddedStore::open(&dir.join("beads.db"), "gc").unwrap())
+fn open_embedded(dir: &Path) -> Option<Box<dyn BeadStore>> {
+    Some(Box::new(EmbeddedStore::open(&dir.join("beads.db"), "gc").unwrap()))
 }
 
 bead_store_conformance!(embedded, open_embedded);
@@ -473,7 +477,7 @@ bead_store_conformance!(embedded, open_embedded);
 /// The exec backend, end to end: `gc-store.json` selects it, and its script execs the
 /// reference server (`gc internal bead-exec-store`), which keeps the beads in an embedded store
 /// in the same directory. Every call crosses the protocol for real.
-fn open_exec(dir: &Path) -> Box<dyn BeadStore> {
+fn open_exec(dir: &Path) -> Option<Box<dyn BeadStore>> {
     use std::os::unix::fs::PermissionsExt;
     let gc = shlex::try_quote(env!("CARGO_BIN_EXE_gc")).unwrap().into_owned();
     let script = dir.join("store.sh");
@@ -486,14 +490,35 @@ fn open_exec(dir: &Path) -> Box<dyn BeadStore> {
         ..StoreConfig::embedded("gc")
     };
     layout::init(dir, &config).unwrap();
-    layout::open(dir).unwrap()
+    Some(layout::open(dir).unwrap())
 }
 
 bead_store_conformance!(exec, open_exec);
 
+/// The postgres backend against a real PostgreSQL server (this test process's own, on a
+/// private socket; see tests/common/postgres.rs), each store in a fresh schema, opened as a
+/// city opens it: `gc-store.json` selects the backend and names the variable holding the
+/// connection string.
+fn open_postgres(dir: &Path) -> Option<Box<dyn BeadStore>> {
+    let server = pg::server()?;
+    let var = format!("GC_TEST_PG_URL_{}", std::process::id());
+    // SAFETY: every test of this process sets the same value.
+    unsafe { std::env::set_var(&var, server.url()) };
+    let config = StoreConfig {
+        backend: BeadsBackend::Postgres,
+        url_env: Some(var),
+        schema: Some(pg::fresh_schema("conf")),
+        ..StoreConfig::embedded("gc")
+    };
+    layout::init(dir, &config).unwrap();
+    Some(layout::open(dir).unwrap())
+}
+
+bead_store_conformance!(postgres, open_postgres);
+
 /// The bd backend against a real `bd`, initialised in a fresh directory.
 #[cfg(gc_bd_on_path)]
-fn open_bd(dir: &Path) -> Box<dyn BeadStore> {
+fn open_bd(dir: &Path) -> Option<Box<dyn BeadStore>> {
     let beads = dir.join(".beads");
     let status = std::process::Command::new("bd")
         .args(["init", "--prefix", "gc"])
@@ -502,7 +527,7 @@ fn open_bd(dir: &Path) -> Box<dyn BeadStore> {
         .status()
         .unwrap();
     assert!(status.success(), "bd init failed in {}", dir.display());
-    Box::new(gascity::beads::bd::BdStore::new(&beads))
+    Some(Box::new(gascity::beads::bd::BdStore::new(&beads)))
 }
 
 #[cfg(gc_bd_on_path)]

@@ -180,6 +180,20 @@ pub struct BeadsSpec {
     /// The script spoken to when `backend` is `exec` (required then, ignored otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// The environment variable holding the PostgreSQL connection string when `backend` is
+    /// `postgres` (`postgres://user:password@host/db`; in a cluster, set it from a Secret). gc
+    /// passes it into every session so `bd` there reaches the same store, and never prints it.
+    /// Default: `GC_BEADS_POSTGRES_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = super::agent::ENV_NAME_PATTERN))]
+    pub url_env: Option<String>,
+}
+
+impl BeadsSpec {
+    /// The variable holding the PostgreSQL connection string.
+    pub fn url_env(&self) -> &str {
+        self.url_env.as_deref().unwrap_or(crate::beads::postgres::DEFAULT_URL_ENV)
+    }
 }
 
 /// Bead store backends.
@@ -193,6 +207,9 @@ pub enum BeadsBackend {
     Bd,
     /// A script implementing the bead store protocol (`beads.command`).
     Exec,
+    /// A PostgreSQL database every machine (or pod) of the city reaches (`beads.urlEnv`
+    /// names the variable holding its connection string); one schema per store.
+    Postgres,
 }
 
 /// Controller timing.

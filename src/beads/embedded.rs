@@ -2,11 +2,11 @@
 //! installed; claims are atomic across processes because every write runs in a
 //! `BEGIN IMMEDIATE` transaction and the claim itself is a guarded `UPDATE`.
 
-mod ids;
+pub(crate) mod ids;
 #[doc(hidden)]
 pub mod replay;
 mod schema;
-mod sql;
+pub(crate) mod sql;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -42,6 +42,12 @@ pub struct StoreConfig {
     /// The rig this store belongs to (`None` for the city's own store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rig: Option<String>,
+    /// The postgres backend: the variable holding the connection string (never the string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+    /// The postgres backend: the schema the store lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
 }
 
 impl StoreConfig {
@@ -53,6 +59,8 @@ impl StoreConfig {
             command: None,
             city: None,
             rig: None,
+            url_env: None,
+            schema: None,
         }
     }
 
@@ -229,6 +237,21 @@ fn open_backend(dir: &Path, config: &StoreConfig) -> Result<Box<dyn BeadStore>> 
             Ok(Box::new(store))
         }
         BeadsBackend::Bd => Ok(Box::new(super::bd::BdStore::new(dir))),
+        BeadsBackend::Postgres => {
+            let var = config.url_env.as_deref().unwrap_or(super::postgres::DEFAULT_URL_ENV);
+            let url = env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                BeadError::Invalid(format!(
+                    "{} selects the PostgreSQL bead store, but ${var} (its connection string) \
+                     is not set",
+                    dir.join(CONFIG_FILE).display()
+                ))
+            })?;
+            let schema = config
+                .schema
+                .clone()
+                .unwrap_or_else(|| super::postgres::schema_name("store", &config.prefix));
+            Ok(Box::new(super::postgres::PostgresStore::open(&url, &schema, &config.prefix)?))
+        }
     }
 }
 

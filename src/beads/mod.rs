@@ -16,6 +16,7 @@ pub mod exec;
 pub mod exec_server;
 pub mod layout;
 pub mod model;
+pub mod postgres;
 pub mod process;
 pub mod protocol;
 

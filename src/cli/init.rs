@@ -185,7 +185,7 @@ fn init_city_store(dir: &Path, name: &str) -> Result<(), crate::beads::BeadError
         backend: crate::api::city::BeadsBackend::Embedded,
         command: None,
         city: Some(dir.to_path_buf()),
-        rig: None,
+        ..StoreConfig::embedded("")
     };
     layout::init(&layout::city_beads_dir(dir), &config)
 }

@@ -22,7 +22,10 @@ pub fn store_config(model: &CityModel, rig: Option<&str>) -> Result<(PathBuf, St
         }
         None => (layout::city_beads_dir(&city_dir), city_prefix(&model.city_name())),
     };
+    let postgres = city.beads.backend == crate::api::city::BeadsBackend::Postgres;
     let config = StoreConfig {
+        schema: postgres.then(|| crate::beads::postgres::schema_name(&model.city_name(), &prefix)),
+        url_env: postgres.then(|| city.beads.url_env().to_owned()),
         prefix,
         backend: city.beads.backend,
         command: city.beads.command.clone(),

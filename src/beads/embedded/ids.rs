@@ -47,16 +47,32 @@ pub fn generate(
 ) -> Result<String> {
     // max(rowid) is O(log n), unlike count(*); deletions only make it an overestimate.
     let size: i64 = tx.query_row("SELECT COALESCE(max(rowid), 0) FROM issues", [], |r| r.get(0))?;
-    let base = length_for(size);
-    for nonce in 0..64u32 {
-        let len = (base + nonce as usize / 8).min(MAX_LEN);
-        let seed = format!("{title}|{description}|{actor}|{}|{nonce}", now.ns);
-        let id = format!("{prefix}-{}", base36(xxh3_64(seed.as_bytes()), len));
+    for nonce in 0..NONCES {
+        let id = candidate(prefix, title, description, actor, now, size, nonce);
         if !taken(tx, &id)? {
             return Ok(id);
         }
     }
     Err(BeadError::Backend(format!("no free id found with prefix `{prefix}`")))
+}
+
+/// How many candidate ids are tried before giving up.
+pub(crate) const NONCES: u32 = 64;
+
+/// The `nonce`-th candidate for a new top-level id in a store holding about `size` beads
+/// (every backend names beads the same way).
+pub(crate) fn candidate(
+    prefix: &str,
+    title: &str,
+    description: &str,
+    actor: &str,
+    now: &Time,
+    size: i64,
+    nonce: u32,
+) -> String {
+    let len = (length_for(size) + nonce as usize / 8).min(MAX_LEN);
+    let seed = format!("{title}|{description}|{actor}|{}|{nonce}", now.ns);
+    format!("{prefix}-{}", base36(xxh3_64(seed.as_bytes()), len))
 }
 
 /// The next child id of `parent` (`<parent>.1`, `.2`, …), never reusing a number.

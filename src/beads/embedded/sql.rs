@@ -41,7 +41,7 @@ impl Time {
 
     /// Like [`Time::parse`], but an unreadable time is ordered as the epoch instead of
     /// failing (imported data keeps its text).
-    fn ns_of(text: &str) -> i64 {
+    pub(crate) fn ns_of(text: &str) -> i64 {
         Time::parse(text).map(|t| t.ns).unwrap_or(0)
     }
 }
