@@ -437,3 +437,25 @@ fn budgets_must_limit_something_over_whole_hours() {
         ]
     );
 }
+
+/// A bead-store setting another backend reads would do nothing: it is a warning at its line.
+#[test]
+fn bead_store_settings_of_another_backend_are_warned_about() {
+    let city = common::City::new(
+        "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: worker\nspec: {}\n",
+    );
+    city.write(
+        "city.yaml",
+        &common::CITY.replace(
+            "  defaultProvider: shell\n",
+            "  defaultProvider: shell\n  beads:\n    backend: embedded\n    urlEnv: PG_URL\n",
+        ),
+    );
+    let out = city.gc().args(["validate", "-o", "json"]).output().unwrap();
+    assert!(out.status.success(), "a warning does not fail validation");
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &findings[0];
+    assert_eq!(finding["severity"], "warning", "{findings}");
+    assert_eq!(finding["message"], "beads.urlEnv is read only by the `postgres` backend");
+    assert_eq!((finding["file"].as_str(), finding["line"].as_u64()), (Some("city.yaml"), Some(9)));
+}

@@ -249,6 +249,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Expansion never panics, and text without `${` comes back as it was.
+        #[test]
+        fn expansion_takes_any_text(text in ".{0,40}") {
+            let env = BTreeMap::from([("A".to_owned(), "x".to_owned())]);
+            let out = expand(&text, &env);
+            if !text.contains("${") {
+                proptest::prop_assert_eq!(out, text);
+            }
+        }
+    }
+
     #[test]
     fn expansion_leaves_what_is_not_a_reference() {
         let env = BTreeMap::from([("A".to_owned(), "1".to_owned())]);

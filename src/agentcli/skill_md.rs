@@ -125,6 +125,25 @@ mod tests {
         assert_eq!(md.field("description").as_deref(), Some("Do it."));
     }
 
+    proptest::proptest! {
+        /// Any text parses without a panic, and a file given front matter has both fields and
+        /// keeps its body.
+        #[test]
+        fn any_text_parses_and_gains_complete_front_matter(
+            text in "(---\n)?[a-z:# >-]{0,12}(\n[ a-z:#>-]{0,12}){0,6}(\n---\n)?.{0,40}",
+        ) {
+            let md = Markdown::parse(&text);
+            proptest::prop_assert!(text.ends_with(md.body));
+            if let Some(fixed) = with_front_matter("skill", &text) {
+                let again = Markdown::parse(&fixed);
+                proptest::prop_assert!(again.field("name").is_some());
+                proptest::prop_assert!(again.field("description").is_some());
+                proptest::prop_assert_eq!(again.body, md.body);
+            }
+            let _ = command_as_gemini_toml(&text);
+        }
+    }
+
     #[test]
     fn commands_become_skills_and_gemini_toml() {
         let cmd =

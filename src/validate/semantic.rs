@@ -310,6 +310,25 @@ fn check_city(
             .at_value(doc, "/spec/beads/backend"),
         );
     }
+    // Settings another backend reads would silently do nothing.
+    let beads = &city.spec.beads;
+    for (field, set, owner) in [
+        ("command", beads.command.is_some(), BeadsBackend::Exec),
+        ("urlEnv", beads.url_env.is_some(), BeadsBackend::Postgres),
+    ] {
+        if set && beads.backend != owner {
+            let owner = serde_json::to_value(owner).ok();
+            let owner = owner.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+            out.push(
+                Diagnostic::warning(
+                    Code::InconsistentSettings,
+                    format!("beads.{field} is read only by the `{owner}` backend"),
+                )
+                .at_key(doc, &format!("/spec/beads/{field}"))
+                .with_help(format!("remove it, or set beads.backend: {owner}")),
+            );
+        }
+    }
 }
 
 /// A budget limits something, over a window of whole hours.
