@@ -6,5 +6,7 @@
 //! written yet.
 
 pub mod crd;
+pub mod lease;
+pub mod mirror;
 pub mod openapi;
 pub mod yaml;
