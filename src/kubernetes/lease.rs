@@ -419,14 +419,16 @@ impl<C: Clock> LeaseElector<C> {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let was_leader = self.is_leader();
-            match self.step().await {
-                Ok(status) if status.is_leader() != was_leader => {
-                    tracing::info!(lease = %self.name, identity = %self.identity, ?status, "leadership changed");
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(lease = %self.name, identity = %self.identity, error = %err, "lease attempt failed");
-                }
+            // An attempt is idempotent, so one cut short by shutdown needs no cleanup.
+            let result = tokio::select! {
+                () = &mut shutdown => break,
+                result = self.step() => result,
+            };
+            if let Err(err) = &result {
+                tracing::warn!(lease = %self.name, identity = %self.identity, error = %err, "lease attempt failed");
+            }
+            if self.is_leader() != was_leader {
+                tracing::info!(lease = %self.name, identity = %self.identity, leading = self.is_leader(), "leadership changed");
             }
             tokio::select! {
                 () = &mut shutdown => break,
