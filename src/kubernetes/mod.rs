@@ -2,8 +2,9 @@
 //!
 //! The cluster serves the same kinds a local city is made of, as custom resources whose
 //! definitions ([`crd`]) are generated from the Rust types, so a city's files are valid custom
-//! resources as they are. The in-cluster controller (`gc controller --kubernetes`) is not
-//! written yet.
+//! resources as they are. The parts of the in-cluster controller built so far: leader election
+//! through a Lease ([`lease`]) and the conversions between custom resources and gc's documents
+//! ([`mirror`]); `gc controller --kubernetes`, which will use them, is not written yet.
 
 pub mod crd;
 pub mod lease;
