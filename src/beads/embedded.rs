@@ -18,6 +18,9 @@ use rusqlite::{
 use serde_json::{Map, Value};
 
 use super::model::{DEFAULT_PRIORITY, dep_type, status};
+use super::rules::{
+    check_imported, check_priority, checked_defer, claim_refused, list_filter, require_title,
+};
 use super::{
     Bead, BeadError, BeadStore, BeadUpdate, DepDirection, Dependency, ImportSummary, ListQuery,
     NewBead, ReadyQuery, Result, resolve_batch_refs,
@@ -78,23 +81,6 @@ impl EmbeddedStore {
         let out = f(&tx)?;
         tx.finish()?;
         Ok(out)
-    }
-}
-
-fn require_title(title: &str) -> Result<()> {
-    if title.trim().is_empty() {
-        return Err(BeadError::Invalid("a bead needs a non-empty title".into()));
-    }
-    Ok(())
-}
-
-fn check_priority(priority: i64) -> Result<i64> {
-    if (0..=4).contains(&priority) {
-        Ok(priority)
-    } else {
-        Err(BeadError::Invalid(format!(
-            "priority {priority} is out of range (0 highest … 4 lowest)"
-        )))
     }
 }
 
@@ -200,21 +186,6 @@ fn insert(
         add_dep(tx, &edge, actor, now)?;
     }
     Ok(id)
-}
-
-/// Checks `change`'s title and priority, and parses its defer time.
-fn checked_defer(change: &BeadUpdate) -> Result<Option<Option<Time>>> {
-    if let Some(title) = &change.title {
-        require_title(title)?;
-    }
-    if let Some(priority) = change.priority {
-        check_priority(priority)?;
-    }
-    Ok(match &change.defer_until {
-        Some(Some(text)) => Some(Some(Time::parse(text)?)),
-        Some(None) => Some(None),
-        None => None,
-    })
 }
 
 /// Applies `change` to the bead `id` inside `tx` (which knows the bead exists) and bumps its
@@ -342,14 +313,8 @@ impl BeadStore for EmbeddedStore {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
-            match row {
-                None => Err(BeadError::NotFound(id.to_owned())),
-                Some((s, by)) if s == status::IN_PROGRESS && by == actor => loaded(tx, id),
-                Some((_, by)) if !by.is_empty() && by != actor => {
-                    Err(BeadError::AlreadyClaimed { id: id.to_owned(), by })
-                }
-                Some((status, _)) => Err(BeadError::NotClaimable { id: id.to_owned(), status }),
-            }
+            claim_refused(id, actor, row)?;
+            loaded(tx, id)
         })
     }
 
@@ -382,22 +347,7 @@ impl BeadStore for EmbeddedStore {
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Bead>> {
-        let mut filter = Filter::default();
-        if !query.statuses.is_empty() {
-            filter.any_of("i.status", &query.statuses);
-        } else if !query.all {
-            filter.push("i.status <> 'closed'", vec![]);
-        }
-        filter.common(
-            query.assignee.as_deref(),
-            query.no_assignee,
-            &query.labels,
-            query.issue_type.as_deref(),
-            &query.metadata,
-        );
-        if let Some(parent) = &query.parent {
-            filter.child_of(parent);
-        }
+        let filter: Filter = list_filter(query);
         self.read(|tx| sql::load_listed(tx, &filter, query.limit))
     }
 
@@ -461,14 +411,7 @@ impl BeadStore for EmbeddedStore {
     }
 
     fn import(&self, beads: Vec<Bead>, _actor: &str) -> Result<ImportSummary> {
-        for bead in &beads {
-            if bead.id.trim().is_empty() {
-                return Err(BeadError::Invalid("an imported bead has no id".into()));
-            }
-            require_title(&bead.title).map_err(|_| {
-                BeadError::Invalid(format!("imported bead {} has no title", bead.id))
-            })?;
-        }
+        check_imported(&beads)?;
         self.write(|tx| {
             let mut summary = ImportSummary::default();
             for bead in &beads {

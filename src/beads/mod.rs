@@ -19,6 +19,7 @@ pub mod model;
 pub mod postgres;
 pub mod process;
 pub mod protocol;
+mod rules;
 
 pub use error::{BeadError, Result};
 pub use model::{

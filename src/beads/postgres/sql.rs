@@ -167,6 +167,31 @@ impl Filter {
     }
 }
 
+impl crate::beads::rules::Conditions for Filter {
+    fn push_sql(&mut self, clause: &str) {
+        self.push(clause, Vec::new());
+    }
+
+    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
+        Filter::any_of(self, column, values);
+    }
+
+    fn common(
+        &mut self,
+        assignee: Option<&str>,
+        unassigned: bool,
+        labels: &[String],
+        issue_type: Option<&str>,
+        metadata: &[(String, String)],
+    ) {
+        Filter::common(self, assignee, unassigned, labels, issue_type, metadata);
+    }
+
+    fn child_of(&mut self, parent: &str) {
+        Filter::child_of(self, parent);
+    }
+}
+
 /// Every bead that cannot start (see the embedded store's `BLOCKED_CTE`: the same rules).
 const BLOCKED_CTE: &str = "
 WITH RECURSIVE

@@ -1,0 +1,106 @@
+//! The rules every SQL bead store applies the same way, whatever its database: what a title,
+//! a priority and a defer time must be, what an import must carry, why a claim is refused, and
+//! which beads `list` selects. Pure; each store renders the selection in its own SQL.
+
+use super::embedded::sql::Time;
+use super::model::status;
+use super::{Bead, BeadError, BeadUpdate, ListQuery, Result};
+
+/// A title must say something.
+pub(crate) fn require_title(title: &str) -> Result<()> {
+    if title.trim().is_empty() {
+        return Err(BeadError::Invalid("a bead needs a non-empty title".into()));
+    }
+    Ok(())
+}
+
+/// Priorities run from 0 (highest) to 4.
+pub(crate) fn check_priority(priority: i64) -> Result<i64> {
+    if (0..=4).contains(&priority) {
+        Ok(priority)
+    } else {
+        Err(BeadError::Invalid(format!(
+            "priority {priority} is out of range (0 highest … 4 lowest)"
+        )))
+    }
+}
+
+/// Checks `change`'s title and priority, and parses its defer time (`Some(None)` clears it).
+pub(crate) fn checked_defer(change: &BeadUpdate) -> Result<Option<Option<Time>>> {
+    if let Some(title) = &change.title {
+        require_title(title)?;
+    }
+    if let Some(priority) = change.priority {
+        check_priority(priority)?;
+    }
+    Ok(match &change.defer_until {
+        Some(Some(text)) => Some(Some(Time::parse(text)?)),
+        Some(None) => Some(None),
+        None => None,
+    })
+}
+
+/// Every imported bead has an id and a title (checked before anything is written).
+pub(crate) fn check_imported(beads: &[Bead]) -> Result<()> {
+    for bead in beads {
+        if bead.id.trim().is_empty() {
+            return Err(BeadError::Invalid("an imported bead has no id".into()));
+        }
+        require_title(&bead.title)
+            .map_err(|_| BeadError::Invalid(format!("imported bead {} has no title", bead.id)))?;
+    }
+    Ok(())
+}
+
+/// After a claim's compare-and-swap took nothing: fine when `actor` already holds the bead,
+/// else why not. `row` is the bead's status and assignee, `None` when there is no such bead.
+pub(crate) fn claim_refused(id: &str, actor: &str, row: Option<(String, String)>) -> Result<()> {
+    match row {
+        None => Err(BeadError::NotFound(id.to_owned())),
+        Some((s, by)) if s == status::IN_PROGRESS && by == actor => Ok(()),
+        Some((_, by)) if !by.is_empty() && by != actor => {
+            Err(BeadError::AlreadyClaimed { id: id.to_owned(), by })
+        }
+        Some((status, _)) => Err(BeadError::NotClaimable { id: id.to_owned(), status }),
+    }
+}
+
+/// What a store's `WHERE` builder offers for [`list_filter`].
+pub(crate) trait Conditions: Default {
+    /// A condition with no parameters.
+    fn push_sql(&mut self, clause: &str);
+    /// `column` is one of `values`.
+    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]);
+    /// The filters `list` and `ready` share.
+    fn common(
+        &mut self,
+        assignee: Option<&str>,
+        unassigned: bool,
+        labels: &[String],
+        issue_type: Option<&str>,
+        metadata: &[(String, String)],
+    );
+    /// The bead is a direct child of `parent`.
+    fn child_of(&mut self, parent: &str);
+}
+
+/// The beads `list` selects for `query`.
+pub(crate) fn list_filter<F: Conditions>(query: &ListQuery) -> F {
+    let mut filter = F::default();
+    if !query.statuses.is_empty() {
+        filter.any_of("i.status", &query.statuses);
+    } else if !query.all {
+        filter.push_sql("i.status <> 'closed'");
+    }
+    filter.common(
+        query.assignee.as_deref(),
+        query.no_assignee,
+        &query.labels,
+        query.issue_type.as_deref(),
+        &query.metadata,
+    );
+    if let Some(parent) = &query.parent {
+        filter.child_of(parent);
+    }
+    filter
+}
