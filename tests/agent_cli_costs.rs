@@ -80,18 +80,7 @@ fn gc_costs_reads_back_what_the_responses_api_reported_to_codex() {
     let Some(codex) = agent_clis::find("codex") else { return };
     let standin = Standin::start(Box::new(|_| Reply::text("unused")));
     let city = CliCity::new("codex", &codex).with_env("OPENAI_API_KEY", "sk-test-standin-0000");
-    // Codex does not take OPENAI_BASE_URL: a model provider in its config.toml points it here.
-    city.edit(
-        "providers/codex.yaml",
-        "              trust_level: trusted\n",
-        &format!(
-            "              trust_level: trusted\n          model: gpt-5\n          \
-             model_provider: standin\n          model_providers:\n            standin:\n              \
-             name: standin\n              base_url: {}/v1\n              wire_api: responses\n              \
-             env_key: OPENAI_API_KEY\n",
-            standin.base_url()
-        ),
-    );
+    city.point_codex_at(&standin.base_url());
     city.run(&["validate"]);
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "90s"]);

@@ -106,17 +106,7 @@ fn codex_offers_an_agents_skill_command_and_mcp_tools_from_its_codex_home() {
     let Some(codex) = agent_clis::find("codex") else { return };
     let standin = Standin::start(Box::new(|_| Reply::text("unused")));
     let city = CliCity::new("codex", &codex).with_env("OPENAI_API_KEY", "sk-test-standin-0000");
-    city.edit(
-        "providers/codex.yaml",
-        "              trust_level: trusted\n",
-        &format!(
-            "              trust_level: trusted\n          model: gpt-5\n          \
-             model_provider: standin\n          model_providers:\n            standin:\n              \
-             name: standin\n              base_url: {}/v1\n              wire_api: responses\n              \
-             env_key: OPENAI_API_KEY\n",
-            standin.base_url()
-        ),
-    );
+    city.point_codex_at(&standin.base_url());
     let log = equip_worker(&city);
     city.run(&["apply"]);
     city.run(&["start", "--timeout", "90s"]);

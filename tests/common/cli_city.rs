@@ -77,6 +77,22 @@ impl CliCity {
         cli_city
     }
 
+    /// Points the codex Provider's Codex at the Responses API at `base_url` (a model provider
+    /// in its config.toml: Codex does not take OPENAI_BASE_URL), model `gpt-5`, keyed by
+    /// `OPENAI_API_KEY`.
+    pub fn point_codex_at(&self, base_url: &str) {
+        self.edit(
+            "providers/codex.yaml",
+            "              trust_level: trusted\n",
+            &format!(
+                "              trust_level: trusted\n          model: gpt-5\n          \
+                 model_provider: standin\n          model_providers:\n            standin:\n              \
+                 name: standin\n              base_url: {base_url}/v1\n              wire_api: responses\n              \
+                 env_key: OPENAI_API_KEY\n"
+            ),
+        );
+    }
+
     /// Replaces `from` (which must be there) by `to` in the city's `file`.
     pub fn edit(&self, file: &str, from: &str, to: &str) {
         let full = self.city.path().join(file);
