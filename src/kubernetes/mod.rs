@@ -7,7 +7,9 @@
 //! ([`mirror`]); `gc controller --kubernetes`, which will use them, is not written yet.
 
 pub mod crd;
+pub mod events;
 pub mod lease;
 pub mod mirror;
 pub mod openapi;
+pub mod status;
 pub mod yaml;
