@@ -3,8 +3,10 @@
 //! The cluster serves the same kinds a local city is made of, as custom resources whose
 //! definitions ([`crd`]) are generated from the Rust types, so a city's files are valid custom
 //! resources as they are. The parts of the in-cluster controller built so far: leader election
-//! through a Lease ([`lease`]) and the conversions between custom resources and gc's documents
-//! ([`mirror`]); `gc controller --kubernetes`, which will use them, is not written yet.
+//! through a Lease ([`lease`]), the conversions between custom resources and gc's documents
+//! ([`mirror`]), status written through the status subresource ([`status`]) and gc's events as
+//! Kubernetes Events ([`events`]); `gc controller --kubernetes`, which will use them, is not
+//! written yet.
 
 pub mod crd;
 pub mod events;
