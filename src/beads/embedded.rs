@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use super::model::{DEFAULT_PRIORITY, dep_type, status};
 use super::rules::{
-    check_imported, check_priority, checked_defer, claim_refused, list_filter, require_title,
+    Conditions, check_imported, check_priority, checked_defer, claim_refused, list_filter,
+    require_title,
 };
 use super::{
     Bead, BeadError, BeadStore, BeadUpdate, DepDirection, Dependency, ImportSummary, ListQuery,

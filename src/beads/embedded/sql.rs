@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, dep_type, status};
+use crate::beads::rules::Conditions;
 use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Edge types that make a bead wait for another; cycles among them are refused.
@@ -68,11 +69,6 @@ impl Filter {
         self.params.extend(params);
     }
 
-    /// `column` is one of `values`.
-    pub fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
-        self.in_list(column, "IN", values);
-    }
-
     /// `column` is none of `values`.
     pub fn none_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
         self.in_list(column, "NOT IN", values);
@@ -86,17 +82,21 @@ impl Filter {
         );
     }
 
-    /// The bead is a direct child of `parent`.
-    pub fn child_of(&mut self, parent: &str) {
-        self.push(
-            "i.id IN (SELECT issue_id FROM dependencies
-                      WHERE depends_on_id = ? AND type = 'parent-child')",
-            vec![parent.to_owned().into()],
-        );
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { "1".to_owned() } else { self.clauses.join(" AND ") }
+    }
+}
+
+impl crate::beads::rules::Conditions for Filter {
+    fn push_sql(&mut self, clause: &str) {
+        self.push(clause, Vec::new());
     }
 
-    /// The filters `list` and `ready` share.
-    pub fn common(
+    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
+        self.in_list(column, "IN", values);
+    }
+
+    fn common(
         &mut self,
         assignee: Option<&str>,
         unassigned: bool,
@@ -129,33 +129,12 @@ impl Filter {
         }
     }
 
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() { "1".to_owned() } else { self.clauses.join(" AND ") }
-    }
-}
-
-impl crate::beads::rules::Conditions for Filter {
-    fn push_sql(&mut self, clause: &str) {
-        self.push(clause, Vec::new());
-    }
-
-    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
-        Filter::any_of(self, column, values);
-    }
-
-    fn common(
-        &mut self,
-        assignee: Option<&str>,
-        unassigned: bool,
-        labels: &[String],
-        issue_type: Option<&str>,
-        metadata: &[(String, String)],
-    ) {
-        Filter::common(self, assignee, unassigned, labels, issue_type, metadata);
-    }
-
     fn child_of(&mut self, parent: &str) {
-        Filter::child_of(self, parent);
+        self.push(
+            "i.id IN (SELECT issue_id FROM dependencies
+                      WHERE depends_on_id = ? AND type = 'parent-child')",
+            vec![parent.to_owned().into()],
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::beads::embedded::sql::Time;
 use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, dep_type, status};
+use crate::beads::rules::Conditions;
 use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Bumped when the tables change; opening refuses a schema from a newer gc.
@@ -108,29 +109,28 @@ impl Filter {
         self.params.extend(params);
     }
 
-    /// `column` is one of `values`.
-    pub fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
-        let values: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
-        self.push(&format!("{column} = ANY(?)"), vec![Box::new(values)]);
-    }
-
     /// `column` is none of `values`.
     pub fn none_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
         let values: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
         self.push(&format!("NOT ({column} = ANY(?))"), vec![Box::new(values)]);
     }
 
-    /// The bead is a direct child of `parent`.
-    pub fn child_of(&mut self, parent: &str) {
-        self.push(
-            "i.id IN (SELECT issue_id FROM dependencies
-                      WHERE depends_on_id = ? AND type = 'parent-child')",
-            vec![Box::new(parent.to_owned())],
-        );
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") }
+    }
+}
+
+impl crate::beads::rules::Conditions for Filter {
+    fn push_sql(&mut self, clause: &str) {
+        self.push(clause, Vec::new());
     }
 
-    /// The filters `list` and `ready` share.
-    pub fn common(
+    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
+        let values: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
+        self.push(&format!("{column} = ANY(?)"), vec![Box::new(values)]);
+    }
+
+    fn common(
         &mut self,
         assignee: Option<&str>,
         unassigned: bool,
@@ -162,33 +162,12 @@ impl Filter {
         }
     }
 
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") }
-    }
-}
-
-impl crate::beads::rules::Conditions for Filter {
-    fn push_sql(&mut self, clause: &str) {
-        self.push(clause, Vec::new());
-    }
-
-    fn any_of(&mut self, column: &str, values: &[impl AsRef<str>]) {
-        Filter::any_of(self, column, values);
-    }
-
-    fn common(
-        &mut self,
-        assignee: Option<&str>,
-        unassigned: bool,
-        labels: &[String],
-        issue_type: Option<&str>,
-        metadata: &[(String, String)],
-    ) {
-        Filter::common(self, assignee, unassigned, labels, issue_type, metadata);
-    }
-
     fn child_of(&mut self, parent: &str) {
-        Filter::child_of(self, parent);
+        self.push(
+            "i.id IN (SELECT issue_id FROM dependencies
+                      WHERE depends_on_id = ? AND type = 'parent-child')",
+            vec![Box::new(parent.to_owned())],
+        );
     }
 }
 
