@@ -22,7 +22,8 @@ const URL_ENV: &str = "GC_TEST_BEADS_URL";
 #[test]
 fn the_sample_pool_works_beads_kept_in_postgres() {
     let Some(server) = pg::server() else { return };
-    // SAFETY: this test is the only one of its process (one test per file).
+    // SAFETY: set once, to the same value, by the only test that reads it through the
+    // environment of gc's children (the other passes it to each command).
     unsafe { std::env::set_var(URL_ENV, server.url()) };
     let city = sample::sample_city("gcpg", "pgtown");
     let city_yaml = city.path().join("city.yaml");
@@ -76,4 +77,58 @@ fn the_sample_pool_works_beads_kept_in_postgres() {
     let events = std::fs::read_to_string(city.path().join(".gc/events.jsonl")).unwrap();
     assert!(!events.contains(&server.socket_dir.display().to_string()), "no URL in events");
     city.run(&["stop"]);
+}
+
+/// `bd init --postgres VAR` outside any city: the store lives in PostgreSQL, and the bd verbs
+/// agents use work against it; without the variable set, bd says which variable is missing.
+#[test]
+fn bd_init_makes_a_postgres_store_the_bd_verbs_work_against() {
+    let Some(server) = pg::server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let var = "GC_TEST_BD_POSTGRES_URL";
+    let bd = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("gc"))
+            .arg("bd")
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BEADS_DIR")
+            .env_remove("GC_CITY")
+            .env(var, server.url())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    bd(&["init", "--prefix", "pgbd", "--postgres", var]);
+    let created = bd(&["create", "Parse the config", "-p", "1", "--json"]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("pgbd-"), "{created}");
+    let ready = bd(&["ready", "--json"]);
+    assert_eq!(ready[0]["id"], id.as_str());
+    bd(&["update", &id, "--claim", "--actor", "worker-1", "--json"]);
+    bd(&["close", &id, "--reason", "done", "--json"]);
+    let shown = bd(&["show", &id, "--json"]);
+    let shown = shown.get(0).unwrap_or(&shown);
+    assert_eq!(
+        (shown["status"].as_str(), shown["assignee"].as_str()),
+        (Some("closed"), Some("worker-1"))
+    );
+    // The row is in the server.
+    let mut client = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    let schema = schema_name("bd", "pgbd");
+    let row = client
+        .query_one(&format!("SELECT status FROM {schema}.issues WHERE id = $1"), &[&id])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "closed");
+    // Without the variable: a clear error naming it, nothing printed of any URL.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("gc"))
+        .args(["bd", "list", "--json"])
+        .current_dir(dir.path())
+        .env_remove("BEADS_DIR")
+        .env_remove(var)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("${var}")) && err.contains("not set"), "{err}");
 }

@@ -75,6 +75,17 @@ pub fn prefix(text: &str) -> Result<String, String> {
     }
 }
 
+/// An environment variable's name (letters, digits and `_`, not starting with a digit).
+pub fn env_name(text: &str) -> Result<String, String> {
+    let ok = text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an environment variable's name (e.g. `GC_BEADS_POSTGRES_URL`)".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,20 @@ use std::path::{Path, PathBuf};
 use super::{Failure, Report, flags, output};
 use crate::beads::layout::{self, StoreConfig};
 
-/// Create an embedded bead store in ./.beads (safe to repeat: an existing store is kept).
+/// Create a bead store in ./.beads (safe to repeat: an existing store is kept): embedded
+/// (SQLite) by default, or in PostgreSQL with `--postgres VAR`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  bd init --prefix api\n  \
+                        export GC_BEADS_POSTGRES_URL=postgres://gc:PASSWORD@db.example/gc\n  \
+                        bd init --prefix api --postgres GC_BEADS_POSTGRES_URL")]
 pub struct InitArgs {
     /// Id prefix of new issues (`<prefix>-<hash>`). Default: derived from the directory name.
     #[arg(long, value_parser = flags::prefix)]
     prefix: Option<String>,
+    /// Keep the beads in PostgreSQL: the environment variable holding the connection string
+    /// (its value is read when the store is opened, never written down).
+    #[arg(long, value_name = "VAR", value_parser = flags::env_name)]
+    postgres: Option<String>,
 }
 
 /// The prefix bd would pick for a project in `dir`: its name, lowercased, with anything but
@@ -35,10 +43,16 @@ pub fn init(args: InitArgs, cwd: &Path) -> Result<Report, Failure> {
             Err(_) => default_prefix(cwd),
         },
     };
-    let config = match StoreConfig::read(&dir) {
+    let config = match (StoreConfig::read(&dir), args.postgres) {
+        (_, Some(var)) => StoreConfig {
+            backend: crate::api::city::BeadsBackend::Postgres,
+            url_env: Some(var),
+            schema: Some(crate::beads::postgres::schema_name("bd", &prefix)),
+            ..StoreConfig::embedded(prefix.clone())
+        },
         // Keep what a city or rig recorded (city, rig, backend); only the prefix changes.
-        Ok(existing) => StoreConfig { prefix: prefix.clone(), ..existing },
-        Err(_) => StoreConfig::embedded(prefix.clone()),
+        (Ok(existing), None) => StoreConfig { prefix: prefix.clone(), ..existing },
+        (Err(_), None) => StoreConfig::embedded(prefix.clone()),
     };
     layout::init(&dir, &config)?;
     Ok(output::initialized(&dir.display().to_string(), &prefix))
@@ -116,9 +130,10 @@ mod tests {
     #[test]
     fn init_creates_a_store_and_keeps_its_prefix_when_repeated() {
         let tmp = tempfile::tempdir().unwrap();
-        let report = init(InitArgs { prefix: Some("ab".into()) }, tmp.path()).unwrap();
+        let report =
+            init(InitArgs { prefix: Some("ab".into()), postgres: None }, tmp.path()).unwrap();
         assert_eq!(report.json.unwrap()["prefix"], "ab");
-        let again = init(InitArgs { prefix: None }, tmp.path()).unwrap();
+        let again = init(InitArgs { prefix: None, postgres: None }, tmp.path()).unwrap();
         assert_eq!(again.json.unwrap()["prefix"], "ab");
         let config = StoreConfig::read(&tmp.path().join(".beads")).unwrap();
         assert_eq!(config.prefix, "ab");
