@@ -77,6 +77,27 @@ fn the_sample_pool_works_beads_kept_in_postgres() {
     let events = std::fs::read_to_string(city.path().join(".gc/events.jsonl")).unwrap();
     assert!(!events.contains(&server.socket_dir.display().to_string()), "no URL in events");
     city.run(&["stop"]);
+
+    // gc doctor opens the stores in the server; without the variable, it says what to export.
+    let doctor = |with_url: bool| -> Vec<serde_json::Value> {
+        let mut cmd = city.gc();
+        cmd.args(["doctor", "-o", "json"]);
+        if !with_url {
+            cmd.env_remove(URL_ENV);
+        }
+        let out = cmd.output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let store_check = |checks: &[serde_json::Value], name: &str| {
+        checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_default()
+    };
+    let checks = doctor(true);
+    assert_eq!(store_check(&checks, "beads/city")["level"], "ok", "{checks:#?}");
+    assert_eq!(store_check(&checks, "beads/demo")["level"], "ok", "{checks:#?}");
+    let checks = doctor(false);
+    let city_store = store_check(&checks, "beads/city");
+    assert_eq!(city_store["level"], "fail", "{checks:#?}");
+    assert!(city_store["fix"].as_str().unwrap().starts_with(&format!("export {URL_ENV}")));
 }
 
 /// `bd init --postgres VAR` outside any city: the store lives in PostgreSQL, and the bd verbs

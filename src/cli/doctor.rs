@@ -202,8 +202,8 @@ pub enum StoreState {
     /// Its schema (the first number) is older than this gc's (the second); opening it with
     /// any gc command upgrades it.
     Older(i64, i64),
-    /// It does not open, or cannot be read.
-    Broken(String),
+    /// It does not open, or cannot be read: why, and how to fix it.
+    Broken(String, String),
 }
 
 /// A bead store's verdict.
@@ -214,10 +214,12 @@ pub fn store(place: &str, state: &StoreState) -> Check {
         StoreState::Older(old, new) => check(
             &name,
             Level::Warn,
-            format!("schema {old} is older than this gc's ({new}); the next gc command that opens it upgrades it"),
+            format!(
+                "schema {old} is older than this gc's ({new}); the next gc command that opens it upgrades it"
+            ),
             Some("gc doctor --fix upgrades it now".into()),
         ),
-        StoreState::Broken(e) => check(&name, Level::Fail, e.clone(), Some("see `gc bd list` in that store; restore .gc/beads from a backup or `bd import` an export".into())),
+        StoreState::Broken(why, fix) => check(&name, Level::Fail, why.clone(), Some(fix.clone())),
     }
 }
 
@@ -490,19 +492,41 @@ fn stores(model: &CityModel, upgrade: bool) -> Vec<(Option<String>, StoreState)>
         let embedded = config.backend == crate::api::city::BeadsBackend::Embedded;
         let versions =
             (embedded && db.is_file()).then(|| crate::beads::embedded::schema_versions(&db));
+        let broken = |why: String| StoreState::Broken(why, store_fix(&config));
         let state = match versions {
-            Some(Err(e)) => StoreState::Broken(format!("{}: {e}", db.display())),
+            Some(Err(e)) => broken(format!("{}: {e}", db.display())),
             Some(Ok((old, new))) if old < new && !upgrade => StoreState::Older(old, new),
             _ => match layout::open_with(&dir, &config).and_then(|s| {
                 s.list(&crate::beads::ListQuery { limit: Some(1), ..Default::default() })
             }) {
                 Ok(_) => StoreState::Current,
-                Err(e) => StoreState::Broken(format!("{}: {e}", dir.display())),
+                Err(e) => broken(format!("{}: {e}", dir.display())),
             },
         };
         out.push((rig.map(str::to_owned), state));
     }
     out
+}
+
+/// How to mend a store of `config`'s backend that does not open.
+fn store_fix(config: &crate::beads::layout::StoreConfig) -> String {
+    use crate::api::city::BeadsBackend;
+    match config.backend {
+        BeadsBackend::Postgres => {
+            let var = config.url_env.as_deref().unwrap_or(crate::beads::postgres::DEFAULT_URL_ENV);
+            format!(
+                "export {var} (the City's beads.urlEnv) with the connection string, \
+                 postgres://USER:PASSWORD@HOST/DB, where gc runs; check the server is up"
+            )
+        }
+        BeadsBackend::Exec => "run `gc bd list` to see the store script's own error".into(),
+        BeadsBackend::Bd => "run `bd list` in that store to see bd's own error".into(),
+        BeadsBackend::Embedded => {
+            "see `gc bd list` in that store; restore .gc/beads from a backup \
+                                   or `bd import` an export"
+                .into()
+        }
+    }
 }
 
 /// Sessions with the city's prefix on its socket: all of them, and those no applied agent owns.
@@ -624,7 +648,8 @@ mod tests {
         assert_eq!(verdict.level, Level::Warn);
         assert!(verdict.message.contains("42 (gc-x-gone: node mcp)"), "{}", verdict.message);
         assert_eq!(store("city", &StoreState::Older(0, 1)).level, Level::Warn);
-        assert_eq!(store("city", &StoreState::Broken("x".into())).level, Level::Fail);
+        let broken = store("city", &StoreState::Broken("x".into(), "y".into()));
+        assert_eq!((broken.level, broken.fix.as_deref()), (Level::Fail, Some("y")));
         assert_eq!(store("city", &StoreState::Current).level, Level::Ok);
     }
 }
