@@ -52,6 +52,35 @@ pub(crate) fn check_imported(beads: &[Bead]) -> Result<()> {
     Ok(())
 }
 
+/// The fields of an imported bead a store fills in when the line leaves them empty.
+pub(crate) struct ImportedFields<'a> {
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: String,
+    pub closed_at: Option<String>,
+    pub issue_type: &'a str,
+}
+
+/// What an imported `bead` is stored with: its own times and status, else now, its creation
+/// and `open`; `closed_at` exactly while closed (bd guarantees it; data that broke it is
+/// mended), the default type when it has none.
+pub(crate) fn imported_fields(bead: &Bead) -> ImportedFields<'_> {
+    let or = |text: &str, default: &str| {
+        if text.is_empty() { default.to_owned() } else { text.to_owned() }
+    };
+    let created_at = or(&bead.created_at, &Time::now().text);
+    let updated_at = or(&bead.updated_at, &created_at);
+    let status = or(&bead.status, status::OPEN);
+    let closed_at = match (status == status::CLOSED, &bead.closed_at) {
+        (true, Some(t)) => Some(t.clone()),
+        (true, None) => Some(updated_at.clone()),
+        (false, _) => None,
+    };
+    let issue_type =
+        if bead.issue_type.is_empty() { super::model::DEFAULT_TYPE } else { &bead.issue_type };
+    ImportedFields { created_at, updated_at, status, closed_at, issue_type }
+}
+
 /// After a claim's compare-and-swap took nothing: fine when `actor` already holds the bead,
 /// else why not. `row` is the bead's status and assignee, `None` when there is no such bead.
 pub(crate) fn claim_refused(id: &str, actor: &str, row: Option<(String, String)>) -> Result<()> {

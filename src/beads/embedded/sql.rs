@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, dep_type, status};
-use crate::beads::rules::Conditions;
+use crate::beads::rules::{Conditions, ImportedFields, imported_fields};
 use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Edge types that make a bead wait for another; cycles among them are refused.
@@ -514,7 +514,7 @@ pub fn same_for_import(existing: &Bead, line: &Bead) -> bool {
 }
 
 /// The columns an import writes, in the order of [`store_imported`]'s parameters.
-const IMPORTED_COLUMNS: [&str; 29] = [
+pub(crate) const IMPORTED_COLUMNS: [&str; 29] = [
     "id",
     "title",
     "description",
@@ -562,19 +562,8 @@ static UPSERT_IMPORTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 
 /// Writes an imported bead's row and labels (its edges come later).
 pub fn store_imported(tx: &Transaction<'_>, bead: &Bead) -> Result<()> {
-    let now = Time::now();
-    let created_at =
-        if bead.created_at.is_empty() { now.text.clone() } else { bead.created_at.clone() };
-    let updated_at =
-        if bead.updated_at.is_empty() { created_at.clone() } else { bead.updated_at.clone() };
-    let status = if bead.status.is_empty() { status::OPEN.to_owned() } else { bead.status.clone() };
-    // bd guarantees closed_at exactly when closed; keep that true for data that broke it.
-    let closed_at = match (status == status::CLOSED, &bead.closed_at) {
-        (true, Some(t)) => Some(t.clone()),
-        (true, None) => Some(updated_at.clone()),
-        (false, _) => None,
-    };
-    let issue_type = if bead.issue_type.is_empty() { DEFAULT_TYPE } else { &bead.issue_type };
+    let ImportedFields { created_at, updated_at, status, closed_at, issue_type } =
+        imported_fields(bead);
     tx.execute(
         &UPSERT_IMPORTED,
         params![

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::beads::embedded::sql::Time;
 use crate::beads::model::{DEFAULT_TYPE, NOT_WORK_TYPES, dep_type, status};
-use crate::beads::rules::Conditions;
+use crate::beads::rules::{Conditions, ImportedFields, imported_fields};
 use crate::beads::{Bead, BeadError, Dependency, NewBead, ReadyQuery, Result};
 
 /// Bumped when the tables change; opening refuses a schema from a newer gc.
@@ -498,64 +498,29 @@ pub fn load_everything(c: &mut impl GenericClient) -> Result<Vec<Bead>> {
     Ok(c.query(&sql, &[])?.iter().map(full_bead_from_row).collect())
 }
 
-/// Writes an imported bead's row and labels (its edges come later); an existing row keeps its
-/// child counter, so child numbers are never reused.
-pub fn store_imported(c: &mut impl GenericClient, bead: &Bead) -> Result<()> {
-    let now = Time::now();
-    let created_at =
-        if bead.created_at.is_empty() { now.text.clone() } else { bead.created_at.clone() };
-    let updated_at =
-        if bead.updated_at.is_empty() { created_at.clone() } else { bead.updated_at.clone() };
-    let status = if bead.status.is_empty() { status::OPEN.to_owned() } else { bead.status.clone() };
-    let closed_at = match (status == status::CLOSED, &bead.closed_at) {
-        (true, Some(t)) => Some(t.clone()),
-        (true, None) => Some(updated_at.clone()),
-        (false, _) => None,
-    };
-    let issue_type = if bead.issue_type.is_empty() { DEFAULT_TYPE } else { &bead.issue_type };
-    let columns = [
-        "id",
-        "title",
-        "description",
-        "design",
-        "acceptance_criteria",
-        "notes",
-        "status",
-        "priority",
-        "issue_type",
-        "assignee",
-        "owner",
-        "created_at",
-        "created_ns",
-        "created_by",
-        "updated_at",
-        "started_at",
-        "closed_at",
-        "close_reason",
-        "due_at",
-        "defer_until",
-        "defer_ns",
-        "external_ref",
-        "metadata",
-        "comments",
-        "ephemeral",
-        "pinned",
-        "is_template",
-        "source_formula",
-        "mol_type",
-    ];
+/// Inserts an imported row, or replaces every imported column of an existing one (the columns
+/// are the embedded store's; built once).
+static UPSERT_IMPORTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns = crate::beads::embedded::sql::IMPORTED_COLUMNS;
     let marks: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
     let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    let sql = format!(
+    format!(
         "INSERT INTO issues ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
         columns.join(", "),
         marks.join(", "),
         updates.join(", ")
-    );
+    )
+});
+
+/// Writes an imported bead's row and labels (its edges come later); an existing row keeps its
+/// child counter, so child numbers are never reused.
+pub fn store_imported(c: &mut impl GenericClient, bead: &Bead) -> Result<()> {
+    let ImportedFields { created_at, updated_at, status, closed_at, issue_type } =
+        imported_fields(bead);
     let metadata = Value::Object(bead.metadata.clone()).to_string();
     let comments = Value::Array(bead.comments.clone()).to_string();
     c.execute(
-        &sql,
+        UPSERT_IMPORTED.as_str(),
         &[
             &bead.id,
             &bead.title,
