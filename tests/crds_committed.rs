@@ -5,17 +5,19 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use assert_cmd::Command;
 use gascity::api::{GROUP, Kind, VERSION};
 use gascity::kubernetes::crd::{crd_files, definition, definitions, version_schema};
-use gascity::manifest::{Format, SourceFile};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+#[path = "common/documents.rs"]
+mod documents;
+use documents::{documents, sample_city_documents};
 
 fn manifests() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests")
@@ -248,32 +250,9 @@ fn validator(kind: Kind) -> jsonschema::Validator {
     jsonschema::draft4::new(&schema).expect("the CRD schema compiles")
 }
 
-/// Every resource document under `dir` (YAML and TOML, as gc reads them) with its file.
-fn documents(dir: &Path) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.unwrap();
-        let Some(format) = Format::from_path(entry.path()) else { continue };
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let file = Arc::new(SourceFile::new(entry.path().display().to_string(), text));
-        for doc in gascity::manifest::parse(&file, format).unwrap() {
-            out.push((file.name.clone(), doc.value));
-        }
-    }
-    out
-}
-
 #[test]
 fn every_sample_city_and_catalog_resource_is_a_valid_custom_resource() {
-    let tmp = tempfile::tempdir().unwrap();
-    Command::cargo_bin("gc")
-        .unwrap()
-        .current_dir(tmp.path())
-        .env_remove("GC_CITY")
-        .args(["init", "town"])
-        .assert()
-        .success();
-    let mut docs = documents(&tmp.path().join("town"));
+    let mut docs = sample_city_documents();
     docs.extend(documents(&manifests().join("providers")));
     let mut kinds_seen = BTreeSet::new();
     let mut failures = Vec::new();

@@ -20,6 +20,13 @@ fn examples() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Writes `text` at `rel` below `root`, creating directories.
+fn write_file(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 /// The example cities (with city.toml) and packs (with pack.toml) to import.
 const SOURCES: &[&str] = &[
     "bd",
@@ -333,11 +340,7 @@ fn unknown_keys_are_warnings_and_bad_input_changes_nothing() {
 fn rigs_patches_env_and_dependencies_carry_over() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    let write = |rel: &str, text: &str| {
-        let path = src.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(&src, rel, text);
     write(
         "city.toml",
         "[workspace]\nname = \"deps\"\nprovider = \"claude\"\n\n[[rigs]]\nname = \"api\"\npath = \"repos/api\"\nprefix = \"api\"\nincludes = [\"packs/team\"]\n\n[[agent]]\nname = \"mayor\"\nenv = { LOG = \"debug\" }\n",
@@ -377,11 +380,7 @@ fn rigs_patches_env_and_dependencies_carry_over() {
 fn pack_overlays_become_the_agents_skills_commands_and_mcp_servers() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    let write = |rel: &str, text: &str| {
-        let path = src.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(&src, rel, text);
     write(
         "city.toml",
         "[workspace]\nname = \"town\"\nprovider = \"claude\"\n\n[imports.mail]\nsource = \"packs/mail\"\n\n\

@@ -11,14 +11,11 @@
 //! CRDs this test installed are left in the cluster (other namespaces may use them); it
 //! never deletes CRDs it found there.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use gascity::api::Kind;
 use gascity::kubernetes::lease::{LeaseElector, LeaseStatus, LeaseTiming, SystemClock};
 use gascity::kubernetes::{crd, mirror};
-use gascity::manifest::{Format, SourceFile};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,6 +23,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::DynamicObject;
 use serde_json::{Value, json};
+
+#[path = "common/documents.rs"]
+mod documents;
+use documents::sample_city_documents;
 
 /// The cluster's client, or `None` (skip) when no kubeconfig is given.
 async fn client() -> Option<kube::Client> {
@@ -43,27 +44,6 @@ async fn client() -> Option<kube::Client> {
         .await
         .expect("the kubeconfig names a usable context");
     Some(kube::Client::try_from(config).expect("a client for the cluster"))
-}
-
-/// Every resource document of the sample city `gc init` writes.
-fn sample_city() -> Vec<Value> {
-    let tmp = tempfile::tempdir().unwrap();
-    Command::cargo_bin("gc")
-        .unwrap()
-        .current_dir(tmp.path())
-        .env_remove("GC_CITY")
-        .args(["init", "town"])
-        .assert()
-        .success();
-    let mut docs = Vec::new();
-    for entry in walkdir::WalkDir::new(tmp.path().join("town")).sort_by_file_name() {
-        let entry = entry.unwrap();
-        let Some(format) = Format::from_path(entry.path()) else { continue };
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let file = Arc::new(SourceFile::new(entry.path().display().to_string(), text));
-        docs.extend(gascity::manifest::parse(&file, format).unwrap().into_iter().map(|d| d.value));
-    }
-    docs
 }
 
 async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) {
@@ -125,7 +105,7 @@ async fn the_city_is_served_by_a_real_cluster() {
     }
 
     // Every sample-city resource is accepted as it is and reads back as its file's document.
-    let docs = sample_city();
+    let docs: Vec<Value> = sample_city_documents().into_iter().map(|(_, doc)| doc).collect();
     assert!(docs.len() >= 8, "read {} documents", docs.len());
     for doc in &docs {
         let kind = doc["kind"].as_str().and_then(Kind::from_kind_field).unwrap();

@@ -25,6 +25,16 @@ pub struct CliCity {
 }
 
 impl CliCity {
+    /// `city`, run with the CLI at `cli` first on PATH and a HOME of its own.
+    fn around(city: TmuxCity, cli: &Path) -> CliCity {
+        CliCity {
+            city,
+            path: agent_clis::path_with(cli),
+            home: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
     /// `gc init --provider provider` with its CLI at `cli`.
     pub fn new(provider: &str, cli: &Path) -> CliCity {
         let city = TmuxCity::new(provider);
@@ -33,12 +43,7 @@ impl CliCity {
         for file in ["agents/mayor.yaml", "agents/reviewer.toml", "orders/nightly-patrol.yaml"] {
             std::fs::remove_file(path.join(file)).unwrap();
         }
-        let cli_city = CliCity {
-            city,
-            path: agent_clis::path_with(cli),
-            home: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        };
+        let cli_city = CliCity::around(city, cli);
         let socket = cli_city.city.socket.clone();
         cli_city.edit(
             "city.yaml",
@@ -62,12 +67,7 @@ impl CliCity {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cli_city = CliCity {
-            city,
-            path: agent_clis::path_with(cli),
-            home: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        };
+        let cli_city = CliCity::around(city, cli);
         let socket = cli_city.city.socket.clone();
         cli_city.edit(
             "city.yaml",
