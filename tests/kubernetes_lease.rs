@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gascity::kubernetes::lease::{Clock, LeaseElector, LeaseError, LeaseStatus, LeaseTiming};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower_test::mock::{self, SendResponse};
 
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
+#[path = "common/kube_mock.rs"]
+mod kube_mock;
+use kube_mock::{Handle, respond};
 
 const NAMESPACE: &str = "gascity";
 const NAME: &str = "gc-controller";
@@ -58,8 +60,7 @@ fn at(secs: i64) -> Timestamp {
 }
 
 fn elector<C: Clock>(name: &str, clock: C) -> (LeaseElector<C>, Handle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, NAMESPACE);
+    let (client, handle) = kube_mock::client(NAMESPACE);
     let api: Api<Lease> = Api::namespaced(client, NAMESPACE);
     let elector = LeaseElector::new(api, NAME, name, LeaseTiming::default(), clock).unwrap();
     (elector, handle)
@@ -90,15 +91,6 @@ fn status(code: u16, reason: &str) -> Value {
         "message": format!("leases.coordination.k8s.io \"{NAME}\": {reason}"),
         "reason": reason, "code": code,
     })
-}
-
-fn respond(send: SendResponse<Response<Body>>, code: u16, body: &Value) {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(code).unwrap())
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    send.send_response(response);
 }
 
 /// Waits for the next request, asserts its method and path, and returns its JSON body (null

@@ -7,14 +7,16 @@
 use gascity::api::Kind;
 use gascity::kubernetes::events::{EventError, EventSink, Recorded};
 use gascity::kubernetes::status::{StatusError, StatusWriter, Written};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use tower_test::mock::{self, SendResponse};
+use tower_test::mock::SendResponse;
 
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
+#[path = "common/kube_mock.rs"]
+mod kube_mock;
+use kube_mock::{Handle, respond};
 
 const NAMESPACE: &str = "gascity";
 const WORKER_STATUS: &str = "/apis/gascity.dev/v1alpha1/namespaces/gascity/agents/worker/status";
@@ -22,8 +24,7 @@ const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/gascity/events";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn client() -> (Client, Handle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (Client::new(service, NAMESPACE), handle)
+    kube_mock::client(NAMESPACE)
 }
 
 /// One request as the verifier saw it.
@@ -59,15 +60,6 @@ async fn no_more_requests(mut handle: Handle) {
     if let Some((request, _)) = handle.next_request().await {
         panic!("unexpected request {} {}", request.method(), request.uri());
     }
-}
-
-fn respond(send: SendResponse<Response<Body>>, code: u16, body: &Value) {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(code).unwrap())
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    send.send_response(response);
 }
 
 /// The API server's answer for a failed request.
