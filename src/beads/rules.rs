@@ -133,3 +133,46 @@ pub(crate) fn list_filter<F: Conditions>(query: &ListQuery) -> F {
     }
     filter
 }
+
+/// The `WITH` clause defining `blocked`, every bead that cannot start (the ready rules both
+/// SQL stores apply): blocked directly (an open `blocks` / `conditional-blocks` blocker, or a
+/// `waits-for` gate whose spawner's children are not done) or a descendant of a blocked bead
+/// through `parent-child` edges.
+///
+/// `blocked_directly` may list a bead twice (`UNION ALL`): `blocked`'s `UNION` removes the
+/// duplicates anyway, and a `UNION` here made SQLite 3.54 sort both halves for a merge and scan
+/// the whole dependencies table instead of its covering index (about 35% of a `ready` on a
+/// 100,000-bead store; see benches/beads-vs-sqlite3.sh).
+///
+/// `blocker_not_pinned` and `gate` are the dialect's spelling of "the blocker `b` is not
+/// pinned" and "the waits-for edge `d`'s gate (from its metadata)".
+pub(crate) fn blocked_cte(blocker_not_pinned: &str, gate: &str) -> String {
+    format!(
+        "
+WITH RECURSIVE
+blocked_directly(id) AS (
+    SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
+    WHERE d.type IN ('blocks', 'conditional-blocks')
+      AND b.status NOT IN ('closed', 'pinned') AND {blocker_not_pinned}
+    UNION ALL
+    SELECT d.issue_id FROM dependencies d
+    WHERE d.type = 'waits-for' AND CASE
+        WHEN COALESCE({gate}, 'all-children') = 'any-children'
+        THEN NOT EXISTS (
+            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
+            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
+              AND k.status = 'closed')
+        ELSE EXISTS (
+            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
+            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
+              AND k.status <> 'closed')
+        END
+),
+blocked(id, depth) AS (
+    SELECT id, 0 FROM blocked_directly
+    UNION
+    SELECT c.issue_id, b.depth + 1 FROM dependencies c JOIN blocked b ON c.depends_on_id = b.id
+    WHERE c.type = 'parent-child' AND b.depth < 50
+)"
+    )
+}

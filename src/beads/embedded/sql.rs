@@ -138,40 +138,10 @@ impl crate::beads::rules::Conditions for Filter {
     }
 }
 
-/// Every bead that cannot start: blocked directly (an open `blocks` / `conditional-blocks`
-/// blocker, or a `waits-for` gate whose spawner's children are not done) or a descendant of a
-/// blocked bead through `parent-child` edges.
-///
-/// `blocked_directly` may list a bead twice (`UNION ALL`): `blocked`'s `UNION` removes the
-/// duplicates anyway, and a `UNION` here made SQLite 3.54 sort both halves for a merge and scan
-/// the whole dependencies table instead of its covering index (about 35% of a `ready` on a
-/// 100,000-bead store; see benches/beads-vs-sqlite3.sh).
-const BLOCKED_CTE: &str = "
-WITH RECURSIVE
-blocked_directly(id) AS (
-    SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
-    WHERE d.type IN ('blocks', 'conditional-blocks')
-      AND b.status NOT IN ('closed', 'pinned') AND b.pinned = 0
-    UNION ALL
-    SELECT d.issue_id FROM dependencies d
-    WHERE d.type = 'waits-for' AND CASE
-        WHEN COALESCE(json_extract(d.metadata, '$.gate'), 'all-children') = 'any-children'
-        THEN NOT EXISTS (
-            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
-            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
-              AND k.status = 'closed')
-        ELSE EXISTS (
-            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
-            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
-              AND k.status <> 'closed')
-        END
-),
-blocked(id, depth) AS (
-    SELECT id, 0 FROM blocked_directly
-    UNION
-    SELECT c.issue_id, b.depth + 1 FROM dependencies c JOIN blocked b ON c.depends_on_id = b.id
-    WHERE c.type = 'parent-child' AND b.depth < 50
-)";
+/// Every bead that cannot start (see [`crate::beads::rules::blocked_cte`]), in SQLite.
+static BLOCKED_CTE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::beads::rules::blocked_cte("b.pinned = 0", "json_extract(d.metadata, '$.gate')")
+});
 
 const ORDER: &str = "ORDER BY i.priority ASC, i.created_ns DESC, i.id ASC";
 
@@ -203,7 +173,8 @@ fn limit_sql(limit: Option<usize>) -> String {
 pub fn ready_ids_sql(query: &ReadyQuery, now: &Time) -> (String, Vec<SqlValue>) {
     let filter = ready_filter(query, now);
     let sql = format!(
-        "{BLOCKED_CTE} SELECT i.id FROM issues i WHERE {} {ORDER}{}",
+        "{} SELECT i.id FROM issues i WHERE {} {ORDER}{}",
+        *BLOCKED_CTE,
         filter.sql(),
         limit_sql(query.limit)
     );
@@ -224,7 +195,7 @@ pub fn ready_ids(tx: &Transaction<'_>, query: &ReadyQuery, now: &Time) -> Result
 /// then reads each bead's labels with [`LABELS_OF`]).
 pub fn ready_sql(query: &ReadyQuery, now: &Time) -> (String, Vec<SqlValue>) {
     let filter = ready_filter(query, now);
-    (listed_sql(BLOCKED_CTE, &filter, query.limit), filter.params)
+    (listed_sql(&BLOCKED_CTE, &filter, query.limit), filter.params)
 }
 
 /// Ready beads with list fields (counts, parent, labels), in ready order.

@@ -171,33 +171,10 @@ impl crate::beads::rules::Conditions for Filter {
     }
 }
 
-/// Every bead that cannot start (see the embedded store's `BLOCKED_CTE`: the same rules).
-const BLOCKED_CTE: &str = "
-WITH RECURSIVE
-blocked_directly(id) AS (
-    SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
-    WHERE d.type IN ('blocks', 'conditional-blocks')
-      AND b.status NOT IN ('closed', 'pinned') AND NOT b.pinned
-    UNION ALL
-    SELECT d.issue_id FROM dependencies d
-    WHERE d.type = 'waits-for' AND CASE
-        WHEN COALESCE(d.metadata::jsonb ->> 'gate', 'all-children') = 'any-children'
-        THEN NOT EXISTS (
-            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
-            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
-              AND k.status = 'closed')
-        ELSE EXISTS (
-            SELECT 1 FROM dependencies c JOIN issues k ON k.id = c.issue_id
-            WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
-              AND k.status <> 'closed')
-        END
-),
-blocked(id, depth) AS (
-    SELECT id, 0 FROM blocked_directly
-    UNION
-    SELECT c.issue_id, b.depth + 1 FROM dependencies c JOIN blocked b ON c.depends_on_id = b.id
-    WHERE c.type = 'parent-child' AND b.depth < 50
-)";
+/// Every bead that cannot start (see [`crate::beads::rules::blocked_cte`]), in PostgreSQL.
+static BLOCKED_CTE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::beads::rules::blocked_cte("NOT b.pinned", "d.metadata::jsonb ->> 'gate'")
+});
 
 const ORDER: &str = "ORDER BY i.priority ASC, i.created_ns DESC, i.id ASC";
 
@@ -232,7 +209,8 @@ pub fn ready_ids(
 ) -> Result<Vec<String>> {
     let filter = ready_filter(query, now);
     let sql = format!(
-        "{BLOCKED_CTE} SELECT i.id FROM issues i WHERE {} {ORDER}{}",
+        "{} SELECT i.id FROM issues i WHERE {} {ORDER}{}",
+        *BLOCKED_CTE,
         filter.sql(),
         limit_sql(query.limit)
     );
@@ -243,7 +221,7 @@ pub fn ready_ids(
 /// Ready beads with list fields, in ready order.
 pub fn load_ready(c: &mut impl GenericClient, query: &ReadyQuery, now: &Time) -> Result<Vec<Bead>> {
     let filter = ready_filter(query, now);
-    select_listed(c, &listed_sql(BLOCKED_CTE, &filter, query.limit), &filter.params)
+    select_listed(c, &listed_sql(&BLOCKED_CTE, &filter, query.limit), &filter.params)
 }
 
 /// Whether `to` can be reached from `from` along blocking edges.
