@@ -115,21 +115,27 @@ impl Importer<'_> {
 
     /// Hands the gifts out to the agents in their scope and reports each one.
     fn distribute(&mut self, gifts: Vec<(Scope, Vec<Given>)>) {
-        let origins = self.agent_origins.clone();
-        let default_provider = self.default_provider.clone();
+        // Each agent with its Provider, looked up once.
+        let origins: Vec<(AgentOrigin, Option<String>)> = self
+            .agent_origins
+            .iter()
+            .map(|o| {
+                let provider =
+                    self.agent_provider_name(&o.name).or_else(|| self.default_provider.clone());
+                (o.clone(), provider)
+            })
+            .collect();
         let mut per_agent: BTreeMap<String, Vec<Gift>> = BTreeMap::new();
         for (scope, given) in &gifts {
             for g in given {
                 let mut to = Vec::new();
-                for origin in &origins {
+                for (origin, provider) in &origins {
                     let in_scope = match scope {
                         Scope::City => true,
                         Scope::Rig(rig) => origin.rig.as_ref() == Some(rig),
                         Scope::Agent(name) => &origin.name == name,
                     };
-                    let provider =
-                        self.agent_provider_name(&origin.name).or(default_provider.clone());
-                    let for_provider = g.provider.is_none() || g.provider == provider;
+                    let for_provider = g.provider.is_none() || g.provider == *provider;
                     if in_scope && for_provider {
                         to.push(origin.name.clone());
                         per_agent.entry(origin.name.clone()).or_default().push(g.gift.clone());
