@@ -91,6 +91,8 @@ pub struct Launch {
     pub hooks: Option<HooksSpec>,
     /// How the CLI names and resumes conversations.
     pub conversation: Option<ConversationSpec>,
+    /// The pod the session runs in (`session.backend: kubernetes`), else none.
+    pub pod: Option<crate::runtime::kubernetes::PodSettings>,
     /// Digest of everything above that shapes the running program (see [`launch_fields`]).
     /// The beacon's timestamp is not part of it, so the same spec always gives the same
     /// fingerprint.
@@ -181,6 +183,7 @@ impl Launch {
             env: self.env.clone(),
             clean_env: false,
             meta,
+            pod: self.pod.clone(),
         }
     }
 }
@@ -268,8 +271,11 @@ pub fn launches(
     let Some(applied) = model.agents.get(agent) else { return Ok(Vec::new()) };
     let spec = &applied.spec;
     let city_spec = model.city_spec();
-    let provider_name =
-        spec.provider.clone().or(city_spec.default_provider).ok_or(LaunchError::NoProvider)?;
+    let provider_name = spec
+        .provider
+        .clone()
+        .or(city_spec.default_provider.clone())
+        .ok_or(LaunchError::NoProvider)?;
     let provider = &model
         .providers
         .get(&provider_name)
@@ -322,6 +328,7 @@ pub fn launches(
         _ => Readiness::None,
     };
     let content = agent_content(model, spec);
+    let pod = pod_settings(&city_spec);
     let city = model.city_name();
     let members: Vec<u32> = if spec.scaling.is_some() {
         members.iter().copied().filter(|i| *i > 0).collect()
@@ -429,12 +436,21 @@ pub fn launches(
                 content: content.clone(),
                 hooks,
                 conversation: provider.conversation.clone(),
+                pod: pod.clone(),
                 fingerprint: String::new(),
             };
             launch.fingerprint = fingerprint(&launch);
             Ok(launch)
         })
         .collect()
+}
+
+/// The pod of the City's sessions when they run as pods (`session.backend: kubernetes`).
+fn pod_settings(city: &crate::api::CitySpec) -> Option<crate::runtime::kubernetes::PodSettings> {
+    if city.session.backend != crate::api::city::SessionBackend::Kubernetes {
+        return None;
+    }
+    city.session.kubernetes.as_ref().and_then(crate::runtime::kubernetes::PodSettings::from_spec)
 }
 
 /// The agent's skills, commands and MCP servers, with paths resolved against the city.
@@ -516,6 +532,9 @@ pub fn launch_fields(launch: &Launch) -> BTreeMap<String, String> {
     }
     if let Some(conversation) = &launch.conversation {
         fields.insert("conversation".to_owned(), digest(conversation));
+    }
+    if let Some(pod) = &launch.pod {
+        fields.insert("pod".to_owned(), digest(pod));
     }
     fields
 }

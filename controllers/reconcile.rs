@@ -264,6 +264,15 @@ pub fn runtime_for(model: &CityModel) -> Result<Arc<dyn Runtime>, ReconcileError
         SessionBackend::Subprocess => {
             Arc::new(crate::runtime::subprocess::SubprocessRuntime::new(state_dir, launcher))
         }
+        SessionBackend::Kubernetes => {
+            let context = crate::runtime::kubernetes::PodContext {
+                city: model.city_name(),
+                city_dir: model.dir.clone(),
+                launcher,
+            };
+            let spec = model.city_spec().session.kubernetes;
+            Arc::new(crate::runtime::KubernetesRuntime::new(context, spec.as_ref())?)
+        }
         SessionBackend::Exec => {
             let Some(command) = model.city_spec().session.command.clone() else {
                 return Err(ReconcileError::Runtime(crate::runtime::RuntimeError::InvalidConfig(
@@ -1104,8 +1113,12 @@ fn start_session(
     ]);
     let args = conversation.args(launch.conversation.as_ref());
     let mut config = launch.config(&model.city_name(), &now_text(), &args, meta);
-    config.env = env;
-    config.clean_env = true;
+    // A session pod's environment is its container's (the image's, the Secret's) plus what
+    // the launch declares: nothing of gc's own environment goes into a pod spec.
+    if launch.pod.is_none() {
+        config.env = env;
+        config.clean_env = true;
+    }
     match ctx.runtime.start(&config) {
         Ok(()) => {}
         // Someone else (a previous pass) started it: nothing to do.

@@ -459,3 +459,52 @@ fn bead_store_settings_of_another_backend_are_warned_about() {
     assert_eq!(finding["message"], "beads.urlEnv is read only by the `postgres` backend");
     assert_eq!((finding["file"].as_str(), finding["line"].as_u64()), (Some("city.yaml"), Some(9)));
 }
+
+/// Session pods need an image: without one, `backend: kubernetes` is an error at its line; with
+/// one, the city is valid; pod settings under another backend would do nothing (a warning).
+#[test]
+fn the_kubernetes_session_backend_needs_an_image() {
+    let validate = |session: &str| {
+        let city = common::City::new(
+            "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: worker\nspec: {}\n",
+        );
+        city.write(
+            "city.yaml",
+            &common::CITY.replace(
+                "  defaultProvider: shell\n",
+                &format!("  defaultProvider: shell\n{session}"),
+            ),
+        );
+        let out = city.gc().args(["validate", "-o", "json"]).output().unwrap();
+        let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), findings)
+    };
+    let (code, findings) =
+        validate("  session:\n    backend: kubernetes\n    kubernetes:\n      secretName: keys\n");
+    assert_eq!(code, Some(1), "{findings}");
+    assert_eq!(
+        findings[0]["message"],
+        "session backend `kubernetes` needs `session.kubernetes.image`"
+    );
+    assert_eq!(
+        (findings[0]["file"].as_str(), findings[0]["line"].as_u64()),
+        (Some("city.yaml"), Some(8))
+    );
+
+    let (code, findings) = validate(
+        "  session:\n    backend: kubernetes\n    kubernetes:\n      image: ghcr.io/x/agents:1\n      \
+         workspaceClaim: town\n      resources: {requests: {cpu: 500m, memory: 1Gi}}\n",
+    );
+    assert_eq!((code, findings), (Some(0), serde_json::json!([])));
+
+    let (code, findings) =
+        validate("  session:\n    kubernetes:\n      resources: {limits: {cpu: lots}}\n");
+    assert_eq!(code, Some(1), "a quantity is checked by the schema: {findings}");
+
+    let (code, findings) = validate("  session:\n    kubernetes:\n      image: x\n");
+    assert_eq!(code, Some(0), "{findings}");
+    assert_eq!(
+        findings[0]["message"],
+        "session.kubernetes is read only by the `kubernetes` backend"
+    );
+}

@@ -134,6 +134,84 @@ pub struct SessionSpec {
     /// (they are reported with a `session.orphaned` event and left running).
     #[serde(default)]
     pub stop_orphans: bool,
+    /// The pods sessions run in when `backend` is `kubernetes` (required then, with an
+    /// `image`; read by no other backend). See "Sessions as pods" in `docs/kubernetes.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSessionSpec>,
+}
+
+/// Session pods (`session.backend: kubernetes`): one Pod per session, running the agent CLI
+/// in tmux inside it, started by the same gc binary as the controller's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesSessionSpec {
+    /// The container image of every session pod. It must hold gc at the same path as in the
+    /// controller's image, tmux, and the agent CLIs the Providers run. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+    /// The namespace session pods are created in. Default: the Kubernetes client's own (the
+    /// controller pod's namespace in a cluster, the kubeconfig context's outside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = LABEL_PATTERN))]
+    pub namespace: Option<String>,
+    /// A PersistentVolumeClaim holding the city directory, mounted in each session pod at the
+    /// city directory's absolute path (mount the same claim at the same path in the
+    /// controller's pod), so work dirs, prompts and `.gc/` paths are the same in both.
+    /// Default: none (the image must then provide the city directory itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SUBDOMAIN_PATTERN))]
+    pub workspace_claim: Option<String>,
+    /// A Secret whose keys become environment variables of every session (`envFrom`): the
+    /// agents' credentials. Its values never appear in a pod spec. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SUBDOMAIN_PATTERN))]
+    pub secret_name: Option<String>,
+    /// The ServiceAccount session pods run as. Default: the namespace's `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
+    /// CPU and memory each session pod requests and may use at most. Default: none (the
+    /// namespace's defaults apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<PodResources>,
+}
+
+/// Pattern of a Kubernetes namespace (an RFC 1123 label).
+pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+/// Pattern of a Kubernetes object name (an RFC 1123 subdomain).
+pub const SUBDOMAIN_PATTERN: &str =
+    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// Pattern of a Kubernetes resource quantity (`500m`, `2`, `1.5`, `512Mi`, `1G`, `1e3`).
+pub const QUANTITY_PATTERN: &str =
+    "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$";
+
+/// Requests and limits of a session pod's container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodResources {
+    /// What the scheduler reserves for the pod. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ResourceAmounts>,
+    /// What the pod may use at most. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ResourceAmounts>,
+}
+
+/// Amounts of CPU and memory, as Kubernetes quantities.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceAmounts {
+    /// CPU, e.g. `500m` (half a core) or `2`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = QUANTITY_PATTERN))]
+    pub cpu: Option<String>,
+    /// Memory, e.g. `512Mi` or `2Gi`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = QUANTITY_PATTERN))]
+    pub memory: Option<String>,
 }
 
 impl Default for SessionSpec {
@@ -145,6 +223,7 @@ impl Default for SessionSpec {
             socket: None,
             startup_timeout: default_startup_timeout(),
             stop_orphans: false,
+            kubernetes: None,
         }
     }
 }
@@ -168,6 +247,9 @@ pub enum SessionBackend {
     Subprocess,
     /// A script implementing the session protocol (`session.command`).
     Exec,
+    /// One Kubernetes Pod per session, with the agent CLI in tmux inside it
+    /// (`session.kubernetes`).
+    Kubernetes,
 }
 
 /// Where beads live.

@@ -25,6 +25,23 @@ enum InternalCommand {
         /// The launch file (JSON: argv, env, work_dir).
         file: PathBuf,
     },
+    /// Run a session's program in tmux inside this container and exit with its status: the
+    /// entrypoint of session pods (`session.backend: kubernetes`).
+    PodSession {
+        /// The session's name.
+        #[arg(long)]
+        name: String,
+        /// The tmux server's socket name (`tmux -L`).
+        #[arg(long, default_value = crate::runtime::kubernetes::TMUX_SOCKET)]
+        socket: String,
+        /// Where the launch and exit files go. Default: a directory of this process's own
+        /// under the temporary directory.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The program and its arguments, after `--`, each taken literally.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Serve one operation of the exec bead store protocol (docs/exec-bead-store.md) on the
     /// embedded store in DIR: the reference implementation of the protocol, and a ready-made
     /// `beads.command` (`gc internal bead-exec-store`).
@@ -50,6 +67,15 @@ pub fn run(args: Args) -> ! {
     match args.command {
         InternalCommand::Exec { consume, file } => {
             crate::runtime::launch::exec_from_file(&file, consume)
+        }
+        InternalCommand::PodSession { name, socket, state_dir, argv } => {
+            let state_dir = state_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("gc-pod-session-{}", std::process::id()))
+            });
+            let session = crate::runtime::pod_session::PodSession { name, socket, argv, state_dir };
+            let code = session.run();
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
         }
         InternalCommand::BeadExecStore { dir, prefix, op, args } => {
             // A missing directory is an op failure (exit 1), not a usage error: clap's exit 2

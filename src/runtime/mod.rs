@@ -1,7 +1,7 @@
 //! Runtime providers: where agent sessions actually run. The [`Runtime`] trait is the one
 //! interface controllers use to start, observe and stop sessions; [`tmux`] (the default),
-//! [`subprocess`] (headless hosts), [`exec`] (a script of the user's, `docs/exec-session.md`)
-//! and [`fake`] (unit tests) implement it, and
+//! [`subprocess`] (headless hosts), [`exec`] (a script of the user's, `docs/exec-session.md`),
+//! [`kubernetes`] (one Pod per session) and [`fake`] (unit tests) implement it, and
 //! `tests/runtime_conformance.rs` holds every implementation to the same behaviour.
 //!
 //! The API is synchronous: controllers call it from `spawn_blocking`. Implementations are
@@ -9,7 +9,9 @@
 
 pub mod exec;
 pub mod fake;
+pub mod kubernetes;
 pub mod launch;
+pub mod pod_session;
 pub(crate) mod procs;
 pub mod shared_listing;
 pub use procs::runs_named;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use exec::ExecRuntime;
 pub use fake::FakeRuntime;
+pub use kubernetes::KubernetesRuntime;
 pub use shared_listing::SharedListing;
 pub use subprocess::SubprocessRuntime;
 pub use tmux::TmuxRuntime;
@@ -48,6 +51,9 @@ pub struct SessionConfig {
     /// start so that nobody ever observes the session without it. Keys: see
     /// [`validate_meta_key`].
     pub meta: BTreeMap<String, String>,
+    /// The pod the session runs in, read only by the kubernetes runtime (`None`: the City's
+    /// `session.kubernetes` as the runtime was made with).
+    pub pod: Option<kubernetes::PodSettings>,
 }
 
 /// What a runtime observed about one session.

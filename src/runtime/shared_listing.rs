@@ -157,6 +157,7 @@ mod tests {
             env: Default::default(),
             clean_env: false,
             meta: Default::default(),
+            pod: None,
         }
     }
 

@@ -242,7 +242,7 @@ fn pane_target(name: &str) -> String {
 /// An argument as tmux must receive it to read it literally: tmux takes an argument ending in
 /// `;` as the end of a command (so `tmux a \; b` works), and reads a final `\;` as a literal
 /// `;`. Nudge text or a directory ending in `;` would otherwise lose it and split the command.
-fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
     match arg.strip_suffix(';') {
         Some(head) => format!("{head}\\;").into(),
         None => arg.into(),
@@ -250,7 +250,7 @@ fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// tmux's wording for "there is nothing there": no server on the socket, or no such session.
-fn is_missing(stderr: &str) -> bool {
+pub(crate) fn is_missing(stderr: &str) -> bool {
     stderr.contains("no server running")
         || stderr.contains("error connecting to")
         // `kill-server` returns before the server is gone; a client that connects meanwhile

@@ -298,6 +298,7 @@ fn check_city(
             .at_value(doc, "/spec/session/backend"),
         );
     }
+    check_session_pods(doc, &city.spec.session, out);
     if let Some(budget) = &city.spec.budget {
         check_budget(doc, budget, out);
     }
@@ -328,6 +329,40 @@ fn check_city(
                 .with_help(format!("remove it, or set beads.backend: {owner}")),
             );
         }
+    }
+}
+
+/// Session pods need an image, and their settings do nothing for another backend.
+fn check_session_pods(
+    doc: &Document,
+    session: &crate::api::city::SessionSpec,
+    out: &mut Vec<Diagnostic>,
+) {
+    let pods = session.kubernetes.as_ref();
+    match session.backend {
+        SessionBackend::Kubernetes if pods.and_then(|p| p.image.as_ref()).is_none() => {
+            out.push(
+                Diagnostic::error(
+                    Code::InconsistentSettings,
+                    "session backend `kubernetes` needs `session.kubernetes.image`",
+                )
+                .at_value(doc, "/spec/session/backend")
+                .with_help(
+                    "set session.kubernetes.image to an image holding gc (at the controller's \
+                     path), tmux and the agent CLIs",
+                ),
+            );
+        }
+        SessionBackend::Kubernetes => {}
+        _ if pods.is_some() => out.push(
+            Diagnostic::warning(
+                Code::InconsistentSettings,
+                "session.kubernetes is read only by the `kubernetes` backend",
+            )
+            .at_key(doc, "/spec/session/kubernetes")
+            .with_help("remove it, or set session.backend: kubernetes"),
+        ),
+        _ => {}
     }
 }
 
