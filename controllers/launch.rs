@@ -647,6 +647,50 @@ mod tests {
     }
 
     #[test]
+    fn session_pods_are_part_of_the_launch_and_its_fingerprint() {
+        use crate::api::CitySpec;
+        use crate::api::agent::AgentSpec;
+        use crate::api::city::{KubernetesSessionSpec, SessionBackend};
+        use crate::api::provider::ProviderSpec;
+        use crate::controllers::model::Applied;
+        let launch = |backend: SessionBackend, image: &str| {
+            let mut model = CityModel { dir: "/c".into(), ..CityModel::default() };
+            let mut city = CitySpec::default();
+            city.session.backend = backend;
+            city.session.kubernetes = Some(KubernetesSessionSpec {
+                image: Some(image.into()),
+                secret_name: Some("keys".into()),
+                ..KubernetesSessionSpec::default()
+            });
+            model.city =
+                Some(Applied { name: "c".into(), generation: 1, uid: "u".into(), spec: city });
+            let provider = ProviderSpec { command: "x".into(), ..ProviderSpec::default() };
+            model.providers.insert(
+                "p".into(),
+                Applied { name: "p".into(), generation: 1, uid: "u".into(), spec: provider },
+            );
+            let spec = AgentSpec { provider: Some("p".into()), ..AgentSpec::default() };
+            let agent = Applied { name: "worker".into(), generation: 1, uid: "u".into(), spec };
+            model.agents.insert("worker".into(), agent);
+            launches(&model, "worker", &[0]).unwrap().remove(0)
+        };
+        // Another backend: no pod, and no field that would read as drift of older sessions.
+        let local = launch(SessionBackend::Tmux, "a:1");
+        assert_eq!(local.pod, None);
+        assert!(!launch_fields(&local).contains_key("pod"));
+
+        let first = launch(SessionBackend::Kubernetes, "a:1");
+        let pod = first.pod.clone().expect("pods for the kubernetes backend");
+        assert_eq!((pod.image.as_str(), pod.secret_name.as_deref()), ("a:1", Some("keys")));
+        assert_eq!(first.config("c", "t", &[], BTreeMap::new()).pod, Some(pod));
+        // A new image is drift, named as such.
+        let second = launch(SessionBackend::Kubernetes, "a:2");
+        assert_ne!(first.fingerprint, second.fingerprint);
+        let recorded = encode_fields(&launch_fields(&first));
+        assert_eq!(changed_fields(&recorded, &second), ["pod"]);
+    }
+
+    #[test]
     fn a_cli_provider_shapes_the_command_environment_and_home() {
         use crate::api::agent::AgentSpec;
         use crate::api::provider::{HomeSpec, HookEvents, HooksSpec, PermissionMode, ProviderSpec};
