@@ -1393,7 +1393,7 @@ fn watch_startup(
         if !info.alive {
             return Ok(None);
         }
-        let state = match cli_process_up(launch, info.pid) {
+        let state = match cli_process_up(launch, info.pid, ctx.runtime.pids_are_local()) {
             true => screen::read(&shown, &rules),
             // A wrapper still starting the CLI: whatever it shows is not the CLI's prompt.
             false => ScreenState::Unknown,
@@ -1508,10 +1508,15 @@ fn press(
 }
 
 /// Whether one of the Provider's `processNames` runs in the session (always, when it names
-/// none).
-fn cli_process_up(launch: &Launch, pane_pid: Option<u32>) -> bool {
+/// none, or when the session's processes are not on this machine).
+fn cli_process_up(launch: &Launch, pane_pid: Option<u32>, pids_are_local: bool) -> bool {
     launch.process_names.is_empty()
-        || pane_pid.is_some_and(|pid| crate::runtime::runs_named(pid, &launch.process_names))
+        || match pane_pid {
+            Some(pid) => crate::runtime::runs_named(pid, &launch.process_names),
+            // A session elsewhere (a pod) has no process to look at here: its screen alone
+            // tells.
+            None => !pids_are_local,
+        }
 }
 
 /// How long a starting session with declared dialogs must keep showing ready before it counts.

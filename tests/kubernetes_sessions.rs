@@ -443,3 +443,38 @@ async fn a_pod_of_another_session_is_not_this_ones() {
     assert!(!mixed && !missing);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_starting_pod_shows_an_empty_screen_and_a_dead_one_its_log() {
+    let (runtime, mut handle) = runtime(Some(&city_pods()));
+    let server = tokio::spawn(async move {
+        // Look at a pod whose container is still being created: one read, no exec.
+        let seen = expect(&mut handle, Method::GET, WORKER_POD).await;
+        let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
+        respond(seen.send, 200, &pod("gc-town-worker", "Pending", waiting, &[]));
+        // Peek at a dead one: its log holds the last screen pod-session printed.
+        let seen = expect(&mut handle, Method::GET, WORKER_POD).await;
+        respond(seen.send, 200, &pod("gc-town-worker", "Failed", exited(2), &[]));
+        let seen = expect(&mut handle, Method::GET, &format!("{WORKER_POD}/log")).await;
+        let params: Vec<&str> = seen.query.split('&').collect();
+        assert!(
+            params.contains(&"container=session") && params.contains(&"tailLines=2"),
+            "{params:?}"
+        );
+        let log = Response::builder()
+            .status(200)
+            .header("content-type", "text/plain")
+            .body(Body::from(b"line 1\nerror: out of credits\n> \n".to_vec()))
+            .unwrap();
+        seen.send.send_response(log);
+        no_more_requests(handle).await;
+    });
+    let (look, peek) = call(runtime, |rt| {
+        (rt.look("gc-town-worker").unwrap(), rt.peek("gc-town-worker", 2).unwrap())
+    })
+    .await;
+    server.await.unwrap();
+    let (info, screen) = look.expect("the session exists");
+    assert!(info.alive && screen.is_empty());
+    assert_eq!(peek, "error: out of credits\n>\n");
+}

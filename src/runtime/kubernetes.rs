@@ -273,6 +273,16 @@ pub fn session_of(pod: &Pod) -> Option<SessionInfo> {
     })
 }
 
+/// Whether the session container of a pod runs (exec can reach it).
+fn container_started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|all| all.iter().find(|c| c.name == CONTAINER))
+        .and_then(|c| c.state.as_ref())
+        .is_some_and(|state| state.running.is_some())
+}
+
 /// Whether a pod is neither alive nor gone: its program exited (kept for forensics until the
 /// session is replaced or stopped).
 fn is_dead(pod: &Pod) -> bool {
@@ -526,10 +536,24 @@ impl KubernetesRuntime {
 
     /// The session's output from its pod: the live pane through exec, the last screen (which
     /// `pod-session` prints when the program ends) from the log of a dead one, nothing yet for
-    /// a pod still starting.
+    /// a pod whose container has not started.
     fn output(&self, name: &str, lines: Option<usize>) -> Result<String, RuntimeError> {
-        let info = self.require(name)?;
-        if !info.alive {
+        let pod = self.pod(name)?.ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
+        self.output_of(name, &pod, lines)
+    }
+
+    /// [`KubernetesRuntime::output`] of the pod just read.
+    fn output_of(
+        &self,
+        name: &str,
+        pod: &Pod,
+        lines: Option<usize>,
+    ) -> Result<String, RuntimeError> {
+        let alive = session_of(pod).is_some_and(|s| s.alive);
+        if alive && !container_started(pod) {
+            return Ok(String::new());
+        }
+        if !alive {
             let pod = pod_name(name)?;
             let api = self.pods()?;
             let params = LogParams {
@@ -557,8 +581,8 @@ impl KubernetesRuntime {
                 Some(lines) => last_lines(&out, lines),
                 None => out,
             }),
-            // The container is not running yet (or tmux not yet up in it).
-            Err(_) if self.require(name)?.alive => Ok(String::new()),
+            // The container has just started and its tmux session is not up yet.
+            Err(RuntimeError::NotFound(_)) => Ok(String::new()),
             Err(e) => Err(e),
         }
     }
@@ -761,6 +785,14 @@ impl Runtime for KubernetesRuntime {
         )?;
         let secs: Option<u64> = out.trim().parse().ok();
         Ok(secs.filter(|s| *s > 0).map(|s| UNIX_EPOCH + Duration::from_secs(s)))
+    }
+
+    fn look(&self, name: &str) -> Result<Option<(SessionInfo, String)>, RuntimeError> {
+        // One read of the pod, not a listing of the city's.
+        let Some(pod) = self.pod(name)? else { return Ok(None) };
+        let Some(info) = session_of(&pod) else { return Ok(None) };
+        let screen = self.output_of(name, &pod, None)?;
+        Ok(Some((info, screen)))
     }
 
     fn edit_meta(
