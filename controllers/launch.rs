@@ -328,7 +328,7 @@ pub fn launches(
         _ => Readiness::None,
     };
     let content = agent_content(model, spec);
-    let pod = pod_settings(&city_spec);
+    let pod = pod_settings(&city_spec, provider, spec);
     let city = model.city_name();
     let members: Vec<u32> = if spec.scaling.is_some() {
         members.iter().copied().filter(|i| *i > 0).collect()
@@ -445,12 +445,26 @@ pub fn launches(
         .collect()
 }
 
-/// The pod of the City's sessions when they run as pods (`session.backend: kubernetes`).
-fn pod_settings(city: &crate::api::CitySpec) -> Option<crate::runtime::kubernetes::PodSettings> {
+/// The pod of an agent's sessions when they run as pods (`session.backend: kubernetes`): the
+/// City's `session.kubernetes`, with the Provider's image and Secret and the Agent's resources
+/// where they set them.
+fn pod_settings(
+    city: &crate::api::CitySpec,
+    provider: &crate::api::ProviderSpec,
+    agent: &crate::api::AgentSpec,
+) -> Option<crate::runtime::kubernetes::PodSettings> {
     if city.session.backend != crate::api::city::SessionBackend::Kubernetes {
         return None;
     }
-    city.session.kubernetes.as_ref().and_then(crate::runtime::kubernetes::PodSettings::from_spec)
+    let mut spec = city.session.kubernetes.clone().unwrap_or_default();
+    if let Some(pods) = &provider.kubernetes {
+        spec.image = pods.image.clone().or(spec.image);
+        spec.secret_name = pods.secret_name.clone().or(spec.secret_name);
+    }
+    if let Some(pods) = &agent.kubernetes {
+        spec.resources = pods.resources.clone().or(spec.resources);
+    }
+    crate::runtime::kubernetes::PodSettings::from_spec(&spec)
 }
 
 /// The agent's skills, commands and MCP servers, with paths resolved against the city.
@@ -688,6 +702,47 @@ mod tests {
         assert_ne!(first.fingerprint, second.fingerprint);
         let recorded = encode_fields(&launch_fields(&first));
         assert_eq!(changed_fields(&recorded, &second), ["pod"]);
+    }
+
+    #[test]
+    fn a_provider_and_an_agent_override_the_citys_pod_settings() {
+        use crate::api::agent::{AgentPodSpec, AgentSpec};
+        use crate::api::city::{KubernetesSessionSpec, PodResources, ResourceAmounts};
+        use crate::api::provider::{ProviderPodSpec, ProviderSpec};
+        let mut city = crate::api::CitySpec::default();
+        city.session.backend = crate::api::city::SessionBackend::Kubernetes;
+        let amounts = |cpu: &str| ResourceAmounts { cpu: Some(cpu.into()), memory: None };
+        let resources = |cpu| PodResources { requests: Some(amounts(cpu)), limits: None };
+        city.session.kubernetes = Some(KubernetesSessionSpec {
+            image: Some("city:1".into()),
+            secret_name: Some("city-keys".into()),
+            workspace_claim: Some("town".into()),
+            resources: Some(resources("1")),
+            ..KubernetesSessionSpec::default()
+        });
+        let plain = ProviderSpec { command: "x".into(), ..ProviderSpec::default() };
+        let agent = AgentSpec::default();
+        let pod = pod_settings(&city, &plain, &agent).unwrap();
+        assert_eq!((pod.image.as_str(), pod.secret_name.as_deref()), ("city:1", Some("city-keys")));
+
+        let codex = ProviderSpec {
+            kubernetes: Some(ProviderPodSpec {
+                image: Some("codex:2".into()),
+                secret_name: Some("openai".into()),
+            }),
+            ..plain.clone()
+        };
+        let big = AgentSpec {
+            kubernetes: Some(AgentPodSpec { resources: Some(resources("4")) }),
+            ..AgentSpec::default()
+        };
+        let pod = pod_settings(&city, &codex, &big).unwrap();
+        assert_eq!((pod.image.as_str(), pod.secret_name.as_deref()), ("codex:2", Some("openai")));
+        assert_eq!(pod.resources, Some(resources("4")));
+        assert_eq!(pod.workspace_claim.as_deref(), Some("town"), "the rest is the City's");
+
+        city.session.backend = crate::api::city::SessionBackend::Tmux;
+        assert_eq!(pod_settings(&city, &codex, &big), None);
     }
 
     #[test]

@@ -508,3 +508,33 @@ fn the_kubernetes_session_backend_needs_an_image() {
         "session.kubernetes is read only by the `kubernetes` backend"
     );
 }
+
+/// An Agent's or Provider's pod settings do nothing unless the City runs sessions as pods.
+#[test]
+fn agent_and_provider_pod_settings_need_the_kubernetes_backend() {
+    let agent = "apiVersion: gascity.dev/v1alpha1\nkind: Agent\nmetadata:\n  name: worker\nspec:\n  \
+                 kubernetes:\n    resources: {limits: {memory: 2Gi}}\n";
+    let city = common::City::new(agent);
+    let provider = "  command: bash\n  kubernetes:\n    image: ghcr.io/x/bash:1\n";
+    city.write("city.yaml", &common::CITY.replace("  command: bash\n", provider));
+    let out = city.gc().args(["validate", "-o", "json"]).output().unwrap();
+    assert!(out.status.success(), "warnings only");
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<&str> =
+        findings.as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        messages,
+        ["spec.kubernetes is read only when the City's session.backend is `kubernetes`"; 2],
+        "{findings}"
+    );
+
+    let pods = "  defaultProvider: shell\n  session:\n    backend: kubernetes\n    kubernetes:\n      \
+                image: ghcr.io/x/agents:1\n";
+    let with_pods = common::CITY
+        .replace("  command: bash\n", provider)
+        .replace("  defaultProvider: shell\n", pods);
+    city.write("city.yaml", &with_pods);
+    let out = city.gc().args(["validate", "-o", "json"]).output().unwrap();
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), findings), (Some(0), serde_json::json!([])));
+}

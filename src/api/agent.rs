@@ -100,6 +100,20 @@ pub struct AgentSpec {
     /// rig. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mcp_servers: BTreeMap<String, crate::api::mcp::McpServer>,
+    /// The agent's session pods, when the City runs sessions as pods
+    /// (`session.backend: kubernetes`; read by no other backend). Default: the City's
+    /// `session.kubernetes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<AgentPodSpec>,
+}
+
+/// What an agent's session pods take instead of the City's `session.kubernetes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentPodSpec {
+    /// CPU and memory of each of the agent's session pods. Default: the City's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::api::city::PodResources>,
 }
 
 /// Per cause of a restart, whether the session resumes its conversation.

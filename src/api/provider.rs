@@ -103,6 +103,28 @@ pub struct ProviderSpec {
     /// read from the directory gc owns). Default: none (nothing is counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageSpec>,
+    /// The session pods of this CLI's agents, when the City runs sessions as pods
+    /// (`session.backend: kubernetes`; read by no other backend). Default: the City's
+    /// `session.kubernetes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<ProviderPodSpec>,
+}
+
+/// What the session pods of a Provider's agents take instead of the City's
+/// `session.kubernetes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderPodSpec {
+    /// An image holding this CLI (and gc, at the controller's path, and tmux). Default: the
+    /// City's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+    /// The Secret holding this CLI's credentials, every key an environment variable of its
+    /// sessions. Default: the City's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::api::city::SUBDOMAIN_PATTERN))]
+    pub secret_name: Option<String>,
 }
 
 /// A CLI's transcripts and price table, as data.

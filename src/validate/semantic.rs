@@ -45,7 +45,10 @@ pub fn check(
         match &item.resource {
             Resource::City(city) => check_city(doc, city, &index, &mut out),
             Resource::Agent(agent) => check_agent(doc, agent, &index, city_dir, &mut out),
-            Resource::Provider(p) => check_provider(doc, &p.spec, &mut out),
+            Resource::Provider(p) => {
+                check_provider(doc, &p.spec, &mut out);
+                check_pods_unused(doc, p.spec.kubernetes.is_some(), &index, &mut out);
+            }
             Resource::Formula(f) => check_formula(doc, &f.spec, &mut out),
             Resource::Order(o) => check_order(doc, o, &index, &mut out),
             Resource::Rig(_) => {}
@@ -366,6 +369,21 @@ fn check_session_pods(
     }
 }
 
+/// An Agent's or Provider's `kubernetes` does nothing unless the City runs sessions as pods.
+fn check_pods_unused(doc: &Document, set: bool, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+    let Some((_, city)) = &index.city else { return };
+    if set && city.session.backend != SessionBackend::Kubernetes {
+        out.push(
+            Diagnostic::warning(
+                Code::InconsistentSettings,
+                "spec.kubernetes is read only when the City's session.backend is `kubernetes`",
+            )
+            .at_key(doc, "/spec/kubernetes")
+            .with_help("remove it, or set the City's session.backend: kubernetes"),
+        );
+    }
+}
+
 /// A budget limits something, over a window of whole hours.
 fn check_budget(doc: &Document, budget: &crate::api::city::BudgetSpec, out: &mut Vec<Diagnostic>) {
     if budget.tokens.is_none() && budget.cost.is_none() {
@@ -399,6 +417,7 @@ fn check_agent(
     out: &mut Vec<Diagnostic>,
 ) {
     let spec = &agent.spec;
+    check_pods_unused(doc, spec.kubernetes.is_some(), index, out);
     let city = &index.city;
     let default_provider = city.as_ref().and_then(|(_, spec)| spec.default_provider.clone());
     match (&spec.provider, &default_provider) {
