@@ -892,6 +892,16 @@ mod tests {
     }
 
     #[test]
+    fn text_typed_into_a_pod_is_literal_to_its_tmux() {
+        let command = tmux_command(&["send-keys", "-t", "=s:", "-l", "--", "ls; rm -rf x;"]);
+        assert_eq!(
+            command,
+            ["tmux", "-u", "-L", "gc", "send-keys", "-t", "=s:", "-l", "--", "ls; rm -rf x\\;"],
+            "a final `;` would end tmux's command and be lost"
+        );
+    }
+
+    #[test]
     fn metadata_keys_must_fit_annotation_names() {
         assert!(meta_annotation("fingerprint").is_ok());
         assert!(meta_annotation(&"k".repeat(MAX_META_KEY + 1)).is_err());
