@@ -198,6 +198,38 @@ fn lexical_absolute(cwd: &Path, path: &Path) -> PathBuf {
     out
 }
 
+/// Applies `declared` (already found valid): plans under the store's write lock, so
+/// concurrent applies each see the others' writes, carries the plan out, records its events as
+/// `actor`, and wakes a running controller when anything changed. Returns the plan.
+pub fn apply(store: &Store, declared: &Declared, actor: &str) -> Result<Vec<Change>, ApplyError> {
+    let lock = store.lock()?;
+    let changes = plan(&declared.objects, &current(store, declared)?, &declared.prune);
+    execute(store, &lock, &changes)?;
+    store.commit(lock)?;
+    crate::events::append(&declared.city_dir, events(&changes), actor)
+        .map_err(|source| ApplyError::Events { path: declared.city_dir.clone(), source })?;
+    if changes.iter().any(|c| c.action != Action::Unchanged) {
+        crate::notify::poke(&declared.city_dir);
+    }
+    Ok(changes)
+}
+
+/// Why an [`apply`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The events of the applied changes could not be recorded.
+    #[error("recording the apply's events in {path}: {source}")]
+    Events {
+        /// The city directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Carries out `changes` on `store` (under `lock`), stamping server-set metadata.
 pub fn execute(store: &Store, lock: &WriteLock, changes: &[Change]) -> Result<(), StoreError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

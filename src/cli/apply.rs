@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::apply::{Action, Change, current, events, execute, load, plan, summary};
+use crate::apply::{Change, current, load, plan, summary};
 use crate::store::Store;
 
 /// Apply resource files to the city: create, configure and prune resources in the store.
@@ -49,16 +49,7 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
     let changes = if args.dry_run {
         plan(&declared.objects, &current(&store, &declared)?, &declared.prune)
     } else {
-        // Planned under the lock, so concurrent applies each see the others' writes.
-        let lock = store.lock()?;
-        let changes = plan(&declared.objects, &current(&store, &declared)?, &declared.prune);
-        execute(&store, &lock, &changes)?;
-        store.commit(lock)?;
-        crate::events::append(&declared.city_dir, events(&changes), "gc apply")?;
-        if changes.iter().any(|c| c.action != Action::Unchanged) {
-            crate::notify::poke(&declared.city_dir);
-        }
-        changes
+        crate::apply::apply(&store, &declared, "gc apply")?
     };
     let suffix = if args.dry_run { " (dry run)" } else { "" };
     for change in &changes {

@@ -4,6 +4,7 @@ mod apply;
 pub mod bd;
 mod city_dir;
 mod completion;
+mod controller;
 mod convoy;
 mod costs;
 mod crds;
@@ -71,6 +72,7 @@ enum Command {
     Delete(delete::Args),
     Schema(schema::Args),
     Crds(crds::Args),
+    Controller(controller::Args),
     Events(events::Args),
     Init(init::Args),
     Start(start::Args),
@@ -197,6 +199,7 @@ pub fn run() -> ExitCode {
         Command::Delete(args) => delete::run(args, city),
         Command::Schema(args) => schema::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Controller(args) => controller::run(args, city),
         Command::Events(args) => events::run(args, city),
         Command::Init(args) => init::run(args, city),
         Command::Start(args) => start::run(args, city),

@@ -86,15 +86,7 @@ fn log_path(city_dir: &Path) -> PathBuf {
 
 /// Runs the controller here until it is stopped.
 fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A background controller's stderr is its log file: colour codes only on a terminal.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .try_init();
+    init_logging();
     let lock = manager::lock(city_dir)?;
     let ctx = Arc::new(Context::for_city(city_dir, "controller")?);
     // One thread drives the controllers; blocking work (tmux, files) runs on the blocking pool.
@@ -107,6 +99,19 @@ fn foreground(city_dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(manager::run(ctx, lock))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs a controller's work to stderr, at the level `GC_LOG` says (default `info`).
+pub(super) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A background controller's stderr is its log file: colour codes only on a terminal.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .try_init();
 }
 
 /// Starts `gc start --foreground` detached from this terminal and waits until it answers.

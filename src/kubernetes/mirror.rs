@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::api::{GROUP, Kind, SERVED_API_VERSIONS, VERSION};
 
 /// Why a custom resource is not a gc resource document.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MirrorError {
     /// An `apiVersion` this build does not serve.
     #[error("{name}: apiVersion `{found}` is not served by this gc ({served})")]

@@ -1,0 +1,252 @@
+//! `gc controller --kubernetes` end to end, against an API server in miniature
+//! (tests/common/fake_apiserver.rs) instead of a cluster: the real binary, its sessions on a
+//! real tmux server of their own. What a user of the cluster would see: custom resources
+//! become running sessions, statuses and Events come back, a deleted resource stops its
+//! session, an invalid one applies nothing and says why, and when the leader dies its
+//! follower takes over the running sessions without restarting them.
+
+#[path = "common/fake_apiserver.rs"]
+mod fake_apiserver;
+#[path = "common/tmux.rs"]
+mod tmux_city;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin;
+use fake_apiserver::FakeApiServer;
+use serde_json::{Value, json};
+use tmux_city::{PROMPT_AGENT, TmuxCity, wait_until};
+
+const NS: &str = "gascity";
+const LONG: Duration = Duration::from_secs(30);
+
+/// The city's resources as the cluster holds them: the City and Provider of
+/// [`TmuxCity::with_probe`] (sessions on the test's own tmux socket), and `agents`.
+fn apply_city(server: &FakeApiServer, city: &TmuxCity, agents: &[&str]) {
+    // The cluster declares the city; the directory holds only what its resources name.
+    let _ = std::fs::remove_file(city.path().join("city.yaml"));
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "City", "metadata": {"name": "town"},
+               "spec": {"defaultProvider": "probe",
+                        "session": {"backend": "tmux", "socket": city.socket, "startupTimeout": "20s"},
+                        "controller": {"shutdownTimeout": "2s"}}}),
+    );
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "Provider", "metadata": {"name": "probe"},
+               "spec": {"command": "scripts/agent.sh", "readyPromptPrefix": "ready> "}}),
+    );
+    for agent in agents {
+        server.apply(NS, agent_resource(agent, "info"));
+    }
+}
+
+fn agent_resource(name: &str, level: &str) -> Value {
+    json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "Agent",
+           "metadata": {"name": name, "labels": {"team": "core"}},
+           "spec": {"env": {"LOG_LEVEL": level}, "restartPolicy": {"onDrift": "Immediate"}}})
+}
+
+/// One replica of the controller, in its own process group, killed with it when dropped.
+struct Replica {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Replica {
+    fn start(city: &TmuxCity, kubeconfig: &std::path::Path, identity: &str) -> Replica {
+        let log = city.path().join(format!("{identity}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(cargo_bin("gc"))
+            .arg("--city")
+            .arg(city.path())
+            .args(["controller", "--kubernetes", "--kubeconfig"])
+            .arg(kubeconfig)
+            .args(["--identity", identity])
+            .args(["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "200ms"])
+            .env_remove("GC_CITY")
+            .env_remove("POD_NAMESPACE")
+            .env("GC_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Replica { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        // The whole process group: `--` so the negative pid is not read as a signal.
+        let group = format!("-{}", self.child.id());
+        Command::new("kill").args(["-s", signal, "--", &group]).output().unwrap();
+    }
+
+    /// Waits for the process to end; its exit code.
+    fn wait(&mut self) -> Option<i32> {
+        let mut code = None;
+        wait_until("the controller to exit", LONG, || match self.child.try_wait().unwrap() {
+            Some(status) => {
+                code = Some(status.code().unwrap_or(-1));
+                true
+            }
+            None => false,
+        });
+        code
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {}\n{}", self.log.display(), self.log());
+        }
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+fn session_pid(city: &TmuxCity, session: &str) -> Option<String> {
+    let out = city.tmux(&["list-panes", "-t", session, "-F", "#{pane_pid}"]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn events_about(server: &FakeApiServer, name: &str) -> Vec<Value> {
+    server
+        .list("/apis/events.k8s.io/v1", "events", NS)
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == name)
+        .collect()
+}
+
+#[test]
+fn custom_resources_run_as_sessions_and_report_back() {
+    let server = FakeApiServer::start();
+    let city = TmuxCity::with_probe("k8sctl", "tmux", PROMPT_AGENT);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    apply_city(&server, &city, &["worker"]);
+    let mut replica = Replica::start(&city, &kubeconfig, "replica-a");
+
+    wait_until("replica-a to hold the lease", LONG, || {
+        server.lease_holder(NS, "gc-controller").as_deref() == Some("replica-a")
+    });
+    wait_until("the worker's session to run", LONG, || {
+        session_pid(&city, "gc-town-worker").is_some()
+    });
+    // Its status, with the cluster's generation, through the status subresource.
+    wait_until("the worker's status to say it is ready", LONG, || {
+        let agent = server.resource(NS, "Agent", "worker").unwrap();
+        agent["status"]["observedGeneration"] == 1 && agent["status"]["readySessions"] == 1
+    });
+    assert!(
+        server.requests().iter().any(
+            |(m, p, _)| m == "PATCH" && p.ends_with("/namespaces/gascity/agents/worker/status")
+        ),
+        "the status went through the status subresource"
+    );
+    // gc's events about the worker, as Events regarding its custom resource (with its uid).
+    wait_until("an Event about the worker", LONG, || !events_about(&server, "worker").is_empty());
+    let uid = server.resource(NS, "Agent", "worker").unwrap()["metadata"]["uid"].clone();
+    let event = events_about(&server, "worker").remove(0);
+    assert_eq!(event["regarding"]["uid"], uid);
+    assert_eq!(event["reportingController"], "gc-controller");
+
+    // A changed spec reaches the session (restarted for its new environment) and the status
+    // says the new generation was observed.
+    let before = session_pid(&city, "gc-town-worker").unwrap();
+    server.apply(NS, agent_resource("worker", "debug"));
+    wait_until("the worker's status to observe generation 2", LONG, || {
+        server.resource(NS, "Agent", "worker").unwrap()["status"]["observedGeneration"] == 2
+    });
+    wait_until("the worker to restart for its new environment", LONG, || {
+        session_pid(&city, "gc-town-worker").is_some_and(|p| p != before)
+    });
+
+    // Deleting the custom resource stops its session.
+    server.delete(NS, "Agent", "worker");
+    wait_until("the worker's session to stop", LONG, || {
+        session_pid(&city, "gc-town-worker").is_none()
+    });
+
+    // SIGTERM: the lease is handed back at once, and the process ends cleanly.
+    replica.signal("TERM");
+    assert_eq!(replica.wait(), Some(0), "{}", replica.log());
+    assert_eq!(server.lease_holder(NS, "gc-controller"), None, "the lease was handed back");
+}
+
+#[test]
+fn an_invalid_resource_applies_nothing_and_is_reported_on_it() {
+    let server = FakeApiServer::start();
+    let city = TmuxCity::with_probe("k8sbad", "tmux", PROMPT_AGENT);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    apply_city(&server, &city, &["worker"]);
+    let _replica = Replica::start(&city, &kubeconfig, "replica-a");
+    wait_until("the worker's session to run", LONG, || {
+        session_pid(&city, "gc-town-worker").is_some()
+    });
+
+    // A new agent naming a provider nobody declares, beside a valid new one: neither applies.
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "broken"},
+               "spec": {"provider": "nosuch"}}),
+    );
+    server.apply(NS, agent_resource("helper", "info"));
+    wait_until("a Warning Event on the broken agent", LONG, || {
+        events_about(&server, "broken").iter().any(|e| e["type"] == "Warning")
+    });
+    let warning = events_about(&server, "broken").remove(0);
+    let note = warning["note"].as_str().unwrap();
+    assert!(note.contains("nosuch"), "the Event says what is wrong: {note}");
+    assert!(note.contains("/spec/provider") || note.contains("provider"), "and where: {note}");
+    assert!(session_pid(&city, "gc-town-helper").is_none(), "nothing of an invalid state applies");
+    assert!(session_pid(&city, "gc-town-worker").is_some(), "the last good state keeps running");
+
+    // Fixed: everything applies.
+    server.delete(NS, "Agent", "broken");
+    wait_until("the helper's session to run", LONG, || {
+        session_pid(&city, "gc-town-helper").is_some()
+    });
+}
+
+#[test]
+fn a_follower_takes_over_the_running_sessions_when_the_leader_dies() {
+    let server = FakeApiServer::start();
+    let city = TmuxCity::with_probe("k8sha", "tmux", PROMPT_AGENT);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    apply_city(&server, &city, &["worker"]);
+    let mut leader = Replica::start(&city, &kubeconfig, "replica-a");
+    wait_until("the worker's session to run", LONG, || {
+        session_pid(&city, "gc-town-worker").is_some()
+    });
+    let follower = Replica::start(&city, &kubeconfig, "replica-b");
+    wait_until("replica-b to wait for the lease", LONG, || {
+        follower.log().contains("waiting to lead")
+    });
+    let pid = session_pid(&city, "gc-town-worker").unwrap();
+
+    // The leader dies without handing the lease back (a node lost, an OOM kill).
+    leader.signal("KILL");
+    leader.wait();
+    assert_eq!(server.lease_holder(NS, "gc-controller").as_deref(), Some("replica-a"));
+    wait_until("replica-b to take the lease over", LONG, || {
+        server.lease_holder(NS, "gc-controller").as_deref() == Some("replica-b")
+    });
+    // It serves the cluster: a new agent starts …
+    server.apply(NS, agent_resource("helper", "info"));
+    wait_until("the helper's session to run", LONG, || {
+        session_pid(&city, "gc-town-helper").is_some()
+    });
+    // … and the worker's session was adopted, not restarted.
+    assert_eq!(session_pid(&city, "gc-town-worker"), Some(pid));
+}
