@@ -3,7 +3,9 @@
 //! real tmux server of their own. What a user of the cluster would see: custom resources
 //! become running sessions, statuses and Events come back, a deleted resource stops its
 //! session, an invalid one applies nothing and says why, and when the leader dies its
-//! follower takes over the running sessions without restarting them.
+//! follower takes over the running sessions without restarting them. With the session backend
+//! `kubernetes`, each session is a Pod, which the miniature API server's kubelet runs on this
+//! machine; peek and nudge reach its tmux through `exec`.
 
 #[path = "common/fake_apiserver.rs"]
 mod fake_apiserver;
@@ -70,6 +72,8 @@ impl Replica {
             .env_remove("GC_CITY")
             .env_remove("POD_NAMESPACE")
             .env("GC_LOG", "info")
+            // Session pods are made with the same cluster's client.
+            .env("KUBECONFIG", kubeconfig)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -249,4 +253,84 @@ fn a_follower_takes_over_the_running_sessions_when_the_leader_dies() {
     });
     // … and the worker's session was adopted, not restarted.
     assert_eq!(session_pid(&city, "gc-town-worker"), Some(pid));
+}
+
+/// An agent that says whether the Secret's variable reached it, then answers behind a prompt.
+const POD_AGENT: &str = r#"#!/usr/bin/env bash
+echo "token ${API_TOKEN:+present}"
+while true; do
+  printf 'ready> '
+  IFS= read -r line || exit 0
+  echo "heard $line"
+done
+"#;
+
+#[test]
+fn sessions_run_as_pods_and_are_reached_through_exec() {
+    let pods = tempfile::tempdir().unwrap();
+    let server = FakeApiServer::with_kubelet(pods.path());
+    let city = TmuxCity::with_probe("k8spod", "tmux", POD_AGENT);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    server.secret(NS, "agent-creds", &[("API_TOKEN", "s3cret-value")]);
+    apply_city(&server, &city, &[]);
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "City", "metadata": {"name": "town"},
+               "spec": {"defaultProvider": "probe",
+                        "session": {"backend": "kubernetes", "startupTimeout": "20s",
+                                    "kubernetes": {"image": "example.org/agents:1",
+                                                   "secretName": "agent-creds"}},
+                        "controller": {"shutdownTimeout": "2s"}}}),
+    );
+    server.apply(NS, agent_resource("worker", "info"));
+    let _replica = Replica::start(&city, &kubeconfig, "replica-a");
+
+    wait_until("the worker's pod to run", LONG, || {
+        server
+            .get("/api/v1", "pods", NS, "gc-town-worker")
+            .is_some_and(|pod| pod["status"]["phase"] == "Running")
+    });
+    // Ready by its prompt, read through exec.
+    wait_until("the worker's status to say it is ready", LONG, || {
+        server.resource(NS, "Agent", "worker").unwrap()["status"]["readySessions"] == 1
+    });
+    let pod = server.get("/api/v1", "pods", NS, "gc-town-worker").unwrap();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "example.org/agents:1");
+    assert!(!pod.to_string().contains("s3cret-value"), "no secret value in the pod spec: {pod}");
+
+    let gc = |args: &[&str]| {
+        let out = city.gc().env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+        assert!(out.status.success(), "gc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(gc(&["session", "peek", "worker"]).contains("token present"), "the Secret reached it");
+    // A nudge is typed literally: nothing in it is a shell's or tmux's to read.
+    let text = "hello; $(touch pwned) #{pane_id}";
+    gc(&["session", "nudge", "worker", text, "--delivery", "immediate"]);
+    wait_until("the agent to hear the nudge", LONG, || {
+        gc(&["session", "peek", "worker"]).contains(&format!("heard {text}"))
+    });
+    assert!(!city.path().join("pwned").exists());
+    let execs: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|(_, path, _)| path.ends_with("/pods/gc-town-worker/exec"))
+        .map(|(_, _, command)| command.to_string())
+        .collect();
+    assert!(execs.iter().any(|c| c.contains("capture-pane")), "screens read through exec");
+    assert!(execs.iter().any(|c| c.contains("send-keys")), "keys typed through exec");
+
+    // Deleting the agent deletes its pod, and its processes end.
+    server.delete(NS, "Agent", "worker");
+    wait_until("the worker's pod to be deleted", LONG, || {
+        server.get("/api/v1", "pods", NS, "gc-town-worker").is_none()
+    });
+    let tmux_dir = pods.path().join(format!("{NS}-gc-town-worker/tmux"));
+    let listed = Command::new("tmux")
+        .args(["-L", "gc", "list-sessions"])
+        .env("TMUX_TMPDIR", tmux_dir)
+        .output()
+        .unwrap();
+    assert!(!listed.status.success(), "the pod's tmux server is gone with it");
 }

@@ -48,6 +48,7 @@ struct Objects {
 pub struct FakeApiServer {
     state: Arc<Mutex<Objects>>,
     changes: broadcast::Sender<Change>,
+    kubelet: Option<Arc<Kubelet>>,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -58,14 +59,26 @@ pub struct FakeApiServer {
 struct Shared {
     state: Arc<Mutex<Objects>>,
     changes: broadcast::Sender<Change>,
+    kubelet: Option<Arc<Kubelet>>,
 }
 
 impl FakeApiServer {
     /// Starts a server on a free loopback port.
     pub fn start() -> FakeApiServer {
+        FakeApiServer::serve(None)
+    }
+
+    /// Starts a server whose Pods run as processes on this machine (see [`Kubelet`]), their
+    /// files (tmux socket directory, log) below `root`.
+    pub fn with_kubelet(root: &Path) -> FakeApiServer {
+        FakeApiServer::serve(Some(Arc::new(Kubelet::new(root))))
+    }
+
+    fn serve(kubelet: Option<Arc<Kubelet>>) -> FakeApiServer {
         let state = Arc::new(Mutex::new(Objects::default()));
         let (changes, _) = broadcast::channel(4096);
-        let shared = Shared { state: state.clone(), changes: changes.clone() };
+        let shared =
+            Shared { state: state.clone(), changes: changes.clone(), kubelet: kubelet.clone() };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
@@ -86,6 +99,7 @@ impl FakeApiServer {
         FakeApiServer {
             state,
             changes,
+            kubelet,
             url: format!("http://{address}"),
             stop: Some(stop),
             thread: Some(thread),
@@ -113,6 +127,24 @@ impl FakeApiServer {
         let mut object = object;
         object["metadata"]["namespace"] = json!(namespace);
         let change = state.store(&key, object, existing.as_ref(), false);
+        let _ = self.changes.send(change);
+    }
+
+    /// Creates a Secret holding `data` (stored base64-encoded, as the API server does).
+    pub fn secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine;
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| {
+                (k.to_string(), json!(base64::engine::general_purpose::STANDARD.encode(v)))
+            })
+            .collect();
+        let key =
+            ("/api/v1".to_owned(), "secrets".to_owned(), namespace.to_owned(), name.to_owned());
+        let object = json!({"apiVersion": "v1", "kind": "Secret",
+                            "metadata": {"name": name, "namespace": namespace}, "data": data});
+        let mut state = self.state.lock().unwrap();
+        let change = state.store(&key, object, None, false);
         let _ = self.changes.send(change);
     }
 
@@ -167,6 +199,9 @@ impl FakeApiServer {
 
 impl Drop for FakeApiServer {
     fn drop(&mut self) {
+        if let Some(kubelet) = &self.kubelet {
+            kubelet.kill_all();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -291,45 +326,63 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Splits `/apis/g/v/namespaces/ns/plural[/name[/status]]` (or `/api/v1/…`).
-fn route(path: &str) -> Option<(String, String, String, Option<String>, bool)> {
+/// Splits `/apis/g/v/namespaces/ns/plural[/name[/subresource]]` (or `/api/v1/…`).
+fn route(path: &str) -> Option<(String, String, String, Option<String>, Option<String>)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (prefix, rest) = match parts.as_slice() {
         ["api", "v1", rest @ ..] => ("/api/v1".to_owned(), rest),
         ["apis", group, version, rest @ ..] => (format!("/apis/{group}/{version}"), rest),
         _ => return None,
     };
+    let owned = |s: &&str| s.to_string();
     match rest {
-        ["namespaces", ns, plural] => {
-            Some((prefix, plural.to_string(), ns.to_string(), None, false))
-        }
+        ["namespaces", ns, plural] => Some((prefix, owned(plural), owned(ns), None, None)),
         ["namespaces", ns, plural, name] => {
-            Some((prefix, plural.to_string(), ns.to_string(), Some(name.to_string()), false))
+            Some((prefix, owned(plural), owned(ns), Some(owned(name)), None))
         }
-        ["namespaces", ns, plural, name, "status"] => {
-            Some((prefix, plural.to_string(), ns.to_string(), Some(name.to_string()), true))
+        ["namespaces", ns, plural, name, sub] => {
+            Some((prefix, owned(plural), owned(ns), Some(owned(name)), Some(owned(sub))))
         }
         _ => None,
     }
 }
 
-async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+async fn handle(State(shared): State<Shared>, mut request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let query: BTreeMap<String, String> = request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let query: BTreeMap<String, String> = pairs.iter().cloned().collect();
+    let Some((prefix, plural, namespace, name, subresource)) = route(&path) else {
+        return status(404, "NotFound", format!("no route {path}"));
+    };
+    if let (Some(kubelet), Some(name), Some("exec")) =
+        (&shared.kubelet, &name, subresource.as_deref())
+    {
+        let command: Vec<String> =
+            pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+        shared.state.lock().unwrap().requests.push((
+            method.to_string(),
+            path.clone(),
+            json!(command),
+        ));
+        return kubelet.exec(&namespace, name, command, &mut request);
+    }
     let body: Bytes = axum::body::to_bytes(request.into_body(), 16 << 20).await.unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     shared.state.lock().unwrap().requests.push((method.to_string(), path.clone(), body.clone()));
-    let Some((prefix, plural, namespace, name, status_only)) = route(&path) else {
-        return status(404, "NotFound", format!("no route {path}"));
-    };
+    if let (Some(kubelet), Some(name), Some("log")) =
+        (&shared.kubelet, &name, subresource.as_deref())
+    {
+        return match kubelet.log(&namespace, name) {
+            Some(text) => Response::builder().status(200).body(Body::from(text)).unwrap(),
+            None => status(404, "NotFound", format!("pod {name} has no log")),
+        };
+    }
+    let status_only = subresource.as_deref() == Some("status");
+    let pods = prefix == "/api/v1" && plural == "pods";
     let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method, name) {
         (Method::GET, None) if watching => {
@@ -342,6 +395,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
                 .objects
                 .iter()
                 .filter(|((p, pl, ns, _), _)| *p == prefix && *pl == plural && *ns == namespace)
+                .filter(|(_, o)| selected(o, query.get("labelSelector")))
                 .map(|(_, o)| o.clone())
                 .collect();
             json_response(
@@ -368,6 +422,10 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             object["metadata"]["namespace"] = json!(namespace);
             let change = state.store(&key, object, None, false);
             let _ = shared.changes.send(change.clone());
+            drop(state);
+            if let (true, Some(kubelet)) = (pods, &shared.kubelet) {
+                kubelet.run(&shared, &key, &change.object);
+            }
             json_response(201, &change.object)
         }
         (method, Some(name)) => {
@@ -377,6 +435,18 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             let not_found = || status(404, "NotFound", format!("{name} not found"));
             match method {
                 Method::GET => existing.map_or_else(not_found, |o| json_response(200, &o)),
+                Method::DELETE
+                    if pods && shared.kubelet.as_ref().is_some_and(|k| k.is_running(&key)) =>
+                {
+                    // As the kubelet does: marked for deletion now, gone once its processes are.
+                    let Some(mut pod) = existing else { return not_found() };
+                    pod["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:01Z");
+                    let change = state.store(&key, pod.clone(), Some(&pod), false);
+                    let _ = shared.changes.send(change.clone());
+                    let grace = body["gracePeriodSeconds"].as_u64().unwrap_or(30);
+                    shared.kubelet.as_ref().unwrap().stop(&key, Duration::from_secs(grace));
+                    json_response(200, &change.object)
+                }
                 Method::DELETE => match state.remove(&key) {
                     Some(change) => {
                         let _ = shared.changes.send(change.clone());
@@ -467,4 +537,293 @@ where
     futures::stream::unfold(receive, |mut receive| async move {
         receive.recv().await.map(|item| (item, receive))
     })
+}
+
+/// Whether `object` matches a label selector of `key=value` terms (all that gc sends).
+fn selected(object: &Value, selector: Option<&String>) -> bool {
+    selector.is_none_or(|selector| {
+        selector.split(',').filter(|t| !t.is_empty()).all(|term| match term.split_once('=') {
+            Some((key, value)) => object["metadata"]["labels"][key] == value,
+            None => false,
+        })
+    })
+}
+
+/// A kubelet in miniature: each Pod created runs here, at once, as a process group of its own
+/// — its container's `command` and `args` in its `workingDir`, with the environment an image
+/// would give (this machine's `PATH` and `HOME`), the Pod's `env`, and every key of the
+/// Secrets it names in `envFrom`, and `TMUX_TMPDIR` private to the Pod, so each Pod's tmux
+/// server is its own as in a container. The Pod's status follows the process (Running, then
+/// Succeeded or Failed with the exit code); `exec` runs a command beside it with the same
+/// environment and answers over a websocket in the `v4.channel.k8s.io` protocol; `log` is
+/// what the container printed. A deleted Pod gets SIGTERM, SIGKILL after its grace period,
+/// and is gone once its processes are. Images, volumes and resources are not looked at.
+pub struct Kubelet {
+    root: std::path::PathBuf,
+    pods: Mutex<BTreeMap<Key, PodRun>>,
+}
+
+struct PodRun {
+    group: i32,
+    env: Vec<(String, String)>,
+    work_dir: String,
+    log: std::path::PathBuf,
+    running: bool,
+}
+
+impl Kubelet {
+    fn new(root: &Path) -> Kubelet {
+        Kubelet { root: root.to_path_buf(), pods: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn env(
+        &self,
+        shared: &Shared,
+        key: &Key,
+        container: &Value,
+        dir: &Path,
+    ) -> Vec<(String, String)> {
+        use base64::Engine;
+        let mut env: Vec<(String, String)> = ["PATH", "HOME", "LANG"]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+            .collect();
+        env.push(("TMUX_TMPDIR".into(), dir.join("tmux").to_string_lossy().into_owned()));
+        let state = shared.state.lock().unwrap();
+        for source in container["envFrom"].as_array().into_iter().flatten() {
+            let Some(secret) = source["secretRef"]["name"].as_str() else { continue };
+            let secret_key =
+                ("/api/v1".to_owned(), "secrets".to_owned(), key.2.clone(), secret.to_owned());
+            let Some(secret) = state.objects.get(&secret_key) else { continue };
+            for (name, value) in secret["data"].as_object().into_iter().flatten() {
+                let value = base64::engine::general_purpose::STANDARD
+                    .decode(value.as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                env.push((name.clone(), String::from_utf8_lossy(&value).into_owned()));
+            }
+        }
+        for var in container["env"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(value)) = (var["name"].as_str(), var["value"].as_str()) {
+                env.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        env
+    }
+
+    /// Starts the Pod at `key`.
+    fn run(&self, shared: &Shared, key: &Key, pod: &Value) {
+        use std::os::unix::process::CommandExt;
+        let container = &pod["spec"]["containers"][0];
+        let argv: Vec<String> = ["command", "args"]
+            .iter()
+            .flat_map(|f| container[*f].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let dir = self.root.join(format!("{}-{}", key.2, key.3));
+        std::fs::create_dir_all(dir.join("tmux")).unwrap();
+        let env = self.env(shared, key, container, &dir);
+        let work_dir = container["workingDir"].as_str().unwrap_or("/").to_owned();
+        let log = dir.join("log");
+        let out = std::fs::File::create(&log).unwrap();
+        let spawned = argv.split_first().map(|(program, args)| {
+            std::process::Command::new(program)
+                .args(args)
+                .env_clear()
+                .envs(env.iter().cloned())
+                .current_dir(&work_dir)
+                .stdin(std::process::Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
+                .process_group(0)
+                .spawn()
+        });
+        let mut child = match spawned {
+            Some(Ok(child)) => child,
+            _ => {
+                set_pod_status(
+                    shared,
+                    key,
+                    "Failed",
+                    json!({"terminated": {"exitCode": 128,
+                                                            "reason": "StartError"}}),
+                );
+                return;
+            }
+        };
+        self.pods.lock().unwrap().insert(
+            key.clone(),
+            PodRun { group: child.id() as i32, env: env.clone(), work_dir, log, running: true },
+        );
+        set_pod_status(
+            shared,
+            key,
+            "Running",
+            json!({"running": {"startedAt": "2026-12-07T00:00:00Z"}}),
+        );
+        let (shared, key, kubelet) = (shared.clone(), key.clone(), shared.kubelet.clone().unwrap());
+        std::thread::spawn(move || {
+            use std::os::unix::process::ExitStatusExt;
+            let status = child.wait().unwrap();
+            let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9));
+            // The container is gone: so is everything in it, its tmux server too.
+            let _ = std::process::Command::new("tmux")
+                .args(["-L", "gc", "kill-server"])
+                .env("TMUX_TMPDIR", &env.iter().find(|(k, _)| k == "TMUX_TMPDIR").unwrap().1)
+                .output();
+            if let Some(run) = kubelet.pods.lock().unwrap().get_mut(&key) {
+                run.running = false;
+            }
+            let phase = if code == 0 { "Succeeded" } else { "Failed" };
+            set_pod_status(&shared, &key, phase, json!({"terminated": {"exitCode": code}}));
+            let mut state = shared.state.lock().unwrap();
+            let deleting = state
+                .objects
+                .get(&key)
+                .is_some_and(|p| !p["metadata"]["deletionTimestamp"].is_null());
+            if deleting && let Some(change) = state.remove(&key) {
+                let _ = shared.changes.send(change);
+            }
+        });
+    }
+
+    fn is_running(&self, key: &Key) -> bool {
+        self.pods.lock().unwrap().get(key).is_some_and(|r| r.running)
+    }
+
+    /// SIGTERM now, SIGKILL after `grace` if it still runs.
+    fn stop(&self, key: &Key, grace: Duration) {
+        let Some(group) = self.pods.lock().unwrap().get(key).map(|r| r.group) else { return };
+        unsafe { libc::kill(-group, libc::SIGTERM) };
+        let deadline = Instant::now() + grace;
+        // Signal 0 asks only whether any process of the group is left.
+        let running = move || unsafe { libc::kill(-group, 0) == 0 };
+        std::thread::spawn(move || {
+            while running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        });
+    }
+
+    fn kill_all(&self) {
+        for run in self.pods.lock().unwrap().values() {
+            unsafe { libc::kill(-run.group, libc::SIGKILL) };
+            let _ = std::process::Command::new("tmux")
+                .args(["-L", "gc", "kill-server"])
+                .env("TMUX_TMPDIR", &run.env.iter().find(|(k, _)| k == "TMUX_TMPDIR").unwrap().1)
+                .output();
+        }
+    }
+
+    fn log(&self, namespace: &str, name: &str) -> Option<String> {
+        let pods = self.pods.lock().unwrap();
+        let run = pods.iter().find(|(k, _)| k.2 == namespace && k.3 == name)?.1;
+        std::fs::read_to_string(&run.log).ok()
+    }
+
+    /// Answers an `exec` upgrade: runs `command` beside the Pod and streams its output.
+    fn exec(
+        &self,
+        namespace: &str,
+        name: &str,
+        command: Vec<String>,
+        request: &mut Request,
+    ) -> Response {
+        let found = {
+            let pods = self.pods.lock().unwrap();
+            pods.iter()
+                .find(|(k, r)| k.2 == namespace && k.3 == name && r.running)
+                .map(|(_, r)| (r.env.clone(), r.work_dir.clone()))
+        };
+        let Some((env, work_dir)) = found else {
+            return status(400, "BadRequest", format!("pod {name} is not running"));
+        };
+        let Some(key) = request.headers().get("sec-websocket-key").cloned() else {
+            return status(400, "BadRequest", "exec needs a websocket upgrade".into());
+        };
+        let offered = request
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !offered.split(',').any(|p| p.trim() == "v4.channel.k8s.io") {
+            return status(400, "BadRequest", format!("unsupported protocols {offered}"));
+        }
+        let upgrade = hyper::upgrade::on(request);
+        tokio::spawn(async move {
+            use futures::SinkExt;
+            use tokio_tungstenite::tungstenite::Message;
+            let Ok(upgraded) = upgrade.await else { return };
+            let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                hyper_util::rt::TokioIo::new(upgraded),
+                tokio_tungstenite::tungstenite::protocol::Role::Server,
+                None,
+            )
+            .await;
+            let output = tokio::task::spawn_blocking(move || {
+                let (program, args) = command.split_first()?;
+                std::process::Command::new(program)
+                    .args(args)
+                    .env_clear()
+                    .envs(env)
+                    .current_dir(work_dir)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            let (stdout, stderr, code) = match output {
+                Some(o) => (o.stdout, o.stderr, o.status.code().unwrap_or(1)),
+                None => (Vec::new(), b"cannot run the command".to_vec(), 126),
+            };
+            let frame = |channel: u8, bytes: &[u8]| {
+                let mut data = vec![channel];
+                data.extend_from_slice(bytes);
+                Message::Binary(data.into())
+            };
+            let outcome = if code == 0 {
+                json!({"metadata": {}, "status": "Success"})
+            } else {
+                json!({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                       "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
+            };
+            for message in [
+                frame(1, &stdout),
+                frame(2, &stderr),
+                frame(3, &serde_json::to_vec(&outcome).unwrap()),
+            ] {
+                if socket.send(message).await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket.close(None).await;
+        });
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-accept", accept)
+            .header("sec-websocket-protocol", "v4.channel.k8s.io")
+            .body(Body::empty())
+            .unwrap()
+    }
+}
+
+/// Sets a Pod's phase and its one container's state, as the kubelet reports them.
+fn set_pod_status(shared: &Shared, key: &Key, phase: &str, state: Value) {
+    let mut objects = shared.state.lock().unwrap();
+    let Some(existing) = objects.objects.get(key).cloned() else { return };
+    let name = existing["spec"]["containers"][0]["name"].clone();
+    let running = state.get("running").is_some();
+    let mut pod = existing.clone();
+    pod["status"] = json!({"phase": phase, "containerStatuses": [
+        {"name": name, "state": state, "ready": running, "restartCount": 0,
+         "image": existing["spec"]["containers"][0]["image"], "imageID": "", "started": running}
+    ]});
+    let change = objects.store(key, pod, Some(&existing), true);
+    let _ = shared.changes.send(change);
 }
