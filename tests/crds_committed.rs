@@ -389,12 +389,13 @@ fn the_controller_may_do_what_it_needs_with_every_kind() {
         ("", "pods", "delete"),
         ("", "pods/exec", "create"),
         ("", "events", "create"),
+        ("", "pods", "watch"),
+        ("", "pods/log", "get"),
         ("coordination.k8s.io", "leases", "update"),
-        ("", "secrets", "get"),
     ] {
         assert!(allows(group, resource, verb), "{verb} {resource}");
     }
-    assert!(!allows("", "secrets", "create"), "secrets are only read");
+    assert!(!allows("", "secrets", "get"), "session pods name their Secret; gc reads none");
     assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
     let subject = &binding.subjects.as_ref().unwrap()[0];
     assert_eq!(
@@ -410,6 +411,19 @@ fn the_controller_may_do_what_it_needs_with_every_kind() {
     let pod = spec.template.spec.unwrap();
     assert_eq!(pod.service_account_name.as_deref(), account["metadata"]["name"].as_str());
     let container = &pod.containers[0];
-    assert_eq!(container.command.as_deref().unwrap(), ["gc", "controller", "--kubernetes"]);
+    assert_eq!(
+        container.command.as_deref().unwrap(),
+        ["gc", "controller", "--kubernetes", "--city", "/workspace"]
+    );
+    let mounted = container.volume_mounts.iter().flatten().find(|m| m.mount_path == "/workspace");
+    let claim = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| Some(&v.name) == mounted.map(|m| &m.name))
+        .and_then(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone());
+    let workspace = &read_manifest("40-workspace.yaml")[0];
+    assert_eq!(claim.as_deref(), workspace["metadata"]["name"].as_str(), "the workspace claim");
     assert_eq!(container.image.as_deref(), Some("ghcr.io/OWNER/gc:VERSION"));
 }

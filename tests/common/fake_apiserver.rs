@@ -326,8 +326,11 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// What a path names: api prefix, plural, namespace, name, subresource.
+type Route = (String, String, String, Option<String>, Option<String>);
+
 /// Splits `/apis/g/v/namespaces/ns/plural[/name[/subresource]]` (or `/api/v1/…`).
-fn route(path: &str) -> Option<(String, String, String, Option<String>, Option<String>)> {
+fn route(path: &str) -> Option<Route> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (prefix, rest) = match parts.as_slice() {
         ["api", "v1", rest @ ..] => ("/api/v1".to_owned(), rest),
