@@ -72,8 +72,8 @@ impl Replica {
             .env_remove("GC_CITY")
             .env_remove("POD_NAMESPACE")
             .env("GC_LOG", "info")
-            // Session pods are made with the same cluster's client.
-            .env("KUBECONFIG", kubeconfig)
+            // Session pods must go to the cluster named by --kubeconfig, not a default one.
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -320,6 +320,34 @@ fn sessions_run_as_pods_and_are_reached_through_exec() {
         .collect();
     assert!(execs.iter().any(|c| c.contains("capture-pane")), "screens read through exec");
     assert!(execs.iter().any(|c| c.contains("send-keys")), "keys typed through exec");
+
+    // A session whose program exits leaves its pod Failed with the exit status, and gc's
+    // crash-loop policy (not the kubelet) starts it again: said as a Warning on the agent.
+    city.write_script("scripts/crash.sh", "#!/usr/bin/env bash\necho giving up\nexit 3\n");
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "Provider", "metadata": {"name": "crashy"},
+               "spec": {"command": "scripts/crash.sh", "readyPromptPrefix": "ready> "}}),
+    );
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "crasher"},
+               "spec": {"provider": "crashy"}}),
+    );
+    wait_until("a crash of the crasher reported on it", LONG, || {
+        events_about(&server, "crasher").iter().any(|e| {
+            e["type"] == "Warning"
+                && e["reason"] == "ProcessExited"
+                && e["note"].as_str().is_some_and(|n| n.contains("status 3"))
+        })
+    });
+    wait_until("the crashed session's pod to be made again", LONG, || {
+        let creates = server.requests().into_iter().filter(|(m, p, b)| {
+            m == "POST" && p.ends_with("/pods") && b["metadata"]["name"] == "gc-town-crasher"
+        });
+        creates.count() >= 2
+    });
+    server.delete(NS, "Agent", "crasher");
 
     // Deleting the agent deletes its pod, and its processes end.
     server.delete(NS, "Agent", "worker");

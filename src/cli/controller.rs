@@ -78,6 +78,10 @@ pub fn run(args: Args, city: Option<PathBuf>) -> Result<ExitCode, Box<dyn std::e
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
             .unwrap_or_else(|| config.default_namespace.clone());
+        // Session pods (`session.backend: kubernetes`) go to the same cluster and namespace.
+        let mut sessions = config.clone();
+        sessions.default_namespace = namespace.clone();
+        crate::runtime::kubernetes::use_cluster(sessions);
         let client = kube::Client::try_from(config)?;
         let options = Options { city_dir, namespace, lease_name: args.lease, identity, timing };
         controller::run(client, options).await?;

@@ -377,6 +377,17 @@ fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404 || s.is_not_found())
 }
 
+/// The cluster `gc controller --kubernetes` was pointed at (`--kubeconfig`, `--context`,
+/// `--namespace`), so session pods go where the controller's resources come from.
+static CLUSTER: std::sync::OnceLock<kube::Config> = std::sync::OnceLock::new();
+
+/// Makes every [`KubernetesRuntime`] of this process made after this call talk to the cluster
+/// `config` describes (its `default_namespace` being the session namespace unless the City
+/// names one), instead of the in-cluster or `KUBECONFIG` default. Only the first call counts.
+pub fn use_cluster(config: kube::Config) {
+    let _ = CLUSTER.set(config);
+}
+
 impl KubernetesRuntime {
     /// A runtime for the city `context` describes, with the City's `session.kubernetes`. The
     /// Kubernetes client is made on first use (in a cluster, or from `KUBECONFIG`), so a
@@ -447,10 +458,18 @@ impl KubernetesRuntime {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let client = self.run(Client::try_default())?.map_err(|e| RuntimeError::Io {
-            what: "connecting to Kubernetes (in a cluster, or through KUBECONFIG)".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let configured = CLUSTER.get().cloned();
+        let client = self
+            .run(async move {
+                match configured {
+                    Some(config) => Client::try_from(config),
+                    None => Client::try_default().await,
+                }
+            })?
+            .map_err(|e| RuntimeError::Io {
+                what: "connecting to Kubernetes (in a cluster, or through KUBECONFIG)".into(),
+                source: std::io::Error::other(e),
+            })?;
         *slot = Some(client.clone());
         Ok(client)
     }
