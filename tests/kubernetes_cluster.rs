@@ -6,7 +6,10 @@
 //! - every resource of the sample city is accepted by the API server as it is, and reads back
 //!   (through `mirror::document`) as the document its file holds;
 //! - two leader electors on one Lease: one leads, the other follows naming it; when the leader
-//!   hands the lease back, the other takes it.
+//!   hands the lease back, the other takes it;
+//! - `gc controller --kubernetes`, run here against the cluster, serves a city declared there:
+//!   an Agent becomes a session (on this machine's tmux), its status comes back through the
+//!   status subresource, deleting it stops the session, and SIGTERM hands the lease back.
 //!
 //! CRDs this test installed are left in the cluster (other namespaces may use them); it
 //! never deletes CRDs it found there.
@@ -26,6 +29,8 @@ use serde_json::{Value, json};
 
 #[path = "common/documents.rs"]
 mod documents;
+#[path = "common/tmux.rs"]
+mod tmux_city;
 use documents::sample_city_documents;
 
 /// The cluster's client, or `None` (skip) when no kubeconfig is given.
@@ -86,16 +91,8 @@ impl Drop for TestNamespace {
     }
 }
 
-#[tokio::test]
-async fn the_city_is_served_by_a_real_cluster() {
-    let Some(client) = client().await else { return };
-    let ns = format!("gc-test-{}", std::process::id());
-    let namespaces = Api::<Namespace>::all(client.clone());
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    namespaces.create(&PostParams::default(), &namespace).await.unwrap();
-    let _cleanup = TestNamespace { client: client.clone(), name: ns.clone() };
-
-    // The CRDs install as `kubectl apply` would (server-side apply) and become established.
+/// The CRDs, installed as `kubectl apply` would (server-side apply), once established.
+async fn install_crds(client: &kube::Client) {
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
     let apply = PatchParams::apply("gc-test").force();
     for definition in crd::definitions().unwrap() {
@@ -103,6 +100,23 @@ async fn the_city_is_served_by_a_real_cluster() {
         crds.patch(&name, &apply, &Patch::Apply(&definition)).await.unwrap();
         wait_established(&crds, &name).await;
     }
+}
+
+/// A namespace of the test's own, `gc-test-<pid>-<tag>`, deleted when the guard drops.
+async fn test_namespace(client: &kube::Client, tag: &str) -> (String, TestNamespace) {
+    let ns = format!("gc-test-{}-{tag}", std::process::id());
+    let namespaces = Api::<Namespace>::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    namespaces.create(&PostParams::default(), &namespace).await.unwrap();
+    (ns.clone(), TestNamespace { client: client.clone(), name: ns })
+}
+
+#[tokio::test]
+async fn the_city_is_served_by_a_real_cluster() {
+    let Some(client) = client().await else { return };
+    let (ns, _cleanup) = test_namespace(&client, "crds").await;
+
+    install_crds(&client).await;
 
     // Every sample-city resource is accepted as it is and reads back as its file's document.
     let docs: Vec<Value> = sample_city_documents().into_iter().map(|(_, doc)| doc).collect();
@@ -135,4 +149,83 @@ async fn the_city_is_served_by_a_real_cluster() {
     }
     assert!(a.release().await.unwrap(), "replica-a hands the lease back");
     assert_eq!(b.try_acquire_or_renew().await.unwrap(), LeaseStatus::Leader);
+}
+
+#[tokio::test]
+async fn gc_controller_serves_a_city_declared_in_a_real_cluster() {
+    use std::os::unix::process::CommandExt;
+    let Some(client) = client().await else { return };
+    install_crds(&client).await;
+    let (ns, _cleanup) = test_namespace(&client, "controller").await;
+    let city = tmux_city::TmuxCity::with_probe("k8sreal", "tmux", tmux_city::PROMPT_AGENT);
+    let _ = std::fs::remove_file(city.path().join("city.yaml"));
+    let apply = |kind: Kind, doc: Value| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &mirror::api_resource(kind));
+        async move {
+            let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
+            api.patch(&name, &PatchParams::apply("gc-test"), &Patch::Apply(&doc)).await.unwrap();
+        }
+    };
+    let gv = "gascity.dev/v1alpha1";
+    apply(Kind::City, json!({"apiVersion": gv, "kind": "City", "metadata": {"name": "town"},
+        "spec": {"defaultProvider": "probe", "session": {"backend": "tmux", "socket": city.socket,
+                 "startupTimeout": "20s"}, "controller": {"shutdownTimeout": "2s"}}}))
+    .await;
+    apply(Kind::Provider, json!({"apiVersion": gv, "kind": "Provider", "metadata": {"name": "probe"},
+        "spec": {"command": "scripts/agent.sh", "readyPromptPrefix": "ready> "}}))
+    .await;
+    apply(Kind::Agent, json!({"apiVersion": gv, "kind": "Agent", "metadata": {"name": "worker"},
+        "spec": {}}))
+    .await;
+
+    let kubeconfig = std::env::var_os("GC_TEST_KUBECONFIG").unwrap();
+    let mut controller = std::process::Command::new(assert_cmd::cargo::cargo_bin("gc"))
+        .arg("--city")
+        .arg(city.path())
+        .args(["controller", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["-n", &ns, "--identity", "gc-test"])
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let group = format!("-{}", self.0);
+            let _ = std::process::Command::new("kill").args(["-s", "KILL", "--", &group]).output();
+        }
+    }
+    let _kill = Kill(controller.id());
+
+    let agents: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &mirror::api_resource(Kind::Agent));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let agent = agents.get("worker").await.unwrap();
+        if agent.data["status"]["readySessions"] == 1 {
+            assert_eq!(agent.data["status"]["observedGeneration"], 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never became ready: {:?}", agent.data);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(city.tmux(&["has-session", "-t", "gc-town-worker"]).status.success());
+
+    agents.delete("worker", &DeleteParams::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while city.tmux(&["has-session", "-t", "gc-town-worker"]).status.success() {
+        assert!(Instant::now() < deadline, "the deleted agent's session still runs");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let group = format!("-{}", controller.id());
+    std::process::Command::new("kill").args(["-s", "TERM", "--", &group]).output().unwrap();
+    let status = tokio::task::spawn_blocking(move || controller.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "SIGTERM ends the controller cleanly: {status}");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let lease = leases.get("gc-controller").await.unwrap();
+    let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    assert!(holder.is_empty(), "the lease was handed back, not left to expire: {holder}");
 }
