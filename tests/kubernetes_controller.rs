@@ -12,6 +12,7 @@ mod fake_apiserver;
 #[path = "common/tmux.rs"]
 mod tmux_city;
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -112,8 +113,18 @@ impl Drop for Replica {
         if std::thread::panicking() {
             eprintln!("--- {}\n{}", self.log.display(), self.log());
         }
-        self.signal("KILL");
+        drop(KillGroup(self.child.id()));
         let _ = self.child.wait();
+    }
+}
+
+/// Kills a process group when dropped (a test that fails leaves nothing running).
+struct KillGroup(u32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0);
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).output();
     }
 }
 
@@ -320,6 +331,38 @@ fn sessions_run_as_pods_and_are_reached_through_exec() {
         .collect();
     assert!(execs.iter().any(|c| c.contains("capture-pane")), "screens read through exec");
     assert!(execs.iter().any(|c| c.contains("send-keys")), "keys typed through exec");
+
+    // `gc session attach` through exec: what is typed reaches the agent, and tmux's detach key
+    // (C-b d) ends the attach, leaving the session running.
+    let attach_log = city.path().join("attach.out");
+    let mut attach = city
+        .gc()
+        .env("KUBECONFIG", &kubeconfig)
+        .env("TERM", "xterm")
+        .args(["session", "attach", "worker"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&attach_log).unwrap())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _kill_attach = KillGroup(attach.id());
+    wait_until("the attached screen to show the agent", LONG, || {
+        std::fs::read_to_string(&attach_log).is_ok_and(|s| s.contains("ready>"))
+    });
+    let keys = attach.stdin.as_mut().unwrap();
+    keys.write_all(b"typed through attach\r").unwrap();
+    wait_until("the agent to hear what was typed", LONG, || {
+        gc(&["session", "peek", "worker"]).contains("heard typed through attach")
+    });
+    attach.stdin.as_mut().unwrap().write_all(b"\x02d").unwrap();
+    let mut detached = None;
+    wait_until("the attach to end on detach", LONG, || {
+        detached = attach.try_wait().unwrap();
+        detached.is_some()
+    });
+    assert!(detached.unwrap().success(), "a detach ends the attach cleanly");
+    assert!(gc(&["session", "peek", "worker"]).contains("ready>"), "the session still runs");
 
     // A session whose program exits leaves its pod Failed with the exit status, and gc's
     // crash-loop policy (not the kubelet) starts it again: said as a Warning on the agent.

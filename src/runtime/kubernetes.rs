@@ -1,6 +1,6 @@
 //! The kubernetes runtime (`session.backend: kubernetes`): one Pod per session, whose
 //! container runs `gc internal pod-session` (see [`super::pod_session`]) — the agent CLI in
-//! tmux inside the pod, the pod's own exit being the program's. Peek, nudge and the screen go
+//! tmux inside the pod, the pod's own exit being the program's. Peek, nudge, attach and the screen go
 //! through `exec` into the pod (`tmux capture-pane`, literal `send-keys`, as [`super::tmux`]
 //! does locally); session metadata lives in the pod's annotations, set in the create request
 //! so that nobody sees the session without it.
@@ -333,6 +333,60 @@ async fn exec(api: Api<Pod>, pod: String, command: Vec<String>) -> Result<Exec, 
     Ok(Exec { stdout, stderr, code })
 }
 
+/// Runs `command` (tmux attach) in the session container with a terminal: `keys` are sent as
+/// its stdin, its output is written to this process's stdout, and the terminal's size (and
+/// each change of it, SIGWINCH) is sent along, until the command ends (the person detached).
+async fn attach_tty(
+    api: Api<Pod>,
+    pod: String,
+    command: Vec<String>,
+    size: Option<(u16, u16)>,
+    mut keys: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), ExecError> {
+    use std::io::Write;
+    use tokio::io::AsyncWriteExt;
+    let params = AttachParams::interactive_tty().container(CONTAINER);
+    let mut attached = api.exec(&pod, command, &params).await?;
+    let mut stdin = attached.stdin().ok_or("exec gave no stdin")?;
+    let mut stdout = attached.stdout().ok_or("exec gave no stdout")?;
+    if let (Some(mut sizes), Some((width, height))) = (attached.terminal_size(), size) {
+        // A size not taken at once is soon followed by the next; none is worth waiting for.
+        let _ = sizes.try_send(kube::api::TerminalSize { width, height });
+        let mut resized =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+        tokio::spawn(async move {
+            while resized.recv().await.is_some() {
+                if let Some((width, height)) = super::terminal::size()
+                    && sizes.try_send(kube::api::TerminalSize { width, height }).is_err()
+                    && sizes.is_closed()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        while let Some(bytes) = keys.recv().await {
+            if stdin.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buffer = vec![0u8; 8192];
+    loop {
+        let n = stdout.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buffer[..n])?;
+        out.flush()?;
+    }
+    drop(stdout);
+    attached.join().await?;
+    Ok(())
+}
+
 /// A tmux command line for the pod's tmux server, every argument read literally.
 fn tmux_command(args: &[&str]) -> Vec<String> {
     let mut command: Vec<String> =
@@ -481,13 +535,6 @@ impl KubernetesRuntime {
             Some(ns) => Api::namespaced(client, ns),
             None => Api::default_namespaced(client),
         })
-    }
-
-    fn namespace(&self) -> Result<String, RuntimeError> {
-        match &self.namespace {
-            Some(ns) => Ok(ns.clone()),
-            None => Ok(self.client()?.default_namespace().to_owned()),
-        }
     }
 
     /// The pod of session `name`, `None` when there is none (or it runs another session).
@@ -745,41 +792,28 @@ impl Runtime for KubernetesRuntime {
     fn attach(&self, name: &str) -> Result<(), RuntimeError> {
         self.require_alive(name)?;
         let pod = pod_name(name)?;
-        let namespace = self.namespace()?;
-        let target = format!("={name}");
-        let args = [
-            "exec",
-            "-it",
-            "-n",
-            &namespace,
-            &pod,
-            "-c",
-            CONTAINER,
-            "--",
-            "tmux",
-            "-u",
-            "-L",
-            TMUX_SOCKET,
-            "attach-session",
-            "-t",
-            &target,
-        ];
-        let status = std::process::Command::new("kubectl").args(args).status().map_err(|e| {
-            RuntimeError::Io {
-                what: format!(
-                    "running kubectl to attach to pod {pod} (attaching to a session pod needs \
-                     kubectl on PATH; `gc session peek` and `gc session nudge` work without it)"
-                ),
-                source: e,
-            }
-        })?;
-        if status.success() {
-            return Ok(());
-        }
-        Err(RuntimeError::Command {
-            cmd: format!("kubectl {}", args.join(" ")),
-            status: status.code(),
-            stderr: String::new(),
+        let api = self.pods()?;
+        // An exec'd command gets no TERM of its own, and tmux's client needs one: the person's,
+        // when it is a plain terminal name.
+        let term = std::env::var("TERM")
+            .ok()
+            .filter(|t| {
+                !t.is_empty()
+                    && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+            })
+            .unwrap_or_else(|| "xterm-256color".to_owned());
+        let mut command = vec!["env".to_owned(), format!("TERM={term}")];
+        command.extend(tmux_command(&["attach-session", "-t", &format!("={name}")]));
+        // The person's keys go to the pod as typed: no line editing, no echo, no signals here.
+        let _raw = super::terminal::RawMode::enable();
+        let size = super::terminal::size();
+        let (keys_tx, keys_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        super::terminal::forward_stdin(keys_tx);
+        let attached =
+            self.run(async move { attach_tty(api, pod, command, size, keys_rx).await })?;
+        attached.map_err(|e| RuntimeError::Io {
+            what: format!("attaching to session {name} through exec"),
+            source: std::io::Error::other(e),
         })
     }
 

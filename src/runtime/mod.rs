@@ -16,6 +16,7 @@ pub(crate) mod procs;
 pub mod shared_listing;
 pub use procs::runs_named;
 pub mod subprocess;
+pub mod terminal;
 pub mod tmux;
 
 use std::collections::BTreeMap;

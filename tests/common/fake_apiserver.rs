@@ -371,7 +371,8 @@ async fn handle(State(shared): State<Shared>, mut request: Request) -> Response 
             path.clone(),
             json!(command),
         ));
-        return kubelet.exec(&namespace, name, command, &mut request);
+        let interactive = query.get("stdin").is_some_and(|v| v == "true");
+        return kubelet.exec(&namespace, name, command, interactive, &mut request);
     }
     let body: Bytes = axum::body::to_bytes(request.into_body(), 16 << 20).await.unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -730,6 +731,7 @@ impl Kubelet {
         namespace: &str,
         name: &str,
         command: Vec<String>,
+        interactive: bool,
         request: &mut Request,
     ) -> Response {
         let found = {
@@ -764,6 +766,10 @@ impl Kubelet {
                 None,
             )
             .await;
+            if interactive {
+                with_terminal(socket, command, env, work_dir).await;
+                return;
+            }
             let output = tokio::task::spawn_blocking(move || {
                 let (program, args) = command.split_first()?;
                 std::process::Command::new(program)
@@ -829,4 +835,106 @@ fn set_pod_status(shared: &Shared, key: &Key, phase: &str, state: Value) {
     ]});
     let change = objects.store(key, pod, Some(&existing), true);
     let _ = shared.changes.send(change);
+}
+
+/// Runs `command` on a terminal of its own (200×50), as an interactive `exec` (`-it`) does:
+/// stdin frames (channel 0) are typed into it, what it prints goes back on channel 1, and its
+/// exit status on channel 3 once it ends.
+async fn with_terminal(
+    socket: tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+    work_dir: String,
+) {
+    use futures::SinkExt;
+    use std::io::{Read, Write};
+    use tokio_tungstenite::tungstenite::Message;
+    // A terminal without a shell: python's pty module forks the command onto one.
+    const ON_A_TERMINAL: &str = r#"
+import fcntl, os, pty, select, struct, sys, termios
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 50, 200, 0, 0))
+    os.execvp(sys.argv[1], sys.argv[1:])
+watched = [fd, 0]
+while True:
+    ready, _, _ = select.select(watched, [], [])
+    if fd in ready:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b''
+        if not data:
+            break
+        os.write(1, data)
+    if 0 in ready:
+        data = os.read(0, 4096)
+        if data:
+            os.write(fd, data)
+        else:
+            watched.remove(0)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let (mut send, mut receive) = socket.split();
+    let child = std::process::Command::new("python3")
+        .args(["-c", ON_A_TERMINAL])
+        .args(&command)
+        .env_clear()
+        .envs(env)
+        .current_dir(work_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return };
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (output_tx, mut output) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || output_tx.blocking_send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            chunk = output.recv() => match chunk {
+                Some(bytes) => {
+                    let mut frame = vec![1u8];
+                    frame.extend_from_slice(&bytes);
+                    if send.send(Message::Binary(frame.into())).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            message = receive.next() => match message {
+                Some(Ok(Message::Binary(data))) if data.first() == Some(&0) => {
+                    let _ = stdin.write_all(&data[1..]);
+                    let _ = stdin.flush();
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    drop(stdin);
+    let code = tokio::task::spawn_blocking(move || child.wait().ok().and_then(|s| s.code()))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    let outcome = if code == 0 {
+        json!({"metadata": {}, "status": "Success"})
+    } else {
+        json!({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+               "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
+    };
+    let mut frame = vec![3u8];
+    frame.extend_from_slice(&serde_json::to_vec(&outcome).unwrap());
+    let _ = send.send(Message::Binary(frame.into())).await;
+    let _ = send.close().await;
 }
