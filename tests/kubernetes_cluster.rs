@@ -168,15 +168,24 @@ async fn gc_controller_serves_a_city_declared_in_a_real_cluster() {
         }
     };
     let gv = "gascity.dev/v1alpha1";
-    apply(Kind::City, json!({"apiVersion": gv, "kind": "City", "metadata": {"name": "town"},
+    apply(
+        Kind::City,
+        json!({"apiVersion": gv, "kind": "City", "metadata": {"name": "town"},
         "spec": {"defaultProvider": "probe", "session": {"backend": "tmux", "socket": city.socket,
-                 "startupTimeout": "20s"}, "controller": {"shutdownTimeout": "2s"}}}))
+                 "startupTimeout": "20s"}, "controller": {"shutdownTimeout": "2s"}}}),
+    )
     .await;
-    apply(Kind::Provider, json!({"apiVersion": gv, "kind": "Provider", "metadata": {"name": "probe"},
-        "spec": {"command": "scripts/agent.sh", "readyPromptPrefix": "ready> "}}))
+    apply(
+        Kind::Provider,
+        json!({"apiVersion": gv, "kind": "Provider", "metadata": {"name": "probe"},
+        "spec": {"command": "scripts/agent.sh", "readyPromptPrefix": "ready> "}}),
+    )
     .await;
-    apply(Kind::Agent, json!({"apiVersion": gv, "kind": "Agent", "metadata": {"name": "worker"},
-        "spec": {}}))
+    apply(
+        Kind::Agent,
+        json!({"apiVersion": gv, "kind": "Agent", "metadata": {"name": "worker"},
+        "spec": {}}),
+    )
     .await;
 
     let kubeconfig = std::env::var_os("GC_TEST_KUBECONFIG").unwrap();

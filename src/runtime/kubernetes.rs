@@ -1,8 +1,8 @@
 //! The kubernetes runtime (`session.backend: kubernetes`): one Pod per session, whose
 //! container runs `gc internal pod-session` (see [`super::pod_session`]) — the agent CLI in
-//! tmux inside the pod, the pod's own exit being the program's. Peek, nudge, attach and the screen go
-//! through `exec` into the pod (`tmux capture-pane`, literal `send-keys`, as [`super::tmux`]
-//! does locally); session metadata lives in the pod's annotations, set in the create request
+//! tmux inside the pod, the pod's own exit being the program's. Peek, nudge, attach and the
+//! screen go through `exec` into the pod (`tmux capture-pane`, literal `send-keys`, as
+//! [`super::tmux`] //! does locally); session metadata lives in the pod's annotations, set in the create request
 //! so that nobody sees the session without it.
 //!
 //! [`Runtime`] is synchronous; this runtime owns a small tokio runtime and runs every API call
