@@ -2,8 +2,8 @@
 //! container runs `gc internal pod-session` (see [`super::pod_session`]) — the agent CLI in
 //! tmux inside the pod, the pod's own exit being the program's. Peek, nudge, attach and the
 //! screen go through `exec` into the pod (`tmux capture-pane`, literal `send-keys`, as
-//! [`super::tmux`] //! does locally); session metadata lives in the pod's annotations, set in the create request
-//! so that nobody sees the session without it.
+//! [`super::tmux`] does locally); session metadata lives in the pod's annotations, set in the
+//! create request so that nobody sees the session without it.
 //!
 //! [`Runtime`] is synchronous; this runtime owns a small tokio runtime and runs every API call
 //! there, waiting on the answer, so it is safe from `spawn_blocking` threads and plain CLI code
