@@ -623,9 +623,16 @@ async fn observe(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let wake = ctx.sessions_changed.clone();
     let mut exits = super::exit_watch::ExitWatch::new(wake.clone());
-    // Told of every program's exit, the sessions need listing only as a safety net.
+    // Told of every program's exit (or every change, by a runtime that watches its sessions),
+    // the sessions need listing only as a safety net.
     let local = ctx.runtime.pids_are_local();
-    let list_every = if local { SESSIONS_RESYNC } else { OBSERVE_EVERY };
+    let told = local || ctx.runtime.notify_changes(wake.clone());
+    let list_every = if told { SESSIONS_RESYNC } else { OBSERVE_EVERY };
+    if told && !local {
+        // Every change of a session (also by another process: a hook's metadata) arrives as a
+        // wake-up, which makes the kept listing stale: it can be kept as long as the resync.
+        ctx.listing.share_for(SESSIONS_RESYNC);
+    }
     let mut listed: Option<std::time::Instant> = None;
     let mut look_again = false;
     loop {

@@ -405,3 +405,46 @@ fn sessions_run_as_pods_and_are_reached_through_exec() {
         .unwrap();
     assert!(!listed.status.success(), "the pod's tmux server is gone with it");
 }
+
+#[test]
+fn an_idle_city_of_session_pods_costs_the_api_server_almost_nothing() {
+    let pods = tempfile::tempdir().unwrap();
+    let server = FakeApiServer::with_kubelet(pods.path());
+    let city = TmuxCity::with_probe("k8sidle", "tmux", PROMPT_AGENT);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    apply_city(&server, &city, &[]);
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "City", "metadata": {"name": "town"},
+               "spec": {"defaultProvider": "probe",
+                        "session": {"backend": "kubernetes", "startupTimeout": "20s",
+                                    "kubernetes": {"image": "example.org/agents:1"}}}}),
+    );
+    let agents: Vec<String> = (1..=6).map(|i| format!("worker-{i}")).collect();
+    for agent in &agents {
+        server.apply(NS, agent_resource(agent, "info"));
+    }
+    let _replica = Replica::start(&city, &kubeconfig, "replica-a");
+    wait_until("every agent to be ready", LONG, || {
+        agents
+            .iter()
+            .all(|a| server.resource(NS, "Agent", a).unwrap()["status"]["readySessions"] == 1)
+    });
+    // Settled (the last statuses and Events of the start written), then a quiet window.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = server.requests().len();
+    std::thread::sleep(Duration::from_secs(6));
+    let window: Vec<(String, String, Value)> = server.requests().split_off(before);
+    let count = |method: &str, suffix: &str| {
+        window.iter().filter(|(m, p, _)| m == method && p.ends_with(suffix)).count()
+    };
+    // The pods are watched: a listing only as the 5-second safety net, not one per agent or per
+    // half second; nothing reaches into the pods (no exec) and nothing is written but the Lease.
+    let lists = count("GET", "/namespaces/gascity/pods");
+    assert!(lists <= 2, "{lists} pod listings in 6 idle seconds: {window:?}");
+    assert_eq!(count("GET", "/exec"), 0, "{window:?}");
+    let writes: Vec<_> =
+        window.iter().filter(|(m, p, _)| m != "GET" && !p.contains("/leases/")).collect();
+    assert!(writes.is_empty(), "an idle city writes nothing: {writes:?}");
+}

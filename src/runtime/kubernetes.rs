@@ -729,6 +729,26 @@ impl Runtime for KubernetesRuntime {
         Ok(self.pod(name)?.as_ref().and_then(session_of).is_some_and(|s| s.alive))
     }
 
+    fn notify_changes(&self, changed: std::sync::Arc<tokio::sync::Notify>) -> bool {
+        let Ok(api) = self.pods() else { return false };
+        let config =
+            kube::runtime::watcher::Config::default().labels(&city_selector(&self.context.city));
+        self.tokio.spawn(async move {
+            use futures::StreamExt;
+            use kube::runtime::WatchStreamExt;
+            let events = kube::runtime::watcher(api, config).default_backoff();
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                match event {
+                    // The listing is the truth; the watch only says when to take it.
+                    Ok(_) => changed.notify_one(),
+                    Err(e) => tracing::debug!("watching session pods: {e}"),
+                }
+            }
+        });
+        true
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<SessionInfo>, RuntimeError> {
         let api = self.pods()?;
         let params = ListParams::default().labels(&city_selector(&self.context.city));

@@ -262,6 +262,14 @@ pub trait Runtime: Send + Sync {
         false
     }
 
+    /// Asks the runtime to wake `changed` whenever one of the city's sessions changes (a
+    /// backend with a change feed of its own: kubernetes watches its pods). Returns whether it
+    /// will; one that does not is listed often instead. Call it once.
+    fn notify_changes(&self, changed: std::sync::Arc<tokio::sync::Notify>) -> bool {
+        let _ = changed;
+        false
+    }
+
     /// Waits until the session is ready for input as `ready` defines. Returns `false` when
     /// `timeout` passes first or the session dies.
     fn wait_ready(

@@ -134,6 +134,10 @@ impl Runtime for SharedListing {
         self.inner.pids_are_local()
     }
 
+    fn notify_changes(&self, changed: Arc<tokio::sync::Notify>) -> bool {
+        self.inner.notify_changes(changed)
+    }
+
     fn wait_ready(
         &self,
         name: &str,

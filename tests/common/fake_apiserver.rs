@@ -391,7 +391,7 @@ async fn handle(State(shared): State<Shared>, mut request: Request) -> Response 
     match (method, name) {
         (Method::GET, None) if watching => {
             let from: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
-            watch(&shared, (prefix, plural, namespace), from)
+            watch(&shared, (prefix, plural, namespace), from, query.get("labelSelector").cloned())
         }
         (Method::GET, None) => {
             let state = shared.state.lock().unwrap();
@@ -488,7 +488,12 @@ async fn handle(State(shared): State<Shared>, mut request: Request) -> Response 
 }
 
 /// A watch from resource version `from`: the changes after it, then live ones, endlessly.
-fn watch(shared: &Shared, collection: (String, String, String), from: u64) -> Response {
+fn watch(
+    shared: &Shared,
+    collection: (String, String, String),
+    from: u64,
+    selector: Option<String>,
+) -> Response {
     let mut live = shared.changes.subscribe();
     let past: Vec<Change> = shared
         .state
@@ -497,6 +502,7 @@ fn watch(shared: &Shared, collection: (String, String, String), from: u64) -> Re
         .history
         .iter()
         .filter(|c| c.version > from && c.collection == collection)
+        .filter(|c| selected(&c.object, selector.as_ref()))
         .cloned()
         .collect();
     let last = past.last().map_or(from, |c| c.version);
@@ -509,7 +515,11 @@ fn watch(shared: &Shared, collection: (String, String, String), from: u64) -> Re
     let tail = async_stream(move |send| async move {
         loop {
             match live.recv().await {
-                Ok(c) if c.version > last && c.collection == collection => {
+                Ok(c)
+                    if c.version > last
+                        && c.collection == collection
+                        && selected(&c.object, selector.as_ref()) =>
+                {
                     if send.send(line(&c)).await.is_err() {
                         return;
                     }
