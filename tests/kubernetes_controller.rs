@@ -448,3 +448,52 @@ fn an_idle_city_of_session_pods_costs_the_api_server_almost_nothing() {
         window.iter().filter(|(m, p, _)| m != "GET" && !p.contains("/leases/")).collect();
     assert!(writes.is_empty(), "an idle city writes nothing: {writes:?}");
 }
+
+#[test]
+fn a_controller_started_before_the_city_serves_it_once_applied() {
+    let server = FakeApiServer::start();
+    let city = TmuxCity::with_probe("k8sempty", "tmux", PROMPT_AGENT);
+    let _ = std::fs::remove_file(city.path().join("city.yaml"));
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    // The usual order: the controller's Deployment first, the city later.
+    let replica = Replica::start(&city, &kubeconfig, "replica-a");
+    wait_until("replica-a to lead", LONG, || {
+        server.lease_holder(NS, "gc-controller").as_deref() == Some("replica-a")
+    });
+    // An agent alone (no City, no Provider yet) is not a city: nothing runs, and it is said.
+    server.apply(NS, agent_resource("worker", "info"));
+    wait_until("the controller to say why nothing runs", LONG, || {
+        replica.log().contains("not valid")
+    });
+    apply_city(&server, &city, &[]);
+    wait_until("the worker's session to run", LONG, || {
+        session_pid(&city, "gc-town-worker").is_some()
+    });
+
+    // The City moves its sessions to another tmux server: the controllers restart with it.
+    let moved = format!("{}-moved", city.socket);
+    let _moved_server = TmuxServer(moved.clone());
+    server.apply(
+        NS,
+        json!({"apiVersion": "gascity.dev/v1alpha1", "kind": "City", "metadata": {"name": "town"},
+               "spec": {"defaultProvider": "probe",
+                        "session": {"backend": "tmux", "socket": moved, "startupTimeout": "20s"}}}),
+    );
+    wait_until("the worker's session on the City's new tmux server", LONG, || {
+        Command::new("tmux")
+            .args(["-L", &moved, "has-session", "-t", "gc-town-worker"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(replica.log().contains("controllers restarted"), "{}", replica.log());
+}
+
+/// Kills a tmux server of the test's own when dropped.
+struct TmuxServer(String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+    }
+}

@@ -148,6 +148,7 @@ async fn lead(
     let shared = Arc::new(Shared {
         reflections,
         generations: Mutex::new(BTreeMap::new()),
+        session: watch::Sender::new(None),
         city_dir: options.city_dir.clone(),
     });
     for (kind, reader) in &shared.reflections {
@@ -165,30 +166,62 @@ async fn lead(
         shared.clone(),
         EventSink::new(client, &options.namespace, &options.identity),
     ));
-    let city_dir = options.city_dir.clone();
-    let lock = crate::controllers::manager::lock(&city_dir)
-        .map_err(|e| ControllerError::City(e.to_string()))?;
-    let ctx = crate::controllers::reconcile::Context::for_city(&city_dir, "controller")
-        .map_err(|e| ControllerError::City(e.to_string()))?;
-    let mut controllers = tokio::spawn(crate::controllers::manager::run(Arc::new(ctx), lock));
-    let outcome = tokio::select! {
-        () = interrupted => Ok(()),
-        _ = leading.wait_for(|l| !*l) => Err(ControllerError::LostLeadership(options.lease_name.clone())),
-        ended = &mut controllers => Err(ControllerError::City(match ended {
-            Ok(Ok(())) => "the controllers stopped".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        })),
+    let mut interrupted = std::pin::pin!(interrupted);
+    let mut session = shared.session.subscribe();
+    let lost = || ControllerError::LostLeadership(options.lease_name.clone());
+    let outcome = loop {
+        // The controllers choose where sessions run from the City: none before there is one.
+        let settings = tokio::select! {
+            () = &mut interrupted => break Ok(()),
+            _ = leading.wait_for(|l| !*l) => break Err(lost()),
+            settings = session.wait_for(Option::is_some) => match settings {
+                Ok(settings) => settings.clone(),
+                Err(_) => break Ok(()),
+            },
+        };
+        let mut controllers = match start_controllers(&options.city_dir) {
+            Ok(controllers) => controllers,
+            Err(e) => break Err(e),
+        };
+        tokio::select! {
+            () = &mut interrupted => break Ok(()),
+            _ = leading.wait_for(|l| !*l) => break Err(lost()),
+            ended = &mut controllers => break Err(ControllerError::City(match ended {
+                Ok(Ok(())) => "the controllers stopped".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            })),
+            _ = session.wait_for(|now| *now != settings) => {
+                controllers.abort();
+                let _ = controllers.await;
+                tracing::info!("the City's session settings changed: controllers restarted with them");
+            }
+        }
     };
     tasks.abort_all();
-    controllers.abort();
     outcome
+}
+
+/// The city's controllers on `city_dir`, as `gc start` runs them.
+fn start_controllers(
+    city_dir: &std::path::Path,
+) -> Result<
+    tokio::task::JoinHandle<Result<(), crate::controllers::manager::ManagerError>>,
+    ControllerError,
+> {
+    let lock = crate::controllers::manager::lock(city_dir)
+        .map_err(|e| ControllerError::City(e.to_string()))?;
+    let ctx = crate::controllers::reconcile::Context::for_city(city_dir, "controller")
+        .map_err(|e| ControllerError::City(e.to_string()))?;
+    Ok(tokio::spawn(crate::controllers::manager::run(Arc::new(ctx), lock)))
 }
 
 /// What the leader's tasks share: the watched objects, and the generations of the last apply.
 struct Shared {
     reflections: Vec<(Kind, Reflection<DynamicObject>)>,
     generations: Mutex<BTreeMap<(Kind, String), (i64, u64)>>,
+    /// The applied City's session settings (see [`Synced::session`]).
+    session: watch::Sender<Option<String>>,
     city_dir: PathBuf,
 }
 
@@ -286,9 +319,14 @@ async fn apply_cluster(shared: &Arc<Shared>, said: &mut Vec<Problem>) {
                 return;
             }
         };
-    let Synced { changed, mut problems, applied, generations } = synced;
+    let Synced { changed, mut problems, applied, generations, session } = synced;
     if applied {
         *shared.generations.lock().unwrap_or_else(PoisonError::into_inner) = generations;
+        shared.session.send_if_modified(|now| {
+            let changed = *now != session;
+            *now = session;
+            changed
+        });
         if changed > 0 {
             tracing::info!(changed, "applied the cluster's resources");
         }

@@ -108,6 +108,9 @@ pub struct Synced {
     /// For each applied resource: the cluster's generation and the city's generation of it,
     /// so a status can say which cluster generation it has observed.
     pub generations: BTreeMap<(Kind, String), (i64, u64)>,
+    /// The applied City's `session` settings (canonical JSON), which choose where sessions
+    /// run; `None` while no City is applied.
+    pub session: Option<String>,
 }
 
 /// Why the cluster's resources could not be applied at all.
@@ -175,7 +178,12 @@ pub fn apply_rendered(city_dir: &Path, rendered: &Rendered) -> Result<Synced, Sy
         }
     }
     let changed = changes.iter().filter(|c| c.action != crate::apply::Action::Unchanged).count();
-    Ok(Synced { changed, problems, applied: true, generations })
+    let session = store
+        .list_kind(Kind::City)?
+        .objects
+        .first()
+        .map(|city| city.spec.get("session").map(Value::to_string).unwrap_or_default());
+    Ok(Synced { changed, problems, applied: true, generations, session })
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
