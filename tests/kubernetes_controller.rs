@@ -463,9 +463,12 @@ fn a_controller_started_before_the_city_serves_it_once_applied() {
     });
     // An agent alone (no City, no Provider yet) is not a city: nothing runs, and it is said.
     server.apply(NS, agent_resource("worker", "info"));
-    wait_until("the controller to say why nothing runs", LONG, || {
-        replica.log().contains("not valid")
+    wait_until("the agent to say why nothing runs", LONG, || {
+        events_about(&server, "worker").iter().any(|e| {
+            e["type"] == "Warning" && e["note"].as_str().is_some_and(|n| n.contains("City"))
+        })
     });
+    assert!(replica.log().contains("not valid"), "{}", replica.log());
     apply_city(&server, &city, &[]);
     wait_until("the worker's session to run", LONG, || {
         session_pid(&city, "gc-town-worker").is_some()

@@ -158,6 +158,9 @@ async fn lead(
     }
     // The city's first pass must see what the cluster holds: apply it before the controllers
     // start, not after.
+    // What gc records from here on (the first apply's findings too) becomes Events.
+    let log_end =
+        std::fs::metadata(crate::events::log_path(&shared.city_dir)).map_or(0, |m| m.len());
     let mut said = Vec::new();
     apply_cluster(&shared, &mut said).await;
     tasks.spawn(keep_applying(shared.clone(), changed, said));
@@ -165,6 +168,7 @@ async fn lead(
     tasks.spawn(publish_events(
         shared.clone(),
         EventSink::new(client, &options.namespace, &options.identity),
+        log_end,
     ));
     let mut interrupted = std::pin::pin!(interrupted);
     let mut session = shared.session.subscribe();
@@ -179,7 +183,7 @@ async fn lead(
                 Err(_) => break Ok(()),
             },
         };
-        let mut controllers = match start_controllers(&options.city_dir) {
+        let mut controllers = match start_controllers(&options.city_dir).await {
             Ok(controllers) => controllers,
             Err(e) => break Err(e),
         };
@@ -203,17 +207,29 @@ async fn lead(
 }
 
 /// The city's controllers on `city_dir`, as `gc start` runs them.
-fn start_controllers(
+///
+/// Controllers just stopped (the City's session settings changed) may still be letting go of
+/// the city's lock: it is waited for a little, as it is let go as soon as they are.
+async fn start_controllers(
     city_dir: &std::path::Path,
 ) -> Result<
     tokio::task::JoinHandle<Result<(), crate::controllers::manager::ManagerError>>,
     ControllerError,
 > {
-    let lock = crate::controllers::manager::lock(city_dir)
-        .map_err(|e| ControllerError::City(e.to_string()))?;
+    use crate::controllers::manager::{self, ManagerError};
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lock = loop {
+        match manager::lock(city_dir) {
+            Ok(lock) => break lock,
+            Err(ManagerError::AlreadyRunning(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(ControllerError::City(e.to_string())),
+        }
+    };
     let ctx = crate::controllers::reconcile::Context::for_city(city_dir, "controller")
         .map_err(|e| ControllerError::City(e.to_string()))?;
-    Ok(tokio::spawn(crate::controllers::manager::run(Arc::new(ctx), lock)))
+    Ok(tokio::spawn(manager::run(Arc::new(ctx), lock)))
 }
 
 /// What the leader's tasks share: the watched objects, and the generations of the last apply.
@@ -305,6 +321,7 @@ async fn apply_cluster(shared: &Arc<Shared>, said: &mut Vec<Problem>) {
     for refused in &rendered.refused {
         tracing::warn!("not served: {refused}");
     }
+    let documents = rendered.documents.clone();
     let city_dir = shared.city_dir.clone();
     let synced =
         match tokio::task::spawn_blocking(move || sync::apply_rendered(&city_dir, &rendered)).await
@@ -319,7 +336,8 @@ async fn apply_cluster(shared: &Arc<Shared>, said: &mut Vec<Problem>) {
                 return;
             }
         };
-    let Synced { changed, mut problems, applied, generations, session } = synced;
+    let Synced { changed, problems, applied, generations, session } = synced;
+    let mut problems = sync::regarding(problems, &documents);
     if applied {
         *shared.generations.lock().unwrap_or_else(PoisonError::into_inner) = generations;
         shared.session.send_if_modified(|now| {
@@ -395,10 +413,10 @@ async fn write_statuses(shared: Arc<Shared>, statuses: Arc<StatusWriter>) {
     }
 }
 
-/// Publishes gc's events (from the moment this replica leads) as Kubernetes Events.
-async fn publish_events(shared: Arc<Shared>, sink: EventSink) {
-    let end = std::fs::metadata(crate::events::log_path(&shared.city_dir)).map_or(0, |m| m.len());
-    let mut tail = crate::events::Tail::new(&shared.city_dir, end);
+/// Publishes gc's events, from offset `from` of the log (where it ended when this replica
+/// began to lead), as Kubernetes Events.
+async fn publish_events(shared: Arc<Shared>, sink: EventSink, from: u64) {
+    let mut tail = crate::events::Tail::new(&shared.city_dir, from);
     let mut tick = tokio::time::interval(EVENTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -186,6 +186,35 @@ pub fn apply_rendered(city_dir: &Path, rendered: &Rendered) -> Result<Synced, Sy
     Ok(Synced { changed, problems, applied: true, generations, session })
 }
 
+/// `problems` with each one about the city as a whole (no document of its own: "no City
+/// resource found") put on resources a person looks at with `kubectl describe`: the City when
+/// there is one, else every resource the cluster holds, which none of them can work without.
+pub fn regarding(problems: Vec<Problem>, documents: &[RenderedDocument]) -> Vec<Problem> {
+    let city = documents.iter().find(|d| d.kind == Kind::City);
+    let mut out = Vec::new();
+    for problem in problems {
+        if problem.kind.is_some() {
+            out.push(problem);
+            continue;
+        }
+        let on: Vec<&RenderedDocument> = match city {
+            Some(city) => vec![city],
+            None => documents.iter().collect(),
+        };
+        for document in &on {
+            out.push(Problem {
+                kind: Some(document.kind),
+                name: Some(document.name.clone()),
+                message: problem.message.clone(),
+            });
+        }
+        if on.is_empty() {
+            out.push(problem);
+        }
+    }
+    out
+}
+
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -261,6 +290,35 @@ mod tests {
         let rendered = render(&[(Kind::Agent, old)]);
         assert!(rendered.text.is_empty());
         assert_eq!(rendered.refused.len(), 1);
+    }
+
+    #[test]
+    fn problems_of_the_whole_city_are_put_on_what_people_describe() {
+        let document = |kind, name: &str| RenderedDocument {
+            kind,
+            name: name.into(),
+            generation: 1,
+            span: 0..1,
+        };
+        let whole = Problem { kind: None, name: None, message: "no City".into() };
+        let own = Problem {
+            kind: Some(Kind::Agent),
+            name: Some("a".into()),
+            message: "bad provider".into(),
+        };
+        let agents = [document(Kind::Agent, "a"), document(Kind::Agent, "b")];
+        let put = regarding(vec![whole.clone(), own.clone()], &agents);
+        let on: Vec<(Option<&str>, &str)> =
+            put.iter().map(|p| (p.name.as_deref(), p.message.as_str())).collect();
+        assert_eq!(
+            on,
+            [(Some("a"), "no City"), (Some("b"), "no City"), (Some("a"), "bad provider")]
+        );
+        let with_city = [document(Kind::City, "town"), document(Kind::Agent, "a")];
+        let put = regarding(vec![whole.clone()], &with_city);
+        assert_eq!(put.len(), 1);
+        assert_eq!((put[0].kind, put[0].name.as_deref()), (Some(Kind::City), Some("town")));
+        assert_eq!(regarding(vec![whole.clone()], &[]), [whole]);
     }
 
     #[test]
