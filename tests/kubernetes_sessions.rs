@@ -14,47 +14,14 @@ use gascity::runtime::{Runtime, RuntimeError, SessionConfig, SessionInfo};
 use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
-use tower_test::mock::SendResponse;
 
 #[path = "common/kube_mock.rs"]
 mod kube_mock;
-use kube_mock::{Handle, respond};
+use kube_mock::{Handle, expect, no_more_requests, respond};
 
 const NAMESPACE: &str = "agents";
 const PODS: &str = "/api/v1/namespaces/agents/pods";
 const WORKER_POD: &str = "/api/v1/namespaces/agents/pods/gc-town-worker";
-
-/// One request as the verifier saw it.
-struct Seen {
-    query: String,
-    content_type: String,
-    body: Value,
-    send: SendResponse<Response<Body>>,
-}
-
-async fn expect(handle: &mut Handle, method: Method, path: &str) -> Seen {
-    let (request, send) = handle
-        .next_request()
-        .await
-        .unwrap_or_else(|| panic!("expected {method} {path}, but the client went away"));
-    assert_eq!(request.method(), method, "method of {}", request.uri());
-    assert_eq!(request.uri().path(), path);
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    Seen { query, content_type, body, send }
-}
-
-async fn no_more_requests(mut handle: Handle) {
-    if let Some((request, _)) = handle.next_request().await {
-        panic!("unexpected request {} {}", request.method(), request.uri());
-    }
-}
 
 fn failure(code: u16, reason: &str) -> Value {
     json!({

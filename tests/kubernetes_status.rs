@@ -12,11 +12,10 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use tower_test::mock::SendResponse;
 
 #[path = "common/kube_mock.rs"]
 mod kube_mock;
-use kube_mock::{Handle, respond};
+use kube_mock::{Handle, Seen, expect, no_more_requests, respond};
 
 const NAMESPACE: &str = "gascity";
 const WORKER_STATUS: &str = "/apis/gascity.dev/v1alpha1/namespaces/gascity/agents/worker/status";
@@ -25,41 +24,6 @@ const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn client() -> (Client, Handle) {
     kube_mock::client(NAMESPACE)
-}
-
-/// One request as the verifier saw it.
-struct Seen {
-    query: String,
-    content_type: String,
-    body: Value,
-    send: SendResponse<Response<Body>>,
-}
-
-/// Waits for the next request, asserts its method and path, and returns the rest of it with
-/// the means to answer it.
-async fn expect(handle: &mut Handle, method: Method, path: &str) -> Seen {
-    let (request, send) = handle
-        .next_request()
-        .await
-        .unwrap_or_else(|| panic!("expected {method} {path}, but the client went away"));
-    assert_eq!(request.method(), method, "method of {}", request.uri());
-    assert_eq!(request.uri().path(), path);
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    Seen { query, content_type, body, send }
-}
-
-/// Ends a verifier's script: no further request may come before the client is dropped.
-async fn no_more_requests(mut handle: Handle) {
-    if let Some((request, _)) = handle.next_request().await {
-        panic!("unexpected request {} {}", request.method(), request.uri());
-    }
 }
 
 /// The API server's answer for a failed request.

@@ -51,8 +51,6 @@ const GONE_POLL: Duration = Duration::from_millis(200);
 const GONE_SLACK: Duration = Duration::from_secs(5);
 /// Pause between typing a nudge and pressing Enter (see [`super::tmux`]).
 const DEFAULT_NUDGE_DELAY: Duration = Duration::from_millis(500);
-/// Largest piece of text sent in one `send-keys` (tmux refuses messages over 16 KiB).
-const NUDGE_CHUNK: usize = 8 * 1024;
 
 /// What the pod of one session is made of: the City's `session.kubernetes`, carried in each
 /// [`SessionConfig`] so that a change shows as drift of the sessions it concerns.
@@ -784,15 +782,8 @@ impl Runtime for KubernetesRuntime {
     fn type_text(&self, name: &str, text: &str) -> Result<(), RuntimeError> {
         self.require_alive(name)?;
         let target = pane_target(name);
-        let mut rest = text;
-        while !rest.is_empty() {
-            let mut cut = rest.len().min(NUDGE_CHUNK);
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let (chunk, tail) = rest.split_at(cut);
+        for chunk in super::tmux::text_chunks(text) {
             self.tmux(name, &["send-keys", "-t", &target, "-l", "--", chunk])?;
-            rest = tail;
         }
         Ok(())
     }

@@ -38,6 +38,23 @@ const DEFAULT_NUDGE_DELAY: Duration = Duration::from_millis(500);
 /// Largest piece of nudge text sent in one tmux call; tmux refuses messages over 16 KiB.
 const NUDGE_CHUNK: usize = 8 * 1024;
 
+/// `text` in pieces small enough for one `send-keys` each, cut between characters.
+pub(crate) fn text_chunks(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut cut = rest.len().min(NUDGE_CHUNK);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (chunk, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// Sessions in tmux, on a private server per city.
 #[derive(Debug)]
 pub struct TmuxRuntime {
@@ -475,15 +492,8 @@ impl Runtime for TmuxRuntime {
             return Err(RuntimeError::NotRunning(name.to_owned()));
         }
         let target = pane_target(name);
-        let mut rest = text;
-        while !rest.is_empty() {
-            let mut cut = rest.len().min(NUDGE_CHUNK);
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let (chunk, tail) = rest.split_at(cut);
+        for chunk in text_chunks(text) {
             self.run(&["send-keys", "-t", &target, "-l", "--", chunk])?;
-            rest = tail;
         }
         Ok(())
     }
@@ -593,6 +603,16 @@ pub fn default_state_dir(city_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_cut_for_tmux_between_characters_and_nothing_is_lost() {
+        let text = format!("{}é{}", "a".repeat(NUDGE_CHUNK - 1), "b".repeat(NUDGE_CHUNK + 3));
+        let chunks: Vec<&str> = text_chunks(&text).collect();
+        assert!(chunks.iter().all(|c| c.len() <= NUDGE_CHUNK && !c.is_empty()));
+        assert_eq!(chunks.concat(), text);
+        assert_eq!(chunks[0].len(), NUDGE_CHUNK - 1, "the é is not split");
+        assert_eq!(text_chunks("").count(), 0);
+    }
 
     #[test]
     fn meta_round_trips_through_hex() {
