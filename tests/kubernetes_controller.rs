@@ -25,6 +25,21 @@ use tmux_city::{PROMPT_AGENT, TmuxCity, wait_until};
 const NS: &str = "gascity";
 const LONG: Duration = Duration::from_secs(30);
 
+/// An API server in miniature (with a kubelet running pods below `pods`, when given), a city
+/// directory whose agents run `script` on a tmux server of the test's own, and a kubeconfig
+/// for the server.
+fn cluster(
+    tag: &str,
+    script: &str,
+    pods: Option<&std::path::Path>,
+) -> (FakeApiServer, TmuxCity, std::path::PathBuf) {
+    let server = pods.map_or_else(FakeApiServer::start, FakeApiServer::with_kubelet);
+    let city = TmuxCity::with_probe(tag, "tmux", script);
+    let kubeconfig = city.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig, NS);
+    (server, city, kubeconfig)
+}
+
 /// The city's resources as the cluster holds them: the City and Provider of
 /// [`TmuxCity::with_probe`] (sessions on the test's own tmux socket), and `agents`.
 fn apply_city(server: &FakeApiServer, city: &TmuxCity, agents: &[&str]) {
@@ -143,10 +158,7 @@ fn events_about(server: &FakeApiServer, name: &str) -> Vec<Value> {
 
 #[test]
 fn custom_resources_run_as_sessions_and_report_back() {
-    let server = FakeApiServer::start();
-    let city = TmuxCity::with_probe("k8sctl", "tmux", PROMPT_AGENT);
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
+    let (server, city, kubeconfig) = cluster("k8sctl", PROMPT_AGENT, None);
     apply_city(&server, &city, &["worker"]);
     let mut replica = Replica::start(&city, &kubeconfig, "replica-a");
 
@@ -199,10 +211,7 @@ fn custom_resources_run_as_sessions_and_report_back() {
 
 #[test]
 fn an_invalid_resource_applies_nothing_and_is_reported_on_it() {
-    let server = FakeApiServer::start();
-    let city = TmuxCity::with_probe("k8sbad", "tmux", PROMPT_AGENT);
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
+    let (server, city, kubeconfig) = cluster("k8sbad", PROMPT_AGENT, None);
     apply_city(&server, &city, &["worker"]);
     let _replica = Replica::start(&city, &kubeconfig, "replica-a");
     wait_until("the worker's session to run", LONG, || {
@@ -235,10 +244,7 @@ fn an_invalid_resource_applies_nothing_and_is_reported_on_it() {
 
 #[test]
 fn a_follower_takes_over_the_running_sessions_when_the_leader_dies() {
-    let server = FakeApiServer::start();
-    let city = TmuxCity::with_probe("k8sha", "tmux", PROMPT_AGENT);
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
+    let (server, city, kubeconfig) = cluster("k8sha", PROMPT_AGENT, None);
     apply_city(&server, &city, &["worker"]);
     let mut leader = Replica::start(&city, &kubeconfig, "replica-a");
     wait_until("the worker's session to run", LONG, || {
@@ -279,10 +285,7 @@ done
 #[test]
 fn sessions_run_as_pods_and_are_reached_through_exec() {
     let pods = tempfile::tempdir().unwrap();
-    let server = FakeApiServer::with_kubelet(pods.path());
-    let city = TmuxCity::with_probe("k8spod", "tmux", POD_AGENT);
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
+    let (server, city, kubeconfig) = cluster("k8spod", POD_AGENT, Some(pods.path()));
     server.secret(NS, "agent-creds", &[("API_TOKEN", "s3cret-value")]);
     apply_city(&server, &city, &[]);
     server.apply(
@@ -409,10 +412,7 @@ fn sessions_run_as_pods_and_are_reached_through_exec() {
 #[test]
 fn an_idle_city_of_session_pods_costs_the_api_server_almost_nothing() {
     let pods = tempfile::tempdir().unwrap();
-    let server = FakeApiServer::with_kubelet(pods.path());
-    let city = TmuxCity::with_probe("k8sidle", "tmux", PROMPT_AGENT);
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
+    let (server, city, kubeconfig) = cluster("k8sidle", PROMPT_AGENT, Some(pods.path()));
     apply_city(&server, &city, &[]);
     server.apply(
         NS,
@@ -451,11 +451,8 @@ fn an_idle_city_of_session_pods_costs_the_api_server_almost_nothing() {
 
 #[test]
 fn a_controller_started_before_the_city_serves_it_once_applied() {
-    let server = FakeApiServer::start();
-    let city = TmuxCity::with_probe("k8sempty", "tmux", PROMPT_AGENT);
+    let (server, city, kubeconfig) = cluster("k8sempty", PROMPT_AGENT, None);
     let _ = std::fs::remove_file(city.path().join("city.yaml"));
-    let kubeconfig = city.path().join("kubeconfig");
-    server.kubeconfig(&kubeconfig, NS);
     // The usual order: the controller's Deployment first, the city later.
     let replica = Replica::start(&city, &kubeconfig, "replica-a");
     wait_until("replica-a to lead", LONG, || {
