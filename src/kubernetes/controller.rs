@@ -156,9 +156,9 @@ async fn lead(
             return Err(ControllerError::City(format!("the watch of {} ended", kind.plural())));
         }
     }
-    // The city's first pass must see what the cluster holds: apply it before the controllers
+    // What gc records from here on becomes Events, the first apply's findings too; and the
+    // city's first pass must see what the cluster holds: it is applied before the controllers
     // start, not after.
-    // What gc records from here on (the first apply's findings too) becomes Events.
     let log_end =
         std::fs::metadata(crate::events::log_path(&shared.city_dir)).map_or(0, |m| m.len());
     let mut said = Vec::new();
@@ -173,6 +173,7 @@ async fn lead(
     let mut interrupted = std::pin::pin!(interrupted);
     let mut session = shared.session.subscribe();
     let lost = || ControllerError::LostLeadership(options.lease_name.clone());
+    let mut running: Option<Controllers> = None;
     let outcome = loop {
         // The controllers choose where sessions run from the City: none before there is one.
         let settings = tokio::select! {
@@ -183,39 +184,43 @@ async fn lead(
                 Err(_) => break Ok(()),
             },
         };
-        let mut controllers = match start_controllers(&options.city_dir).await {
-            Ok(controllers) => controllers,
+        let controllers = match start_controllers(&options.city_dir).await {
+            Ok(controllers) => running.insert(controllers),
             Err(e) => break Err(e),
         };
         tokio::select! {
             () = &mut interrupted => break Ok(()),
             _ = leading.wait_for(|l| !*l) => break Err(lost()),
-            ended = &mut controllers => break Err(ControllerError::City(match ended {
+            ended = &mut *controllers => break Err(ControllerError::City(match ended {
                 Ok(Ok(())) => "the controllers stopped".to_owned(),
                 Ok(Err(e)) => e.to_string(),
                 Err(e) => e.to_string(),
             })),
             _ = session.wait_for(|now| *now != settings) => {
-                controllers.abort();
-                let _ = controllers.await;
+                if let Some(stopped) = running.take() {
+                    stopped.abort();
+                    let _ = stopped.await;
+                }
                 tracing::info!("the City's session settings changed: controllers restarted with them");
             }
         }
     };
+    // Nothing started as leader goes on: not the controllers, not the watches.
+    if let Some(controllers) = running {
+        controllers.abort();
+    }
     tasks.abort_all();
     outcome
 }
+
+/// The city's controllers, running (see [`start_controllers`]).
+type Controllers = tokio::task::JoinHandle<Result<(), crate::controllers::manager::ManagerError>>;
 
 /// The city's controllers on `city_dir`, as `gc start` runs them.
 ///
 /// Controllers just stopped (the City's session settings changed) may still be letting go of
 /// the city's lock: it is waited for a little, as it is let go as soon as they are.
-async fn start_controllers(
-    city_dir: &std::path::Path,
-) -> Result<
-    tokio::task::JoinHandle<Result<(), crate::controllers::manager::ManagerError>>,
-    ControllerError,
-> {
+async fn start_controllers(city_dir: &std::path::Path) -> Result<Controllers, ControllerError> {
     use crate::controllers::manager::{self, ManagerError};
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let lock = loop {
