@@ -32,6 +32,9 @@ pub const DEFAULT_URL_ENV: &str = "GC_BEADS_POSTGRES_URL";
 /// A PostgreSQL bead store.
 pub struct PostgresStore {
     client: Mutex<Client>,
+    /// The single-statement reads' prepared statements, by their text (see
+    /// [`sql::Statements`]); locked after `client`, when both are.
+    statements: Mutex<sql::Statements>,
     prefix: String,
     /// The advisory lock every write of this store holds.
     lock_key: i64,
@@ -101,7 +104,12 @@ impl PostgresStore {
         }
         tx.commit()?;
         client.batch_execute(&format!("SET search_path TO {schema}"))?;
-        Ok(PostgresStore { client: Mutex::new(client), prefix: prefix.to_owned(), lock_key })
+        Ok(PostgresStore {
+            client: Mutex::new(client),
+            statements: Mutex::default(),
+            prefix: prefix.to_owned(),
+            lock_key,
+        })
     }
 
     /// Runs `f` in one transaction holding the store's write lock.
@@ -117,9 +125,15 @@ impl PostgresStore {
     /// Runs `f`, which makes exactly one statement. One statement sees one snapshot of the
     /// store, so it needs no transaction of its own: two round trips fewer than
     /// [`PostgresStore::read`] (the `ready` an agent asks again and again is one).
-    fn read_statement<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    /// Its statement is prepared once per text and kept ([`sql::Statements`]): the
+    /// server parses and plans it once, not on every call.
+    fn read_statement<T>(
+        &self,
+        f: impl FnOnce(&mut Client, &mut sql::Statements) -> Result<T>,
+    ) -> Result<T> {
         let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut client)
+        let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut client, &mut statements)
     }
 
     /// Runs `f` in one read-only snapshot.
@@ -421,12 +435,12 @@ impl BeadStore for PostgresStore {
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Bead>> {
         let filter: Filter = list_filter(query);
-        self.read_statement(|c| sql::load_listed(c, &filter, query.limit))
+        self.read_statement(|c, kept| sql::load_listed(c, Some(kept), &filter, query.limit))
     }
 
     fn ready(&self, query: &ReadyQuery) -> Result<Vec<Bead>> {
         let now = Time::now();
-        self.read_statement(|c| sql::load_ready(c, query, &now))
+        self.read_statement(|c, kept| sql::load_ready(c, Some(kept), query, &now))
     }
 
     fn children(&self, id: &str) -> Result<Vec<Bead>> {
@@ -434,7 +448,7 @@ impl BeadStore for PostgresStore {
             require(tx, id)?;
             let mut filter = Filter::default();
             filter.child_of(id);
-            sql::load_listed(tx, &filter, None)
+            sql::load_listed(tx, None, &filter, None)
         })
     }
 
@@ -483,7 +497,7 @@ impl BeadStore for PostgresStore {
     }
 
     fn export(&self) -> Result<Vec<Bead>> {
-        self.read_statement(sql::load_everything)
+        self.read_statement(|c, _| sql::load_everything(c))
     }
 
     fn import(&self, beads: Vec<Bead>, _actor: &str) -> Result<ImportSummary> {
