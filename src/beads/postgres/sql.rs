@@ -494,7 +494,16 @@ fn select_listed(
     let rows = match kept {
         Some(kept) => {
             let statement = kept.prepared(c, &sql)?;
-            c.query(&statement, &refs(params))?
+            match c.query(&statement, &refs(params)) {
+                // The tables changed shape under a kept statement (a schema upgrade by another
+                // process): prepare it afresh, once.
+                Err(e) if e.code() == Some(&postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
+                    kept.prepared.clear();
+                    let statement = kept.prepared(c, &sql)?;
+                    c.query(&statement, &refs(params))?
+                }
+                rows => rows?,
+            }
         }
         None => c.query(&sql, &refs(params))?,
     };
