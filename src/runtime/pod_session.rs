@@ -10,12 +10,11 @@
 //! environment is the container's: the pod spec's variables and the Secret's.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::launch::{BIN_DIR_ENV, LaunchSpec, create_state_dir, write_launch_file};
-use super::tmux::{is_missing, literal};
+use super::tmux::is_missing;
 use super::{RuntimeError, last_lines, validate_name};
 
 /// How often the pane is looked at to learn whether the program has exited.
@@ -59,18 +58,9 @@ impl PodSession {
     }
 
     fn tmux(&self, commands: &[&[&str]]) -> Result<String, RuntimeError> {
-        let mut command = Command::new("tmux");
-        command.args(["-u", "-L", &self.socket]).env_remove("TMUX");
-        for (i, args) in commands.iter().enumerate() {
-            if i > 0 {
-                command.arg(";");
-            }
-            for arg in *args {
-                command.arg(literal(arg).as_ref());
-            }
-        }
-        let output =
-            command.output().map_err(RuntimeError::io("running tmux (is tmux installed?)"))?;
+        let output = super::tmux::chain_command(&self.socket, commands)
+            .output()
+            .map_err(RuntimeError::io("running tmux (is tmux installed?)"))?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }

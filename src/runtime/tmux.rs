@@ -38,6 +38,30 @@ const DEFAULT_NUDGE_DELAY: Duration = Duration::from_millis(500);
 /// Largest piece of nudge text sent in one tmux call; tmux refuses messages over 16 KiB.
 const NUDGE_CHUNK: usize = 8 * 1024;
 
+/// `tmux -u -L socket`, for a server of its own.
+fn server_command(socket: &str) -> Command {
+    let mut command = Command::new("tmux");
+    command.args(["-u", "-L", socket]);
+    // A caller inside another tmux must not make this one think it is nested.
+    command.env_remove("TMUX");
+    command
+}
+
+/// Several tmux commands for the server on `socket` as one invocation (one round trip, run by
+/// the server without interleaving other clients' commands), every argument read literally.
+pub(crate) fn chain_command(socket: &str, commands: &[&[&str]]) -> Command {
+    let mut command = server_command(socket);
+    for (i, args) in commands.iter().enumerate() {
+        if i > 0 {
+            command.arg(";");
+        }
+        for arg in *args {
+            command.arg(literal(arg).as_ref());
+        }
+    }
+    command
+}
+
 /// `text` in pieces small enough for one `send-keys` each, cut between characters.
 pub(crate) fn text_chunks(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
@@ -102,11 +126,7 @@ impl TmuxRuntime {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-u", "-L", &self.socket]);
-        // A caller inside another tmux must not make this one think it is nested.
-        command.env_remove("TMUX");
-        command
+        server_command(&self.socket)
     }
 
     fn output(&self, args: &[&str]) -> Result<Output, RuntimeError> {
@@ -123,17 +143,9 @@ impl TmuxRuntime {
     /// Runs several tmux commands in one invocation (one server round trip, run by the server
     /// without interleaving other clients' commands).
     fn run_chain(&self, commands: &[&[&str]]) -> Result<String, RuntimeError> {
-        let mut command = self.command();
-        for (i, args) in commands.iter().enumerate() {
-            if i > 0 {
-                command.arg(";");
-            }
-            for arg in *args {
-                command.arg(literal(arg).as_ref());
-            }
-        }
-        let output =
-            command.output().map_err(RuntimeError::io("running tmux (is tmux installed?)"))?;
+        let output = chain_command(&self.socket, commands)
+            .output()
+            .map_err(RuntimeError::io("running tmux (is tmux installed?)"))?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
